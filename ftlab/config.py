@@ -1,0 +1,237 @@
+"""RunConfig: the frozen, validated, hashable description of one fine-tuning run.
+
+A run is fully described by its RunConfig; the store keeps it whole with the run, so any run can
+be re-run exactly from its row. Construction validates everything that can be checked without
+loading a model: unknown keys, types, ranges, unknown model/dataset/method names, and
+method/task combinations that cannot work. Every field carries help text; the CLI uses it for
+`--help` and the dashboard for tooltips.
+
+This module imports no torch: the UI builds configs too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
+
+from ftlab.errors import ConfigError, FtlabError
+
+
+class Options(BaseModel):
+    """Base of every option group: frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line naming each bad field, e.g. "batch_size: must be >= 1 (got 0)"."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if p != "__root__")
+        name = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown option"
+        elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):
+            msg = f"{msg} (got {e['input']!r})"
+        parts.append(f"{name}: {msg}")
+    return "; ".join(parts)
+
+
+def build_options(cls: type[Options], values: dict | Options | None, prefix: str) -> Options:
+    """Validate `values` into `cls`, raising ConfigError with one line naming the field."""
+    if isinstance(values, cls):
+        return values
+    if values is None:
+        values = {}
+    if isinstance(values, Options):
+        values = values.model_dump()
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.')}: expected a mapping of options, got {values!r}")
+    try:
+        return cls(**values)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, prefix)) from None
+
+
+Task = Literal["classification", "ner"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+class RunConfig(Options):
+    """One fine-tuning run: what to train, how, and for how long."""
+
+    # --- what -------------------------------------------------------------------------------
+    model: str = Field(
+        "minilm",
+        description="Base model: 'minilm' (embedded all-MiniLM-L6-v2), 'tiny' / 'tiny-gpt2' / "
+        "'tiny-llama' (random 2-layer models for tests), a Hugging Face Hub id, or a local directory.",
+    )
+    dataset: str = Field(
+        "tweets-sentiment",
+        description="Dataset: a built-in name ('tweets-sentiment', 'zh-reviews', 'zh-ner'), a local "
+        "CSV/TSV/JSONL or CoNLL file, or a Hugging Face Hub dataset name (e.g. 'glue/sst2').",
+    )
+    task: Optional[Task] = Field(
+        None,
+        description="'classification' (one label per text) or 'ner' (one tag per token); "
+        "inferred from the dataset when left empty.",
+    )
+    text_column: Optional[str] = Field(None, description="Text column of a local/Hub table (default: text, sentence, ...).")
+    label_column: Optional[str] = Field(None, description="Label column of a local/Hub table (default: label, sentiment, ...).")
+    encoding: Optional[str] = Field(None, description="Text encoding of a local file (default: detected).")
+    method: str = Field("lora", description="Fine-tuning method; `python -m ftlab methods` lists them.")
+    method_options: SerializeAsAny[Options] = Field(
+        default_factory=Options,
+        description="Options of the chosen method (see `python -m ftlab methods`); CLI: --opt key=value.",
+    )
+
+    # --- how long ---------------------------------------------------------------------------
+    epochs: float = Field(3.0, gt=0, le=1000, description="Passes over the training set (fractions allowed).")
+    max_steps: Optional[int] = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
+    time_budget_s: Optional[float] = Field(
+        None, gt=0, description="Stop training after this many seconds, then evaluate what was reached."
+    )
+    max_train: Optional[int] = Field(None, ge=1, description="Use at most this many training examples (a fixed seeded subset).")
+    max_eval: Optional[int] = Field(None, ge=1, description="Use at most this many validation and test examples each.")
+
+    # --- optimisation -----------------------------------------------------------------------
+    batch_size: int = Field(32, ge=1, le=8192, description="Examples per forward pass.")
+    grad_accum: int = Field(1, ge=1, le=1024, description="Forward passes per optimizer step (effective batch = batch_size x grad_accum).")
+    lr: Optional[float] = Field(None, gt=0, le=1, description="Peak learning rate; empty uses the method's tuned default.")
+    warmup_ratio: float = Field(0.06, ge=0, le=0.5, description="Share of steps spent warming the learning rate up linearly from 0.")
+    weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW decoupled weight decay (not applied to biases and norms).")
+    max_grad_norm: float = Field(1.0, ge=0, description="Clip gradients to this global norm (0 turns clipping off).")
+    max_length: int = Field(128, ge=8, le=8192, description="Truncate inputs to this many tokens (special tokens included).")
+    eval_every: int = Field(0, ge=0, description="Evaluate on the validation split every N optimizer steps (0: at the end of each epoch).")
+    early_stopping: int = Field(
+        0, ge=0, description="Stop after this many evaluations without a better validation score (0: off)."
+    )
+    eval_batch_size: Optional[int] = Field(None, ge=1, description="Examples per evaluation batch (default: 2 x batch_size).")
+
+    # --- where, reproducibility ---------------------------------------------------------------
+    seed: int = Field(0, ge=0, description="Random seed of model init, data order and dropout.")
+    split_seed: int = Field(0, ge=0, description="Seed of the train/validation/test split for datasets that ship without one.")
+    precision: Precision = Field("auto", description="'auto' = bf16 autocast on a GPU that supports it, fp32 on CPU.")
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, data: Any) -> Any:
+        """Fill the inferred task and turn method_options into the method's own options class."""
+        from ftlab import data as datasets
+        from ftlab import methods
+
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        method = methods.get_method(data.get("method", cls.model_fields["method"].default))
+        data["method_options"] = build_options(method.options_cls, data.get("method_options"), "method_options.")
+        dataset = data.get("dataset", cls.model_fields["dataset"].default)
+        if not isinstance(dataset, str) or not dataset.strip():
+            raise ConfigError("dataset: give a built-in name, a file path or a Hub dataset name")
+        if not data.get("task"):
+            data["task"] = datasets.infer_task(dataset)
+        return data
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> "RunConfig":
+        from ftlab import methods, models
+
+        models.check_name(self.model)
+        method = methods.get_method(self.method)
+        if self.task not in method.tasks:
+            raise ConfigError(
+                f"method '{self.method}' does not support task '{self.task}' "
+                f"(it supports: {', '.join(sorted(method.tasks))}); pick another method"
+            )
+        arch = models.architecture_hint(self.model)
+        if arch is not None and method.check is not None:
+            reason = method.check(self.method_options, self.task, arch)
+            if reason:
+                raise ConfigError(f"method '{self.method}' cannot run on model '{self.model}' ({arch}): {reason}")
+        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (got {self.device!r})")
+        return self
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise ConfigError(format_validation_error(err)) from None
+
+    # --- derived ----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    @property
+    def hash(self) -> str:
+        """Stable across processes and machines: sha256 of the canonical JSON, 16 hex digits."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def effective_lr(self) -> float:
+        from ftlab import methods
+
+        return self.lr if self.lr is not None else methods.get_method(self.method).default_lr
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """A new validated config with some fields changed (method options reset if the method changes)."""
+        data = self.to_dict()
+        if "method" in changes and changes["method"] != self.method and "method_options" not in changes:
+            data.pop("method_options")
+        if "dataset" in changes and "task" not in changes:
+            data.pop("task")
+        data.update(changes)
+        return RunConfig(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "RunConfig":
+        """A single run from a YAML or JSON mapping of fields."""
+        return cls(**read_mapping(path))
+
+
+def read_mapping(path: str | Path) -> dict:
+    """Read a YAML/JSON file holding a mapping, with a one-line error for every way it can fail."""
+    p = Path(path)
+    if not p.is_file():
+        raise FtlabError(f"config file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{p}: not valid YAML/JSON ({first})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of fields at the top level")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """Type a CLI value the way YAML would: '8' -> 8, 'true' -> True, '[q,v]' -> ['q', 'v']."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_opts(pairs: list[str] | None) -> dict:
+    """`--opt r=8 --opt target_modules=[query,value]` -> {'r': 8, 'target_modules': [...]}."""
+    out: dict = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--opt {pair!r}: expected key=value, e.g. --opt r=8")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def field_help() -> dict[str, str]:
+    """Help text of every RunConfig field, for the CLI and the dashboard's tooltips."""
+    return {name: f.description or "" for name, f in RunConfig.model_fields.items()}

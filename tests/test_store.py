@@ -1,0 +1,280 @@
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ftlab.errors import FtlabError
+from ftlab.store import MIGRATIONS, SCHEMA_VERSION, Store
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = 1_700_000_000.0
+
+RECORD_KEYS = {
+    "id", "status", "model", "dataset", "task", "method", "seed", "config_hash", "accuracy",
+    "macro_f1", "entity_f1", "trainable_params", "total_params", "head_params",
+    "train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s", "peak_memory_mb", "wall_s",
+    "time_to_first_step_s", "error", "created_at", "finished_at", "device", "dataset_fingerprint",
+    "versions", "config",
+}
+
+
+def new_run(store, *, method="lora", dataset="tweets", model="minilm", seed=0):
+    config = {"model": model, "dataset": dataset, "method": method, "lr": 1e-4, "seed": seed,
+              "method_options": {"r": 8, "alpha": 16}}
+    return store.create_run(config, f"hash-{method}-{seed}", model=model, dataset=dataset,
+                            task="text-classification", method=method, seed=seed,
+                            versions={"torch": "2.13.0", "ftlab": "0.1.0"}, status="queued")
+
+
+def started(time=T0):
+    return {"event": "started", "time": time, "device": "cpu", "total_steps": 4,
+            "params": {"total_params": 22_700_000, "trainable_params": 150_000,
+                       "head_params": 1_155, "trainable_non_head_params": 148_845},
+            "dataset": {"fingerprint": "abc123", "sizes": {"train": 80, "validation": 10, "test": 10},
+                        "label_names": ["negative", "neutral", "positive"]}}
+
+
+def step(n, loss=1.0):
+    return {"event": "step", "time": T0 + n, "step": n, "epoch": n / 2, "loss": loss, "lr": 1e-4,
+            "samples_per_s": 100.0, "tokens_per_s": 5000.0, "elapsed_s": float(n)}
+
+
+def evaluation(n, split="validation", accuracy=0.5):
+    return {"event": "eval", "time": T0 + n, "step": n, "split": split,
+            "metrics": {"loss": 0.9, "accuracy": accuracy, "macro_f1": accuracy - 0.1},
+            "eval_samples_per_s": 400.0}
+
+
+def finished(time=T0 + 10):
+    return {"event": "finished", "time": time,
+            "summary": {"accuracy": 0.7, "macro_f1": 0.6, "eval_loss": 0.8, "wall_s": 10.0,
+                        "train_samples_per_s": 100.0, "peak_memory_mb": 512.0,
+                        "memory_kind": "rss", "steps": 4, "epochs": 2.0, "stopped_reason": "budget",
+                        "extra_note": "kept in the JSON"},
+            "per_class": [{"label": "negative", "precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 4},
+                          {"label": "neutral", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3},
+                          {"label": "positive", "precision": 0.6, "recall": 0.9, "f1": 0.72, "support": 3}],
+            "confusion": [[3, 1, 0], [1, 1, 1], [0, 0, 3]], "report": "precision recall ..."}
+
+
+def full_run(store, **kw):
+    run_id = new_run(store, **kw)
+    events = [started(), step(1, 1.2), step(2, 0.9), evaluation(2, accuracy=0.6),
+              {"event": "log", "time": T0 + 3, "message": "epoch 1 done"},
+              step(3, 0.7), step(4, 0.6), evaluation(4, accuracy=0.7), evaluation(4, "test", 0.68),
+              finished()]
+    for e in events:
+        store.record_event(run_id, e)
+    return run_id
+
+
+def test_full_event_stream_round_trips():
+    with Store() as store:
+        run_id = full_run(store)
+        assert run_id == 1
+        run = store.get_run(run_id)
+        assert run["status"] == "succeeded"
+        assert run["config"]["method_options"] == {"r": 8, "alpha": 16}
+        assert run["versions"] == {"torch": "2.13.0", "ftlab": "0.1.0"}
+        assert run["device"] == "cpu" and run["total_steps"] == 4
+        assert run["trainable_params"] == 150_000 and run["trainable_non_head_params"] == 148_845
+        assert run["dataset_fingerprint"] == "abc123"
+        assert run["dataset_sizes"] == {"train": 80, "validation": 10, "test": 10}
+        assert run["label_names"] == ["negative", "neutral", "positive"]
+        assert run["accuracy"] == 0.7 and run["memory_kind"] == "rss" and run["steps"] == 4
+        assert run["summary"]["extra_note"] == "kept in the JSON"
+        assert run["confusion"] == [[3, 1, 0], [1, 1, 1], [0, 0, 3]]
+        assert run["report"].startswith("precision")
+        assert run["started_at"] == "2023-11-14T22:13:20+00:00"
+        assert run["finished_at"] == "2023-11-14T22:13:30+00:00"
+        assert run["logs"] == ["epoch 1 done"]
+        assert run["error"] is None
+
+        runs = store.runs_df()
+        assert list(runs["id"]) == [1] and runs.loc[0, "status"] == "succeeded"
+        assert RECORD_KEYS <= set(runs.columns)
+
+        steps = store.steps_df(run_id)
+        assert list(steps.columns) == ["run_id", "step", "epoch", "loss", "lr", "samples_per_s",
+                                       "tokens_per_s", "elapsed_s"]
+        assert list(steps["step"]) == [1, 2, 3, 4]
+        assert list(steps["loss"]) == [1.2, 0.9, 0.7, 0.6]
+
+        evals = store.evals_df([run_id])
+        assert list(evals.columns[:4]) == ["run_id", "step", "split", "eval_samples_per_s"]
+        assert {"loss", "accuracy", "macro_f1"} <= set(evals.columns)
+        assert list(zip(evals["step"], evals["split"], evals["accuracy"])) == [
+            (2, "validation", 0.6), (4, "test", 0.68), (4, "validation", 0.7)]
+        assert (evals["eval_samples_per_s"] == 400.0).all()
+
+        classes = store.class_results_df()
+        assert list(classes.columns) == ["run_id", "label", "precision", "recall", "f1", "support"]
+        assert list(classes["label"]) == ["negative", "neutral", "positive"]
+        assert list(classes["support"]) == [4, 3, 3]
+
+
+def test_failed_run_keeps_partial_summary_and_error():
+    with Store() as store:
+        run_id = new_run(store)
+        store.record_event(run_id, started())
+        store.record_event(run_id, step(1))
+        store.record_event(run_id, {"event": "failed", "time": T0 + 5,
+                                    "error": "CUDA out of memory at step 2",
+                                    "summary": {"accuracy": None, "train_samples_per_s": 90.0,
+                                                "time_to_first_step_s": 1.5}})
+        run = store.get_run(run_id)
+        assert run["status"] == "failed"
+        assert run["error"] == "CUDA out of memory at step 2"
+        assert run["train_samples_per_s"] == 90.0 and run["time_to_first_step_s"] == 1.5
+        assert run["accuracy"] is None
+        assert run["total_params"] == 22_700_000  # from `started`, not erased by the summary
+        assert run["finished_at"] is not None
+        assert len(store.steps_df(run_id)) == 1
+
+
+def test_resent_events_replace_instead_of_duplicating():
+    with Store() as store:
+        run_id = full_run(store)
+        store.record_event(run_id, step(2, loss=0.85))
+        store.record_event(run_id, evaluation(4, accuracy=0.75) | {"metrics": {"accuracy": 0.75}})
+        store.record_event(run_id, finished())
+        steps = store.steps_df(run_id)
+        assert list(steps["step"]) == [1, 2, 3, 4]
+        assert steps.loc[steps["step"] == 2, "loss"].item() == 0.85
+        evals = store.evals_df(run_id)
+        assert len(evals) == 3
+        val4 = evals[(evals["step"] == 4) & (evals["split"] == "validation")].iloc[0]
+        assert val4["accuracy"] == 0.75
+        assert math.isnan(val4["macro_f1"])  # the resent eval replaced the whole evaluation
+        assert len(store.class_results_df(run_id)) == 3
+
+
+def test_filters_status_and_delete():
+    with Store() as store:
+        a = full_run(store, method="lora")
+        b = new_run(store, method="full", dataset="weibo")
+        c = new_run(store, method="lora", model="bert")
+        assert list(store.runs_df(method="lora")["id"]) == [a, c]
+        assert list(store.runs_df(dataset="weibo")["id"]) == [b]
+        assert list(store.runs_df(model=["bert", "minilm"], method="lora")["id"]) == [a, c]
+        assert list(store.runs_df(status="queued")["id"]) == [b, c]
+        assert store.runs_df(status=[]).empty
+
+        store.set_status(b, "cancelled", error="cancelled by user")
+        run = store.get_run(b)
+        assert run["status"] == "cancelled" and run["error"] == "cancelled by user"
+        assert run["finished_at"] is not None
+        with pytest.raises(ValueError):
+            store.set_status(b, "done")
+
+        store.delete_run(a)
+        assert list(store.runs_df()["id"]) == [b, c]
+        assert store.steps_df(a).empty and store.evals_df(a).empty and store.class_results_df(a).empty
+        with pytest.raises(FtlabError, match="run 1 does not exist"):
+            store.get_run(a)
+        with pytest.raises(FtlabError):
+            store.record_event(a, step(1))
+        assert new_run(store) == 4  # ids are never reused
+
+
+def test_records_are_json_ready():
+    with Store() as store:
+        full_run(store)
+        new_run(store, method="full")
+        records = store.runs_records()
+        assert [r["id"] for r in records] == [1, 2]
+        for record in records:
+            assert RECORD_KEYS <= set(record)
+        json.dumps(records, allow_nan=False)
+        assert records[0]["config"]["lr"] == 1e-4 and records[0]["versions"]["torch"] == "2.13.0"
+        assert records[1]["accuracy"] is None and records[1]["finished_at"] is None
+        assert isinstance(records[1]["created_at"], str)
+        assert [r["id"] for r in store.runs_records(method="full")] == [2]
+
+
+def test_logs_keep_the_last_lines():
+    with Store() as store:
+        run_id = new_run(store)
+        for i in range(205):
+            store.record_event(run_id, {"event": "log", "time": T0 + i, "message": f"line {i}"})
+        logs = store.get_run(run_id)["logs"]
+        assert len(logs) == 200 and logs[0] == "line 5" and logs[-1] == "line 204"
+
+
+def test_persists_across_reopen(tmp_path):
+    path = tmp_path / "sub" / "ftlab.duckdb"
+    with Store(path) as store:
+        run_id = full_run(store)
+    with Store(path) as store:
+        assert store.get_run(run_id)["accuracy"] == 0.7
+        assert len(store.steps_df()) == 4
+        assert new_run(store) == run_id + 1
+
+
+def test_second_process_gets_a_clear_error(tmp_path):
+    path = tmp_path / "ftlab.duckdb"
+    script = textwrap.dedent("""
+        import sys
+        from ftlab.errors import FtlabError
+        from ftlab.store import Store
+        try:
+            Store(sys.argv[1])
+        except FtlabError as e:
+            print(e)
+            sys.exit(3)
+    """)
+    with Store(path):
+        proc = subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    message = proc.stdout.strip()
+    assert "is in use by another ftlab process" in message and "--db" in message
+    assert "\n" not in message
+
+
+def test_not_a_duckdb_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("just some text\n" * 100)
+    with pytest.raises(FtlabError, match="not a DuckDB database file"):
+        Store(path)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "ftlab.duckdb"
+    Store(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    with pytest.raises(FtlabError, match="newer ftlab.*upgrade ftlab"):
+        Store(path)
+
+
+def test_migrates_a_v1_database(tmp_path):
+    assert SCHEMA_VERSION > 1  # otherwise this test exercises no upgrade
+    path = tmp_path / "old.duckdb"
+    # Build the file an ftlab at schema v1 would have left, with one run in it.
+    con = duckdb.connect(str(path))
+    for version, statements in MIGRATIONS[:1]:
+        for sql in statements:
+            con.execute(sql)
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(version)])
+    con.execute("INSERT INTO runs (status, model, method, config, versions, accuracy) "
+                "VALUES ('succeeded', 'minilm', 'lora', '{\"lr\": 0.001}', '{}', 0.8)")
+    con.close()
+
+    with Store(path) as store:
+        run = store.get_run(1)
+        assert run["config"] == {"lr": 0.001} and run["accuracy"] == 0.8
+        assert run["memory_kind"] is None
+        store.record_event(1, {"event": "log", "time": T0, "message": "after upgrade"})
+        assert store.get_run(1)["logs"] == ["after upgrade"]
+        assert new_run(store) == 2
+    con = duckdb.connect(str(path))
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),)
+    con.close()
