@@ -85,7 +85,7 @@ class Progress:
 
 def _print_summary(run_id: int, summary: Optional[dict], error: Optional[str]) -> None:
     if error:
-        print(f"run {run_id} failed: {error}", file=sys.stderr)
+        print(f"error: run {run_id} failed: {error}", file=sys.stderr)
         return
     keys = ("accuracy", "macro_f1", "entity_f1", "trainable_params", "total_params", "train_samples_per_s",
             "eval_samples_per_s", "peak_memory_mb", "wall_s")

@@ -117,17 +117,23 @@ def load_tokenizer(name: str):
 
 
 def _tiny_config(name: str, vocab_size: int, pad_id: int, num_labels: int):
+    """Random 2-layer models. Their init std is 0.2, not BERT's 0.02: with 0.02 a random model maps
+    every input to nearly the same vector, and methods that keep the base frozen cannot learn
+    anything in the few steps a test runs."""
     from transformers import BertConfig, GPT2Config, LlamaConfig
 
     if name == "tiny":
         return BertConfig(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=128, max_position_embeddings=512, pad_token_id=pad_id, num_labels=num_labels)
+                          intermediate_size=128, max_position_embeddings=512, pad_token_id=pad_id, num_labels=num_labels,
+                          initializer_range=0.2)
     if name == "tiny-gpt2":
         return GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=2, n_positions=512,
-                          pad_token_id=pad_id, bos_token_id=pad_id, eos_token_id=pad_id, num_labels=num_labels)
+                          pad_token_id=pad_id, bos_token_id=pad_id, eos_token_id=pad_id, num_labels=num_labels,
+                          initializer_range=0.2)
     return LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                       pad_token_id=pad_id, bos_token_id=pad_id, eos_token_id=pad_id, num_labels=num_labels)
+                       pad_token_id=pad_id, bos_token_id=pad_id, eos_token_id=pad_id, num_labels=num_labels,
+                       initializer_range=0.2)
 
 
 def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: int = 0):

@@ -10,7 +10,6 @@ problem a user can fix is a one-line `DataError`.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import random
@@ -21,7 +20,7 @@ from ftlab.errors import DataError
 
 from . import builtin, files, hub
 from .card import dataset_card
-from .common import BUILTIN_HINT, BUILTIN_NAMES, Loaded
+from .common import BUILTIN_HINT, BUILTIN_NAMES, Loaded, builtin_hint
 
 __all__ = ["Split", "TaskData", "DatasetInfo", "list_datasets", "infer_task", "load_dataset", "dataset_card"]
 
@@ -84,9 +83,7 @@ def _resolve(spec: str) -> tuple[str, object]:
         raise DataError(f"unsupported file type {suffix or '(none)'!r} for {path.name}; use .csv, .tsv, .jsonl, .json or CoNLL .conll/.bio/.iob/.txt.")
     if hub.is_hub_id(spec):
         return "hub", spec
-    close = difflib.get_close_matches(spec, BUILTIN_NAMES, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise DataError(f"unknown dataset {spec!r}: not a built-in, a file or a Hub id. {hint}{BUILTIN_HINT}")
+    raise DataError(f"unknown dataset {spec!r}: not a built-in, a file or a Hub id. {builtin_hint(spec)}")
 
 
 def infer_task(spec: str) -> str:
@@ -126,8 +123,9 @@ def _split(loaded: Loaded, seed: int) -> tuple[Split, Split, Split]:
             raise DataError(f"only {n} usable example(s); ftlab needs at least 3 (train, validation and test get one each).")
         order = list(range(n))
         random.Random(seed).shuffle(order)
-        k = max(1, n // 10)
-        return _pick((texts, labels), order[2 * k :], nested), _pick((texts, labels), order[:k], nested), _pick((texts, labels), order[k : 2 * k], nested)
+        k = max(1, n // 10)  # 80/10/10
+        train, validation, test = order[2 * k :], order[:k], order[k : 2 * k]
+        return tuple(_pick((texts, labels), idx, nested) for idx in (train, validation, test))
 
     rng = random.Random(seed)
 

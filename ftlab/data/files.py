@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import warnings
 from pathlib import Path
 
 from ftlab.errors import DataError
@@ -16,6 +17,12 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".txt")
 TEXT_DEFAULTS = ("text", "sentence", "review", "content")
 LABEL_DEFAULTS = ("label", "labels", "sentiment", "category", "class")
+
+
+def _source(path: Path, used: str, given: str | None) -> str:
+    """The absolute path, plus the encoding when it was guessed (guesses can be wrong)."""
+    guessed = used != "utf-8" and not given
+    return str(path.resolve()) + (f" (encoding detected: {used}; pass --encoding if the text looks wrong)" if guessed else "")
 
 
 def _first_line(err: Exception) -> str:
@@ -79,20 +86,27 @@ def read_table(path: Path, *, text_column=None, label_column=None, encoding=None
     text, used = read_text(path, encoding)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
+        kind = "TSV" if suffix == ".tsv" else "CSV"
         try:
-            df = pd.read_csv(
-                io.StringIO(text),
-                sep="\t" if suffix == ".tsv" else ",",
-                dtype=str,
-                keep_default_na=False,  # a review that says "NA" is text, not a missing value
-                # TSV files (GLUE, SST) carry bare quote characters inside text; honouring
-                # quotes there would swallow whole lines.
-                quoting=csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL,
-            )
+            with warnings.catch_warnings():
+                # Rows longer than the header: pandas would silently shift every column (or,
+                # with index_col=False, drop fields with a warning); make it an error.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                df = pd.read_csv(
+                    io.StringIO(text),
+                    sep="\t" if suffix == ".tsv" else ",",
+                    dtype=str,
+                    keep_default_na=False,  # a review that says "NA" is text, not a missing value
+                    index_col=False,
+                    # TSV files (GLUE, SST) carry bare quote characters inside text; honouring
+                    # quotes there would swallow whole lines.
+                    quoting=csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL,
+                )
         except pd.errors.EmptyDataError:
             raise DataError(f"{name} is empty; add a header line and at least one example per class.")
+        except pd.errors.ParserWarning:
+            raise DataError(f"cannot parse {name} as {kind}: some rows have more fields than the header. Quote fields that contain the delimiter.")
         except (pd.errors.ParserError, ValueError) as e:
-            kind = "TSV" if suffix == ".tsv" else "CSV"
             raise DataError(f"cannot parse {name} as {kind}: {_first_line(e)}. Check the delimiter and quoting (fields with commas need quotes).")
     else:
         df = pd.DataFrame(_records_from_json(text, name, lines=suffix == ".jsonl"))
@@ -117,7 +131,7 @@ def read_table(path: Path, *, text_column=None, label_column=None, encoding=None
     if len(names) < 2:
         raise DataError(f"{name} has a single class ({names[0]!r} in column {lcol!r}); classification needs at least two. Check --label-column.")
     ids = {n: i for i, n in enumerate(names)}
-    source = str(path.resolve()) + ("" if used == "utf-8" or encoding else f" (encoding detected: {used})")
+    source = _source(path, used, encoding)
     return Loaded("classification", names, {"all": (texts, [ids[x] for x in raw_labels])}, source)
 
 
@@ -176,5 +190,5 @@ def read_conll(path: Path, *, encoding=None) -> Loaded:
     ids = {n: i for i, n in enumerate(names)}
     texts = [toks for toks, _ in sentences]
     labels = [[ids[t] for t in ts] for _, ts in sentences]
-    source = str(path.resolve()) + ("" if used == "utf-8" or encoding else f" (encoding detected: {used})")
+    source = _source(path, used, encoding)
     return Loaded("ner", names, {"all": (texts, labels)}, source)

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from ftlab.errors import DataError
 
-from .common import BUILTIN_HINT, Loaded, label_str, sort_label_names
+from .common import Loaded, builtin_hint, label_str, sort_label_names
 
 # Canonical datasets whose config follows a slash in ftlab specs ("glue/sst2" means
 # load_dataset("glue", "sst2")); any other "a/b" is an owner/name repo id. "name:config"
@@ -101,7 +101,7 @@ def load_hub(spec: str, task: str, *, text_column=None, label_column=None) -> Lo
     except Exception as e:  # datasets raises many types; the user needs one line either way
         if reason is not None:
             raise DataError(
-                f"dataset {spec!r} is not in the local Hugging Face cache and the Hub is unreachable ({reason}). {BUILTIN_HINT}"
+                f"dataset {spec!r} is not in the local Hugging Face cache and the Hub is unreachable ({reason}). {builtin_hint(spec)}"
             )
         raise DataError(
             f"could not load {spec!r} from the Hugging Face Hub: {_first_line(e)}. "

@@ -77,6 +77,15 @@ def entities(words: list[str], tags: list[str], joiner: str) -> list[dict]:
     return found
 
 
+def build_untrained(config: RunConfig, label_names: list[str]):
+    """The model exactly as the engine builds it before its first step (same seed, same method init)."""
+    tokenizer = models.load_tokenizer(config.model)
+    model = models.load_model(config.model, config.task, label_names, tokenizer, seed=config.seed)
+    method = methods.get_method(config.method)
+    ctx = MethodContext(config.task, model.config.model_type, models.head_prefixes(model), 1000)
+    return method.apply(model, config.method_options, ctx), tokenizer
+
+
 def load(artifact_dir: str) -> Predictor:
     root = Path(artifact_dir)
     if not (root / META).is_file() or not (root / WEIGHTS).is_file():
@@ -84,11 +93,7 @@ def load(artifact_dir: str) -> Predictor:
     meta = json.loads((root / META).read_text())
     config = RunConfig(**meta["config"])
     label_names = meta["label_names"]
-    tokenizer = models.load_tokenizer(config.model)
-    model = models.load_model(config.model, config.task, label_names, tokenizer, seed=config.seed)
-    method = methods.get_method(config.method)
-    ctx = MethodContext(config.task, model.config.model_type, models.head_prefixes(model), 1000)
-    model = method.apply(model, config.method_options, ctx)
+    model, tokenizer = build_untrained(config, label_names)
     tensors = load_file(str(root / WEIGHTS))
     missing = set(tensors) - {n for n, _ in model.named_parameters()}
     if missing:

@@ -1,0 +1,46 @@
+"""Shared fixtures: small synthetic datasets a tiny random model can learn in a few steps."""
+
+import os
+import random
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+WORDS = "the a movie film plot actor scene story music ending time people day night city".split()
+
+
+@pytest.fixture(scope="session")
+def keyword_csv(tmp_path_factory):
+    """Sentiment decided by one keyword among filler words: learnable by any method."""
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("data") / "keywords.csv"
+    rows = ["text,label"]
+    for i in range(400):
+        label = rng.choice(["good", "bad", "meh"])
+        words = rng.sample(WORDS, 6)
+        words.insert(rng.randrange(7), {"good": "wonderful", "bad": "terrible", "meh": "okay"}[label])
+        rows.append(f"{' '.join(words)} {i},{label}")
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def names_conll(tmp_path_factory):
+    """NER: capitalised names from a small list are PER, cities LOC; the rest O."""
+    rng = random.Random(0)
+    people = ["alice smith", "bob jones", "carol white", "dave brown"]
+    places = ["new york", "san diego", "le havre", "des moines"]
+    path = tmp_path_factory.mktemp("data") / "names.conll"
+    lines = []
+    for _ in range(300):
+        words = [(w, "O") for w in rng.sample(WORDS, 5)]
+        words.insert(rng.randrange(6), (rng.choice(people), "PER"))
+        words.insert(rng.randrange(7), (rng.choice(places), "LOC"))
+        for chunk, kind in words:
+            for i, w in enumerate(chunk.split()):
+                lines.append(f"{w} {kind if kind == 'O' else ('B-' if i == 0 else 'I-') + kind}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return str(path)

@@ -1,0 +1,138 @@
+"""The command line as a user meets it: one-line errors, runs recorded in DuckDB, listings."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ftlab.cli import main
+from ftlab.store import Store
+
+TINY = ["--model", "tiny", "--max-train", "64", "--max-eval", "32", "--batch-size", "16", "--quiet"]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, needle):
+    assert code != 0
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: ") and needle in lines[-1], err
+    assert "Traceback" not in err
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "runs.duckdb")
+
+
+def bad_files(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header_only.csv").write_text("text,label\n")
+    (tmp_path / "cols.csv").write_text("review,stars\ngood,5\nbad,1\n")
+    (tmp_path / "one_class.csv").write_text("text,label\n" + "".join(f"t{i},pos\n" for i in range(20)))
+    (tmp_path / "bad.conll").write_text("alice B-PER\nsmith\n\n")
+    (tmp_path / "badtag.conll").write_text("alice PERSON\n\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--dataset", "{d}/missing.csv"], "not found"),
+    (["--dataset", "{d}/empty.csv"], "empty"),
+    (["--dataset", "{d}/header_only.csv"], "no rows"),
+    (["--dataset", "{d}/cols.csv"], "column"),
+    (["--dataset", "{d}/cols.csv", "--text-column", "review", "--label-column", "nope"], "nope"),
+    (["--dataset", "{d}/one_class.csv"], "class"),
+    (["--dataset", "{d}/bad.conll"], "line 2"),
+    (["--dataset", "{d}/badtag.conll"], "PERSON"),
+    (["--dataset", "no-such-set"], "no-such-set"),
+    (["--model", "./no/such/model"], "not found"),
+    (["--method", "lorra"], "unknown method"),
+    (["--method", "lora", "--opt", "rank=4"], "rank"),
+    (["--method", "lora", "--opt", "r=-1"], "method_options.r"),
+    (["--method", "lora", "--opt", "r=big"], "method_options.r"),
+    (["--batch-size", "0"], "batch_size"),
+    (["--epochs", "soon"], "epochs"),
+])
+def test_bad_input_is_one_line_and_nothing_succeeds(extra, needle, tmp_path, db, capsys):
+    d = bad_files(tmp_path)
+    args = ["train", *TINY, "--max-steps", "2", "--db", db] + [a.format(d=d) for a in extra]
+    code, out, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, needle)
+    if (tmp_path / "runs.duckdb").exists():
+        with Store(db) as store:
+            assert all(r["status"] != "succeeded" for r in store.runs_records())
+
+
+def test_train_then_runs_json(db, keyword_csv, capsys):
+    code, out, err = run_cli(["train", *TINY, "--dataset", keyword_csv, "--method", "lora", "--max-steps", "6",
+                              "--opt", "r=4", "--db", db], capsys)
+    assert code == 0, err
+    assert "run 1 succeeded" in out
+    code, out, _ = run_cli(["runs", "--db", db, "--json"], capsys)
+    [run] = json.loads(out)
+    required = {"id", "status", "model", "dataset", "method", "accuracy", "macro_f1", "entity_f1", "trainable_params",
+                "total_params", "train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s", "peak_memory_mb",
+                "wall_s", "error"}
+    assert required <= set(run)
+    assert run["status"] == "succeeded" and run["method"] == "lora" and run["config"]["method_options"]["r"] == 4
+    assert run["trainable_params"] == 2 * 2 * 4 * 128 + 64 * 3 + 3  # r=4 on query, value of tiny BERT + head
+    with Store(db) as store:
+        assert len(store.steps_df(1)) == 6
+        evals = store.evals_df(1)
+        # 64 examples / 16 = 4 steps an epoch: validation at each epoch end and the last step, then test
+        assert set(zip(evals["split"], evals["step"])) == {("validation", 4), ("validation", 6), ("test", 6)}
+
+
+def test_interrupted_run_is_recorded_with_reason_and_metrics(tmp_path, keyword_csv):
+    """A run stopped mid-way (Ctrl-C) is stored as failed, with its reason and the metrics it reached."""
+    import signal
+    import time
+
+    db = str(tmp_path / "int.duckdb")
+    proc = subprocess.Popen([sys.executable, "-m", "ftlab", "train", "--model", "tiny", "--dataset", keyword_csv,
+                             "--method", "lora", "--epochs", "20", "--batch-size", "8", "--db", db],
+                            stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "step" not in seen:  # tqdm reports the first steps on stderr
+        chunk = proc.stderr.read(200)
+        assert chunk, "the run ended before training"
+        seen += chunk
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode != 0 and "Traceback" not in rest
+    with Store(db) as store:
+        [run] = store.runs_records()
+        steps = store.steps_df(run["id"])
+    assert run["status"] == "failed" and "interrupted" in run["error"]
+    assert run["trainable_params"] > 0 and len(steps) > 0
+
+
+def test_run_grid_and_listings(db, tmp_path, keyword_csv, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"# python -m ftlab run {grid}\nname: g\nbase: {{model: tiny, dataset: {keyword_csv}, max_train: 64,"
+                    f" max_eval: 32, max_steps: 3, batch_size: 16}}\ngrid: {{method: [head, ia3], seed: [0, 1]}}\n")
+    code, out, err = run_cli(["run", str(grid), "--db", db, "--quiet"], capsys)
+    assert code == 0, err
+    assert "4 of 4 runs succeeded" in out
+    code, out, _ = run_cli(["runs", "--db", db], capsys)
+    assert out.count("succeeded") == 4
+    for what, expected in (("methods", "lora"), ("datasets", "zh-ner"), ("models", "minilm")):
+        code, out, _ = run_cli([what, "--json"], capsys)
+        names = [row["name"] for row in json.loads(out)]
+        assert expected in names and code == 0
+    code, out, _ = run_cli(["methods"], capsys)
+    assert "--opt r=8" in out and "Rank of the low-rank update" in out
+
+
+def test_real_process_exit_code_and_no_traceback(tmp_path):
+    """The real entry point, as a user runs it: non-zero status and a single line on stderr."""
+    proc = subprocess.run([sys.executable, "-m", "ftlab", "train", "--method", "lorra", "--db", str(tmp_path / "x.duckdb")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown method 'lorra'" in proc.stderr

@@ -1,0 +1,78 @@
+"""RunConfig: validated on construction, one-line errors naming the field, stable hash, files."""
+
+import pytest
+
+from ftlab.config import RunConfig, field_help, parse_opts
+from ftlab.errors import ConfigError, FtlabError
+from ftlab.experiments import load_configs
+
+
+def test_defaults_infer_task_and_method_options():
+    c = RunConfig()
+    assert (c.model, c.dataset, c.task, c.method) == ("minilm", "tweets-sentiment", "classification", "lora")
+    assert c.method_options.r == 8
+    assert RunConfig(dataset="zh-ner", method="lora").task == "ner"
+
+
+@pytest.mark.parametrize("fields, needle", [
+    ({"batch_sise": 8}, "batch_sise: unknown option"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"epochs": "many"}, "epochs"),
+    ({"lr": 5.0}, "lr"),
+    ({"method": "lorra"}, "unknown method 'lorra'"),
+    ({"method": "lora", "method_options": {"rank": 4}}, "method_options.rank: unknown option"),
+    ({"method": "lora", "method_options": {"r": "big"}}, "method_options.r"),
+    ({"method": "lora", "method_options": {"r": 0}}, "method_options.r"),
+    ({"dataset": "zh-ner", "method": "prompt"}, "does not support task 'ner'"),
+    ({"model": "tiny-llama", "method": "bitfit"}, "no bias terms"),
+    ({"model": "tiny-gpt2", "method": "boft"}, "Conv1D"),
+    ({"model": "./no/such/dir"}, "model directory not found"),
+    ({"device": "tpu"}, "device"),
+])
+def test_bad_values_are_one_line_errors_naming_the_field(fields, needle):
+    with pytest.raises(FtlabError) as info:
+        RunConfig(**fields)
+    message = str(info.value)
+    assert needle in message
+    assert "\n" not in message
+
+
+def test_frozen_and_hash_stable():
+    a, b = RunConfig(method="lora", seed=1), RunConfig(seed=1, method="lora", method_options={"r": 8})
+    assert a == b and a.hash == b.hash and len(a.hash) == 16
+    assert RunConfig(seed=2).hash != a.hash
+    assert hash(a) == hash(b)
+    with pytest.raises(Exception):
+        a.seed = 3
+
+
+def test_replace_resets_options_on_method_change():
+    c = RunConfig(method="lora", method_options={"r": 4})
+    d = c.replace(method="ia3")
+    assert d.method == "ia3" and not hasattr(d.method_options, "r")
+    assert c.replace(seed=5).method_options.r == 4
+
+
+def test_opts_typed_like_yaml():
+    assert parse_opts(["r=16", "dora=true", "target_modules=[query,value]", "alpha=0.5"]) == {
+        "r": 16, "dora": True, "target_modules": ["query", "value"], "alpha": 0.5}
+    with pytest.raises(ConfigError):
+        parse_opts(["r16"])
+
+
+def test_every_field_has_help():
+    assert all(text.strip() for text in field_help().values())
+
+
+def test_from_yaml_and_json(tmp_path):
+    (tmp_path / "a.yaml").write_text("method: ia3\nseed: 3\n")
+    (tmp_path / "b.json").write_text('{"method": "lora", "method_options": {"r": 4}}')
+    (tmp_path / "bad.yaml").write_text("method: [unclosed\n")
+    (tmp_path / "typo.yaml").write_text("methd: lora\n")
+    assert RunConfig.from_file(tmp_path / "a.yaml").seed == 3
+    assert RunConfig.from_file(tmp_path / "b.json").method_options.r == 4
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        RunConfig.from_file(tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="methd: unknown option"):
+        load_configs(tmp_path / "typo.yaml")
+
