@@ -19,8 +19,10 @@ DEFAULT_DB = "ftlab.duckdb"
 
 # ---- RunConfig <-> flags -------------------------------------------------------------------
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig field (help text from the field), plus --config and --opt."""
+def add_config_flags(parser: argparse.ArgumentParser, grid: bool = False) -> None:
+    """One flag per RunConfig field (help text from the field), plus --config and --opt.
+
+    With grid=True (submit), --method takes several names and --seeds N repeats each N times."""
     from ftlab.config import RunConfig
 
     group = parser.add_argument_group("run configuration (defaults in brackets)")
@@ -29,10 +31,29 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if name == "method_options":
             continue
         default = field.get_default(call_default_factory=True)
+        many = grid and name == "method"
         group.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar=name.upper(), default=None,
-                           help=f"{field.description} [{default}]".replace("%", "%%"))
+                           nargs="+" if many else None,
+                           help=f"{field.description}{' Several names make a grid.' if many else ''} [{default}]"
+                           .replace("%", "%%"))
     group.add_argument("--opt", action="append", metavar="KEY=VALUE", default=[],
                        help="A method option, e.g. --opt r=16 --opt dora=true (see `ftlab methods`).")
+
+
+def configs_from_args(args: argparse.Namespace) -> list:
+    """submit: an experiment file, or flags where --method and --seeds make a grid."""
+    from ftlab.experiments import load_configs
+
+    if getattr(args, "file", None):
+        return load_configs(args.file)
+    methods = args.method or [None]
+    base_seed = int(args.seed or 0)
+    out = []
+    for method in methods:
+        for i in range(args.seeds):
+            ns = argparse.Namespace(**{**vars(args), "method": method, "seed": str(base_seed + i)})
+            out.append(config_from_args(ns))
+    return out
 
 
 def config_from_args(args: argparse.Namespace):
@@ -125,11 +146,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from ftlab.store import Store
+    from ftlab.service import Lab
 
     filters = {k: getattr(args, k) for k in ("status", "dataset", "model", "method") if getattr(args, k)}
-    with Store(args.db) as store:
-        records = store.runs_records(**filters)
+    with Lab(args.db) as lab:
+        records = lab.runs(**filters)
     if args.json:
         print(json.dumps(records, indent=1, default=str))
         return 0
@@ -197,6 +218,95 @@ def cmd_card(args) -> int:
     return 0
 
 
+def cmd_submit(args) -> int:
+    from ftlab.service import Lab
+
+    configs = configs_from_args(args)  # all validated before anything is queued
+    with Lab(args.db) as lab:
+        ids = lab.submit(configs, priority=args.priority)
+        where = "the running scheduler" if lab.remote else f"{args.db}; start `python -m ftlab worker --db {args.db}`"
+    for job_id, c in zip(ids, configs):
+        print(f"{job_id}  {c.model}/{c.dataset}/{c.method}/seed{c.seed}")
+    print(f"queued {len(ids)} job(s) in {where}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    import signal
+    import threading
+
+    from ftlab.service import Lab
+
+    with Lab(args.db, jobs_per_gpu=args.jobs_per_gpu, cpu_slots=args.cpu_slots, backend=args.backend,
+             ray_address=args.ray_address) as lab:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        print(f"scheduler on {args.db}: slots {', '.join(lab.scheduler.slots)} ({args.backend} backend); Ctrl-C stops",
+              flush=True)
+        try:
+            lab.scheduler.run(until_empty=args.until_empty, stop=stop)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            lab.scheduler.shutdown()
+        done = lab.store.jobs_records()
+    counts: dict = {}
+    for j in done:
+        counts[j["status"]] = counts.get(j["status"], 0) + 1
+    print("jobs: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    from ftlab.service import Lab
+
+    with Lab(args.db) as lab:
+        jobs = lab.jobs()
+    keep = ("id", "status", "priority", "attempts", "oom_retries", "step", "total_steps", "samples_per_s", "eta_s",
+            "last_loss", "device", "run_id", "error", "created_at", "started_at", "finished_at")
+    rows = []
+    for j in jobs:
+        row = {k: j.get(k) for k in keep}
+        c = j.get("config") or {}
+        row.update(model=c.get("model"), dataset=c.get("dataset"), method=c.get("method"), seed=c.get("seed"))
+        row["progress"] = round(j["step"] / j["total_steps"], 4) if j.get("step") and j.get("total_steps") else 0.0
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
+    if not rows:
+        print(f"no jobs in {args.db}")
+        return 0
+    for r in rows:
+        progress = f"{r['step'] or 0}/{r['total_steps'] or '?'}"
+        extra = f" eta {r['eta_s']:.0f}s" if r.get("eta_s") else ""
+        print(f"{r['id']}  {r['status']:<11} p{r['priority']:<3} {r['method']:<8} {r['dataset']:<18} {progress:>9}"
+              f"{extra}  {r['error'] or ''}")
+    return 0
+
+
+def cmd_job_command(args) -> int:
+    from ftlab.service import Lab
+
+    with Lab(args.db) as lab:
+        if args.command == "cancel":
+            result = lab.cancel(args.job)
+        elif args.command == "retry":
+            result = lab.retry(args.job)
+        else:
+            result = lab.set_priority(args.job, args.priority)
+    print(f"{args.job}: {result}")
+    return 0
+
+
+def cmd_log(args) -> int:
+    from ftlab.service import Lab
+
+    with Lab(args.db) as lab:
+        print(lab.job_log(args.job), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ftlab", description="ftlab: compare full fine-tuning with "
                                      "parameter-efficient methods on your data and hardware.")
@@ -218,6 +328,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-save", action="store_true", help="Do not save the trained adapters/heads.")
     p.add_argument("--quiet", action="store_true", help="No progress bars.")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("submit", help="Queue runs for the scheduler (a grid: several --method, --seeds N).")
+    p.add_argument("file", nargs="?", help="An experiment YAML instead of flags.")
+    add_config_flags(p, grid=True)
+    p.add_argument("--seeds", type=int, default=1, help="Runs per method, with seeds SEED, SEED+1, ... [1]")
+    p.add_argument("--priority", type=int, default=0, help="Higher runs first [0]")
+    db(p)
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("worker", help="Run the scheduler: execute queued jobs on the GPUs (or the CPU).")
+    db(p)
+    p.add_argument("--until-empty", action="store_true", help="Exit when no job is queued or running.")
+    p.add_argument("--jobs-per-gpu", type=int, default=1, help="Jobs sharing one GPU (small PEFT runs) [1]")
+    p.add_argument("--cpu-slots", type=int, default=1, help="Parallel jobs when there is no GPU [1]")
+    p.add_argument("--backend", choices=["local", "ray"], default="local", help="local subprocesses or Ray tasks [local]")
+    p.add_argument("--ray-address", help="Ray cluster address (e.g. ray://head:10001); default: start a local Ray")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("jobs", help="List queued, running and finished jobs with progress.")
+    db(p)
+    p.add_argument("--json", action="store_true", help="Print a JSON array, one object per job.")
+    p.set_defaults(func=cmd_jobs)
+
+    for name, what in (("cancel", "Cancel a queued or running job."), ("retry", "Re-queue a failed/canceled job."),
+                       ("priority", "Change the priority of a queued job.")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("job", help="Job id (see `ftlab jobs`).")
+        if name == "priority":
+            p.add_argument("priority", type=int, help="New priority; higher runs first.")
+        db(p)
+        p.set_defaults(func=cmd_job_command)
+
+    p = sub.add_parser("log", help="Print a job's full log.")
+    p.add_argument("job")
+    db(p)
+    p.set_defaults(func=cmd_log)
 
     p = sub.add_parser("runs", help="List recorded runs.")
     db(p)

@@ -71,3 +71,125 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
 
 def list_runs(store: Store, **filters) -> list[dict]:
     return store.runs_records(**filters)
+
+
+class Lab:
+    """Jobs and runs of one database, for the CLI and the dashboard.
+
+    If this process can open the database, it owns it: with `start_scheduler=True` a scheduler
+    thread runs the queue here (the dashboard), otherwise commands apply directly (the CLI with
+    no scheduler running). If another process holds the database (a running `ftlab worker` or
+    dashboard), commands go through its inbox and reads come from its snapshot.
+    """
+
+    def __init__(self, db_path: str = "ftlab.duckdb", *, start_scheduler: bool = False, jobs_per_gpu: int = 1,
+                 cpu_slots: int = 1, backend: str = "local", ray_address: Optional[str] = None,
+                 slots: Optional[list[str]] = None):
+        import threading
+
+        from ftlab.errors import FtlabError
+        from ftlab.queue.scheduler import Scheduler
+
+        self.db_path = db_path
+        self.store: Optional[Store] = None
+        self.scheduler = None
+        self._stop = threading.Event()
+        self._thread = None
+        try:
+            self.store = Store(db_path)
+        except FtlabError as err:
+            if start_scheduler or "in use" not in str(err):
+                raise
+            return  # remote mode: another process holds the database
+        runner = None
+        if backend == "ray":
+            from ftlab.queue.ray_backend import RayBackend
+
+            runner = RayBackend(address=ray_address)
+            slots = slots or runner.slots(jobs_per_gpu)
+        self.scheduler = Scheduler(self.store, db_path, backend=runner, slots=slots, jobs_per_gpu=jobs_per_gpu,
+                                   cpu_slots=cpu_slots)
+        if start_scheduler:
+            self._thread = threading.Thread(target=self.scheduler.run, kwargs={"stop": self._stop}, daemon=True,
+                                            name="ftlab-scheduler")
+            self._thread.start()
+
+    @property
+    def remote(self) -> bool:
+        return self.store is None
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=30)
+            self.scheduler.shutdown()
+        if self.store is not None:
+            self.store.close()
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- commands ---------------------------------------------------------------------------
+    def submit(self, configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None) -> list[str]:
+        """Queue validated configs; returns their job ids (nothing is queued if any is invalid)."""
+        from ftlab.queue import inbox
+        from ftlab.queue.scheduler import job_specs
+
+        if self.remote:
+            specs = job_specs(configs, priority, owner)
+            inbox.send(self.db_path, {"op": "submit", "jobs": specs})
+            return [s["id"] for s in specs]
+        return self.scheduler.submit(configs, priority, owner)
+
+    def _command(self, op: str, job_id: str, **extra) -> str:
+        from ftlab.queue import inbox
+
+        if self.remote:
+            inbox.send(self.db_path, {"op": op, "job": job_id, **extra})
+            return "sent to the running scheduler"
+        if op == "cancel":
+            return self.scheduler.cancel(job_id)
+        if op == "retry":
+            return self.scheduler.retry(job_id)
+        self.scheduler.set_priority(job_id, extra["priority"])
+        return f"priority {extra['priority']}"
+
+    def cancel(self, job_id: str) -> str:
+        return self._command("cancel", job_id)
+
+    def retry(self, job_id: str) -> str:
+        return self._command("retry", job_id)
+
+    def set_priority(self, job_id: str, priority: int) -> str:
+        return self._command("priority", job_id, priority=int(priority))
+
+    # ---- reads --------------------------------------------------------------------------------
+    def _snapshot(self) -> dict:
+        from ftlab.errors import FtlabError
+        from ftlab.queue import inbox
+
+        snap = inbox.read_snapshot(self.db_path)
+        if snap is None:
+            raise FtlabError(f"{self.db_path} is held by another process and it has written no snapshot yet; retry")
+        return snap
+
+    def jobs(self) -> list[dict]:
+        return self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
+
+    def runs(self, **filters) -> list[dict]:
+        if self.remote:
+            runs = self._snapshot()["runs"]
+            return [r for r in runs if all(r.get(k) == v for k, v in filters.items())]
+        return self.store.runs_records(**filters)
+
+    def job_log(self, job_id: str) -> str:
+        from ftlab.errors import FtlabError
+
+        job = next((j for j in self.jobs() if j["id"] == job_id), None)
+        if job is None:
+            raise FtlabError(f"job {job_id} does not exist; `python -m ftlab jobs` lists them")
+        path = job.get("log_path")
+        return Path(path).read_text(errors="replace") if path and Path(path).exists() else ""

@@ -39,9 +39,9 @@ import pandas as pd
 
 from ftlab.errors import FtlabError
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted")
 # Statuses after which a run never changes again; reaching one stamps finished_at.
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
 LOG_LINES_KEPT = 200
 
 # Summary keys that get their own column in `runs` (so runs_df can sort and chart them), with
@@ -115,6 +115,20 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             PRIMARY KEY (run_id, seq))""",
         "ALTER TABLE runs ADD COLUMN memory_kind VARCHAR",
     ]),
+    (3, [
+        # v3: the job queue. A job is a RunConfig waiting for, holding or done with a device
+        # slot; its run (one row in runs, reset on each attempt) holds the metrics.
+        "CREATE SEQUENCE job_seq START 1",
+        """CREATE TABLE jobs (
+            id VARCHAR PRIMARY KEY, seq BIGINT DEFAULT nextval('job_seq'),
+            status VARCHAR NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0, oom_retries INTEGER NOT NULL DEFAULT 0,
+            config VARCHAR NOT NULL, config_hash VARCHAR, owner VARCHAR,
+            run_id BIGINT, device VARCHAR, pid BIGINT,
+            created_at TIMESTAMP, started_at TIMESTAMP, finished_at TIMESTAMP,
+            step BIGINT, total_steps BIGINT, samples_per_s DOUBLE, eta_s DOUBLE, last_loss DOUBLE,
+            error VARCHAR, log_path VARCHAR, last_log VARCHAR)""",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -123,6 +137,10 @@ _FILTERS = ("status", "dataset", "model", "method")
 # Heavy columns left out of runs_df/runs_records; get_run returns them.
 _DETAIL_COLUMNS = ("confusion", "report")
 _JSON_COLUMNS = ("config", "versions", "summary", "dataset_sizes", "label_names", "confusion")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted")
+JOB_FIELDS = ("status", "priority", "attempts", "oom_retries", "config", "config_hash", "run_id", "device", "pid",
+              "started_at", "finished_at", "step", "total_steps", "samples_per_s", "eta_s", "last_loss", "error",
+              "log_path", "last_log")
 
 
 def _timestamp(unix: float | None) -> datetime:
@@ -467,3 +485,74 @@ class Store:
         where, params = self._for_runs(run_ids)
         return self._df("SELECT run_id, label, precision, recall, f1, support FROM class_results"
                         f"{where} ORDER BY run_id, idx", params)
+
+    # -- jobs (the queue) -----------------------------------------------------------------------
+
+    def add_jobs(self, jobs: list[dict]) -> None:
+        """Queue jobs, all or none: [{"id", "config" (dict), "config_hash", "priority", "owner"}]."""
+        with self._tx():
+            for j in jobs:
+                self._con.execute(
+                    """INSERT INTO jobs (id, status, priority, config, config_hash, owner, created_at)
+                       VALUES (?, 'queued', ?, ?, ?, ?, ?)""",
+                    [j["id"], int(j.get("priority", 0)), _dumps(j["config"]), j.get("config_hash"),
+                     j.get("owner"), _timestamp(j.get("time"))])
+
+    def update_job(self, job_id: str, **fields) -> None:
+        unknown = set(fields) - set(JOB_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown job field(s) {sorted(unknown)}")
+        if "status" in fields and fields["status"] not in JOB_STATUSES:
+            raise ValueError(f"job status {fields['status']!r} is not one of {', '.join(JOB_STATUSES)}")
+        for key in ("started_at", "finished_at"):
+            if key in fields and isinstance(fields[key], (int, float)):
+                fields[key] = _timestamp(fields[key])
+        if "config" in fields and not isinstance(fields["config"], str):
+            fields["config"] = _dumps(fields["config"])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx():
+            self._require_job(job_id)
+            self._con.execute(f"UPDATE jobs SET {sets} WHERE id = ?", list(fields.values()) + [job_id])
+
+    def _require_job(self, job_id: str) -> None:
+        if self._con.execute("SELECT 1 FROM jobs WHERE id = ?", [job_id]).fetchone() is None:
+            raise FtlabError(f"job {job_id} does not exist; `python -m ftlab jobs` lists them")
+
+    def get_job(self, job_id: str) -> dict:
+        with self._lock:
+            self._require_job(job_id)
+            names, rows = self._query("SELECT * FROM jobs WHERE id = ?", [job_id])
+        return {n: _jsonable(n, v) for n, v in zip(names, rows[0])}
+
+    def jobs_records(self, *, status=None) -> list[dict]:
+        """Jobs in queue order: running first, then queued by priority (high first) then age."""
+        where, params = "", []
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            where = f"WHERE status IN ({', '.join('?' for _ in wanted)})"
+            params = wanted
+        names, rows = self._query(
+            f"""SELECT * FROM jobs {where} ORDER BY
+                  CASE status WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END,
+                  CASE WHEN status = 'queued' THEN -priority ELSE 0 END, seq""", params)
+        return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
+
+    def next_jobs(self, limit: int) -> list[dict]:
+        """The queued jobs to start next: highest priority first, then oldest."""
+        names, rows = self._query(
+            "SELECT * FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?", [int(limit)])
+        return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
+
+    def reset_run(self, run_id: int, config: dict | None = None, config_hash: str | None = None) -> None:
+        """A new attempt of a job's run: drop the series of the attempt before (its logs stay, they
+        tell why there was a new attempt), keep the row and id; optionally a changed config."""
+        with self._tx():
+            self._require_run(run_id)
+            for table in ("steps", "evals", "class_results"):
+                self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [int(run_id)])
+            if config is not None:
+                self._con.execute("UPDATE runs SET config = ?, config_hash = ? WHERE id = ?",
+                                  [_dumps(config), config_hash, int(run_id)])
+            cleared = ", ".join(f"{c} = NULL" for c in SUMMARY_COLUMNS)
+            self._con.execute(f"UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, summary = NULL, "
+                              f"confusion = NULL, report = NULL, {cleared} WHERE id = ?", [int(run_id)])

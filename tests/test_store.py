@@ -165,9 +165,9 @@ def test_filters_status_and_delete():
         assert list(store.runs_df(status="queued")["id"]) == [b, c]
         assert store.runs_df(status=[]).empty
 
-        store.set_status(b, "cancelled", error="cancelled by user")
+        store.set_status(b, "canceled", error="canceled by user")
         run = store.get_run(b)
-        assert run["status"] == "cancelled" and run["error"] == "cancelled by user"
+        assert run["status"] == "canceled" and run["error"] == "canceled by user"
         assert run["finished_at"] is not None
         with pytest.raises(ValueError):
             store.set_status(b, "done")

@@ -1,0 +1,468 @@
+"""Charts for the dashboard's Compare and Run tabs: pure functions, DataFrame in, Figure out.
+
+Inputs are the frames `ftlab.store.Store` returns (`runs_df`, `steps_df`, `evals_df`) and a
+run's confusion matrix. Nothing here does I/O or imports torch/gradio, so the UI, the CLI and
+the tests can all call these directly. When there is nothing to draw (no rows, no succeeded
+runs) every function returns `empty_figure(message)` instead of raising: a dashboard tab must
+render on an empty database.
+
+Conventions, kept across every chart so the tabs read as one:
+- one colour AND one marker symbol per method (`method_style`), from the colour-blind-safe
+  Okabe-Ito palette extended with Plotly's "Safe" palette: 14+ methods need more than 8 colours,
+  and the symbol keeps methods apart where colours are hard to tell apart;
+- scores are fractions in the data and shown as % on the axis;
+- `layout.meta` is a dict describing what was drawn (counts, frontier members), for tests and
+  for the UI's captions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+FONT_SIZE = 13  # >= 12 keeps ticks legible on a 1280x800 screenshot
+
+# Okabe-Ito without its yellow (#F0E442 has too little contrast on white), then Plotly's
+# "Safe" palette without its grey (grey is kept for the Pareto frontier and references).
+# full fine-tuning gets black: it is the baseline every other method is read against.
+_OKABE_ITO = ["#000000", "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"]
+_SAFE = ["rgb(51, 34, 136)", "rgb(136, 34, 85)", "rgb(68, 170, 153)", "rgb(221, 204, 119)",
+         "rgb(153, 153, 51)", "rgb(204, 102, 119)", "rgb(17, 119, 51)", "rgb(170, 68, 153)",
+         "rgb(102, 17, 0)", "rgb(136, 204, 238)"]
+PALETTE = _OKABE_ITO + _SAFE + ["#F0E442"]
+SYMBOLS = ["star", "circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "x",
+           "pentagon", "hexagon", "triangle-left", "triangle-right", "star-square", "hourglass",
+           "bowtie", "star-diamond", "diamond-wide", "hexagram"]
+# The registered methods (ftlab/methods/, plus the LoRA variants the README names) in a fixed
+# order, so a method keeps its colour whichever subset of methods a chart shows. The order puts
+# the most compared methods on the most distinct colours.
+KNOWN_METHODS = ["full", "lora", "bitfit", "adapter", "ia3", "head", "prefix", "dora", "rslora",
+                 "adalora", "prompt", "ptuning", "vera", "loha", "lokr", "boft"]
+FRONTIER_COLOR = "rgb(136, 136, 136)"
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+
+METRIC_TITLES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "entity_f1": "entity F1",
+                 "entity_precision": "entity precision", "entity_recall": "entity recall",
+                 "token_accuracy": "token accuracy", "loss": "loss", "eval_loss": "loss"}
+# Metrics that are fractions in [0, 1]: shown with a % axis.
+FRACTION_METRICS = {"accuracy", "macro_f1", "entity_f1", "entity_precision", "entity_recall",
+                    "token_accuracy"}
+# Per-run resource columns that aggregate_seeds averages (with their std) for the bar charts.
+RESOURCE_COLUMNS = ["train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s",
+                    "peak_memory_mb", "wall_s", "time_to_first_step_s"]
+MEMORY_KINDS = {"cuda_max_allocated": "GPU allocated", "cpu_peak_rss": "process peak RSS"}
+
+# Two-sided 95% t quantiles t(0.975, df) for df = 1..30, so ftlab does not need scipy.
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+# Beyond 30: the largest tabulated df not above the real one (slightly conservative).
+_T975_LARGE = [(120, 1.980), (60, 2.000), (40, 2.021), (30, 2.042)]
+
+PUBLISHED_REFERENCES = pd.DataFrame({
+    "method": ["full", "lora", "bitfit"],
+    "trainable_params": [125_000_000, 300_000, 100_000],
+    "score": [0.948, 0.951, 0.937],  # fractions, like ftlab's accuracy
+    "source": ["Hu et al. 2021, RoBERTa-base SST-2"] * 3,
+    "dataset": ["glue/sst2"] * 3,
+})
+
+
+# -- shared helpers -----------------------------------------------------------------------------
+
+def method_style(method: str) -> tuple[str, str]:
+    """(colour, marker symbol) of a method, the same in every chart and every session.
+
+    Unknown names (a custom method, a renamed variant like "lora-r16") hash with crc32, not
+    hash(), which is salted per process and would change colours between restarts."""
+    if method in KNOWN_METHODS:
+        i = KNOWN_METHODS.index(method)
+    else:
+        i = zlib.crc32(str(method).encode())
+    return PALETTE[i % len(PALETTE)], SYMBOLS[i % len(SYMBOLS)]
+
+
+def t975(df: int) -> float:
+    """The 0.975 quantile of Student's t with `df` degrees of freedom (NaN for df < 1)."""
+    if df < 1:
+        return math.nan
+    if df <= 30:
+        return _T975[df - 1]
+    return next(t for d, t in _T975_LARGE if df >= d)
+
+
+def _metric_title(metric: str, split: str = "Test") -> str:
+    name = METRIC_TITLES.get(metric, metric.replace("_", " "))
+    unit = " (%)" if metric in FRACTION_METRICS else ""
+    return f"{split} {name}{unit}"
+
+
+def _score_format(metric: str) -> str:
+    return ".1%" if metric in FRACTION_METRICS else ".4g"
+
+
+def _layout(fig: go.Figure, title: str, meta: dict, legend: str | None = "right") -> go.Figure:
+    legends = {
+        "right": dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"),
+        # Below the plot area, clear of the x axis title: long run lists wrap into rows.
+        "below": dict(orientation="h", x=0, xanchor="left", y=-0.18, yanchor="top"),
+    }
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01, xanchor="left"),
+                      font=dict(size=FONT_SIZE), title_font=dict(size=FONT_SIZE + 5),
+                      meta={"empty": False, **meta}, showlegend=legend is not None,
+                      margin=dict(l=70, r=30, t=70, b=70 if legend != "below" else 140))
+    if legend:
+        fig.update_layout(legend=legends[legend])
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure with `message` centred: what every chart shows when it has no data."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=FONT_SIZE + 3, color="#555"))
+    fig.update_layout(template=TEMPLATE, font=dict(size=FONT_SIZE), meta={"empty": True, "message": message},
+                      xaxis=dict(visible=False), yaxis=dict(visible=False))
+    return fig
+
+
+def _succeeded(runs: pd.DataFrame | None) -> pd.DataFrame:
+    if runs is None or len(runs) == 0:
+        return pd.DataFrame()
+    if "status" in runs:
+        runs = runs[runs["status"] == "succeeded"]
+    return runs
+
+
+def _num(series: pd.Series) -> pd.Series:
+    # runs_df gives nullable ints (pd.NA) for BIGINT columns; plotly and numpy want floats.
+    return pd.to_numeric(series, errors="coerce").astype(float)
+
+
+def _err(values) -> list[float]:
+    # n = 1 has no spread: draw no error bar rather than a NaN one.
+    return [0.0 if v is None or not np.isfinite(v) else float(v) for v in values]
+
+
+def _labels(agg: pd.DataFrame) -> list[str]:
+    """Method names, qualified by model/dataset only when the frame mixes several."""
+    if agg[["model", "dataset"]].drop_duplicates().shape[0] <= 1:
+        return [str(m) for m in agg["method"]]
+    return [f"{m} ({mo}, {d})" for m, mo, d in zip(agg["method"], agg["model"], agg["dataset"])]
+
+
+# -- aggregation --------------------------------------------------------------------------------
+
+def score_metric(runs: pd.DataFrame | None) -> str:
+    """The headline score of these runs: "entity_f1" when they are all NER, else "accuracy"."""
+    if runs is None or len(runs) == 0 or "task" not in runs:
+        return "accuracy"
+    tasks = set(runs["task"].dropna())
+    return "entity_f1" if tasks == {"ner"} else "accuracy"
+
+
+def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
+    """One row per (model, dataset, method) over succeeded runs, sorted by trainable params.
+
+    Columns: model, dataset, method, metric, n (runs with a score), n_runs, mean, std (sample,
+    ddof=1), ci95 (t-based half-width: mean +- ci95 is the 95% confidence interval; NaN for
+    n = 1), trainable_params (mean), every RESOURCE_COLUMNS mean and its `<col>_std`,
+    memory_kind (distinct kinds joined by ", "), run_ids, seeds.
+    """
+    keys = ["model", "dataset", "method"]
+    runs = _succeeded(runs)
+    metric = metric or score_metric(runs)
+    stat_cols = ["mean", "std", "n", "ci95"]
+    res_cols = [c for col in RESOURCE_COLUMNS for c in (col, f"{col}_std")]
+    columns = keys + ["metric", "n_runs"] + stat_cols + ["trainable_params"] + res_cols + \
+        ["memory_kind", "run_ids", "seeds"]
+    if len(runs) == 0:
+        return pd.DataFrame(columns=columns)
+    runs = runs.copy()
+    for col in keys:
+        if col not in runs:
+            runs[col] = None
+    rows = []
+    # dropna=False: a run with no recorded model/dataset still belongs somewhere.
+    for (model, dataset, method), g in runs.groupby(keys, dropna=False, sort=False):
+        scores = _num(g[metric]).dropna() if metric in g else pd.Series(dtype=float)
+        n = len(scores)
+        std = float(scores.std(ddof=1)) if n > 1 else math.nan
+        row = {"model": model, "dataset": dataset, "method": method, "metric": metric,
+               "n_runs": len(g), "n": n, "mean": float(scores.mean()) if n else math.nan,
+               "std": std, "ci95": t975(n - 1) * std / math.sqrt(n) if n > 1 else math.nan,
+               "trainable_params": _num(g["trainable_params"]).mean() if "trainable_params" in g else math.nan}
+        for col in RESOURCE_COLUMNS:
+            values = _num(g[col]) if col in g else pd.Series([math.nan] * len(g))
+            row[col] = values.mean()
+            row[f"{col}_std"] = values.std(ddof=1) if values.count() > 1 else math.nan
+        kinds = sorted(set(g["memory_kind"].dropna())) if "memory_kind" in g else []
+        row["memory_kind"] = ", ".join(kinds) or None
+        row["run_ids"] = [int(i) for i in g["id"]] if "id" in g else []
+        row["seeds"] = [int(s) for s in g["seed"].dropna()] if "seed" in g else []
+        rows.append(row)
+    agg = pd.DataFrame(rows, columns=columns)
+    return agg.sort_values(["model", "dataset", "trainable_params", "method"],
+                           na_position="last").reset_index(drop=True)
+
+
+def pareto_frontier(points: pd.DataFrame, x: str = "trainable_params", y: str = "mean") -> pd.DataFrame:
+    """Rows no other row beats: best score for at most this many parameters.
+
+    A row is on the frontier when its score is strictly above every row with fewer or equal
+    parameters. Returned sorted by parameters."""
+    pts = points[np.isfinite(points[x].astype(float)) & np.isfinite(points[y].astype(float))]
+    pts = pts.sort_values([x, y], ascending=[True, False])
+    best, keep = -math.inf, []
+    for idx, score in zip(pts.index, pts[y]):
+        if score > best:
+            best, keep = score, keep + [idx]
+    return pts.loc[keep]
+
+
+def references_for(dataset: str | None) -> pd.DataFrame | None:
+    """Published points for `dataset` ("glue/sst2", "sst2", "SST-2", ...), or None."""
+    if not dataset:
+        return None
+    tokens = re.split(r"[^a-z0-9]+", str(dataset).lower().replace("-", "").replace("_", ""))
+    return PUBLISHED_REFERENCES.copy() if "sst2" in tokens else None
+
+
+# -- Compare tab --------------------------------------------------------------------------------
+
+def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
+                    reference: pd.DataFrame | None = None) -> go.Figure:
+    """Seed-averaged score against trainable parameters (log x), one point per method.
+
+    Error bars are 95% CIs over seeds; the grey step line is the Pareto frontier (a step, since
+    the best score reachable within a parameter budget stays flat until the next frontier
+    point); full fine-tuning is a large star with an annotation."""
+    metric = metric or score_metric(_succeeded(runs))
+    agg = aggregate_seeds(runs, metric)
+    # A log axis cannot place 0 or a missing parameter count; such methods are left out.
+    agg = agg[np.isfinite(agg["mean"].astype(float)) & (agg["trainable_params"].astype(float) > 0)]
+    if agg.empty:
+        return empty_figure(f"No succeeded runs with {metric} and a parameter count yet")
+    agg = agg.reset_index(drop=True)
+    agg["label"] = _labels(agg)
+    fmt = _score_format(metric)
+    fig = go.Figure()
+    for _, r in agg.iterrows():
+        colour, symbol = method_style(r["method"])
+        full = r["method"] == "full"
+        fig.add_trace(go.Scatter(
+            x=[r["trainable_params"]], y=[r["mean"]], name=r["label"], mode="markers",
+            marker=dict(color=colour, symbol=symbol, size=20 if full else 13,
+                        line=dict(width=1, color="white")),
+            error_y=dict(type="data", array=_err([r["ci95"]]), visible=True, thickness=1.5, width=6),
+            customdata=[[r["n"], r["std"], r["ci95"]]],
+            hovertemplate=(f"<b>{r['label']}</b><br>%{{x:,.0f}} trainable params<br>"
+                           f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
+                           f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}<extra></extra>")))
+    frontiers = []
+    for _, group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
+        front = pareto_frontier(group)
+        frontiers += list(front["label"])
+        fig.add_trace(go.Scatter(
+            x=front["trainable_params"], y=front["mean"], mode="lines", line_shape="hv",
+            line=dict(color=FRONTIER_COLOR, dash="dash", width=2), name="Pareto frontier",
+            hoverinfo="skip", showlegend=not any(t.name == "Pareto frontier" for t in fig.data)))
+    for _, r in agg[agg["method"] == "full"].iterrows():
+        # Annotations on a log axis take log10(x).
+        fig.add_annotation(x=math.log10(r["trainable_params"]), y=r["mean"], text="full fine-tuning",
+                           showarrow=True, arrowhead=2, ax=-60, ay=-40, font=dict(size=FONT_SIZE))
+    n_refs = 0
+    if reference is not None and len(reference):
+        for source, ref in reference.groupby("source", sort=False):
+            styles = [method_style(m) for m in ref["method"]]
+            fig.add_trace(go.Scatter(
+                x=ref["trainable_params"], y=ref["score"], mode="markers+text", name=f"published: {source}",
+                text=[f"{m} (paper)" for m in ref["method"]], textposition="top center",
+                textfont=dict(size=FONT_SIZE - 1, color="#555"),
+                marker=dict(color=[c for c, _ in styles], symbol=[f"{s}-open" for _, s in styles],
+                            size=13, line=dict(width=2)),
+                hovertemplate=f"<b>%{{text}}</b><br>{source}<br>%{{x:,.0f}} trainable params<br>"
+                              f"%{{y:{fmt}}}<extra></extra>"))
+            n_refs += len(ref)
+    # dtick=1: one label per decade (1k, 10k, ...); the default 2/5 minor labels print small.
+    fig.update_xaxes(type="log", title="Trainable parameters (log scale)", dtick=1, tickformat="~s")
+    fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
+    return _layout(fig, f"{_metric_title(metric).split(' (')[0]} vs trainable parameters "
+                        "(mean over seeds, 95% CI)",
+                   {"metric": metric, "n_points": len(agg), "labels": list(agg["label"]),
+                    "frontier": frontiers, "full_ft": bool((agg["method"] == "full").any()),
+                    "n_references": n_refs})
+
+
+def _bars(runs, panels: list[tuple[str, str, str]], title: str, empty: str) -> go.Figure:
+    """Side-by-side bar panels, one bar per method (colour + pattern per method), error bars
+    = std over seeds. panels: (column, subplot title, y axis title)."""
+    agg = aggregate_seeds(runs)
+    agg = agg[agg[[c for c, _, _ in panels]].notna().any(axis=1)].reset_index(drop=True)
+    if agg.empty:
+        return empty_figure(empty)
+    labels = _labels(agg)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t, _ in panels],
+                        horizontal_spacing=0.1)
+    for col_i, (col, _, ytitle) in enumerate(panels, start=1):
+        for label, (_, r) in zip(labels, agg.iterrows()):
+            colour, _ = method_style(r["method"])
+            fig.add_trace(go.Bar(
+                x=[label], y=[r[col]], name=label, marker_color=colour, showlegend=False,
+                error_y=dict(type="data", array=_err([r[f"{col}_std"]]), visible=True),
+                customdata=[[r["n_runs"], r[f"{col}_std"], r["memory_kind"] or "-"]],
+                hovertemplate=(f"<b>{label}</b><br>%{{y:,.4g}} {ytitle}<br>± %{{customdata[1]:,.3g}} std, "
+                               "n = %{customdata[0]}<extra></extra>")), row=1, col=col_i)
+        fig.update_yaxes(title=ytitle, row=1, col=col_i)
+    fig.update_xaxes(tickangle=-45 if len(agg) > 6 else 0)
+    return _layout(fig, title, {"n_methods": len(agg), "labels": labels}, legend=None)
+
+
+def throughput(runs: pd.DataFrame | None) -> go.Figure:
+    """Training and evaluation samples/s per method, grouped: the two bars of a method sit side
+    by side under its name (train solid, eval hatched); error bars = std over seeds."""
+    agg = aggregate_seeds(runs)
+    cols = ["train_samples_per_s", "eval_samples_per_s"]
+    agg = agg[agg[cols].notna().any(axis=1)].reset_index(drop=True)
+    if agg.empty:
+        return empty_figure("No succeeded runs with throughput yet")
+    labels = _labels(agg)
+    fig = go.Figure()
+    for label, (_, r) in zip(labels, agg.iterrows()):
+        colour, _ = method_style(r["method"])
+        # A two-level axis (method, train/eval): the method name sits under its pair of bars,
+        # so the reader needs no legend, and one trace per method keeps one colour per method.
+        fig.add_trace(go.Bar(
+            x=[[label, label], ["train", "eval"]], y=[r[c] for c in cols], name=label,
+            marker=dict(color=colour, pattern=dict(shape=["", "/"], fgcolor="white", size=8)),
+            error_y=dict(type="data", array=_err([r[f"{c}_std"] for c in cols]), visible=True),
+            customdata=[[r["n_runs"], r[f"{c}_std"]] for c in cols],
+            hovertemplate=(f"<b>{label}</b> %{{x[1]}}<br>%{{y:,.1f}} samples/s ± "
+                           "%{customdata[1]:,.1f} std, n = %{customdata[0]}<extra></extra>")))
+    # overlay, not group: each (method, split) slot holds one bar; "group" would reserve a slot
+    # for every method in every category and make the bars hairlines.
+    fig.update_layout(barmode="overlay", bargap=0.15)
+    fig.update_yaxes(title="Throughput (samples/s)")
+    fig.update_xaxes(tickangle=0)
+    return _layout(fig, "Throughput per method: train and eval (mean over seeds, ±1 std)",
+                   {"n_methods": len(agg), "labels": labels}, legend=None)
+
+
+def token_throughput(runs: pd.DataFrame | None) -> go.Figure:
+    """Training tokens/s (real, non-pad tokens) per method; error bars = std over seeds."""
+    return _bars(runs, [("train_tokens_per_s", "Training tokens/s", "Training throughput (tokens/s)")],
+                 "Training token throughput (non-pad tokens, mean over seeds, ±1 std)",
+                 "No succeeded runs with token throughput yet")
+
+
+def memory_and_time(runs: pd.DataFrame | None) -> go.Figure:
+    """Peak memory (MB) and wall time (s) per method, side by side."""
+    succeeded = _succeeded(runs)
+    kinds = sorted(set(succeeded["memory_kind"].dropna())) if "memory_kind" in succeeded else []
+    # GPU allocator peaks and CPU process RSS measure different things (RSS includes the loaded
+    # model and the Python heap): say which one the bars show, and warn when they are mixed.
+    memory_title = "Peak memory" + (
+        f" ({MEMORY_KINDS.get(kinds[0], kinds[0])})" if len(kinds) == 1 else
+        " (mixed GPU/CPU measures: not comparable)" if len(kinds) > 1 else "")
+    fig = _bars(runs, [("peak_memory_mb", memory_title, "Peak memory (MB)"),
+                       ("wall_s", "Wall time (setup + train + eval)", "Wall time (s)")],
+                "Memory and time per method (mean over seeds, ±1 std)",
+                "No succeeded runs with memory or time yet")
+    if not fig.layout.meta.get("empty"):
+        fig.layout.meta = {**fig.layout.meta, "memory_kinds": kinds}
+    return fig
+
+
+# -- Run tab ------------------------------------------------------------------------------------
+
+def _run_styles(run_ids, runs: pd.DataFrame | None) -> dict[int, dict]:
+    """Name, colour and dash per run: colour by method, dash by the seed's rank within it."""
+    info = {}
+    if runs is not None and len(runs) and "id" in runs:
+        info = {int(r["id"]): r for _, r in runs.iterrows()}
+    styles, seen = {}, {}
+    for i, rid in enumerate(run_ids):
+        r = info.get(int(rid))
+        if r is None:
+            styles[rid] = dict(name=f"run #{rid}", color=PALETTE[i % len(PALETTE)], dash="solid",
+                               symbol=SYMBOLS[1 + i % (len(SYMBOLS) - 1)], group=f"run {rid}")
+            continue
+        method = str(r.get("method"))
+        rank = seen.get(method, 0)
+        seen[method] = rank + 1
+        colour, symbol = method_style(method)
+        seed = r.get("seed")
+        seed_text = f" seed {int(seed)}" if seed is not None and not pd.isna(seed) else ""
+        styles[rid] = dict(name=f"{method}{seed_text} (#{rid})", color=colour, dash=DASHES[rank % len(DASHES)],
+                           symbol=symbol, group=method)
+    return styles
+
+
+def _curves(frame: pd.DataFrame, y: str, runs, mode: str) -> go.Figure:
+    frame = frame.dropna(subset=[y]).sort_values(["run_id", "step"])
+    run_ids = [int(r) for r in frame["run_id"].unique()]
+    styles = _run_styles(run_ids, runs)
+    fig = go.Figure()
+    for rid in run_ids:
+        s, d = styles[rid], frame[frame["run_id"] == rid]
+        fig.add_trace(go.Scatter(
+            x=d["step"], y=_num(d[y]), name=s["name"], mode=mode, legendgroup=s["group"],
+            line=dict(color=s["color"], dash=s["dash"], width=2),
+            # A few symbols along each line: a second cue besides colour, without clutter.
+            marker=dict(symbol=s["symbol"], color=s["color"], size=8, maxdisplayed=12)))
+    fig.update_xaxes(title="Optimizer step")
+    return fig
+
+
+def loss_curves(steps: pd.DataFrame | None, runs: pd.DataFrame | None = None) -> go.Figure:
+    """Training loss against optimizer step, one line per run (all statuses: a running run's
+    curve is the live view). Runs are named "<method> seed <s> (#id)" when `runs` is given."""
+    if steps is None or len(steps) == 0 or "loss" not in steps or steps["loss"].notna().sum() == 0:
+        return empty_figure("No training steps logged yet")
+    fig = _curves(steps, "loss", runs, "lines+markers")
+    fig.update_yaxes(title="Training loss (cross-entropy, mean over logging window)")
+    return _layout(fig, "Training loss", {"n_runs": len(fig.data)}, legend="below")
+
+
+def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.DataFrame | None = None,
+                split: str = "validation") -> go.Figure:
+    """A validation metric against optimizer step, one line per run (the final test evaluation
+    is a different split and is left out unless split="test")."""
+    metric = metric or score_metric(runs)
+    if evals is None or len(evals) == 0 or metric not in evals:
+        return empty_figure(f"No {split} {metric} logged yet")
+    frame = evals[evals["split"] == split] if "split" in evals else evals
+    if frame[metric].notna().sum() == 0:
+        return empty_figure(f"No {split} {metric} logged yet")
+    fig = _curves(frame, metric, runs, "lines+markers")
+    title = _metric_title(metric, split.capitalize())
+    fig.update_yaxes(title=title, tickformat=".0%" if metric in FRACTION_METRICS else None)
+    return _layout(fig, title.split(" (")[0] + " during training", {"n_runs": len(fig.data), "metric": metric},
+                   legend="below")
+
+
+def confusion_heatmap(matrix, labels) -> go.Figure:
+    """Confusion counts: rows = true label (first at the top), columns = predicted label."""
+    z = np.asarray(matrix if matrix is not None else [], dtype=float)
+    if z.ndim != 2 or z.size == 0:
+        return empty_figure("No confusion matrix for this run")
+    labels = [str(x) for x in labels] if labels is not None and len(labels) == z.shape[0] else \
+        [str(i) for i in range(z.shape[0])]
+    row_share = z / np.maximum(z.sum(axis=1, keepdims=True), 1)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=labels, y=labels, colorscale="Blues", texttemplate="%{z:,.0f}",
+        textfont=dict(size=FONT_SIZE + 1), customdata=row_share, colorbar=dict(title="count"),
+        hovertemplate="true %{y}, predicted %{x}<br>%{z:,.0f} (%{customdata:.1%} of true %{y})<extra></extra>"))
+    fig.update_xaxes(title="Predicted", side="bottom", type="category")
+    # Reversed so the matrix reads like the printed one: first label top-left.
+    fig.update_yaxes(title="True", autorange="reversed", type="category")
+    accuracy = float(np.trace(z) / z.sum()) if z.sum() else math.nan
+    return _layout(fig, f"Confusion matrix (test, {z.sum():,.0f} examples, diagonal {accuracy:.1%})",
+                   {"shape": list(z.shape)}, legend=None)

@@ -1,0 +1,300 @@
+"""ftlab.charts: hand-made frames in the shapes Store returns, figures checked by their data."""
+
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import plotly.io as pio
+import pytest
+
+from ftlab import charts
+
+T1 = 12.706  # t(0.975, df=1): the 95% CI multiplier for 2 seeds
+
+
+def run(id, method, seed, score, params, status="succeeded", task="classification", **extra):
+    row = dict(id=id, status=status, model="minilm", dataset="tweets-sentiment", task=task,
+               method=method, seed=seed, accuracy=score if task == "classification" else None,
+               entity_f1=score if task == "ner" else None, macro_f1=score - 0.05 if score else None,
+               trainable_params=params, total_params=22_700_000, train_samples_per_s=100.0 * id,
+               train_tokens_per_s=3000.0 * id, eval_samples_per_s=300.0 * id,
+               peak_memory_mb=1000.0 + id, memory_kind="cuda_max_allocated", wall_s=10.0 * id,
+               time_to_first_step_s=1.0)
+    row.update(extra)
+    return row
+
+
+@pytest.fixture
+def runs():
+    """3 methods x 2 seeds, plus a failed run and a running one that must be ignored."""
+    return pd.DataFrame([
+        run(1, "full", 0, 0.80, 1_000_000), run(2, "full", 1, 0.82, 1_000_000),
+        run(3, "lora", 0, 0.78, 10_000), run(4, "lora", 1, 0.80, 10_000),
+        run(5, "bitfit", 0, 0.70, 50_000), run(6, "bitfit", 1, 0.74, 50_000),
+        run(7, "full", 2, 0.10, 1_000_000, status="failed"),
+        run(8, "lora", 2, None, None, status="running"),
+    ])
+
+
+@pytest.fixture
+def steps():
+    return pd.DataFrame([dict(run_id=r, step=s, epoch=s / 10, loss=2.0 / s, lr=1e-3, samples_per_s=100.0,
+                              tokens_per_s=3000.0, elapsed_s=float(s))
+                         for r in (1, 3, 8) for s in range(1, 11)])
+
+
+@pytest.fixture
+def evals():
+    rows = [dict(run_id=r, step=s, split="validation", eval_samples_per_s=300.0, accuracy=0.5 + s / 100,
+                 loss=1.0 / s) for r in (1, 3) for s in (5, 10)]
+    rows.append(dict(run_id=1, step=10, split="test", eval_samples_per_s=300.0, accuracy=0.8, loss=0.5))
+    return pd.DataFrame(rows)
+
+
+def by_name(fig, name):
+    [trace] = [t for t in fig.data if t.name == name]
+    return trace
+
+
+# -- aggregation ------------------------------------------------------------------------------
+
+def test_score_metric_follows_the_task(runs):
+    assert charts.score_metric(runs) == "accuracy"
+    assert charts.score_metric(runs.assign(task="ner")) == "entity_f1"
+    assert charts.score_metric(pd.DataFrame()) == "accuracy"
+
+
+def test_aggregate_seeds_by_hand(runs):
+    agg = charts.aggregate_seeds(runs, "accuracy").set_index("method")
+    assert sorted(agg.index) == ["bitfit", "full", "lora"]  # failed and running runs left out
+    assert list(agg["n"]) == [2, 2, 2]
+    # Sorted by trainable parameters: lora (10k) < bitfit (50k) < full (1M).
+    assert list(agg.index) == ["lora", "bitfit", "full"]
+    full = agg.loc["full"]
+    assert full["mean"] == pytest.approx(0.81)
+    assert full["std"] == pytest.approx(math.sqrt(2) * 0.01)  # sample std of 0.80, 0.82
+    assert full["ci95"] == pytest.approx(T1 * 0.01)  # t * std / sqrt(2)
+    assert agg.loc["bitfit", "ci95"] == pytest.approx(T1 * 0.02)
+    assert full["trainable_params"] == 1_000_000
+    assert full["train_samples_per_s"] == pytest.approx(150.0)  # runs 1 and 2: 100, 200
+    assert full["train_samples_per_s_std"] == pytest.approx(math.sqrt(2) * 50)
+    assert full["run_ids"] == [1, 2] and full["seeds"] == [0, 1]
+
+
+def test_aggregate_single_seed_has_no_interval(runs):
+    agg = charts.aggregate_seeds(runs[runs["id"] == 1], "accuracy")
+    assert agg["n"].tolist() == [1] and math.isnan(agg["ci95"][0]) and math.isnan(agg["std"][0])
+
+
+def test_t_table_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in [1, 2, 5, 10, 29, 30]:
+        assert charts.t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-3)
+    for df in [31, 45, 100, 1000]:  # beyond the table: never narrower than the true interval
+        assert charts.t975(df) >= stats.t.ppf(0.975, df)
+
+
+def test_pareto_frontier_hand_made():
+    points = pd.DataFrame({"label": list("abcde"), "trainable_params": [100, 100, 1000, 500, 10_000],
+                           "mean": [0.5, 0.6, 0.6, 0.55, 0.9]})
+    # a: same params as b but worse; c: more params than b for no gain; d: worse than b.
+    assert list(charts.pareto_frontier(points)["label"]) == ["b", "e"]
+
+
+# -- score vs params ----------------------------------------------------------------------------
+
+def test_score_vs_params_points_error_bars_and_frontier(runs):
+    fig = charts.score_vs_params(runs)
+    assert fig.layout.meta["n_points"] == 3
+    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.xaxis.title.text == "Trainable parameters (log scale)"
+    assert fig.layout.yaxis.title.text == "Test accuracy (%)"
+    expected = {"full": (1_000_000, 0.81, T1 * 0.01), "lora": (10_000, 0.79, T1 * 0.01),
+                "bitfit": (50_000, 0.72, T1 * 0.02)}
+    for method, (x, y, ci) in expected.items():
+        trace = by_name(fig, method)
+        assert list(trace.x) == [x] and trace.y[0] == pytest.approx(y)
+        assert trace.error_y.array[0] == pytest.approx(ci)
+        assert list(trace.customdata[0][:1]) == [2]  # n, shown on hover
+    # lora (10k, 0.79) and full (1M, 0.81) are on it; bitfit has more params than lora, lower score.
+    assert fig.layout.meta["frontier"] == ["lora", "full"]
+    frontier = by_name(fig, "Pareto frontier")
+    assert list(frontier.x) == [10_000, 1_000_000]
+
+
+def test_full_fine_tuning_is_marked(runs):
+    fig = charts.score_vs_params(runs)
+    assert by_name(fig, "full").marker.symbol == "star"
+    assert by_name(fig, "lora").marker.symbol != "star"
+    [note] = [a for a in fig.layout.annotations if a.text == "full fine-tuning"]
+    assert note.x == pytest.approx(6.0)  # log10(1M): annotations on a log axis take log10
+    assert fig.layout.meta["full_ft"] is True
+    assert charts.score_vs_params(runs[runs["method"] != "full"]).layout.meta["full_ft"] is False
+
+
+def test_metric_override_and_ner_default(runs):
+    fig = charts.score_vs_params(runs, metric="macro_f1")
+    assert by_name(fig, "full").y[0] == pytest.approx(0.76)
+    assert fig.layout.yaxis.title.text == "Test macro-F1 (%)"
+    ner = runs.assign(task="ner", entity_f1=runs["accuracy"], accuracy=None)
+    fig = charts.score_vs_params(ner)
+    assert fig.layout.meta["metric"] == "entity_f1"
+    assert by_name(fig, "lora").y[0] == pytest.approx(0.79)
+
+
+@pytest.mark.parametrize("dataset", ["glue/sst2", "sst2", "SST-2", "stanfordnlp/sst2", "nyu-mll/glue:sst2"])
+def test_references_for_sst2(dataset):
+    ref = charts.references_for(dataset)
+    assert set(ref["method"]) == {"full", "lora", "bitfit"}
+    assert ref.set_index("method")["score"].to_dict() == {"full": 0.948, "lora": 0.951, "bitfit": 0.937}
+
+
+@pytest.mark.parametrize("dataset", ["tweets-sentiment", "sst5", "zh-reviews", "", None])
+def test_no_references_for_other_datasets(dataset):
+    assert charts.references_for(dataset) is None
+
+
+def test_reference_series(runs):
+    fig = charts.score_vs_params(runs, reference=charts.references_for("glue/sst2"))
+    trace = by_name(fig, "published: Hu et al. 2021, RoBERTa-base SST-2")
+    assert len(trace.x) == 3 and all(s.endswith("-open") for s in trace.marker.symbol)
+    assert fig.layout.meta["n_references"] == 3
+    assert fig.layout.meta["frontier"] == ["lora", "full"]  # references never join our frontier
+    assert not any(t.name.startswith("published") for t in charts.score_vs_params(runs).data)
+
+
+# -- bars -----------------------------------------------------------------------------------------
+
+def test_throughput_bars(runs):
+    fig = charts.throughput(runs)
+    assert [t.name for t in fig.data] == ["lora", "bitfit", "full"]
+    full = by_name(fig, "full")
+    assert list(full.x[1]) == ["train", "eval"]
+    assert list(full.y) == pytest.approx([150.0, 450.0])  # means of runs 1, 2
+    assert list(full.error_y.array) == pytest.approx([math.sqrt(2) * 50, math.sqrt(2) * 150])
+    assert "samples/s" in fig.layout.yaxis.title.text
+    tokens = charts.token_throughput(runs)
+    assert len(tokens.data) == 3 and by_name(tokens, "full").y[0] == pytest.approx(4500.0)
+    assert "tokens/s" in tokens.layout.yaxis.title.text
+
+
+def test_memory_and_time(runs):
+    fig = charts.memory_and_time(runs)
+    assert len(fig.data) == 6  # 3 methods x 2 panels
+    assert fig.layout.yaxis.title.text == "Peak memory (MB)" and fig.layout.yaxis2.title.text == "Wall time (s)"
+    wall = [t for t in fig.data if t.yaxis == "y2" and t.name == "full"][0]
+    assert wall.y[0] == pytest.approx(15.0)
+    assert "GPU allocated" in fig.layout.annotations[0].text
+    mixed = runs.assign(memory_kind=["cuda_max_allocated", "cpu_peak_rss"] * 4)
+    assert "not comparable" in charts.memory_and_time(mixed).layout.annotations[0].text
+
+
+# -- curves and heatmap -----------------------------------------------------------------------------
+
+def test_loss_curves(steps, runs):
+    fig = charts.loss_curves(steps, runs)
+    assert [t.name for t in fig.data] == ["full seed 0 (#1)", "lora seed 0 (#3)", "lora seed 2 (#8)"]
+    assert len(fig.data[0].x) == 10 and fig.data[0].y[0] == pytest.approx(2.0)
+    assert fig.data[1].line.dash != fig.data[2].line.dash  # seeds of one method: same colour, other dash
+    assert [t.name for t in charts.loss_curves(steps).data] == ["run #1", "run #3", "run #8"]
+
+
+def test_eval_curves(evals, runs):
+    fig = charts.eval_curves(evals, "accuracy", runs)
+    assert len(fig.data) == 2 and list(fig.data[0].x) == [5, 10]  # the test row is another split
+    assert fig.layout.yaxis.title.text == "Validation accuracy (%)"
+    assert charts.eval_curves(evals, "entity_f1", runs).layout.meta["empty"]
+
+
+def test_confusion_heatmap():
+    matrix = [[5, 1, 0], [2, 7, 1], [0, 0, 9]]
+    fig = charts.confusion_heatmap(matrix, ["neg", "neu", "pos"])
+    [heat] = fig.data
+    assert heat.z.tolist() == matrix
+    assert list(heat.x) == ["neg", "neu", "pos"] and list(heat.y) == ["neg", "neu", "pos"]
+    assert heat.texttemplate  # counts written in the cells
+    assert fig.layout.xaxis.title.text == "Predicted" and fig.layout.yaxis.title.text == "True"
+    assert fig.layout.yaxis.autorange == "reversed"  # first true label on top
+
+
+# -- shared rules ---------------------------------------------------------------------------------
+
+def all_figures(runs, steps, evals):
+    return {
+        "score": charts.score_vs_params(runs), "throughput": charts.throughput(runs),
+        "tokens": charts.token_throughput(runs), "memory": charts.memory_and_time(runs),
+        "loss": charts.loss_curves(steps, runs), "eval": charts.eval_curves(evals, "accuracy", runs),
+        "confusion": charts.confusion_heatmap([[1, 2], [3, 4]], ["a", "b"]),
+    }
+
+
+def test_empty_inputs_give_the_empty_figure(runs):
+    only_failed = runs[runs["status"] != "succeeded"]
+    empties = [
+        charts.score_vs_params(pd.DataFrame()), charts.score_vs_params(None), charts.score_vs_params(only_failed),
+        charts.throughput(pd.DataFrame()), charts.throughput(only_failed), charts.token_throughput(None),
+        charts.memory_and_time(pd.DataFrame()), charts.memory_and_time(only_failed),
+        charts.loss_curves(pd.DataFrame(columns=["run_id", "step", "loss"])), charts.loss_curves(None),
+        charts.eval_curves(pd.DataFrame(columns=["run_id", "step", "split", "eval_samples_per_s"]), "accuracy"),
+        charts.confusion_heatmap([], []), charts.confusion_heatmap(None, None),
+    ]
+    for fig in empties:
+        assert fig.layout.meta["empty"] is True and len(fig.data) == 0
+        assert fig.layout.annotations[0].text == fig.layout.meta["message"]
+    assert charts.aggregate_seeds(pd.DataFrame()).empty
+
+
+def test_colours_and_symbols_stable_per_method(runs, steps, evals):
+    figs = all_figures(runs, steps, evals)
+    colour = {}
+    for name in ("score", "throughput", "tokens", "memory"):
+        for trace in figs[name].data:
+            if trace.name in {"full", "lora", "bitfit"}:
+                assert colour.setdefault(trace.name, trace.marker.color) == trace.marker.color, (name, trace.name)
+    assert figs["loss"].data[1].line.color == colour["lora"]
+    assert len(set(colour.values())) == 3
+    # Every known method has its own colour and its own symbol (colour is never the only cue).
+    styles = [charts.method_style(m) for m in charts.KNOWN_METHODS]
+    assert len({c for c, _ in styles}) == len(styles) and len({s for _, s in styles}) == len(styles)
+    assert charts.method_style("my-method") == charts.method_style("my-method")  # stable for unknown names
+
+
+def test_readable_layout(runs, steps, evals):
+    white = pio.templates["plotly_white"]
+    for name, fig in all_figures(runs, steps, evals).items():
+        assert fig.layout.template == white, name
+        assert fig.layout.font.size >= 12, name
+        assert fig.layout.title.text, name
+        if fig.layout.showlegend is not False:  # legends sit outside the plot area
+            legend = fig.layout.legend
+            assert legend.x >= 1 or legend.y < 0, name
+
+
+def test_store_shaped_frames():
+    """Frames straight from a Store (nullable ints, pivoted evals) draw without conversion."""
+    store_mod = pytest.importorskip("ftlab.store")
+    with store_mod.Store() as store:
+        for seed, acc in [(0, 0.7), (1, 0.8)]:
+            rid = store.create_run({}, "h", model="m", dataset="d", task="classification", method="lora",
+                                   seed=seed, versions={})
+            store.record_event(rid, {"event": "started", "params": {"trainable_params": 1234, "total_params": 9999}})
+            store.record_event(rid, {"event": "step", "step": 1, "loss": 1.0})
+            store.record_event(rid, {"event": "eval", "step": 1, "split": "validation",
+                                     "metrics": {"accuracy": acc}, "eval_samples_per_s": 50.0})
+            store.record_event(rid, {"event": "finished", "summary": {"accuracy": acc, "wall_s": 3.0,
+                                                                      "peak_memory_mb": 100.0}})
+        store.create_run({}, "h", model="m", dataset="d", task="classification", method="ia3", seed=0, versions={})
+        runs, steps, evals = store.runs_df(), store.steps_df(), store.evals_df()
+    fig = charts.score_vs_params(runs)
+    assert fig.layout.meta["n_points"] == 1 and by_name(fig, "lora").y[0] == pytest.approx(0.75)
+    figs = all_figures(runs, steps, evals)
+    for name in ("score", "memory", "loss", "eval", "confusion"):
+        assert figs[name].layout.meta["empty"] is False, name
+    assert charts.throughput(runs).layout.meta["empty"] is True  # no throughput recorded
+
+
+def test_charts_import_no_heavy_modules():
+    code = "import sys, ftlab.charts; print(sorted({'torch', 'gradio', 'duckdb', 'transformers'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
