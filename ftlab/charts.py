@@ -357,7 +357,7 @@ def throughput(runs: pd.DataFrame | None) -> go.Figure:
 
 def token_throughput(runs: pd.DataFrame | None) -> go.Figure:
     """Training tokens/s (real, non-pad tokens) per method; error bars = std over seeds."""
-    return _bars(runs, [("train_tokens_per_s", "Training tokens/s", "Training throughput (tokens/s)")],
+    return _bars(runs, [("train_tokens_per_s", "", "Training throughput (tokens/s)")],
                  "Training token throughput (non-pad tokens, mean over seeds, ±1 std)",
                  "No succeeded runs with token throughput yet")
 

@@ -50,6 +50,7 @@ class Scheduler:
         self.slots = slots or device_slots(jobs_per_gpu, cpu_slots)
         self.backend = backend or LocalBackend(self.slots)
         self.running: dict[str, tuple[object, str]] = {}  # job id -> (handle, device slot)
+        self.failures: dict[str, Optional[str]] = {}  # job id -> the reason its worker reported
         self.artifacts = artifacts_dir(db_path)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
@@ -151,7 +152,11 @@ class Scheduler:
             pass  # the sender validated it; a stale command (job already ended) is dropped
 
     def _start(self, job: dict, slot: str) -> None:
-        config = RunConfig(**job["config"])
+        try:
+            config = RunConfig(**job["config"])
+        except FtlabError as err:  # e.g. a method removed since the job was queued
+            self.store.update_job(job["id"], status="failed", error=str(err), finished_at=time.time())
+            return
         run_id = job.get("run_id")
         if run_id is None:
             from ftlab.service import versions
@@ -173,17 +178,14 @@ class Scheduler:
         handle, _ = self.running[job_id]
         job = self.store.get_job(job_id)
         run_id = job["run_id"]
-        error = None
         for event in handle.drain():
             self._record(job, run_id, event)
-            if event["event"] == "failed":
-                error = event.get("error")
         code = handle.exit_code()
         if code is None:
             return
         for event in handle.drain():  # whatever arrived between the drain and the exit
             self._record(job, run_id, event)
-            error = event.get("error", error) if event["event"] == "failed" else error
+        error = self.failures.pop(job_id, None)
         del self.running[job_id]
         tail = _tail(job.get("log_path"))
         now = time.time()
@@ -218,6 +220,8 @@ class Scheduler:
     def _record(self, job: dict, run_id: int, event: dict) -> None:
         self.store.record_event(run_id, event)
         kind = event["event"]
+        if kind == "failed":  # the reason, kept until the process has exited
+            self.failures[job["id"]] = event.get("error")
         if kind == "started":
             self.store.update_job(job["id"], total_steps=event.get("total_steps"), device=event.get("device"))
             job["total_steps"] = event.get("total_steps")
