@@ -193,3 +193,119 @@ class Lab:
             raise FtlabError(f"job {job_id} does not exist; `python -m ftlab jobs` lists them")
         path = job.get("log_path")
         return Path(path).read_text(errors="replace") if path and Path(path).exists() else ""
+
+    # ---- dashboard helpers (ftlab/ui); heavy imports stay inside the methods --------------------
+    def _own_store(self) -> Store:
+        from ftlab.errors import FtlabError
+
+        if self.remote:
+            raise FtlabError(f"{self.db_path} is held by another ftlab process; this view needs the database itself "
+                             "(stop that process or open another --db)")
+        return self.store
+
+    def runs_df(self, **filters):
+        """Runs as the DataFrame ftlab.charts takes (Store.runs_df): one row per run, oldest first."""
+        return self._own_store().runs_df(**filters)
+
+    def curves(self, run_ids: list[int]):
+        """(steps_df, evals_df) of these runs, for loss and evaluation curves."""
+        store = self._own_store()
+        return store.steps_df(list(run_ids)), store.evals_df(list(run_ids))
+
+    def run_detail(self, run_id: int) -> dict:
+        """Everything the Run tab shows: the run row (get_run, with logs), steps, evals, per-class scores."""
+        store = self._own_store()
+        run_id = int(run_id)
+        return {"run": store.get_run(run_id), "steps": store.steps_df(run_id), "evals": store.evals_df(run_id),
+                "classes": store.class_results_df(run_id)}
+
+    def _ui_cache(self, name: str) -> dict:
+        import threading
+
+        caches = self.__dict__.setdefault("_ui_caches", {"lock": threading.Lock()})
+        with caches["lock"]:
+            return caches.setdefault(name, {})
+
+    def _ui_dataset(self, spec: str, text_column=None, label_column=None, encoding=None, split_seed: int = 0):
+        """A loaded dataset, cached per spec (built-ins parse in 0.1-1.5 s; files may change, so a
+        file's size and modification time are part of the key)."""
+        from ftlab import data
+
+        p = Path(spec)
+        stamp = (p.stat().st_size, p.stat().st_mtime) if p.is_file() else None
+        key = (spec, text_column, label_column, encoding, split_seed, stamp)
+        cache = self._ui_cache("datasets")
+        if key not in cache:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = data.load_dataset(spec, split_seed=split_seed, text_column=text_column,
+                                           label_column=label_column, encoding=encoding)
+        return cache[key]
+
+    def dataset_card(self, spec: str, *, model: Optional[str] = None, max_length: int = 128,
+                     text_column: Optional[str] = None, label_column: Optional[str] = None,
+                     encoding: Optional[str] = None) -> dict:
+        """ftlab.data.dataset_card of a dataset; with `model`, also its tokenizer's view ([UNK] rate,
+        token lengths). A tokenizer that cannot load leaves `tokenizer_error` instead of failing."""
+        from ftlab import data, models
+        from ftlab.errors import FtlabError
+
+        key = (spec, model, int(max_length), text_column, label_column, encoding)
+        cache = self._ui_cache("cards")
+        if key in cache:
+            return cache[key]
+        loaded = self._ui_dataset(spec, text_column, label_column, encoding)
+        tokenizer, problem = None, None
+        if model:
+            try:
+                tokenizer = models.load_tokenizer(model)
+            except FtlabError as err:
+                problem = str(err)
+        card = data.dataset_card(loaded, tokenizer, int(max_length))
+        if problem:
+            card["tokenizer_error"] = problem
+        cache[key] = card
+        return card
+
+    def estimate(self, config: RunConfig) -> dict:
+        """Parameter counts of `config`'s model with its method applied (built once on CPU, cached),
+        and the split sizes its caps give: {trainable_params, total_params, head_params, n_train, n_eval}."""
+        from ftlab import methods, metrics, models
+        from ftlab.methods import MethodContext
+
+        loaded = self._ui_dataset(config.dataset, config.text_column, config.label_column, config.encoding,
+                                  config.split_seed)
+        n_train = min(len(loaded.train), config.max_train or len(loaded.train))
+        n_eval = min(len(loaded.validation), config.max_eval or len(loaded.validation))
+        key = (config.model, config.task, len(loaded.label_names), config.method,
+               config.method_options.model_dump_json())
+        cache = self._ui_cache("params")
+        if key not in cache:
+            tokenizer = models.load_tokenizer(config.model)
+            model = models.load_model(config.model, config.task, list(loaded.label_names), tokenizer, seed=config.seed)
+            heads = models.head_prefixes(model)
+            ctx = MethodContext(config.task, model.config.model_type, heads, 1000)
+            model = methods.get_method(config.method).apply(model, config.method_options, ctx)
+            cache[key] = metrics.count_parameters(model, heads)
+            del model
+        return {**cache[key], "n_train": n_train, "n_eval": n_eval}
+
+    def predict(self, run_id: int, texts: list[str]) -> dict:
+        """Predictions of a trained run on raw texts: {"task", "predictions": [...]}. The trained
+        weights load once per run (the last 4 runs stay in memory)."""
+        from ftlab.errors import FtlabError
+
+        run = self._own_store().get_run(int(run_id))
+        art = run.get("artifact_dir")
+        if run.get("status") != "succeeded" or not art or not Path(art).is_dir():
+            raise FtlabError(f"run {run_id} has no trained weights to load (status {run.get('status')})")
+        cache = self._ui_cache("predictors")
+        predictor = cache.get(int(run_id))
+        if predictor is None:
+            from ftlab.train import artifacts
+
+            predictor = artifacts.load(art)
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[int(run_id)] = predictor
+        return {"task": run.get("task"), "predictions": predictor.predict(list(texts))}

@@ -3,8 +3,8 @@
 Each job is one Ray task that runs `python -m ftlab.queue.worker` on its node, exactly as the
 local backend runs it, and forwards the worker's stdout (events) and stderr (log lines) to the
 scheduler through ONE `ray.util.queue.Queue` shared by all jobs, each item tagged with its job.
-One queue, not one per job: the queue is an actor (a process), and an actor created while every
-CPU is taken by training would wait for a free one.
+One queue, not one per job: the queue is an actor, a process of its own that takes ~0.5-1 s to
+start here; it reserves no CPU (num_cpus=0), so it never competes with training for a slot.
 
 The scheduler side sorts the items to their job handles, writes log lines to the job's log file
 as they arrive (so `ftlab log JOB` follows a Ray job too) and hands events to the scheduler.
@@ -147,8 +147,13 @@ class RayBackend:
             # Ship this ftlab to every node, so a cluster runs the driver's code (torch & co. must be there).
             import ftlab
 
-            ray.init(address=address, log_to_driver=False,
-                     runtime_env={"py_modules": [os.path.dirname(os.path.abspath(ftlab.__file__))]})
+            try:
+                ray.init(address=address, log_to_driver=False,
+                         runtime_env={"py_modules": [os.path.dirname(os.path.abspath(ftlab.__file__))]})
+            except ConnectionError as err:
+                # Ray 2.60 clusters use token auth by default; a driver only sends the token in token mode
+                raise FtlabError(f"cannot connect to the Ray cluster at {address} ({err}); if it uses token "
+                                 "authentication, set RAY_AUTH_MODE=token (token in ~/.ray/auth_token)") from err
         elif self.started:
             # log_to_driver off: job output travels through the queue into its log, not onto our stderr
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)

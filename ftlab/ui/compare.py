@@ -1,0 +1,110 @@
+"""Compare tab: filters, the charts of ftlab.charts, the runs table with its config diff, and
+CSV / Parquet export."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from types import SimpleNamespace
+
+import gradio as gr
+
+from ftlab import charts
+from ftlab.ui import logic
+
+log = logging.getLogger(__name__)
+MAX_CURVES = 24  # more lines than this make the loss chart unreadable: the newest runs are drawn
+HEIGHTS = {"score": 480, "bars": 400, "curves": 440}
+
+
+def sized(fig, height: int):
+    fig.update_layout(height=height, autosize=True)
+    return fig
+
+
+def figures(lab, runs):
+    """The Compare tab's figures for these (already filtered) runs."""
+    datasets = set(runs["dataset"].dropna()) if len(runs) and "dataset" in runs else set()
+    reference = charts.references_for(next(iter(datasets))) if len(datasets) == 1 else None
+    ids = [int(i) for i in runs["id"]][-MAX_CURVES:] if len(runs) else []
+    steps, evals = lab.curves(ids) if ids else (None, None)
+    return (sized(charts.score_vs_params(runs, reference=reference), HEIGHTS["score"]),
+            sized(charts.throughput(runs), HEIGHTS["bars"]),
+            sized(charts.memory_and_time(runs), HEIGHTS["bars"]),
+            sized(charts.loss_curves(steps, runs), HEIGHTS["curves"]),
+            sized(charts.eval_curves(evals, runs=runs), HEIGHTS["curves"]))
+
+
+def build(lab) -> SimpleNamespace:
+    with gr.Row(equal_height=True):
+        f_dataset = gr.Dropdown([], multiselect=True, label="Dataset", info="Empty = all datasets.",
+                                elem_id="compare-dataset", scale=3)
+        f_model = gr.Dropdown([], multiselect=True, label="Model", info="Empty = all models.",
+                              elem_id="compare-model", scale=2)
+        f_method = gr.Dropdown([], multiselect=True, label="Methods", info="Empty = all methods.",
+                               elem_id="compare-method", scale=3)
+        f_status = gr.Dropdown(["succeeded", "running", "queued", "failed", "canceled", "interrupted"],
+                               value=["succeeded"], multiselect=True, label="Status",
+                               info="Charts draw succeeded runs (curves: all shown runs).",
+                               elem_id="compare-status", scale=2)
+        refresh_btn = gr.Button("Refresh", size="sm", elem_id="compare-refresh", scale=1, min_width=90)
+    caption = gr.Markdown(elem_id="compare-caption")
+    score_plot = gr.Plot(label="Score vs trainable parameters", elem_id="compare-score", show_label=False)
+    with gr.Row():
+        throughput_plot = gr.Plot(label="Throughput", elem_id="compare-throughput", show_label=False)
+        memory_plot = gr.Plot(label="Memory and time", elem_id="compare-memory", show_label=False)
+    with gr.Row():
+        loss_plot = gr.Plot(label="Loss curves", elem_id="compare-loss", show_label=False)
+        eval_plot = gr.Plot(label="Eval curves", elem_id="compare-eval", show_label=False)
+    table = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="compare-table",
+                         label="Runs (≠ columns: the config fields that differ between the shown runs). "
+                               "Click a row to open the run in the Run tab.")
+    with gr.Row(equal_height=True):
+        csv_btn = gr.Button("Export CSV", size="sm", elem_id="compare-export-csv")
+        parquet_btn = gr.Button("Export Parquet", size="sm", elem_id="compare-export-parquet")
+        export_file = gr.File(label="Download", interactive=False, elem_id="compare-export-file", height=80)
+    export_status = gr.Markdown(elem_id="compare-export-status")
+
+    filters = [f_dataset, f_model, f_method, f_status]
+
+    def load_runs(datasets, models, methods, statuses):
+        runs = lab.runs_df()
+        return runs, logic.filter_runs(runs, datasets, models, methods, statuses)
+
+    def refresh(datasets, models, methods, statuses):
+        try:
+            everything, runs = load_runs(datasets, models, methods, statuses)
+            figs = figures(lab, runs)
+        except Exception as err:  # noqa: BLE001
+            if not isinstance(err, logic.FtlabError):
+                log.exception("compare")
+            return [logic.status_markdown(logic.one_line(err), ok=False)] + [gr.skip()] * 10
+        choices = logic.filter_choices(everything)
+        n_ok = int((runs["status"] == "succeeded").sum()) if len(runs) else 0
+        text = (f"**{len(runs)}** run(s) shown ({n_ok} succeeded) of {len(everything)} in the database. "
+                "Points are means over seeds; hover for values.")
+        dropdowns = [gr.update(choices=choices["dataset"]), gr.update(choices=choices["model"]),
+                     gr.update(choices=choices["method"])]
+        return [text, *figs, logic.runs_table(runs), *dropdowns, gr.skip()]
+
+    outputs = [caption, score_plot, throughput_plot, memory_plot, loss_plot, eval_plot, table,
+               f_dataset, f_model, f_method, export_status]
+    refresh_btn.click(refresh, filters, outputs)
+    for f in filters:
+        f.input(refresh, filters, outputs)
+
+    def export(fmt):
+        def run(datasets, models, methods, statuses):
+            try:
+                _, runs = load_runs(datasets, models, methods, statuses)
+                path = logic.export_runs(runs, fmt, tempfile.mkdtemp(prefix="ftlab-export-"))
+            except Exception as err:  # noqa: BLE001
+                if not isinstance(err, logic.FtlabError):
+                    log.exception("export")
+                return None, logic.status_markdown(logic.one_line(err), ok=False)
+            return path, logic.status_markdown(f"Exported {len(runs)} run(s) as {fmt.upper()}.")
+        return run
+
+    csv_btn.click(export("csv"), filters, [export_file, export_status])
+    parquet_btn.click(export("parquet"), filters, [export_file, export_status])
+    return SimpleNamespace(refresh=refresh, filters=filters, outputs=outputs, table=table)

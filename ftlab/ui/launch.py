@@ -1,0 +1,240 @@
+"""Launch tab: model, dataset (+ card), methods and their options, seeds, training options, an
+estimate, and one button that validates the whole grid and queues it."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import gradio as gr
+
+from ftlab import methods as method_registry
+from ftlab import models as model_registry
+from ftlab.data import list_datasets
+from ftlab.ui import logic
+
+log = logging.getLogger(__name__)
+
+SEEDS_HELP = ("Runs per method. Seeds are first_seed, first_seed+1, ...; two or more show how much of a "
+              "difference between methods is noise (the Compare tab draws 95% intervals).")
+FIRST_SEED_HELP = "Seed of each method's first run (later runs add 1)."
+
+
+def _number(name: str, default, label: str | None = None):
+    kind = dict((n, k) for n, k, _ in logic.TRAINING_FIELDS)[name]
+    precision = 0 if kind in ("int", "optint") else None
+    return gr.Number(value=default, label=label or name, info=logic.help_for(name), precision=precision,
+                     elem_id=f"launch-{name.replace('_', '-')}", min_width=150)
+
+
+def _training_widget(name: str, kind, default):
+    if name == "lr":
+        return gr.Textbox(value=default, label="lr", info=logic.help_for("lr"), placeholder="method default",
+                          elem_id="launch-lr", min_width=150)
+    if isinstance(kind, tuple):
+        return gr.Dropdown(list(kind), value=default, label=name, info=logic.help_for(name),
+                           elem_id=f"launch-{name}", min_width=150)
+    if kind == "text":
+        return gr.Textbox(value=default, label=name, info=logic.help_for(name), elem_id=f"launch-{name}",
+                          min_width=150)
+    return _number(name, default)
+
+
+def _methods_markdown() -> str:
+    lines = ["| method | family | default lr | tasks | what it trains |", "|---|---|---:|---|---|"]
+    for m in method_registry.list_methods():
+        lines.append(f"| `{m.name}` | {m.family} | {m.default_lr:g} | {', '.join(sorted(m.tasks))} | {m.help} |")
+    return "\n".join(lines)
+
+
+def _placeholder(rows: list[dict]) -> str:
+    simple = [r for r in rows if isinstance(r["default"], (int, float, bool)) and not isinstance(r["default"], bool)]
+    r = (simple or rows or [None])[0]
+    return f"e.g. {r['name']}={r['default']}" if r else "this method has no options"
+
+
+def build(lab) -> SimpleNamespace:
+    all_methods = method_registry.list_methods()
+    names = [m.name for m in all_methods]
+    builtin_data = [d.name for d in list_datasets()]
+
+    gr.Markdown("Pick a model, a dataset and the methods to compare; every method runs with the same "
+                "training options. The defaults finish in minutes on 2 CPU cores.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            with gr.Row():
+                model = gr.Dropdown([m.name for m in model_registry.list_models()], value=logic.DEFAULT_MODEL,
+                                    allow_custom_value=True, label="Base model", info=logic.help_for("model"),
+                                    elem_id="launch-model")
+                dataset = gr.Dropdown(builtin_data, value=logic.DEFAULT_DATASET, allow_custom_value=True,
+                                      label="Dataset", info=logic.help_for("dataset"), elem_id="launch-dataset")
+            with gr.Row():
+                upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
+                                         f"{logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(logic.UPLOAD_SUFFIXES),
+                                         size="sm", elem_id="launch-upload")
+            with gr.Accordion("Columns and encoding of an uploaded file", open=False):
+                with gr.Row():
+                    data_widgets = {name: gr.Textbox(label=name, info=logic.help_for(name), elem_id=f"launch-{name}")
+                                    for name in logic.DATA_FIELDS}
+            method_box = gr.CheckboxGroup(names, value=logic.DEFAULT_METHODS, label="Methods",
+                                          info="One run per method and seed; each trains the task head too. "
+                                               "The table below says what each one trains.",
+                                          elem_id="launch-methods")
+            with gr.Accordion("What the methods do", open=False):
+                gr.Markdown(_methods_markdown())
+            option_boxes, option_groups = {}, {}
+            with gr.Row():
+                for m in all_methods:
+                    rows = method_registry.option_help(m)
+                    with gr.Column(visible=m.name in logic.DEFAULT_METHODS, min_width=280) as group:
+                        option_boxes[m.name] = gr.Textbox(
+                            label=f"{m.name} options", lines=2, placeholder=_placeholder(rows),
+                            info=f"key=value, one per line; empty = the defaults. {m.help}",
+                            elem_id=f"launch-opts-{m.name}")
+                        with gr.Accordion(f"{m.name}: options, defaults and help", open=False):
+                            gr.Markdown(logic.options_table(rows))
+                    option_groups[m.name] = group
+        with gr.Column(scale=4):
+            card = gr.Markdown("_Loading the dataset card..._", elem_id="launch-card",
+                               container=True, min_height=120)
+    gr.Markdown("#### Seeds and training options")
+    with gr.Row():
+        seeds = gr.Number(value=logic.DEFAULT_SEEDS, label="Seeds", precision=0, minimum=1, maximum=logic.MAX_SEEDS,
+                          info=SEEDS_HELP, elem_id="launch-seeds", min_width=150)
+        training = {}
+        for name, kind, default in logic.TRAINING_FIELDS:
+            if name in logic.MAIN_TRAINING_FIELDS[:4]:
+                training[name] = _training_widget(name, kind, default)
+    with gr.Row():
+        for name, kind, default in logic.TRAINING_FIELDS:
+            if name in logic.MAIN_TRAINING_FIELDS[4:]:
+                training[name] = _training_widget(name, kind, default)
+    with gr.Accordion("Advanced training options", open=False):
+        with gr.Row():
+            first_seed = gr.Number(value=0, label="first_seed", precision=0, minimum=0, info=FIRST_SEED_HELP,
+                                   elem_id="launch-first-seed", min_width=150)
+            advanced = [f for f in logic.TRAINING_FIELDS if f[0] not in logic.MAIN_TRAINING_FIELDS]
+            for name, kind, default in advanced[:5]:
+                training[name] = _training_widget(name, kind, default)
+        with gr.Row():
+            for name, kind, default in advanced[5:]:
+                training[name] = _training_widget(name, kind, default)
+
+    with gr.Row():
+        estimate_btn = gr.Button("Estimate parameters and time", elem_id="launch-estimate", scale=1)
+        queue_btn = gr.Button(logic.queue_label(logic.DEFAULT_METHODS, logic.DEFAULT_SEEDS), variant="primary",
+                              elem_id="launch-queue", scale=2)
+    status = gr.Markdown(elem_id="launch-status")
+    estimate_out = gr.Dataframe(visible=False, interactive=False, elem_id="launch-estimate-table", wrap=True)
+
+    training_names = list(training)
+    data_names = list(data_widgets)
+    option_names = list(option_boxes)
+    form_inputs = ([model, dataset, method_box, seeds, first_seed] + [training[n] for n in training_names]
+                   + [data_widgets[n] for n in data_names] + [option_boxes[n] for n in option_names])
+
+    def read_form(values):
+        model_v, dataset_v, methods_v, seeds_v, first_v = values[:5]
+        rest = values[5:]
+        train_v = dict(zip(training_names, rest[:len(training_names)]))
+        rest = rest[len(training_names):]
+        train_v.update(dict(zip(data_names, rest[:len(data_names)])))
+        texts = dict(zip(option_names, rest[len(data_names):]))
+        return logic.build_grid(model_v, dataset_v, methods_v, texts, seeds_v, first_v, train_v)
+
+    # ---- events ---------------------------------------------------------------------------------
+    def on_methods(selected, n_seeds):
+        return [gr.update(value=logic.queue_label(selected, n_seeds))] + \
+               [gr.update(visible=name in (selected or [])) for name in option_names]
+
+    method_box.change(on_methods, [method_box, seeds], [queue_btn] + [option_groups[n] for n in option_names],
+                      queue=False)
+    seeds.change(lambda s, n: gr.update(value=logic.queue_label(s, n)), [method_box, seeds], [queue_btn], queue=False)
+
+    def show_card(spec, model_name, max_length, text_column, label_column, encoding):
+        spec = (spec or "").strip()
+        if not spec:
+            return "_Pick a dataset to see its card._"
+        try:
+            length = int(max_length) if max_length else 128
+            card_data = lab.dataset_card(spec, model=(model_name or "").strip() or None, max_length=length,
+                                         text_column=(text_column or "").strip() or None,
+                                         label_column=(label_column or "").strip() or None,
+                                         encoding=(encoding or "").strip() or None)
+            return logic.card_markdown(card_data)
+        except Exception as err:  # noqa: BLE001 - shown as one line, logged in full
+            if not isinstance(err, logic.FtlabError):
+                log.exception("dataset card of %s", spec)
+            return logic.status_markdown(logic.one_line(err), ok=False)
+
+    card_inputs = [dataset, model, training["max_length"]] + [data_widgets[n] for n in data_names]
+    dataset.change(show_card, card_inputs, [card])
+    model.change(show_card, card_inputs, [card])
+
+    def on_upload(file):
+        if file is None:
+            return gr.skip(), gr.skip()
+        path = file if isinstance(file, str) else getattr(file, "name", None)
+        try:
+            saved = logic.save_upload(path, logic.uploads_dir(lab.db_path))
+        except Exception as err:  # noqa: BLE001
+            return gr.skip(), logic.status_markdown(logic.one_line(err), ok=False)
+        return (gr.update(choices=builtin_data + [saved], value=saved),
+                logic.status_markdown(f"Saved the upload as {saved}; its card is on the right."))
+
+    upload.upload(on_upload, [upload], [dataset, status])
+
+    def on_estimate(*values):
+        grid = read_form(values)
+        if not grid.ok:
+            return logic.errors_markdown(grid.errors, "Cannot estimate yet. Fix:"), gr.update(visible=False)
+        try:
+            history = lab.runs_df()
+        except Exception:  # noqa: BLE001 - an estimate without history is still an estimate
+            history = None
+        rows, by_method = [], {}
+        for cfg in grid.configs:
+            by_method.setdefault(cfg.method, []).append(cfg)
+        for method, configs in by_method.items():
+            cfg = configs[0]
+            try:
+                est = lab.estimate(cfg)
+            except Exception as err:  # noqa: BLE001
+                if not isinstance(err, logic.FtlabError):
+                    log.exception("estimate of %s", method)
+                rows.append({"method": method, "runs": len(configs), "error": logic.one_line(err)})
+                continue
+            train_rate, eval_rate, overhead, source = logic.rates_from_history(history, cfg.model, method)
+            seconds = logic.estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate, overhead)
+            rows.append({"method": method, "runs": len(configs), "trainable_params": est["trainable_params"],
+                         "total_params": est["total_params"], "seconds": seconds, "note": f"time: {source}"})
+        slots = len(lab.scheduler.slots) if lab.scheduler is not None else 1
+        total = sum(r["seconds"] * r["runs"] for r in rows if "seconds" in r) / max(slots, 1)
+        msg = (f"**{len(grid.configs)} runs**, about **{logic.format_duration(total)}** in all on {slots} device "
+               f"slot(s) (jobs run one per slot). Times are rough: they come from finished runs when there are some.")
+        return msg, gr.update(value=logic.estimate_table(rows), visible=True)
+
+    estimate_btn.click(on_estimate, form_inputs, [status, estimate_out])
+    return SimpleNamespace(queue_btn=queue_btn, status=status, form_inputs=form_inputs, read_form=read_form,
+                           model=model, dataset=dataset, card=card, show_card=show_card, card_inputs=card_inputs)
+
+
+def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
+    """The "Queue N runs" button: validate every RunConfig, submit them all or none, go to Queue."""
+
+    def on_queue(*values):
+        grid = ui.read_form(values)
+        if not grid.ok:
+            return logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip()
+        try:
+            ids = lab.submit(grid.configs)
+        except Exception as err:  # noqa: BLE001
+            if not isinstance(err, logic.FtlabError):
+                log.exception("submit")
+            return logic.status_markdown("Nothing was queued: " + logic.one_line(err), ok=False), gr.skip()
+        gr.Info(f"Queued {len(ids)} runs")
+        return (logic.status_markdown(f"Queued {len(ids)} run(s): {', '.join(ids)}. The Queue tab shows them."),
+                gr.Tabs(selected="queue"))
+
+    ui.queue_btn.click(on_queue, ui.form_inputs, [ui.status, tabs])
+

@@ -1,0 +1,86 @@
+"""Queue tab: the jobs table (refreshed every 2 s from the database), Cancel / Retry / Priority on a
+job id, and that job's log. Every view is read from the database, so a page reload or a second
+browser shows the same queue."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import gradio as gr
+
+from ftlab.ui import logic
+
+log = logging.getLogger(__name__)
+REFRESH_S = 2.0
+
+
+def build(lab) -> SimpleNamespace:
+    summary = gr.Markdown(elem_id="queue-summary")
+    table = gr.Dataframe(logic.jobs_table([]), interactive=False, wrap=True, max_height=360, elem_id="queue-table",
+                         label="Jobs (running first, then queued by priority; refreshed every 2 s). "
+                               "Click a row to pick its job.")
+    with gr.Row(equal_height=True):
+        job_id = gr.Textbox(label="Job id", info="The job to act on and whose log is shown; click a row above "
+                                                 "to fill it in.", elem_id="queue-job-id", scale=3)
+        priority = gr.Number(value=0, precision=0, label="Priority",
+                             info="Higher starts sooner; only a queued job's priority can change.",
+                             elem_id="queue-priority", scale=2, min_width=150)
+        with gr.Column(scale=3, min_width=240):
+            with gr.Row():
+                cancel_btn = gr.Button("Cancel", variant="stop", size="sm", elem_id="queue-cancel")
+                retry_btn = gr.Button("Retry", size="sm", elem_id="queue-retry")
+                prio_btn = gr.Button("Set priority", size="sm", elem_id="queue-set-priority")
+    action = gr.Markdown(elem_id="queue-action")
+    job_log = gr.Textbox(label="Log of the picked job (its worker's output: warnings, progress)", lines=12,
+                         max_lines=12, autoscroll=True, interactive=False, elem_id="queue-log")
+    timer = gr.Timer(REFRESH_S)
+
+    def refresh(selected):
+        try:
+            jobs = lab.jobs()
+        except Exception as err:  # noqa: BLE001 - the table keeps its last value; the reason shows
+            if not isinstance(err, logic.FtlabError):
+                log.exception("jobs")
+            return logic.status_markdown(logic.one_line(err), ok=False), gr.skip(), gr.skip()
+        text = gr.skip()
+        selected = (selected or "").strip()
+        if selected:
+            try:
+                text = logic.log_tail(lab.job_log(logic.parse_job_id(selected)))
+            except Exception as err:  # noqa: BLE001
+                text = logic.one_line(err)
+        return logic.queue_summary(jobs), logic.jobs_table(jobs), text
+
+    timer.tick(refresh, [job_id], [summary, table, job_log], show_progress="hidden")
+
+    def pick(evt: gr.SelectData):
+        row = evt.row_value or []
+        return row[0] if row else gr.skip()
+
+    table.select(pick, None, [job_id], show_progress="hidden")
+    job_id.change(refresh, [job_id], [summary, table, job_log], show_progress="hidden")
+
+    def command(op):
+        def run(selected, prio):
+            try:
+                job = logic.parse_job_id(selected)
+                if op == "cancel":
+                    result = lab.cancel(job)
+                elif op == "retry":
+                    result = lab.retry(job)
+                else:
+                    if prio is None:
+                        raise logic.FtlabError("enter a priority (a whole number; higher starts sooner)")
+                    result = lab.set_priority(job, int(prio))
+            except Exception as err:  # noqa: BLE001
+                if not isinstance(err, logic.FtlabError):
+                    log.exception("%s %s", op, selected)
+                return logic.status_markdown(logic.one_line(err), ok=False)
+            return logic.status_markdown(f"{job}: {result}")
+        return run
+
+    cancel_btn.click(command("cancel"), [job_id, priority], [action])
+    retry_btn.click(command("retry"), [job_id, priority], [action])
+    prio_btn.click(command("priority"), [job_id, priority], [action])
+    return SimpleNamespace(summary=summary, table=table, job_id=job_id, job_log=job_log, refresh=refresh)
