@@ -145,17 +145,22 @@ def cmd_run(args) -> int:
     return 1 if failures else 0
 
 
+def _json_or_empty(rows: list[dict], as_json: bool, empty: str) -> bool:
+    """Print rows as JSON, or say there are none; True when nothing more should be printed."""
+    if as_json:
+        print(json.dumps(rows, indent=1, default=str))
+    elif not rows:
+        print(empty)
+    return as_json or not rows
+
+
 def cmd_runs(args) -> int:
     from ftlab.service import Lab
 
     filters = {k: getattr(args, k) for k in ("status", "dataset", "model", "method") if getattr(args, k)}
     with Lab(args.db) as lab:
         records = lab.runs(**filters)
-    if args.json:
-        print(json.dumps(records, indent=1, default=str))
-        return 0
-    if not records:
-        print(f"no runs in {args.db}")
+    if _json_or_empty(records, args.json, f"no runs in {args.db}"):
         return 0
     import pandas as pd
 
@@ -271,11 +276,7 @@ def cmd_jobs(args) -> int:
         row.update(model=c.get("model"), dataset=c.get("dataset"), method=c.get("method"), seed=c.get("seed"))
         row["progress"] = round(j["step"] / j["total_steps"], 4) if j.get("step") and j.get("total_steps") else 0.0
         rows.append(row)
-    if args.json:
-        print(json.dumps(rows, indent=1, default=str))
-        return 0
-    if not rows:
-        print(f"no jobs in {args.db}")
+    if _json_or_empty(rows, args.json, f"no jobs in {args.db}"):
         return 0
     for r in rows:
         progress = f"{r['step'] or 0}/{r['total_steps'] or '?'}"

@@ -24,6 +24,6 @@ def apply(model, o: LoraOptions, ctx):
                                                   use_rslora=o.rslora), ctx)
 
 
-register_method("lora", LoraOptions, apply, default_lr=1e-3, check=needs_known_targets(
+register_method("lora", LoraOptions, apply, default_lr=5e-3, check=needs_known_targets(
     "TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING"), family="reparam",
     help="LoRA: train a low-rank update of the attention projections (query, value by default); DoRA/rsLoRA options.")

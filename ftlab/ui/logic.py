@@ -709,11 +709,13 @@ def highlight_segments(tokens: list[str], tags: list[str], joiner: str = " ") ->
     return segments
 
 
-def prediction_view(task: str, prediction: dict) -> dict:
-    """One run's prediction -> {"label": {label: prob} | None, "highlight": segments | None, "text": str}."""
+def prediction_view(task: str, prediction: dict, text: str = "") -> dict:
+    """One run's prediction (Predictor.predict) -> {"label": {label: prob} | None, "highlight":
+    segments | None, "text": a one-line summary}. NER words are re-joined as the predictor split
+    them: by spaces, or per character for text without spaces (Chinese)."""
     if task == "ner":
         tokens, tags = prediction.get("tokens", []), prediction.get("tags", [])
-        joiner = " " if prediction.get("joiner", " ") == " " else ""
+        joiner = " " if " " in (text or "").strip() else ""
         ents = prediction.get("entities") or []
         text = ", ".join(f"{e['text']} ({e['type']})" for e in ents) or "no entities"
         return {"label": None, "highlight": highlight_segments(tokens, tags, joiner), "text": text}

@@ -1,0 +1,88 @@
+"""Playground tab: type a text, pick up to four trained runs, and see each run's prediction and
+probabilities side by side (NER: the entities highlighted)."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import gradio as gr
+
+from ftlab.ui import logic
+
+log = logging.getLogger(__name__)
+MAX_RUNS = 4
+# Okabe-Ito colours (colour-blind safe), light enough for text on top.
+ENTITY_COLOURS = {"PER": "#56B4E9", "LOC": "#E69F00", "ORG": "#009E73", "MISC": "#CC79A7"}
+
+
+def build(lab) -> SimpleNamespace:
+    with gr.Row(equal_height=False):
+        text = gr.Textbox(label="Text", lines=3, elem_id="playground-text",
+                          placeholder="e.g. what a wonderful day, the concert was amazing",
+                          info="One text; each picked run predicts it. Chinese text without spaces is tagged "
+                               "per character.", scale=3)
+        with gr.Column(scale=2):
+            runs = gr.Dropdown([], multiselect=True, max_choices=MAX_RUNS, label="Runs",
+                               info=f"Succeeded runs with saved weights (up to {MAX_RUNS}); the first prediction "
+                                    "of a run loads it (a few seconds).", elem_id="playground-runs")
+            with gr.Row():
+                refresh_btn = gr.Button("Refresh runs", size="sm", elem_id="playground-refresh")
+                predict_btn = gr.Button("Predict", variant="primary", size="sm", elem_id="playground-predict")
+    status = gr.Markdown(elem_id="playground-status")
+    headers, labels, highlights = [], [], []
+    with gr.Row(equal_height=False):
+        for i in range(MAX_RUNS):
+            with gr.Column(min_width=240):
+                headers.append(gr.Markdown(visible=False, elem_id=f"playground-head-{i}"))
+                labels.append(gr.Label(visible=False, show_label=False, elem_id=f"playground-label-{i}"))
+                highlights.append(gr.HighlightedText(visible=False, show_label=False, show_legend=True,
+                                                     color_map=ENTITY_COLOURS, combine_adjacent=False,
+                                                     elem_id=f"playground-ner-{i}"))
+
+    def choices():
+        try:
+            return gr.update(choices=logic.run_choices(lab.runs(), with_artifacts=True))
+        except Exception as err:  # noqa: BLE001
+            log.warning("playground choices: %s", err)
+            return gr.skip()
+
+    refresh_btn.click(choices, None, [runs])
+
+    def predict(sentence, picked):
+        hidden = [gr.update(visible=False)] * (3 * MAX_RUNS)
+        sentence = (sentence or "").strip()
+        picked = list(picked or [])[:MAX_RUNS]
+        if not sentence:
+            return [logic.status_markdown("type a text first", ok=False)] + hidden
+        if not picked:
+            return [logic.status_markdown("pick at least one run", ok=False)] + hidden
+        heads, labs, highs, problems = [], [], [], []
+        for run_id in picked:
+            try:
+                out = lab.predict(int(run_id), [sentence])
+                view = logic.prediction_view(out["task"], out["predictions"][0], sentence)
+            except Exception as err:  # noqa: BLE001
+                if not isinstance(err, logic.FtlabError):
+                    log.exception("predict %s", run_id)
+                problems.append(f"run {run_id}: {logic.one_line(err)}")
+                continue
+            heads.append(gr.update(value=f"**{logic.run_label(lab_run(run_id))}**\n\n{view['text']}", visible=True))
+            labs.append(gr.update(value=view["label"], visible=view["label"] is not None))
+            highs.append(gr.update(value=view["highlight"], visible=view["highlight"] is not None))
+        pad = MAX_RUNS - len(heads)
+        heads += [gr.update(visible=False)] * pad
+        labs += [gr.update(visible=False)] * pad
+        highs += [gr.update(visible=False)] * pad
+        msg = (logic.status_markdown("; ".join(problems), ok=False) if problems
+               else logic.status_markdown(f"{len(picked)} run(s) predicted."))
+        return [msg] + heads + labs + highs
+
+    def lab_run(run_id):
+        found = [r for r in lab.runs() if int(r["id"]) == int(run_id)]
+        return found[0] if found else {"id": run_id}
+
+    outputs = [status] + headers + labels + highlights
+    predict_btn.click(predict, [text, runs], outputs)
+    text.submit(predict, [text, runs], outputs)
+    return SimpleNamespace(runs=runs, choices=choices)
