@@ -136,3 +136,9 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown method 'lorra'" in proc.stderr
+
+
+def test_card_shows_unk_rate(capsys):
+    code, out, _ = run_cli(["card", "zh-reviews", "--model", "minilm"], capsys)
+    card = json.loads(out)
+    assert code == 0 and card["task"] == "classification" and card["unk_rate"] > 0.2

@@ -27,7 +27,7 @@ def test_events_are_json_lines_in_order(keyword_csv):
     evals = [e for e in events if e["event"] == "eval"]
     assert [(e["split"], e["step"]) for e in evals] == [("validation", 4), ("validation", 8), ("validation", 12), ("test", 12)]
     step = next(e for e in events if e["event"] == "step")
-    assert step["samples_per_s"] > 0 and step["tokens_per_s"] > step["samples_per_s"] and 0 < step["lr"] <= 1e-3
+    assert step["samples_per_s"] > 0 and step["tokens_per_s"] > step["samples_per_s"] and 0 < step["lr"] <= 5e-3  # lora default peak
     for key in ("accuracy", "macro_f1", "trainable_params", "total_params", "head_params", "train_samples_per_s",
                 "train_tokens_per_s", "eval_samples_per_s", "peak_memory_mb", "wall_s", "time_to_first_step_s"):
         assert summary[key] is not None and summary[key] > 0, key

@@ -7,11 +7,17 @@ import gradio as gr
 from ftlab.ui import compare, launch, logic, playground, queue, run
 
 TABS = ("launch", "queue", "compare", "run", "playground")
+# Compact Markdown tables (dataset card, run summary): gradio's default cell padding makes a
+# 10-row table taller than a 1280x800 screen's fold.
+CSS = """
+.ftlab-compact table { margin: 4px 0 !important; }
+.ftlab-compact th, .ftlab-compact td { padding: 3px 10px !important; line-height: 1.3 !important; }
+"""
 
 
 def _header(lab) -> str:
     slots = ", ".join(lab.scheduler.slots) if getattr(lab, "scheduler", None) is not None else "another process"
-    return (f"## ftlab · fine-tuning lab\n<small>database `{lab.db_path}` · device slots: {slots} · "
+    return (f"### ftlab · fine-tuning lab\n<small>database `{lab.db_path}` · device slots: {slots} · "
             "what does full fine-tuning buy over the parameter-efficient methods?</small>")
 
 
@@ -19,6 +25,7 @@ def build_app(lab) -> gr.Blocks:
     """The whole dashboard for `lab` (a `ftlab.service.Lab`; give it `start_scheduler=True` so
     queued jobs run). Returns the Blocks unlaunched."""
     with gr.Blocks(title="ftlab", fill_width=True, analytics_enabled=False) as demo:
+        gr.HTML(f"<style>{CSS}</style>", elem_id="ftlab-style", padding=False)
         gr.Markdown(_header(lab), elem_id="header")
         with gr.Tabs(selected="launch", elem_id="tabs") as tabs:
             with gr.Tab("Launch", id="launch", elem_id="tab-launch"):
@@ -36,7 +43,7 @@ def build_app(lab) -> gr.Blocks:
         # database again when it is opened, so it shows runs that finished meanwhile.
         launch.wire_queue(lab, launch_ui, tabs)
         compare_tab.select(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
-        run_tab.select(run_ui.choices, None, [run_ui.picker])
+        run_tab.select(run_ui.choices, [run_ui.picker], [run_ui.picker])
         playground_tab.select(playground_ui.choices, None, [playground_ui.runs])
 
         def open_run(evt: gr.SelectData):

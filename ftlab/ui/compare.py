@@ -11,15 +11,11 @@ import gradio as gr
 
 from ftlab import charts
 from ftlab.ui import logic
+from ftlab.ui.common import sized
 
 log = logging.getLogger(__name__)
 MAX_CURVES = 24  # more lines than this make the loss chart unreadable: the newest runs are drawn
-HEIGHTS = {"score": 480, "bars": 400, "curves": 440}
-
-
-def sized(fig, height: int):
-    fig.update_layout(height=height, autosize=True)
-    return fig
+HEIGHTS = {"score": 480, "bars": 420, "curves": 480}
 
 
 def figures(lab, runs):
@@ -36,7 +32,7 @@ def figures(lab, runs):
 
 
 def build(lab) -> SimpleNamespace:
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=False):
         f_dataset = gr.Dropdown([], multiselect=True, label="Dataset", info="Empty = all datasets.",
                                 elem_id="compare-dataset", scale=3)
         f_model = gr.Dropdown([], multiselect=True, label="Model", info="Empty = all models.",
@@ -56,14 +52,16 @@ def build(lab) -> SimpleNamespace:
     with gr.Row():
         loss_plot = gr.Plot(label="Loss curves", elem_id="compare-loss", show_label=False)
         eval_plot = gr.Plot(label="Eval curves", elem_id="compare-eval", show_label=False)
-    table = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="compare-table",
-                         label="Runs (≠ columns: the config fields that differ between the shown runs). "
-                               "Click a row to open the run in the Run tab.")
-    with gr.Row(equal_height=True):
-        csv_btn = gr.Button("Export CSV", size="sm", elem_id="compare-export-csv")
-        parquet_btn = gr.Button("Export Parquet", size="sm", elem_id="compare-export-parquet")
-        export_file = gr.File(label="Download", interactive=False, elem_id="compare-export-file", height=80)
-    export_status = gr.Markdown(elem_id="compare-export-status")
+    table = gr.Dataframe(interactive=False, wrap=False, max_height=420, elem_id="compare-table",
+                         label="Runs (≠ columns: the config fields that differ between the shown runs; opt. = "
+                               "method option). Click a row to open the run in the Run tab.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=200):
+            csv_btn = gr.Button("Export CSV", size="sm", elem_id="compare-export-csv")
+            parquet_btn = gr.Button("Export Parquet", size="sm", elem_id="compare-export-parquet")
+            export_status = gr.Markdown(elem_id="compare-export-status")
+        export_file = gr.File(label="Export (every column of the shown runs)", interactive=False, visible=False,
+                              elem_id="compare-export-file", height=90, scale=3)
 
     filters = [f_dataset, f_model, f_method, f_status]
 
@@ -101,8 +99,9 @@ def build(lab) -> SimpleNamespace:
             except Exception as err:  # noqa: BLE001
                 if not isinstance(err, logic.FtlabError):
                     log.exception("export")
-                return None, logic.status_markdown(logic.one_line(err), ok=False)
-            return path, logic.status_markdown(f"Exported {len(runs)} run(s) as {fmt.upper()}.")
+                return gr.update(value=None, visible=False), logic.status_markdown(logic.one_line(err), ok=False)
+            return (gr.update(value=path, visible=True),
+                    logic.status_markdown(f"Exported {len(runs)} run(s) as {fmt.upper()}."))
         return run
 
     csv_btn.click(export("csv"), filters, [export_file, export_status])

@@ -48,9 +48,16 @@ def _methods_markdown() -> str:
 
 
 def _placeholder(rows: list[dict]) -> str:
-    simple = [r for r in rows if isinstance(r["default"], (int, float, bool)) and not isinstance(r["default"], bool)]
-    r = (simple or rows or [None])[0]
-    return f"e.g. {r['name']}={r['default']}" if r else "this method has no options"
+    """An example line: a numeric option at its default, else a flag, else target modules."""
+    if not rows:
+        return "this method has no options"
+    numeric = [r for r in rows if isinstance(r["default"], (int, float)) and not isinstance(r["default"], bool)]
+    flags = [r for r in rows if isinstance(r["default"], bool)]
+    if numeric:
+        return f"e.g. {numeric[0]['name']}={numeric[0]['default']}"
+    if flags:
+        return f"e.g. {flags[0]['name']}={str(not flags[0]['default']).lower()}"
+    return f"e.g. {rows[0]['name']}=[query, value]"
 
 
 def build(lab) -> SimpleNamespace:
@@ -95,7 +102,7 @@ def build(lab) -> SimpleNamespace:
                             gr.Markdown(logic.options_table(rows))
                     option_groups[m.name] = group
         with gr.Column(scale=4):
-            card = gr.Markdown("_Loading the dataset card..._", elem_id="launch-card",
+            card = gr.Markdown("_Loading the dataset card..._", elem_id="launch-card", elem_classes="ftlab-compact",
                                container=True, min_height=120)
     gr.Markdown("#### Seeds and training options")
     with gr.Row():

@@ -44,14 +44,14 @@ TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
     ("lr", "lr", ""),
     ("max_length", "int", 128),
     ("eval_every", "int", 0),
-    ("max_steps", "optint", None),
-    ("time_budget_s", "optfloat", None),
+    ("max_steps", "optint", 0),
+    ("time_budget_s", "optfloat", 0),
     ("grad_accum", "int", 1),
     ("warmup_ratio", "float", 0.06),
     ("weight_decay", "float", 0.01),
     ("max_grad_norm", "float", 1.0),
     ("early_stopping", "int", 0),
-    ("eval_batch_size", "optint", None),
+    ("eval_batch_size", "optint", 0),
     ("split_seed", "int", 0),
     ("precision", ("auto", "fp32", "bf16", "fp16"), "auto"),
     ("device", "text", "auto"),
@@ -59,6 +59,10 @@ TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
 # The first few are shown; the rest sit in an "Advanced" accordion.
 MAIN_TRAINING_FIELDS = ["epochs", "max_train", "max_eval", "batch_size", "lr", "max_length", "eval_every", "max_steps"]
 DATA_FIELDS = ["text_column", "label_column", "encoding"]
+# A number box is never empty, so 0 stands for "not set" in the optional fields.
+ZERO_MEANS = {"max_train": "every training example", "max_eval": "every validation/test example",
+              "max_steps": "as many as the epochs give", "time_budget_s": "no time limit",
+              "eval_batch_size": "2 x batch_size"}
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".conll", ".bio", ".iob", ".txt")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -71,8 +75,8 @@ def training_defaults() -> dict[str, Any]:
 def help_for(name: str) -> str:
     """The field's help text from RunConfig (the same words as `ftlab train --help`)."""
     text = field_help().get(name, "")
-    if name == "max_train":
-        text += " Empty: the whole training split."
+    if name in ZERO_MEANS:
+        text += f" 0: {ZERO_MEANS[name]}."
     return text
 
 
@@ -106,6 +110,8 @@ def _clean_number(name: str, kind: str, value: Any) -> Any:
         if kind in ("optint", "optfloat", "lr"):
             return None
         raise ConfigError(f"{name}: enter a value")
+    if kind in ("optint", "optfloat") and value == 0:
+        return None  # a number box cannot be empty: 0 means "not set" (see ZERO_MEANS)
     if isinstance(value, str):
         try:
             value = float(value)
@@ -205,6 +211,13 @@ def build_grid(model: Optional[str], dataset: Optional[str], methods: Optional[l
                            "use fewer seeds or methods")
     if grid.errors or not model or not dataset:
         return grid
+    # Model, dataset and training fields first, once (with the option-free `full` method), so a bad
+    # shared field is one message rather than one per method.
+    try:
+        RunConfig(model=model, dataset=dataset, method="full", seed=start, **fields)
+    except FtlabError as err:
+        grid.errors.append(str(err))
+        return grid
     for method in methods:
         try:
             options = parse_option_lines((option_texts or {}).get(method))
@@ -278,7 +291,9 @@ def estimate_seconds(config: RunConfig, n_train: int, n_eval: int, train_rate: f
     steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     trained = min(steps * per_step, max(n_train, 1) * math.ceil(steps / steps_per_epoch))
     eval_every = config.eval_every or steps_per_epoch
-    val_passes = steps // eval_every if steps > eval_every else 0
+    # The engine evaluates every eval_every steps and at the last step, but skips a lone final
+    # validation pass (nothing to choose between); the test split is evaluated once at the end.
+    val_passes = math.ceil(steps / eval_every) if steps > eval_every else 0
     seconds = overhead_s + trained / max(train_rate, 1e-6) + (val_passes + 1) * n_eval / max(eval_rate, 1e-6)
     if config.time_budget_s:
         seconds = min(seconds, overhead_s + config.time_budget_s + (val_passes + 1) * n_eval / max(eval_rate, 1e-6))
@@ -349,7 +364,7 @@ def card_markdown(card: dict) -> str:
         lines.append(f"| tokens | {tokens['p50']} | {tokens['p90']} | {tokens['p99']} | {tokens['max']} |")
         unk = card.get("unk_rate")
         unk_text = "n/a (tokenizer has no [UNK])" if unk is None else f"{unk:.2%}"
-        warn = " ⚠ high: the model cannot read much of this text" if unk is not None and unk > 0.05 else ""
+        warn = " (high: the model cannot read much of this text)" if unk is not None and unk > 0.05 else ""
         lines += ["", f"[UNK] rate: **{unk_text}**{warn}; cut by max_length {card.get('max_length')}: "
                       f"**{card.get('truncation_rate', 0):.1%}** (tokenizer stats on {card.get('sampled', 0):,} "
                       "train examples)"]
@@ -521,10 +536,11 @@ def config_diff(runs: Optional[pd.DataFrame]) -> pd.DataFrame:
     return frame
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return "" if value is None else value
+def _cell(value: Any) -> str:
+    """Config values as text: one type per table column (true, 16, 0.1, ["query"]; None empty)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def score_column(runs: Optional[pd.DataFrame]) -> str:
@@ -555,13 +571,17 @@ def runs_table(runs: Optional[pd.DataFrame]) -> pd.DataFrame:
     out["train samples/s"] = num("train_samples_per_s")
     out["peak MB"] = num("peak_memory_mb", 0)
     out["wall s"] = num("wall_s")
-    out["error"] = [("" if pd.isna(e) else str(e)) for e in runs.get("error", [None] * len(runs))]
+    out["error"] = [("" if pd.isna(e) else _clip(str(e), 80)) for e in runs.get("error", [None] * len(runs))]
     diff = config_diff(runs).drop(columns=["id"])
     shown = {"method", "model", "dataset", "seed", "task"}
     for col in diff.columns:
         if col not in shown:
-            out[f"≠ {col}"] = diff[col].values
+            out["≠ " + col.replace("method_options.", "opt.")] = diff[col].values
     return out
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def export_runs(runs: pd.DataFrame, fmt: str, dest_dir: str | Path) -> str:
@@ -692,20 +712,24 @@ def highlight_segments(tokens: list[str], tags: list[str], joiner: str = " ") ->
     segments: list[tuple[str, Optional[str]]] = []
     for i, (word, tag) in enumerate(zip(tokens, tags)):
         kind = tag[2:] if tag[:2] in ("B-", "I-") else None
-        continues = (kind is not None and tag.startswith("I-") and segments and segments[-1][1] == kind)
         sep = joiner if i else ""
-        if continues:
-            segments[-1] = (segments[-1][0] + sep + word, kind)
-        elif segments and kind is None and segments[-1][1] is None:
-            segments[-1] = (segments[-1][0] + sep + word, None)
-        else:
-            if sep and segments:
-                # the separator belongs to the plain text before an entity, so entities stay tight
-                if segments[-1][1] is None:
-                    segments[-1] = (segments[-1][0] + sep, None)
+        if segments:
+            last_text, last_kind = segments[-1]
+            if kind is not None and tag.startswith("I-") and last_kind == kind:  # the entity goes on
+                segments[-1] = (last_text + sep + word, kind)
+                continue
+            if kind is None:  # plain text: joins plain text, or starts after an entity
+                if last_kind is None:
+                    segments[-1] = (last_text + sep + word, None)
+                else:
+                    segments.append((sep + word, None))
+                continue
+            if sep:  # a new entity: the separator stays with the plain text before it
+                if last_kind is None:
+                    segments[-1] = (last_text + sep, None)
                 else:
                     segments.append((sep, None))
-            segments.append((word, kind))
+        segments.append((word, kind))
     return segments
 
 
@@ -737,4 +761,4 @@ def one_line(err: BaseException) -> str:
 
 
 def status_markdown(message: str, ok: bool = True) -> str:
-    return ("✅ " if ok else "⚠️ ") + _md_escape(message)
+    return ("" if ok else "**Problem:** ") + _md_escape(message)

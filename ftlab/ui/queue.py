@@ -20,17 +20,16 @@ def build(lab) -> SimpleNamespace:
     table = gr.Dataframe(logic.jobs_table([]), interactive=False, wrap=True, max_height=360, elem_id="queue-table",
                          label="Jobs (running first, then queued by priority; refreshed every 2 s). "
                                "Click a row to pick its job.")
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=False):
         job_id = gr.Textbox(label="Job id", info="The job to act on and whose log is shown; click a row above "
                                                  "to fill it in.", elem_id="queue-job-id", scale=3)
         priority = gr.Number(value=0, precision=0, label="Priority",
                              info="Higher starts sooner; only a queued job's priority can change.",
                              elem_id="queue-priority", scale=2, min_width=150)
-        with gr.Column(scale=3, min_width=240):
-            with gr.Row():
-                cancel_btn = gr.Button("Cancel", variant="stop", size="sm", elem_id="queue-cancel")
-                retry_btn = gr.Button("Retry", size="sm", elem_id="queue-retry")
-                prio_btn = gr.Button("Set priority", size="sm", elem_id="queue-set-priority")
+        with gr.Column(scale=2, min_width=200):
+            cancel_btn = gr.Button("Cancel job", variant="stop", size="sm", elem_id="queue-cancel")
+            retry_btn = gr.Button("Retry job", size="sm", elem_id="queue-retry")
+            prio_btn = gr.Button("Set priority", size="sm", elem_id="queue-set-priority")
     action = gr.Markdown(elem_id="queue-action")
     job_log = gr.Textbox(label="Log of the picked job (its worker's output: warnings, progress)", lines=12,
                          max_lines=12, autoscroll=True, interactive=False, elem_id="queue-log")

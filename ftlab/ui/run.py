@@ -11,51 +11,54 @@ import gradio as gr
 
 from ftlab import charts
 from ftlab.ui import logic
+from ftlab.ui.common import sized
 
 log = logging.getLogger(__name__)
 RERUN_CHOICES = ["same seed", "next seed"]
 
 
-def sized(fig, height: int):
-    fig.update_layout(height=height, autosize=True)
-    return fig
-
-
 def build(lab) -> SimpleNamespace:
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=False):
         picker = gr.Dropdown([], label="Run", info="Newest first; the Compare tab's table opens runs here too.",
                              elem_id="run-picker", scale=5)
         refresh_btn = gr.Button("Refresh", size="sm", elem_id="run-refresh", scale=1, min_width=90)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
-            summary = gr.Markdown("_Pick a run._", elem_id="run-summary")
+            summary = gr.Markdown("_Pick a run._", elem_id="run-summary", elem_classes="ftlab-compact")
+            with gr.Row(equal_height=False):
+                rerun_seed = gr.Radio(RERUN_CHOICES, value="same seed", label="Re-run with",
+                                      info="Same seed repeats it exactly; next seed samples its spread.",
+                                      elem_id="run-rerun-seed", scale=2)
+                with gr.Column(scale=1, min_width=160):
+                    rerun_btn = gr.Button("Re-run", variant="primary", size="sm", elem_id="run-rerun")
+                    download_btn = gr.Button("Download weights (zip)", size="sm", elem_id="run-download")
+            action = gr.Markdown(elem_id="run-action")
+            download_file = gr.File(label="Trained adapter/head and config", interactive=False, visible=False,
+                                    elem_id="run-download-file", height=80)
         with gr.Column(scale=1):
             confusion = gr.Plot(elem_id="run-confusion", show_label=False)
     with gr.Row():
         loss_plot = gr.Plot(elem_id="run-loss", show_label=False)
         eval_plot = gr.Plot(elem_id="run-eval", show_label=False)
     with gr.Row(equal_height=False):
-        classes = gr.Dataframe(interactive=False, label="Per-class scores (test split)", elem_id="run-classes",
-                               max_height=320)
+        classes = gr.Dataframe(logic.class_table(None), interactive=False, label="Per-class scores (test split)",
+                               elem_id="run-classes", max_height=320)
         config = gr.JSON(label="Config (everything needed to re-run it)", elem_id="run-config", open=True,
                          max_height=320)
     with gr.Accordion("Logs", open=False):
         logs = gr.Textbox(lines=10, max_lines=10, interactive=False, show_label=False, elem_id="run-logs")
-    with gr.Row(equal_height=True):
-        download_btn = gr.Button("Download trained adapter/head (zip)", size="sm", elem_id="run-download")
-        download_file = gr.File(label="Zip", interactive=False, elem_id="run-download-file", height=80)
-        rerun_seed = gr.Radio(RERUN_CHOICES, value="same seed", label="Re-run with",
-                              info="Same seed: repeat it exactly; next seed: one more sample of its spread.",
-                              elem_id="run-rerun-seed")
-        rerun_btn = gr.Button("Re-run", variant="primary", size="sm", elem_id="run-rerun")
-    action = gr.Markdown(elem_id="run-action")
 
-    def choices():
+    def choices(current=None):
+        """Fresh choices; the newest run is picked when none is."""
         try:
-            return gr.update(choices=logic.run_choices(lab.runs()))
+            options = logic.run_choices(lab.runs())
         except Exception as err:  # noqa: BLE001
             log.warning("run choices: %s", err)
             return gr.skip()
+        ids = [i for _, i in options]
+        if current not in (None, "") and int(current) in ids:
+            return gr.update(choices=options, value=int(current))
+        return gr.update(choices=options, value=ids[0] if ids else None)
 
     def show(run_id):
         if run_id in (None, ""):
@@ -82,7 +85,7 @@ def build(lab) -> SimpleNamespace:
 
     outputs = [summary, confusion, loss_plot, eval_plot, classes, config, logs, action]
     picker.change(show, [picker], outputs)
-    refresh_btn.click(choices, None, [picker]).then(show, [picker], outputs)
+    refresh_btn.click(choices, [picker], [picker]).then(show, [picker], outputs)
 
     def download(run_id):
         try:
@@ -93,8 +96,9 @@ def build(lab) -> SimpleNamespace:
         except Exception as err:  # noqa: BLE001
             if not isinstance(err, logic.FtlabError):
                 log.exception("download %s", run_id)
-            return None, logic.status_markdown(logic.one_line(err), ok=False)
-        return path, logic.status_markdown(f"Zipped run {run_id}'s trained weights and config.")
+            return gr.update(value=None, visible=False), logic.status_markdown(logic.one_line(err), ok=False)
+        return (gr.update(value=path, visible=True),
+                logic.status_markdown(f"Zipped run {run_id}'s trained weights and config: download below."))
 
     download_btn.click(download, [picker], [download_file, action])
 

@@ -1,0 +1,44 @@
+"""The Lab methods the dashboard adds (runs_df, run_detail, dataset_card, estimate, predict)."""
+
+import pytest
+
+from ftlab.config import RunConfig
+from ftlab.errors import FtlabError
+from ftlab.service import Lab
+
+
+@pytest.fixture
+def lab(tmp_path):
+    with Lab(str(tmp_path / "h.duckdb")) as lab:
+        yield lab
+
+
+def test_reads_on_an_empty_database(lab):
+    assert lab.runs_df().empty
+    steps, evals = lab.curves([])
+    assert steps.empty and evals.empty
+    with pytest.raises(FtlabError, match="run 42 does not exist"):
+        lab.run_detail(42)
+    with pytest.raises(FtlabError, match="run 42 does not exist"):
+        lab.predict(42, ["hello"])
+
+
+def test_dataset_card_with_and_without_a_tokenizer(lab, keyword_csv):
+    card = lab.dataset_card(keyword_csv)
+    assert card["sizes"]["train"] == 320 and {r["label"] for r in card["labels"]} == {"good", "bad", "meh"}
+    assert "unk_rate" not in card
+    assert lab.dataset_card(keyword_csv) is card  # cached
+    with_tok = lab.dataset_card(keyword_csv, model="tiny", max_length=8)
+    assert with_tok["unk_rate"] == 0 and with_tok["truncation_rate"] > 0.5  # ~9 tokens + 2 specials > 8
+    with pytest.raises(FtlabError, match="file not found"):
+        lab.dataset_card("./missing.csv")
+
+
+def test_estimate_counts_trainable_parameters_per_method(lab, keyword_csv):
+    head = lab.estimate(RunConfig(model="tiny", dataset=keyword_csv, method="head", max_train=50, max_eval=10))
+    # tiny BERT hidden 64, 3 labels: classifier 64 x 3 + 3
+    assert head["trainable_params"] == 195 == head["head_params"]
+    assert (head["n_train"], head["n_eval"]) == (50, 10)
+    full = lab.estimate(RunConfig(model="tiny", dataset=keyword_csv, method="full"))
+    assert full["trainable_params"] == full["total_params"] > 1_000_000
+    assert full["n_train"] == 320
