@@ -142,3 +142,18 @@ def test_card_shows_unk_rate(capsys):
     code, out, _ = run_cli(["card", "zh-reviews", "--model", "minilm"], capsys)
     card = json.loads(out)
     assert code == 0 and card["task"] == "classification" and card["unk_rate"] > 0.2
+
+
+def test_submit_validates_everything_before_queueing(db, capsys):
+    code, out, err = run_cli(["submit", "--model", "tiny", "--method", "lora", "prompt", "--dataset", "zh-ner",
+                              "--db", db], capsys)
+    assert_one_line_error(code, err, "does not support task 'ner'")
+    code, out, _ = run_cli(["jobs", "--db", db, "--json"], capsys)
+    assert json.loads(out) == []  # lora was valid, but nothing was queued
+    code, out, _ = run_cli(["submit", "--model", "tiny", "--method", "lora", "head", "--seeds", "2", "--db", db], capsys)
+    assert code == 0 and "queued 4 job(s)" in out
+    jobs = json.loads(run_cli(["jobs", "--db", db, "--json"], capsys)[1])
+    assert sorted((j["method"], j["seed"]) for j in jobs) == [("head", 0), ("head", 1), ("lora", 0), ("lora", 1)]
+    assert all(j["status"] == "queued" and j["progress"] == 0.0 for j in jobs)
+    code, out, _ = run_cli(["priority", jobs[-1]["id"], "7", "--db", db], capsys)
+    assert code == 0 and json.loads(run_cli(["jobs", "--db", db, "--json"], capsys)[1])[0]["id"] == jobs[-1]["id"]
