@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Optional
 
 CANCEL_GRACE_S = 3.0  # SIGTERM, then SIGKILL of the whole process group after this
@@ -44,7 +45,19 @@ def device_slots(jobs_per_gpu: int = 1, cpu_slots: int = 1) -> list[str]:
     return ["cpu"] * cpu_slots
 
 
-def _read_lines(stream, sink: "queue.Queue[dict]") -> None:
+WORKER_COMMAND = [sys.executable, "-m", "ftlab.queue.worker"]
+
+
+def worker_env() -> dict:
+    """This process's environment, plus ftlab's location on PYTHONPATH: the worker imports the
+    same ftlab as its parent whatever the current directory (an installed, shipped or source one)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def read_lines(stream, sink: "queue.Queue[dict]") -> None:
     for line in stream:
         line = line.strip()
         if not line:
@@ -60,7 +73,7 @@ class LocalJob:
     """A worker subprocess in its own process group; events arrive on a reader thread."""
 
     def __init__(self, spec: dict, device: str, log_path: str, cpu_threads: Optional[int] = None):
-        env = dict(os.environ)
+        env = worker_env()
         if device.startswith("cuda"):
             env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1]
         else:
@@ -68,14 +81,14 @@ class LocalJob:
             if cpu_threads:
                 env["OMP_NUM_THREADS"] = str(cpu_threads)
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "ftlab.queue.worker"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.log, env=env, text=True,
                                      start_new_session=True)
         self.pid = self.proc.pid
         self.events: "queue.Queue[dict]" = queue.Queue()
         self.proc.stdin.write(json.dumps(spec))
         self.proc.stdin.close()
-        self.reader = threading.Thread(target=_read_lines, args=(self.proc.stdout, self.events), daemon=True)
+        self.reader = threading.Thread(target=read_lines, args=(self.proc.stdout, self.events), daemon=True)
         self.reader.start()
         self.cancel_at: Optional[float] = None
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from typing import Optional
 
 from ftlab.errors import FtlabError
-from ftlab.queue.backends import _read_lines
+from ftlab.queue.backends import WORKER_COMMAND, read_lines, worker_env
 
 RAY_MISSING = "the Ray backend needs ray: pip install 'ray[default]'==2.60.0"
 
@@ -45,7 +44,7 @@ def _import_ray():
 
 
 class _Tagged:
-    """A sink for `_read_lines` that puts each event into the shared queue under the job's key."""
+    """A sink for `read_lines` that puts each event into the shared queue under the job's key."""
 
     def __init__(self, events, key: str):
         self.events, self.key = events, key
@@ -60,16 +59,10 @@ def _run_worker(spec: dict, key: str, events, cpu_only: bool) -> int:
     The child sets PR_SET_PDEATHSIG, so when Ray kills this process (cancel, node loss) it dies too.
     `events.put` is synchronous: once this returns, every line the job printed is in the queue.
     """
-    import ftlab
-
-    env = dict(os.environ)  # Ray set CUDA_VISIBLE_DEVICES (GPU tasks) and OMP_NUM_THREADS here
+    env = worker_env()  # Ray set CUDA_VISIBLE_DEVICES (GPU tasks) and OMP_NUM_THREADS here
     if cpu_only:
         env["CUDA_VISIBLE_DEVICES"] = ""  # Ray leaves it unset for GPU-less tasks: torch would see every GPU
-    # The child must import the same ftlab as this task did: installed, shipped by py_modules, or
-    # found in the driver's directory, which Ray puts on its workers' sys.path but not on PYTHONPATH.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(ftlab.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    proc = subprocess.Popen([sys.executable, "-m", "ftlab.queue.worker"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, errors="replace")
     proc.stdin.write(json.dumps(spec))
     proc.stdin.close()
@@ -80,7 +73,7 @@ def _run_worker(spec: dict, key: str, events, cpu_only: bool) -> int:
 
     log = threading.Thread(target=forward_log, daemon=True)
     log.start()
-    _read_lines(proc.stdout, _Tagged(events, key))
+    read_lines(proc.stdout, _Tagged(events, key))
     log.join()
     return proc.wait()
 

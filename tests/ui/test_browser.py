@@ -162,7 +162,7 @@ def test_launch_watch_compare_inspect_and_predict(served, browser):
     page.wait_for_selector("#launch-queue")
     open_tab(page, "Queue")
     wait_for(lambda: set(job_statuses(page)) == ids, 30, "the same jobs after a reload")
-    page.locator("#queue-table td:visible").filter(has_text=sorted(ids)[0]).first.click()  # fills the job id box
+    page.locator('#queue-table [role="gridcell"]').filter(has_text=sorted(ids)[0]).first.click()  # fills the job id
     expect(page.locator("#queue-job-id textarea, #queue-job-id input").first).to_have_value(sorted(ids)[0])
     shot(page, "queue")
 
