@@ -1,40 +1,17 @@
 """The one API the CLI and the dashboard use: plain values in, plain values out.
 
-Training in this module runs in the calling process (the CLI's `train` and `run`); the store is
-written by this process only, from the engine's events.
+`train_now` trains in the calling process (the CLI's `train` and `run`); `Lab` queues jobs for a
+scheduler. Either way one process writes the store, from the engine's events.
 """
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional
 
 from ftlab.config import RunConfig
+from ftlab.provenance import artifacts_dir, versions
 from ftlab.store import Store
-
-PACKAGES = ("ftlab", "torch", "transformers", "peft", "datasets", "evaluate", "duckdb", "gradio")
-
-
-def versions() -> dict[str, str]:
-    """Package versions stored with every run, so a result can be traced to its software."""
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            if name == "ftlab":
-                from ftlab import __version__
-
-                out[name] = __version__
-    return out
-
-
-def artifacts_root(db_path: str) -> Path:
-    """Trained adapters/heads live beside the database: ftlab.duckdb -> ftlab-artifacts/run-N."""
-    p = Path(db_path)
-    return p.with_name(p.stem + "-artifacts")
 
 
 def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
@@ -58,7 +35,7 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
         if on_event:
             on_event(event)
 
-    out_dir = str(artifacts_root(db_path) / f"run-{run_id}") if save else None
+    out_dir = str(artifacts_dir(db_path) / f"run-{run_id}") if save else None
     try:
         summary = train(config, emit, artifact_dir=out_dir)
     except KeyboardInterrupt:

@@ -16,11 +16,11 @@ import os
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Optional
 
 from ftlab.config import RunConfig
 from ftlab.errors import FtlabError
+from ftlab.provenance import artifacts_dir, versions
 from ftlab.queue import inbox
 from ftlab.queue.backends import LocalBackend, device_slots, kill_stale_worker
 from ftlab.queue.worker import EXIT_OOM
@@ -31,11 +31,6 @@ LOG_TAIL = 20
 
 def new_job_id() -> str:
     return "j" + uuid.uuid4().hex[:10]
-
-
-def artifacts_dir(db_path: str) -> Path:
-    p = Path(db_path)
-    return p.with_name(p.stem + "-artifacts")
 
 
 def job_specs(configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None) -> list[dict]:
@@ -159,8 +154,6 @@ class Scheduler:
             return
         run_id = job.get("run_id")
         if run_id is None:
-            from ftlab.service import versions
-
             run_id = self.store.create_run(config.to_dict(), config.hash, model=config.model, dataset=config.dataset,
                                            task=config.task, method=config.method, seed=config.seed,
                                            versions=versions(), status="queued")

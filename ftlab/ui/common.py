@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 AXIS_TITLE_WRAP = 28  # characters a line: a longer y title is taller than a 400 px chart's plot area
@@ -28,4 +30,34 @@ def sized(fig: go.Figure, height: int) -> go.Figure:
     for axis in list(fig.select_yaxes()) + list(fig.select_xaxes()):
         if axis.title and axis.title.text:
             axis.title.text = _wrap(axis.title.text)
+    return fig
+
+
+def clamp_fraction_axis(fig: go.Figure) -> go.Figure:
+    """Keep a score axis (accuracy, F1: fractions) inside 0-100%.
+
+    With 2 seeds a 95% interval is +-12.7 standard errors, so its bars can reach far past 0% or
+    100%; autorange then shrinks the points into a band. Bars running past the range are cut at
+    the frame, and the points stay readable."""
+    from ftlab.charts import FRACTION_METRICS
+
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    if meta.get("empty") or meta.get("metric") not in FRACTION_METRICS:
+        return fig
+    lows, highs = [], []
+    for trace in fig.data:
+        if trace.type != "scatter" or trace.y is None:
+            continue
+        errors = trace.error_y.array if trace.error_y is not None and trace.error_y.array is not None else ()
+        for i, y in enumerate(trace.y):
+            if y is None or not math.isfinite(float(y)):
+                continue
+            e = float(errors[i]) if i < len(errors) and errors[i] is not None else 0.0
+            lows.append(float(y) - e)
+            highs.append(float(y) + e)
+    if not lows:
+        return fig
+    lo, hi = max(0.0, min(lows)), min(1.0, max(highs))
+    pad = 0.05 * max(hi - lo, 0.1)
+    fig.update_yaxes(range=[max(0.0, lo - pad), min(1.0, hi + pad)], autorange=False)
     return fig

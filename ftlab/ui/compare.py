@@ -11,7 +11,7 @@ import gradio as gr
 
 from ftlab import charts
 from ftlab.ui import logic
-from ftlab.ui.common import sized
+from ftlab.ui.common import clamp_fraction_axis, sized
 
 log = logging.getLogger(__name__)
 MAX_CURVES = 24  # more lines than this make the loss chart unreadable: the newest runs are drawn
@@ -24,7 +24,7 @@ def figures(lab, runs):
     reference = charts.references_for(next(iter(datasets))) if len(datasets) == 1 else None
     ids = [int(i) for i in runs["id"]][-MAX_CURVES:] if len(runs) else []
     steps, evals = lab.curves(ids) if ids else (None, None)
-    return (sized(charts.score_vs_params(runs, reference=reference), HEIGHTS["score"]),
+    return (clamp_fraction_axis(sized(charts.score_vs_params(runs, reference=reference), HEIGHTS["score"])),
             sized(charts.throughput(runs), HEIGHTS["bars"]),
             sized(charts.memory_and_time(runs), HEIGHTS["bars"]),
             sized(charts.loss_curves(steps, runs), HEIGHTS["curves"]),

@@ -65,27 +65,27 @@ def build(lab) -> SimpleNamespace:
     names = [m.name for m in all_methods]
     builtin_data = [d.name for d in list_datasets()]
 
-    gr.Markdown("Pick a model, a dataset and the methods to compare; every method runs with the same "
-                "training options. The defaults finish in minutes on 2 CPU cores.")
     with gr.Row(equal_height=False):
+        # Left: what to train. Right: what the data looks like, what it will cost, and the button.
         with gr.Column(scale=5):
+            gr.Markdown("Pick a model, a dataset and the methods to compare; every method runs with the same "
+                        "training options. The defaults finish in minutes on 2 CPU cores.")
             with gr.Row():
                 model = gr.Dropdown([m.name for m in model_registry.list_models()], value=logic.DEFAULT_MODEL,
                                     allow_custom_value=True, label="Base model", info=logic.help_for("model"),
                                     elem_id="launch-model")
                 dataset = gr.Dropdown(builtin_data, value=logic.DEFAULT_DATASET, allow_custom_value=True,
                                       label="Dataset", info=logic.help_for("dataset"), elem_id="launch-dataset")
-            with gr.Row():
-                upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
-                                         f"{logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(logic.UPLOAD_SUFFIXES),
-                                         size="sm", elem_id="launch-upload")
+            upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
+                                     f"{logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(logic.UPLOAD_SUFFIXES),
+                                     size="sm", elem_id="launch-upload")
             with gr.Accordion("Columns and encoding of an uploaded file", open=False):
                 with gr.Row():
                     data_widgets = {name: gr.Textbox(label=name, info=logic.help_for(name), elem_id=f"launch-{name}")
                                     for name in logic.DATA_FIELDS}
             method_box = gr.CheckboxGroup(names, value=logic.DEFAULT_METHODS, label="Methods",
                                           info="One run per method and seed; each trains the task head too. "
-                                               "The table below says what each one trains.",
+                                               "'What the methods do' says what each one trains.",
                                           elem_id="launch-methods")
             with gr.Accordion("What the methods do", open=False):
                 gr.Markdown(_methods_markdown())
@@ -93,46 +93,47 @@ def build(lab) -> SimpleNamespace:
             with gr.Row():
                 for m in all_methods:
                     rows = method_registry.option_help(m)
-                    with gr.Column(visible=m.name in logic.DEFAULT_METHODS, min_width=280) as group:
+                    with gr.Column(visible=m.name in logic.DEFAULT_METHODS, min_width=220) as group:
                         option_boxes[m.name] = gr.Textbox(
-                            label=f"{m.name} options", lines=2, placeholder=_placeholder(rows),
+                            label=f"{m.name} options", lines=2, placeholder=_placeholder(rows), interactive=bool(rows),
                             info=f"key=value, one per line; empty = the defaults. {m.help}",
                             elem_id=f"launch-opts-{m.name}")
-                        with gr.Accordion(f"{m.name}: options, defaults and help", open=False):
+                        with gr.Accordion(f"{m.name}: options and defaults", open=False):
                             gr.Markdown(logic.options_table(rows))
                     option_groups[m.name] = group
+            gr.Markdown("#### Seeds and training options")
+            training = {}
+            main = [f for f in logic.TRAINING_FIELDS if f[0] in logic.MAIN_TRAINING_FIELDS]
+            with gr.Row():
+                seeds = gr.Number(value=logic.DEFAULT_SEEDS, label="Seeds", precision=0, minimum=1,
+                                  maximum=logic.MAX_SEEDS, info=SEEDS_HELP, elem_id="launch-seeds", min_width=150)
+                for name, kind, default in main[:2]:
+                    training[name] = _training_widget(name, kind, default)
+            for chunk in (main[2:5], main[5:8]):
+                with gr.Row():
+                    for name, kind, default in chunk:
+                        training[name] = _training_widget(name, kind, default)
+            with gr.Accordion("Advanced training options", open=False):
+                advanced = [f for f in logic.TRAINING_FIELDS if f[0] not in logic.MAIN_TRAINING_FIELDS]
+                with gr.Row():
+                    first_seed = gr.Number(value=0, label="first_seed", precision=0, minimum=0, info=FIRST_SEED_HELP,
+                                           elem_id="launch-first-seed", min_width=150)
+                    for name, kind, default in advanced[:3]:
+                        training[name] = _training_widget(name, kind, default)
+                for chunk in (advanced[3:7], advanced[7:]):
+                    with gr.Row():
+                        for name, kind, default in chunk:
+                            training[name] = _training_widget(name, kind, default)
         with gr.Column(scale=4):
             card = gr.Markdown("_Loading the dataset card..._", elem_id="launch-card", elem_classes="ftlab-compact",
                                container=True, min_height=120)
-    gr.Markdown("#### Seeds and training options")
-    with gr.Row():
-        seeds = gr.Number(value=logic.DEFAULT_SEEDS, label="Seeds", precision=0, minimum=1, maximum=logic.MAX_SEEDS,
-                          info=SEEDS_HELP, elem_id="launch-seeds", min_width=150)
-        training = {}
-        for name, kind, default in logic.TRAINING_FIELDS:
-            if name in logic.MAIN_TRAINING_FIELDS[:4]:
-                training[name] = _training_widget(name, kind, default)
-    with gr.Row():
-        for name, kind, default in logic.TRAINING_FIELDS:
-            if name in logic.MAIN_TRAINING_FIELDS[4:]:
-                training[name] = _training_widget(name, kind, default)
-    with gr.Accordion("Advanced training options", open=False):
-        with gr.Row():
-            first_seed = gr.Number(value=0, label="first_seed", precision=0, minimum=0, info=FIRST_SEED_HELP,
-                                   elem_id="launch-first-seed", min_width=150)
-            advanced = [f for f in logic.TRAINING_FIELDS if f[0] not in logic.MAIN_TRAINING_FIELDS]
-            for name, kind, default in advanced[:5]:
-                training[name] = _training_widget(name, kind, default)
-        with gr.Row():
-            for name, kind, default in advanced[5:]:
-                training[name] = _training_widget(name, kind, default)
-
-    with gr.Row():
-        estimate_btn = gr.Button("Estimate parameters and time", elem_id="launch-estimate", scale=1)
-        queue_btn = gr.Button(logic.queue_label(logic.DEFAULT_METHODS, logic.DEFAULT_SEEDS), variant="primary",
-                              elem_id="launch-queue", scale=2)
-    status = gr.Markdown(elem_id="launch-status")
-    estimate_out = gr.Dataframe(visible=False, interactive=False, elem_id="launch-estimate-table", wrap=True)
+            with gr.Row():
+                estimate_btn = gr.Button("Estimate parameters & time", size="md", elem_id="launch-estimate", scale=1)
+                queue_btn = gr.Button(logic.queue_label(logic.DEFAULT_METHODS, logic.DEFAULT_SEEDS), size="md",
+                                      variant="primary", elem_id="launch-queue", scale=1)
+            status = gr.Markdown(elem_id="launch-status")
+            estimate_out = gr.Dataframe(visible=False, interactive=False, elem_id="launch-estimate-table", wrap=False,
+                                        label="Estimate per method")
 
     training_names = list(training)
     data_names = list(data_widgets)
@@ -214,11 +215,15 @@ def build(lab) -> SimpleNamespace:
             train_rate, eval_rate, overhead, source = logic.rates_from_history(history, cfg.model, method)
             seconds = logic.estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate, overhead)
             rows.append({"method": method, "runs": len(configs), "trainable_params": est["trainable_params"],
-                         "total_params": est["total_params"], "seconds": seconds, "note": f"time: {source}"})
+                         "total_params": est["total_params"], "seconds": seconds, "source": source})
         slots = len(lab.scheduler.slots) if lab.scheduler is not None else 1
         total = sum(r["seconds"] * r["runs"] for r in rows if "seconds" in r) / max(slots, 1)
         msg = (f"**{len(grid.configs)} runs**, about **{logic.format_duration(total)}** in all on {slots} device "
-               f"slot(s) (jobs run one per slot). Times are rough: they come from finished runs when there are some.")
+               "slot(s), one job per slot at a time. Times are rough: medians of finished runs of the same model "
+               "when there are some (\"time from\"), else a guess for 2 CPU cores.")
+        problems = [f"{r['method']}: {r['error']}" for r in rows if r.get("error")]
+        if problems:
+            msg += "\n\n" + logic.errors_markdown(problems, "Some methods cannot be estimated (nor run):")
         return msg, gr.update(value=logic.estimate_table(rows), visible=True)
 
     estimate_btn.click(on_estimate, form_inputs, [status, estimate_out])

@@ -271,8 +271,8 @@ def rates_from_history(runs: Optional[pd.DataFrame], model: str, method: str) ->
     the same model and method, else of the same model, else the built-in guess."""
     if runs is not None and len(runs) and "train_samples_per_s" in runs:
         ok = runs[(runs["status"] == "succeeded") & (runs["model"] == model)]
-        for subset, source in ((ok[ok["method"] == method], f"median of {{n}} finished {model}/{method} run(s)"),
-                               (ok, f"median of {{n}} finished {model} run(s)")):
+        for subset, source in ((ok[ok["method"] == method], f"{{n}} {model}/{method} run(s)"),
+                               (ok, f"{{n}} {model} run(s)")):
             train = pd.to_numeric(subset["train_samples_per_s"], errors="coerce").dropna()
             evals = pd.to_numeric(subset["eval_samples_per_s"], errors="coerce").dropna()
             first = pd.to_numeric(subset["time_to_first_step_s"], errors="coerce").dropna()
@@ -280,7 +280,7 @@ def rates_from_history(runs: Optional[pd.DataFrame], model: str, method: str) ->
                 overhead = float(first.median()) if len(first) else DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)[2]
                 return float(train.median()), float(evals.median()), overhead, source.format(n=len(train))
     rates = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)
-    return (*rates, "a rough guess for 2 CPU cores (no finished run of this model yet)")
+    return (*rates, "a guess")
 
 
 def estimate_seconds(config: RunConfig, n_train: int, n_eval: int, train_rate: float, eval_rate: float,
@@ -321,20 +321,24 @@ def format_count(n: Optional[float]) -> str:
     return f"{n:.0f}"
 
 
+ESTIMATE_COLUMNS = ["method", "trainable params", "% of model", "per run", "runs", "total", "time from"]
+
+
 def estimate_table(rows: list[dict]) -> pd.DataFrame:
-    """Rows {method, trainable_params, total_params, seconds, runs, error} -> the table shown."""
+    """Rows {method, runs, trainable_params, total_params, seconds, source} (or {method, runs,
+    error}) -> the Launch tab's estimate table."""
     out = []
     for r in rows:
         if r.get("error"):
             out.append({"method": r["method"], "trainable params": "-", "% of model": "-", "per run": "-",
-                        "runs": r.get("runs", 1), "total": "-", "note": r["error"]})
+                        "runs": r.get("runs", 1), "total": "-", "time from": "error (below)"})
             continue
         share = r["trainable_params"] / r["total_params"] if r.get("total_params") else float("nan")
         out.append({"method": r["method"], "trainable params": f"{r['trainable_params']:,}",
                     "% of model": f"{share:.2%}" if math.isfinite(share) else "-",
                     "per run": format_duration(r["seconds"]), "runs": r.get("runs", 1),
-                    "total": format_duration(r["seconds"] * r.get("runs", 1)), "note": r.get("note", "")})
-    return pd.DataFrame(out, columns=["method", "trainable params", "% of model", "per run", "runs", "total", "note"])
+                    "total": format_duration(r["seconds"] * r.get("runs", 1)), "time from": r.get("source", "")})
+    return pd.DataFrame(out, columns=ESTIMATE_COLUMNS)
 
 
 # ---- dataset card --------------------------------------------------------------------------------

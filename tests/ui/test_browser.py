@@ -97,7 +97,10 @@ def open_tab(page, name: str) -> None:
 
 
 def shot(page, name: str) -> None:
+    """The tab as a 1280x800 screen shows it when opened: scrolled to the top."""
     SCREENSHOTS.mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(500)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
@@ -137,6 +140,8 @@ def test_launch_watch_compare_inspect_and_predict(served, browser):
     estimate = page.locator("#launch-estimate-table")
     expect(estimate).to_contain_text("lora", timeout=120_000)
     expect(estimate).to_contain_text("195")  # the head method trains the 64 x 3 + 3 classifier only
+    page.keyboard.press("Escape")
+    page.locator("#launch-card").click()  # closes any open dropdown before the screenshot
     shot(page, "launch")
 
     # a bad value is shown inline, with the field, and nothing is queued
@@ -202,22 +207,28 @@ def test_launch_watch_compare_inspect_and_predict(served, browser):
     expect(page.locator("#run-download-file")).to_contain_text("ftlab-run-4")
     shot(page, "run")
 
-    # -- Playground: one run predicts a sentence: its label and the three probabilities
+    # -- Playground: two runs predict the same sentence side by side: label and the 3 probabilities
     open_tab(page, "Playground")
     page.locator("#playground-text textarea").fill("what a wonderful day, the concert was amazing")
     runs_box = page.locator("#playground-runs input").first
-    runs_box.click()
-    option = page.get_by_role("option").filter(has_text="#2 head")
-    expect(option).to_be_visible(timeout=30_000)
-    option.click()
+    picked = []
+    for method in ("head", "lora"):
+        option = page.get_by_role("option").filter(has_text=f"{method} · seed 1")
+        # the tab fills the run list when it opens; typing filters it (and re-opens it once filled)
+        wait_for(lambda: runs_box.click() or runs_box.fill(f"{method} · seed 1") or option.count() == 1, 30,
+                 f"the trained {method} run in the Playground", poll=1)
+        picked.append(option.inner_text().split(" ")[0])
+        option.click()
     page.keyboard.press("Escape")
     page.locator("#playground-predict").click()
-    result = page.locator("#playground-label-0")
-    expect(result).to_be_visible(timeout=120_000)
-    for label in ("negative", "neutral", "positive"):
-        expect(result).to_contain_text(label)
-    expect(page.locator("#playground-head-0")).to_contain_text("#2 head")
-    expect(page.locator("#playground-status")).to_contain_text("1 run(s) predicted")
+    expect(page.locator("#playground-status")).to_contain_text("2 run(s) predicted", timeout=120_000)
+    for i, (run, method) in enumerate(zip(picked, ("head", "lora"))):
+        expect(page.locator(f"#playground-head-{i}")).to_contain_text(f"{run} {method}")
+        result = page.locator(f"#playground-label-{i}")
+        expect(result).to_be_visible()
+        for label in ("negative", "neutral", "positive"):
+            expect(result).to_contain_text(label)
+    expect(page.locator("#playground-label-2")).to_be_hidden()
     shot(page, "playground")
 
     assert not crashes, crashes

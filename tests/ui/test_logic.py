@@ -13,7 +13,7 @@ import pytest
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError, DataError, FtlabError
 from ftlab.ui import logic
-from ftlab.ui.common import sized
+from ftlab.ui.common import clamp_fraction_axis, sized
 
 ROOT = Path(__file__).parents[2]
 
@@ -134,20 +134,21 @@ def test_rates_come_from_finished_runs_of_the_same_model_and_method():
                          "train_samples_per_s": [10.0, 30.0, 500.0, 1.0], "eval_samples_per_s": [100.0, 300.0, 900.0, 1.0],
                          "time_to_first_step_s": [4.0, 6.0, 1.0, 1.0]})
     train, evals, overhead, source = logic.rates_from_history(runs, "tiny", "lora")
-    assert (train, evals, overhead) == (20.0, 200.0, 5.0) and "2 finished tiny/lora" in source
+    assert (train, evals, overhead, source) == (20.0, 200.0, 5.0, "2 tiny/lora run(s)")
     train, *_ , source = logic.rates_from_history(runs, "tiny", "ia3")  # no ia3 yet: any tiny run
-    assert train == 30.0 and "3 finished tiny run" in source
+    assert train == 30.0 and source == "3 tiny run(s)"
     assert logic.rates_from_history(None, "minilm", "lora")[:3] == logic.DEFAULT_RATES["minilm"]
     assert logic.rates_from_history(runs, "bert-base-uncased", "lora")[:3] == logic.UNKNOWN_MODEL_RATES
 
 
 def test_estimate_table_and_durations():
     table = logic.estimate_table([
-        {"method": "lora", "runs": 2, "trainable_params": 1000, "total_params": 100000, "seconds": 90},
+        {"method": "lora", "runs": 2, "trainable_params": 1000, "total_params": 100000, "seconds": 90,
+         "source": "a guess"},
         {"method": "vera", "runs": 2, "error": "peft could not apply"}])
     assert list(table["trainable params"]) == ["1,000", "-"]
     assert list(table["% of model"]) == ["1.00%", "-"]
-    assert list(table["total"]) == ["3m 00s", "-"] and table["note"][1] == "peft could not apply"
+    assert list(table["total"]) == ["3m 00s", "-"] and list(table["time from"]) == ["a guess", "error (below)"]
     assert [logic.format_duration(s) for s in (None, 5, 65, 7325)] == ["", "5s", "1m 05s", "2h 02m"]
 
 
@@ -367,6 +368,22 @@ def test_long_axis_titles_are_wrapped_to_fit_the_chart():
     assert fig.layout.height == 400
     assert all(len(line) <= 28 for line in fig.layout.yaxis.title.text.split("<br>"))
     assert fig.layout.xaxis.title.text == "Optimizer step"
+
+
+def test_score_axis_stays_within_0_and_100_percent():
+    from ftlab import charts
+
+    runs = pd.DataFrame({"id": [1, 2, 3, 4], "status": ["succeeded"] * 4, "model": ["tiny"] * 4,
+                         "dataset": ["d"] * 4, "task": ["classification"] * 4, "method": ["head", "head", "lora", "lora"],
+                         "seed": [0, 1, 0, 1], "accuracy": [0.30, 0.45, 0.40, 0.41], "trainable_params": [195, 195, 4291, 4291]})
+    fig = clamp_fraction_axis(charts.score_vs_params(runs))
+    low, high = fig.layout.yaxis.range
+    assert low == 0.0 and high == 1.0  # head's 2-seed interval spans far past both ends
+    tight = runs.assign(accuracy=[0.80, 0.80, 0.90, 0.90])  # no spread: the range hugs the points
+    low, high = clamp_fraction_axis(charts.score_vs_params(tight)).layout.yaxis.range
+    assert 0.7 < low < 0.8 and 0.9 < high < 1.0
+    empty = clamp_fraction_axis(charts.score_vs_params(None))
+    assert empty.layout.yaxis.range is None
 
 
 # ---- import hygiene and the entry point ----------------------------------------------------------------
