@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio phones home otherwise
@@ -30,6 +31,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from ftlab.errors import FtlabError
@@ -42,6 +47,9 @@ def main(argv=None) -> int:
     except FtlabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    # SIGTERM (a container or Space stopping) closes like Ctrl-C: running jobs are stopped and
+    # recorded as interrupted, and re-queued when the dashboard starts again.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         build_app(lab).launch(server_name=args.host, server_port=args.port, share=args.share,
                               max_file_size=MAX_UPLOAD_BYTES)

@@ -6,6 +6,7 @@ import math
 
 import plotly.graph_objects as go
 
+EDGE = 0.03  # how far a clamped score axis may run past 0% / 100%
 AXIS_TITLE_WRAP = 28  # characters a line: a longer y title is taller than a 400 px chart's plot area
 
 
@@ -59,5 +60,21 @@ def clamp_fraction_axis(fig: go.Figure) -> go.Figure:
         return fig
     lo, hi = max(0.0, min(lows)), min(1.0, max(highs))
     pad = 0.05 * max(hi - lo, 0.1)
-    fig.update_yaxes(range=[max(0.0, lo - pad), min(1.0, hi + pad)], autorange=False)
+    # A sliver past 0% and 100% keeps the 0% label off the x axis's first tick label.
+    fig.update_yaxes(range=[max(-EDGE, lo - pad), min(1.0 + EDGE, hi + pad)], autorange=False)
+    return fig
+
+
+def decade_range(fig: go.Figure) -> go.Figure:
+    """Widen a log x axis to whole decades around its points, so at least two decade ticks (100,
+    1k, 10k...) label it: with points between 195 and 4,291 plotly's range holds only "1k"."""
+    if fig.layout.xaxis.type != "log":
+        return fig
+    xs = [float(x) for t in fig.data if t.x is not None for x in t.x
+          if x is not None and math.isfinite(float(x)) and float(x) > 0]
+    if not xs:
+        return fig
+    lo = math.floor(math.log10(min(xs)) - 0.15)  # keep markers off the frame
+    hi = math.ceil(math.log10(max(xs)) + 0.15)
+    fig.update_xaxes(range=[lo, hi], autorange=False)
     return fig

@@ -11,11 +11,11 @@ import gradio as gr
 
 from ftlab import charts
 from ftlab.ui import logic
-from ftlab.ui.common import clamp_fraction_axis, sized
+from ftlab.ui.common import clamp_fraction_axis, decade_range, sized
 
 log = logging.getLogger(__name__)
 MAX_CURVES = 24  # more lines than this make the loss chart unreadable: the newest runs are drawn
-HEIGHTS = {"score": 480, "bars": 420, "curves": 480}
+HEIGHTS = {"score": 400, "bars": 420, "curves": 480}  # score: fits a 1280x800 screen under the filters
 
 
 def figures(lab, runs):
@@ -24,7 +24,8 @@ def figures(lab, runs):
     reference = charts.references_for(next(iter(datasets))) if len(datasets) == 1 else None
     ids = [int(i) for i in runs["id"]][-MAX_CURVES:] if len(runs) else []
     steps, evals = lab.curves(ids) if ids else (None, None)
-    return (clamp_fraction_axis(sized(charts.score_vs_params(runs, reference=reference), HEIGHTS["score"])),
+    score = sized(charts.score_vs_params(runs, reference=reference), HEIGHTS["score"])
+    return (decade_range(clamp_fraction_axis(score)),
             sized(charts.throughput(runs), HEIGHTS["bars"]),
             sized(charts.memory_and_time(runs), HEIGHTS["bars"]),
             sized(charts.loss_curves(steps, runs), HEIGHTS["curves"]),
@@ -55,13 +56,12 @@ def build(lab) -> SimpleNamespace:
     table = gr.Dataframe(interactive=False, wrap=False, max_height=420, elem_id="compare-table",
                          label="Runs (≠ columns: the config fields that differ between the shown runs; opt. = "
                                "method option). Click a row to open the run in the Run tab.")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=200):
-            csv_btn = gr.Button("Export CSV", size="sm", elem_id="compare-export-csv")
-            parquet_btn = gr.Button("Export Parquet", size="sm", elem_id="compare-export-parquet")
-            export_status = gr.Markdown(elem_id="compare-export-status")
-        export_file = gr.File(label="Export (every column of the shown runs)", interactive=False, visible=False,
-                              elem_id="compare-export-file", height=90, scale=3)
+    with gr.Row(equal_height=True):
+        csv_btn = gr.Button("Export CSV", size="sm", elem_id="compare-export-csv", scale=1)
+        parquet_btn = gr.Button("Export Parquet", size="sm", elem_id="compare-export-parquet", scale=1)
+        export_status = gr.Markdown(elem_id="compare-export-status", container=False)
+    export_file = gr.File(label="Export (every column of the shown runs)", interactive=False, visible=False,
+                          elem_id="compare-export-file", height=90)
 
     filters = [f_dataset, f_model, f_method, f_status]
 

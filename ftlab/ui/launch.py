@@ -133,7 +133,7 @@ def build(lab) -> SimpleNamespace:
                                       variant="primary", elem_id="launch-queue", scale=1)
             status = gr.Markdown(elem_id="launch-status")
             estimate_out = gr.Dataframe(visible=False, interactive=False, elem_id="launch-estimate-table", wrap=False,
-                                        label="Estimate per method")
+                                        label="Estimate per method (trainable parameters include the task head)")
 
     training_names = list(training)
     data_names = list(data_widgets)
@@ -148,7 +148,8 @@ def build(lab) -> SimpleNamespace:
         rest = rest[len(training_names):]
         train_v.update(dict(zip(data_names, rest[:len(data_names)])))
         texts = dict(zip(option_names, rest[len(data_names):]))
-        return logic.build_grid(model_v, dataset_v, methods_v, texts, seeds_v, first_v, train_v)
+        with logic.IMPORT_LOCK:  # validating a peft method's options imports peft
+            return logic.build_grid(model_v, dataset_v, methods_v, texts, seeds_v, first_v, train_v)
 
     # ---- events ---------------------------------------------------------------------------------
     def on_methods(selected, n_seeds):
@@ -165,10 +166,11 @@ def build(lab) -> SimpleNamespace:
             return "_Pick a dataset to see its card._"
         try:
             length = int(max_length) if max_length else 128
-            card_data = lab.dataset_card(spec, model=(model_name or "").strip() or None, max_length=length,
-                                         text_column=(text_column or "").strip() or None,
-                                         label_column=(label_column or "").strip() or None,
-                                         encoding=(encoding or "").strip() or None)
+            with logic.IMPORT_LOCK:
+                card_data = lab.dataset_card(spec, model=(model_name or "").strip() or None, max_length=length,
+                                             text_column=(text_column or "").strip() or None,
+                                             label_column=(label_column or "").strip() or None,
+                                             encoding=(encoding or "").strip() or None)
             return logic.card_markdown(card_data)
         except Exception as err:  # noqa: BLE001 - shown as one line, logged in full
             if not isinstance(err, logic.FtlabError):
@@ -178,6 +180,8 @@ def build(lab) -> SimpleNamespace:
     card_inputs = [dataset, model, training["max_length"]] + [data_widgets[n] for n in data_names]
     dataset.change(show_card, card_inputs, [card])
     model.change(show_card, card_inputs, [card])
+    for widget in card_inputs[2:]:  # max_length (truncation rate), a file's columns and encoding
+        widget.blur(show_card, card_inputs, [card])
 
     def on_upload(file):
         if file is None:
@@ -193,7 +197,11 @@ def build(lab) -> SimpleNamespace:
     upload.upload(on_upload, [upload], [dataset, status])
 
     def on_estimate(*values):
-        grid = read_form(values)
+        try:
+            grid = read_form(values)
+        except Exception as err:  # noqa: BLE001 - build_grid reports user errors itself; this is a bug
+            log.exception("estimate form")
+            return logic.status_markdown(logic.one_line(err), ok=False), gr.update(visible=False)
         if not grid.ok:
             return logic.errors_markdown(grid.errors, "Cannot estimate yet. Fix:"), gr.update(visible=False)
         try:
@@ -206,7 +214,8 @@ def build(lab) -> SimpleNamespace:
         for method, configs in by_method.items():
             cfg = configs[0]
             try:
-                est = lab.estimate(cfg)
+                with logic.IMPORT_LOCK:
+                    est = lab.estimate(cfg)
             except Exception as err:  # noqa: BLE001
                 if not isinstance(err, logic.FtlabError):
                     log.exception("estimate of %s", method)
@@ -217,13 +226,7 @@ def build(lab) -> SimpleNamespace:
             rows.append({"method": method, "runs": len(configs), "trainable_params": est["trainable_params"],
                          "total_params": est["total_params"], "seconds": seconds, "source": source})
         slots = len(lab.scheduler.slots) if lab.scheduler is not None else 1
-        total = sum(r["seconds"] * r["runs"] for r in rows if "seconds" in r) / max(slots, 1)
-        msg = (f"**{len(grid.configs)} runs**, about **{logic.format_duration(total)}** in all on {slots} device "
-               "slot(s), one job per slot at a time. Times are rough: medians of finished runs of the same model "
-               "when there are some (\"time from\"), else a guess for 2 CPU cores.")
-        problems = [f"{r['method']}: {r['error']}" for r in rows if r.get("error")]
-        if problems:
-            msg += "\n\n" + logic.errors_markdown(problems, "Some methods cannot be estimated (nor run):")
+        msg = logic.estimate_markdown(rows, len(grid.configs), slots)
         return msg, gr.update(value=logic.estimate_table(rows), visible=True)
 
     estimate_btn.click(on_estimate, form_inputs, [status, estimate_out])
@@ -235,7 +238,11 @@ def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
     """The "Queue N runs" button: validate every RunConfig, submit them all or none, go to Queue."""
 
     def on_queue(*values):
-        grid = ui.read_form(values)
+        try:
+            grid = ui.read_form(values)
+        except Exception as err:  # noqa: BLE001 - build_grid reports user errors itself; this is a bug
+            log.exception("queue form")
+            return logic.status_markdown("Nothing was queued: " + logic.one_line(err), ok=False), gr.skip()
         if not grid.ok:
             return logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip()
         try:

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 import zipfile
@@ -23,6 +24,12 @@ import pandas as pd
 
 from ftlab.config import RunConfig, field_help, parse_value
 from ftlab.errors import ConfigError, DataError, FtlabError
+
+# transformers' lazy top-level module cannot be imported from two threads at once (the loser gets
+# "cannot import name 'AutoModel' from 'transformers'"), and gradio runs each event in a thread of
+# its own. The handlers that may import it (validating a peft method's config imports peft; a
+# dataset card loads a tokenizer; an estimate or a prediction builds a model) hold this lock.
+IMPORT_LOCK = threading.RLock()
 
 # ---- defaults: a launch on 2 CPU cores finishes in minutes -------------------------------------
 
@@ -321,24 +328,41 @@ def format_count(n: Optional[float]) -> str:
     return f"{n:.0f}"
 
 
-ESTIMATE_COLUMNS = ["method", "trainable params", "% of model", "per run", "runs", "total", "time from"]
+ESTIMATE_COLUMNS = ["method", "trainable", "% of model", "per run", "total"]
 
 
 def estimate_table(rows: list[dict]) -> pd.DataFrame:
-    """Rows {method, runs, trainable_params, total_params, seconds, source} (or {method, runs,
-    error}) -> the Launch tab's estimate table."""
+    """Rows {method, runs, trainable_params, total_params, seconds} (or {method, runs, error}) ->
+    the Launch tab's estimate table ("total" = per run x the method's runs)."""
     out = []
     for r in rows:
         if r.get("error"):
-            out.append({"method": r["method"], "trainable params": "-", "% of model": "-", "per run": "-",
-                        "runs": r.get("runs", 1), "total": "-", "time from": "error (below)"})
+            out.append({"method": r["method"], "trainable": "error", "% of model": "-", "per run": "-", "total": "-"})
             continue
         share = r["trainable_params"] / r["total_params"] if r.get("total_params") else float("nan")
-        out.append({"method": r["method"], "trainable params": f"{r['trainable_params']:,}",
+        out.append({"method": r["method"], "trainable": f"{r['trainable_params']:,}",
                     "% of model": f"{share:.2%}" if math.isfinite(share) else "-",
-                    "per run": format_duration(r["seconds"]), "runs": r.get("runs", 1),
-                    "total": format_duration(r["seconds"] * r.get("runs", 1)), "time from": r.get("source", "")})
+                    "per run": format_duration(r["seconds"]),
+                    "total": format_duration(r["seconds"] * r.get("runs", 1))})
     return pd.DataFrame(out, columns=ESTIMATE_COLUMNS)
+
+
+def estimate_markdown(rows: list[dict], n_runs: int, slots: int) -> str:
+    """The words above the estimate table: the whole grid's time, where the times come from, and
+    the methods that cannot be estimated (nor run)."""
+    total = sum(r["seconds"] * r.get("runs", 1) for r in rows if "seconds" in r) / max(slots, 1)
+    sources: dict[str, list[str]] = {}
+    for r in rows:
+        if "seconds" in r:
+            sources.setdefault(r.get("source", "a guess"), []).append(r["method"])
+    where = "; ".join(f"{', '.join(methods)}: {source}" for source, methods in sources.items())
+    text = (f"**{n_runs} runs**, about **{format_duration(total)}** in all on {slots} device slot(s), one job per "
+            f"slot at a time. Rough times (from medians of finished runs of the same model, else a guess for 2 "
+            f"CPU cores): {where}.")
+    problems = [f"{r['method']}: {r['error']}" for r in rows if r.get("error")]
+    if problems:
+        text += "\n\n" + errors_markdown(problems, "Some methods cannot be estimated (nor run):")
+    return text
 
 
 # ---- dataset card --------------------------------------------------------------------------------
@@ -434,7 +458,8 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
         rows.append({
             "job": j.get("id"), "status": j.get("status"), "method": c.get("method"), "model": c.get("model"),
             "dataset": _short_dataset(c.get("dataset")), "seed": c.get("seed"), "progress %": progress,
-            "step": f"{step or 0}/{total or '?'}", "samples/s": round(rate, 1) if rate is not None else None,
+            "step": "starting" if j.get("status") == "running" and not total else f"{step or 0}/{total or '?'}",
+            "samples/s": round(rate, 1) if rate is not None else None,
             "ETA": format_duration(eta), "last loss": round(loss, 4) if loss is not None else None,
             "priority": j.get("priority"), "run": j.get("run_id"), "error": j.get("error") or "",
         })

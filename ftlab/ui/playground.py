@@ -60,7 +60,8 @@ def build(lab) -> SimpleNamespace:
         heads, labs, highs, problems = [], [], [], []
         for run_id in picked:
             try:
-                out = lab.predict(int(run_id), [sentence])
+                with logic.IMPORT_LOCK:  # the first prediction imports torch and builds the model
+                    out = lab.predict(int(run_id), [sentence])
                 view = logic.prediction_view(out["task"], out["predictions"][0], sentence)
             except Exception as err:  # noqa: BLE001
                 if not isinstance(err, logic.FtlabError):

@@ -13,6 +13,7 @@ from ftlab.ui import logic
 
 log = logging.getLogger(__name__)
 REFRESH_S = 2.0
+NO_LOG = "(this job's worker has written nothing yet: its warnings and errors appear here)"
 
 
 def build(lab) -> SimpleNamespace:
@@ -46,7 +47,7 @@ def build(lab) -> SimpleNamespace:
         selected = (selected or "").strip()
         if selected:
             try:
-                text = logic.log_tail(lab.job_log(logic.parse_job_id(selected)))
+                text = logic.log_tail(lab.job_log(logic.parse_job_id(selected))) or NO_LOG
             except Exception as err:  # noqa: BLE001
                 text = logic.one_line(err)
         return logic.queue_summary(jobs), logic.jobs_table(jobs), text

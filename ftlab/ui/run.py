@@ -65,12 +65,12 @@ def build(lab) -> SimpleNamespace:
             return ["_Pick a run._"] + [gr.skip()] * 6 + [""]
         try:
             detail = lab.run_detail(int(run_id))
+            runs_frame = lab.runs_df()
         except Exception as err:  # noqa: BLE001
             if not isinstance(err, logic.FtlabError):
                 log.exception("run %s", run_id)
             return [logic.status_markdown(logic.one_line(err), ok=False)] + [gr.skip()] * 6 + [""]
         run = detail["run"]
-        runs_frame = lab.runs_df()
         runs_frame = runs_frame[runs_frame["id"] == int(run_id)]
         metric = logic.score_column(runs_frame)
         labels = run.get("label_names") or []
@@ -107,7 +107,8 @@ def build(lab) -> SimpleNamespace:
             if run_id in (None, ""):
                 raise logic.FtlabError("pick a run first")
             run = lab.run_detail(int(run_id))["run"]
-            cfg = logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
+            with logic.IMPORT_LOCK:
+                cfg = logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
             ids = lab.submit([cfg])
         except Exception as err:  # noqa: BLE001
             if not isinstance(err, logic.FtlabError):

@@ -64,7 +64,7 @@ def browser():
 def fill(page, elem_id: str, value: str) -> None:
     box = page.locator(f"#{elem_id} input, #{elem_id} textarea").first
     box.fill(value)
-    box.press("Tab")
+    box.blur()  # not Tab: focusing the next field would open it if it is a dropdown
 
 
 def pick(page, elem_id: str, value: str) -> None:
@@ -72,8 +72,10 @@ def pick(page, elem_id: str, value: str) -> None:
     box.click()
     box.fill(value)
     box.press("Enter")
-    box.press("Tab")
+    box.press("Escape")
+    box.blur()
     expect(box).to_have_value(value)
+    expect(page.get_by_role("option")).to_have_count(0)
 
 
 def job_statuses(page) -> dict[str, str]:
@@ -114,8 +116,11 @@ def plot_meta(page, elem_id: str):
 # ---- the walk ------------------------------------------------------------------------------------
 
 @pytest.mark.timeout(900)
-def test_launch_watch_compare_inspect_and_predict(served, browser):
+def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     url, lab = served
+    upload_csv = tmp_path / "my reviews.csv"
+    upload_csv.write_text("text,label\n" + "".join(f"review number {i} is {'good' if i % 2 else 'bad'},"
+                                                    f"{'pos' if i % 2 else 'neg'}\n" for i in range(114)))
     page = browser.new_page(viewport=VIEWPORT)
     crashes: list[str] = []
     page.on("pageerror", lambda err: crashes.append(str(err)))
@@ -140,8 +145,6 @@ def test_launch_watch_compare_inspect_and_predict(served, browser):
     estimate = page.locator("#launch-estimate-table")
     expect(estimate).to_contain_text("lora", timeout=120_000)
     expect(estimate).to_contain_text("195")  # the head method trains the 64 x 3 + 3 classifier only
-    page.keyboard.press("Escape")
-    page.locator("#launch-card").click()  # closes any open dropdown before the screenshot
     shot(page, "launch")
 
     # a bad value is shown inline, with the field, and nothing is queued
@@ -175,6 +178,10 @@ def test_launch_watch_compare_inspect_and_predict(served, browser):
                                                                    for v in s.values()) and s,
                         420, "all jobs to finish", poll=3)
     assert set(statuses.values()) == {"succeeded"}, [(j["id"], j["status"], j["error"]) for j in lab.jobs()]
+    # a command the queue refuses says why, in one line, next to the buttons
+    page.locator("#queue-cancel").click()
+    expect(page.locator("#queue-action")).to_contain_text("only queued or running jobs can be canceled")
+    expect(page.locator("#queue-log textarea")).not_to_have_value("")  # the picked job's worker log
 
     # -- Compare: one point per method (2 seeds averaged), read from the Plotly figure in the DOM
     open_tab(page, "Compare")
@@ -194,17 +201,20 @@ def test_launch_watch_compare_inspect_and_predict(served, browser):
     expect(page.locator("#compare-export-file a").first).to_be_visible(timeout=30_000)
     expect(page.locator("#compare-export-status")).to_contain_text("Exported 4 run(s) as CSV")
 
-    # -- Run: the newest run opens by itself; its summary, confusion matrix and weights
-    open_tab(page, "Run")
+    # -- Run: a row of the Compare table opens that run here: summary, confusion matrix, weights
+    page.locator('#compare-table [data-testid="cell-0-0"]').click()  # run #1 (the table is oldest first)
+    expect(page.get_by_role("tab", name="Run", exact=True)).to_have_attribute("aria-selected", "true",
+                                                                               timeout=30_000)
     summary = page.locator("#run-summary")
-    expect(summary).to_contain_text("Run #4", timeout=60_000)
+    expect(summary).to_contain_text("Run #1:", timeout=60_000)
     expect(summary).to_contain_text("succeeded")
     wait_for(lambda: (m := plot_meta(page, "run-confusion")) and m["meta"] and m["meta"].get("shape") == [3, 3], 30,
              "the confusion matrix")
     expect(page.locator("#run-classes")).to_contain_text("neutral")
     page.locator("#run-download").click()
     expect(page.locator("#run-download-file a").first).to_be_visible(timeout=30_000)
-    expect(page.locator("#run-download-file")).to_contain_text("ftlab-run-4")
+    expect(page.locator("#run-download-file")).to_contain_text("ftlab-run-1")
+    expect(summary).to_contain_text("Run #1:")  # opening the tab kept the run the table picked
     shot(page, "run")
 
     # -- Playground: two runs predict the same sentence side by side: label and the 3 probabilities
@@ -230,6 +240,16 @@ def test_launch_watch_compare_inspect_and_predict(served, browser):
             expect(result).to_contain_text(label)
     expect(page.locator("#playground-label-2")).to_be_hidden()
     shot(page, "playground")
+
+    # -- Launch again: an uploaded file is saved under a generated name and its card is shown
+    open_tab(page, "Launch")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#launch-upload").click()
+    chooser.value.set_files(str(upload_csv))
+    expect(page.locator("#launch-status")).to_contain_text("Saved the upload as", timeout=30_000)
+    expect(page.locator("#launch-card")).to_contain_text("92 train / 11 validation / 11 test", timeout=60_000)  # 80/10/10 of 114
+    saved = list((Path(lab.db_path).parent / "ui-uploads").iterdir())
+    assert len(saved) == 1 and saved[0].name.startswith("upload-") and "reviews" not in saved[0].name
 
     assert not crashes, crashes
     page.close()

@@ -13,7 +13,7 @@ import pytest
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError, DataError, FtlabError
 from ftlab.ui import logic
-from ftlab.ui.common import clamp_fraction_axis, sized
+from ftlab.ui.common import clamp_fraction_axis, decade_range, sized
 
 ROOT = Path(__file__).parents[2]
 
@@ -141,14 +141,20 @@ def test_rates_come_from_finished_runs_of_the_same_model_and_method():
     assert logic.rates_from_history(runs, "bert-base-uncased", "lora")[:3] == logic.UNKNOWN_MODEL_RATES
 
 
-def test_estimate_table_and_durations():
-    table = logic.estimate_table([
-        {"method": "lora", "runs": 2, "trainable_params": 1000, "total_params": 100000, "seconds": 90,
-         "source": "a guess"},
-        {"method": "vera", "runs": 2, "error": "peft could not apply"}])
-    assert list(table["trainable params"]) == ["1,000", "-"]
-    assert list(table["% of model"]) == ["1.00%", "-"]
-    assert list(table["total"]) == ["3m 00s", "-"] and list(table["time from"]) == ["a guess", "error (below)"]
+def test_estimate_table_and_words():
+    rows = [{"method": "lora", "runs": 2, "trainable_params": 1000, "total_params": 100000, "seconds": 90,
+             "source": "a guess"},
+            {"method": "ia3", "runs": 2, "trainable_params": 500, "total_params": 100000, "seconds": 30,
+             "source": "a guess"},
+            {"method": "vera", "runs": 2, "error": "peft could not apply"}]
+    table = logic.estimate_table(rows)
+    assert list(table.columns) == logic.ESTIMATE_COLUMNS
+    assert list(table["trainable"]) == ["1,000", "500", "error"]
+    assert list(table["% of model"]) == ["1.00%", "0.50%", "-"]
+    assert list(table["total"]) == ["3m 00s", "1m 00s", "-"]
+    text = logic.estimate_markdown(rows, 6, 2)
+    assert "**6 runs**, about **2m 00s** in all on 2 device slot(s)" in text  # (180 + 60) / 2 slots
+    assert "lora, ia3: a guess" in text and "- vera: peft could not apply" in text
     assert [logic.format_duration(s) for s in (None, 5, 65, 7325)] == ["", "5s", "1m 05s", "2h 02m"]
 
 
@@ -201,7 +207,8 @@ def test_jobs_table_shows_progress_eta_and_errors():
              "step": 3, "total_steps": 4, "samples_per_s": 12.345, "eta_s": 75, "last_loss": 0.123456, "priority": 2,
              "run_id": 7},
             {"id": "jb", "status": "failed", "config": {"method": "vera"}, "error": "peft could not apply"},
-            {"id": "jc", "status": "succeeded", "config": {}, "step": 4, "total_steps": 4, "eta_s": 0}]
+            {"id": "jc", "status": "succeeded", "config": {}, "step": 4, "total_steps": 4, "eta_s": 0},
+            {"id": "jd", "status": "running", "config": {}, "step": 0}]
     t = logic.jobs_table(jobs)
     assert list(t.columns) == logic.JOB_COLUMNS
     first = t.iloc[0]
@@ -210,7 +217,8 @@ def test_jobs_table_shows_progress_eta_and_errors():
     assert first["dataset"] == "upload-1.csv"  # an uploaded file shows by name, not server path
     assert t.iloc[1]["error"] == "peft could not apply" and t.iloc[1]["step"] == "0/?"
     assert t.iloc[2]["progress %"] == 100.0 and t.iloc[2]["ETA"] == ""
-    assert logic.queue_summary(jobs) == "**1** running · **1** succeeded · **1** failed"
+    assert t.iloc[3]["step"] == "starting"  # no total yet: the worker is loading
+    assert logic.queue_summary(jobs) == "**2** running · **1** succeeded · **1** failed"
     assert "No jobs yet" in logic.queue_summary([])
 
 
@@ -378,12 +386,15 @@ def test_score_axis_stays_within_0_and_100_percent():
                          "seed": [0, 1, 0, 1], "accuracy": [0.30, 0.45, 0.40, 0.41], "trainable_params": [195, 195, 4291, 4291]})
     fig = clamp_fraction_axis(charts.score_vs_params(runs))
     low, high = fig.layout.yaxis.range
-    assert low == 0.0 and high == 1.0  # head's 2-seed interval spans far past both ends
+    assert (low, high) == (-0.03, 1.03)  # head's 2-seed interval spans far past both ends
     tight = runs.assign(accuracy=[0.80, 0.80, 0.90, 0.90])  # no spread: the range hugs the points
     low, high = clamp_fraction_axis(charts.score_vs_params(tight)).layout.yaxis.range
     assert 0.7 < low < 0.8 and 0.9 < high < 1.0
     empty = clamp_fraction_axis(charts.score_vs_params(None))
     assert empty.layout.yaxis.range is None
+    # the log x axis spans whole decades: 195 and 4,291 parameters -> 100 to 10k
+    assert decade_range(charts.score_vs_params(runs)).layout.xaxis.range == (2, 4)
+    assert decade_range(charts.loss_curves(None)).layout.xaxis.range is None
 
 
 # ---- import hygiene and the entry point ----------------------------------------------------------------
