@@ -73,7 +73,7 @@ def build(lab) -> SimpleNamespace:
         try:
             everything, runs = load_runs(datasets, models, methods, statuses)
             figs = figures(lab, runs)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             if not isinstance(err, logic.FtlabError):
                 log.exception("compare")
             return [logic.status_markdown(logic.one_line(err), ok=False)] + [gr.skip()] * 10
@@ -96,7 +96,7 @@ def build(lab) -> SimpleNamespace:
             try:
                 _, runs = load_runs(datasets, models, methods, statuses)
                 path = logic.export_runs(runs, fmt, tempfile.mkdtemp(prefix="ftlab-export-"))
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 if not isinstance(err, logic.FtlabError):
                     log.exception("export")
                 return gr.update(value=None, visible=False), logic.status_markdown(logic.one_line(err), ok=False)

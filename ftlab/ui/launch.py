@@ -21,7 +21,7 @@ FIRST_SEED_HELP = "Seed of each method's first run (later runs add 1)."
 
 
 def _number(name: str, default, label: str | None = None):
-    kind = dict((n, k) for n, k, _ in logic.TRAINING_FIELDS)[name]
+    kind = {n: k for n, k, _ in logic.TRAINING_FIELDS}[name]
     precision = 0 if kind in ("int", "optint") else None
     return gr.Number(value=default, label=label or name, info=logic.help_for(name), precision=precision,
                      elem_id=f"launch-{name.replace('_', '-')}", min_width=150)
@@ -79,10 +79,9 @@ def build(lab) -> SimpleNamespace:
             upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
                                      f"{logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(logic.UPLOAD_SUFFIXES),
                                      size="sm", elem_id="launch-upload")
-            with gr.Accordion("Columns and encoding of an uploaded file", open=False):
-                with gr.Row():
-                    data_widgets = {name: gr.Textbox(label=name, info=logic.help_for(name), elem_id=f"launch-{name}")
-                                    for name in logic.DATA_FIELDS}
+            with gr.Accordion("Columns and encoding of an uploaded file", open=False), gr.Row():
+                data_widgets = {name: gr.Textbox(label=name, info=logic.help_for(name), elem_id=f"launch-{name}")
+                                for name in logic.DATA_FIELDS}
             method_box = gr.CheckboxGroup(names, value=logic.DEFAULT_METHODS, label="Methods",
                                           info="One run per method and seed; each trains the task head too. "
                                                "'What the methods do' says what each one trains.",
@@ -172,7 +171,7 @@ def build(lab) -> SimpleNamespace:
                                              label_column=(label_column or "").strip() or None,
                                              encoding=(encoding or "").strip() or None)
             return logic.card_markdown(card_data)
-        except Exception as err:  # noqa: BLE001 - shown as one line, logged in full
+        except Exception as err:  # one line on the page; anything unexpected is logged in full
             if not isinstance(err, logic.FtlabError):
                 log.exception("dataset card of %s", spec)
             return logic.status_markdown(logic.one_line(err), ok=False)
@@ -199,7 +198,7 @@ def build(lab) -> SimpleNamespace:
     def on_estimate(*values):
         try:
             grid = read_form(values)
-        except Exception as err:  # noqa: BLE001 - build_grid reports user errors itself; this is a bug
+        except Exception as err:  # build_grid returns user errors; an exception here is a bug
             log.exception("estimate form")
             return logic.status_markdown(logic.one_line(err), ok=False), gr.update(visible=False)
         if not grid.ok:
@@ -216,7 +215,7 @@ def build(lab) -> SimpleNamespace:
             try:
                 with logic.IMPORT_LOCK:
                     est = lab.estimate(cfg)
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 if not isinstance(err, logic.FtlabError):
                     log.exception("estimate of %s", method)
                 rows.append({"method": method, "runs": len(configs), "error": logic.one_line(err)})
@@ -240,14 +239,14 @@ def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
     def on_queue(*values):
         try:
             grid = ui.read_form(values)
-        except Exception as err:  # noqa: BLE001 - build_grid reports user errors itself; this is a bug
+        except Exception as err:  # build_grid returns user errors; an exception here is a bug
             log.exception("queue form")
             return logic.status_markdown("Nothing was queued: " + logic.one_line(err), ok=False), gr.skip()
         if not grid.ok:
             return logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip()
         try:
             ids = lab.submit(grid.configs)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             if not isinstance(err, logic.FtlabError):
                 log.exception("submit")
             return logic.status_markdown("Nothing was queued: " + logic.one_line(err), ok=False), gr.skip()

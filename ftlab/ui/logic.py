@@ -16,9 +16,10 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import pandas as pd
 
@@ -89,7 +90,7 @@ def help_for(name: str) -> str:
 
 # ---- the launch grid -----------------------------------------------------------------------------
 
-def parse_option_lines(text: Optional[str]) -> dict:
+def parse_option_lines(text: str | None) -> dict:
     """`key=value` lines -> options dict, values typed like YAML ('8' -> 8, 'true' -> True,
     '[query, value]' -> a list). Blank lines and lines starting with # are skipped."""
     out: dict = {}
@@ -156,7 +157,7 @@ def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return out, errors
 
 
-def grid_size(methods: Optional[Iterable[str]], seeds: Any) -> int:
+def grid_size(methods: Iterable[str] | None, seeds: Any) -> int:
     try:
         n_seeds = int(seeds or 0)
     except (TypeError, ValueError):
@@ -181,9 +182,9 @@ class Grid:
         return not self.errors and bool(self.configs)
 
 
-def build_grid(model: Optional[str], dataset: Optional[str], methods: Optional[list[str]],
-               option_texts: Optional[dict[str, str]], seeds: Any, first_seed: Any = 0,
-               training: Optional[dict[str, Any]] = None) -> Grid:
+def build_grid(model: str | None, dataset: str | None, methods: list[str] | None,
+               option_texts: dict[str, str] | None, seeds: Any, first_seed: Any = 0,
+               training: dict[str, Any] | None = None) -> Grid:
     """Every (method, seed) RunConfig of a launch, validated; errors name the method and field.
 
     All errors are collected (not just the first), so one click shows everything to fix."""
@@ -273,7 +274,7 @@ DEFAULT_RATES = {"tiny": (30.0, 300.0, 10.0), "tiny-gpt2": (30.0, 300.0, 10.0), 
 UNKNOWN_MODEL_RATES = (5.0, 30.0, 30.0)  # a Hub model is usually larger than MiniLM
 
 
-def rates_from_history(runs: Optional[pd.DataFrame], model: str, method: str) -> tuple[float, float, float, str]:
+def rates_from_history(runs: pd.DataFrame | None, model: str, method: str) -> tuple[float, float, float, str]:
     """(train samples/s, eval samples/s, overhead s, where from): the median of finished runs of
     the same model and method, else of the same model, else the built-in guess."""
     if runs is not None and len(runs) and "train_samples_per_s" in runs:
@@ -307,10 +308,10 @@ def estimate_seconds(config: RunConfig, n_train: int, n_eval: int, train_rate: f
     return seconds
 
 
-def format_duration(seconds: Optional[float]) -> str:
+def format_duration(seconds: float | None) -> str:
     if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
         return ""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -318,7 +319,7 @@ def format_duration(seconds: Optional[float]) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
-def format_count(n: Optional[float]) -> str:
+def format_count(n: float | None) -> str:
     if n is None or (isinstance(n, float) and not math.isfinite(n)):
         return "-"
     n = float(n)
@@ -370,9 +371,9 @@ def estimate_markdown(rows: list[dict], n_runs: int, slots: int) -> str:
 def card_markdown(card: dict) -> str:
     """The dataset card (ftlab.data.dataset_card) as Markdown: sizes, balance, lengths, tokenizer fit."""
     sizes = card.get("sizes", {})
-    lines = [f"**{_md_escape(card.get('name', ''))}**: {card.get('task', '')}, "
-             f"{sizes.get('train', 0):,} train / {sizes.get('validation', 0):,} validation / "
-             f"{sizes.get('test', 0):,} test examples"]
+    lines = [(f"**{_md_escape(card.get('name', ''))}**: {card.get('task', '')}, "
+              f"{sizes.get('train', 0):,} train / {sizes.get('validation', 0):,} validation / "
+              f"{sizes.get('test', 0):,} test examples")]
     source = str(card.get("source", ""))
     if source:
         lines.append(f"<small>source: {_md_escape(source[:200])}</small>")
@@ -393,9 +394,9 @@ def card_markdown(card: dict) -> str:
         unk = card.get("unk_rate")
         unk_text = "n/a (tokenizer has no [UNK])" if unk is None else f"{unk:.2%}"
         warn = " (high: the model cannot read much of this text)" if unk is not None and unk > 0.05 else ""
-        lines += ["", f"[UNK] rate: **{unk_text}**{warn}; cut by max_length {card.get('max_length')}: "
-                      f"**{card.get('truncation_rate', 0):.1%}** (tokenizer stats on {card.get('sampled', 0):,} "
-                      "train examples)"]
+        lines += ["", (f"[UNK] rate: **{unk_text}**{warn}; cut by max_length {card.get('max_length')}: "
+                       f"**{card.get('truncation_rate', 0):.1%}** (tokenizer stats on {card.get('sampled', 0):,} "
+                       "train examples)")]
     elif card.get("tokenizer_error"):
         lines += ["", f"_Tokenizer statistics unavailable: {_md_escape(card['tokenizer_error'])}_"]
     return "\n".join(lines)
@@ -466,7 +467,7 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
 
 
-def _short_dataset(spec: Optional[str]) -> Optional[str]:
+def _short_dataset(spec: str | None) -> str | None:
     """Uploaded files show as their file name, not the server path."""
     if spec and ("/" in spec or os.sep in spec) and Path(spec).suffix.lower() in UPLOAD_SUFFIXES:
         return Path(spec).name
@@ -483,7 +484,7 @@ def queue_summary(jobs: list[dict]) -> str:
     return " · ".join(f"**{counts[s]}** {s}" for s in order if counts.get(s))
 
 
-def parse_job_id(text: Optional[str]) -> str:
+def parse_job_id(text: str | None) -> str:
     job_id = (text or "").strip()
     if not job_id:
         raise FtlabError("enter a job id (click a row of the table to fill it in)")
@@ -499,7 +500,7 @@ def log_tail(text: str, lines: int = 200) -> str:
 
 # ---- compare -----------------------------------------------------------------------------------
 
-def filter_choices(runs: Optional[pd.DataFrame]) -> dict[str, list[str]]:
+def filter_choices(runs: pd.DataFrame | None) -> dict[str, list[str]]:
     """The distinct values of each filter column, for the Compare tab's dropdowns."""
     out = {}
     for col in ("dataset", "model", "method", "status"):
@@ -510,7 +511,7 @@ def filter_choices(runs: Optional[pd.DataFrame]) -> dict[str, list[str]]:
     return out
 
 
-def filter_runs(runs: Optional[pd.DataFrame], datasets=None, models=None, methods=None, statuses=None) -> pd.DataFrame:
+def filter_runs(runs: pd.DataFrame | None, datasets=None, models=None, methods=None, statuses=None) -> pd.DataFrame:
     """Rows matching every non-empty filter (each a list of allowed values; empty = all)."""
     if runs is None:
         return pd.DataFrame()
@@ -544,7 +545,7 @@ def _config_of(value: Any) -> dict:
     return {}
 
 
-def config_diff(runs: Optional[pd.DataFrame]) -> pd.DataFrame:
+def config_diff(runs: pd.DataFrame | None) -> pd.DataFrame:
     """The config fields that differ across these runs: one row per run (column `id`), one
     column per differing field (method options as `method_options.r`); identical fields are
     left out. A field a run lacks (another method's option) shows as empty."""
@@ -572,7 +573,7 @@ def _cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def score_column(runs: Optional[pd.DataFrame]) -> str:
+def score_column(runs: pd.DataFrame | None) -> str:
     if runs is not None and len(runs) and "task" in runs and set(runs["task"].dropna()) == {"ner"}:
         return "entity_f1"
     return "accuracy"
@@ -582,7 +583,7 @@ RUN_TABLE_COLUMNS = [("id", "run"), ("status", "status"), ("method", "method"), 
                      ("dataset", "dataset"), ("seed", "seed")]
 
 
-def runs_table(runs: Optional[pd.DataFrame]) -> pd.DataFrame:
+def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
     """The Compare tab's table: who, the headline score, the costs, then the config diff."""
     if runs is None or not len(runs):
         return pd.DataFrame(columns=[label for _, label in RUN_TABLE_COLUMNS] + ["score", "trainable params"])
@@ -695,8 +696,8 @@ def run_summary_markdown(run: dict) -> str:
              ("steps", _num(s.get("steps"), "{:,.0f}")), ("epochs", _num(s.get("epochs"), "{:g}"))]
     sizes = s.get("dataset_sizes") or {}
     if sizes:
-        costs.append(("examples", f"{sizes.get('train', 0):,} train / {sizes.get('validation', 0):,} val / "
-                                  f"{sizes.get('test', 0):,} test"))
+        costs.append(("examples", (f"{sizes.get('train', 0):,} train / {sizes.get('validation', 0):,} val / "
+                                   f"{sizes.get('test', 0):,} test")))
     lines += ["", "| score (test) | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in scores]
     lines += ["", "| cost | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in costs]
     return "\n".join(lines)
@@ -708,7 +709,7 @@ def rerun_config(config: dict, next_seed: bool = False) -> RunConfig:
     return cfg.replace(seed=cfg.seed + 1) if next_seed else cfg
 
 
-def zip_artifacts(artifact_dir: Optional[str], dest_dir: str | Path, run_id: int) -> str:
+def zip_artifacts(artifact_dir: str | None, dest_dir: str | Path, run_id: int) -> str:
     """A zip of a run's trained adapter/head folder; returns the zip's path."""
     if not artifact_dir or not Path(artifact_dir).is_dir():
         raise FtlabError(f"run {run_id} has no saved weights (it did not succeed, or its artifact folder was removed)")
@@ -723,7 +724,7 @@ def zip_artifacts(artifact_dir: Optional[str], dest_dir: str | Path, run_id: int
     return str(path)
 
 
-def class_table(classes: Optional[pd.DataFrame]) -> pd.DataFrame:
+def class_table(classes: pd.DataFrame | None) -> pd.DataFrame:
     cols = ["label", "precision", "recall", "f1", "support"]
     if classes is None or not len(classes):
         return pd.DataFrame(columns=cols)
@@ -735,10 +736,10 @@ def class_table(classes: Optional[pd.DataFrame]) -> pd.DataFrame:
 
 # ---- playground --------------------------------------------------------------------------------
 
-def highlight_segments(tokens: list[str], tags: list[str], joiner: str = " ") -> list[tuple[str, Optional[str]]]:
+def highlight_segments(tokens: list[str], tags: list[str], joiner: str = " ") -> list[tuple[str, str | None]]:
     """Words and BIO tags -> (text, entity type or None) segments for gr.HighlightedText: an
     entity's words are one segment; the joiner (a space, or nothing for Chinese) sits between."""
-    segments: list[tuple[str, Optional[str]]] = []
+    segments: list[tuple[str, str | None]] = []
     for i, (word, tag) in enumerate(zip(tokens, tags)):
         kind = tag[2:] if tag[:2] in ("B-", "I-") else None
         sep = joiner if i else ""

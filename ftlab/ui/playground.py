@@ -63,7 +63,7 @@ def build(lab) -> SimpleNamespace:
                 with logic.IMPORT_LOCK:  # the first prediction imports torch and builds the model
                     out = lab.predict(int(run_id), [sentence])
                 view = logic.prediction_view(out["task"], out["predictions"][0], sentence)
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 if not isinstance(err, logic.FtlabError):
                     log.exception("predict %s", run_id)
                 problems.append(f"run {run_id}: {logic.one_line(err)}")

@@ -39,7 +39,7 @@ def build(lab) -> SimpleNamespace:
     def refresh(selected):
         try:
             jobs = lab.jobs()
-        except Exception as err:  # noqa: BLE001 - the table keeps its last value; the reason shows
+        except Exception as err:  # the table keeps its last value; the reason shows above it
             if not isinstance(err, logic.FtlabError):
                 log.exception("jobs")
             return logic.status_markdown(logic.one_line(err), ok=False), gr.skip(), gr.skip()
@@ -73,7 +73,7 @@ def build(lab) -> SimpleNamespace:
                     if prio is None:
                         raise logic.FtlabError("enter a priority (a whole number; higher starts sooner)")
                     result = lab.set_priority(job, int(prio))
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 if not isinstance(err, logic.FtlabError):
                     log.exception("%s %s", op, selected)
                 return logic.status_markdown(logic.one_line(err), ok=False)

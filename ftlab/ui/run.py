@@ -66,7 +66,7 @@ def build(lab) -> SimpleNamespace:
         try:
             detail = lab.run_detail(int(run_id))
             runs_frame = lab.runs_df()
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             if not isinstance(err, logic.FtlabError):
                 log.exception("run %s", run_id)
             return [logic.status_markdown(logic.one_line(err), ok=False)] + [gr.skip()] * 6 + [""]
@@ -93,7 +93,7 @@ def build(lab) -> SimpleNamespace:
                 raise logic.FtlabError("pick a run first")
             run = lab.run_detail(int(run_id))["run"]
             path = logic.zip_artifacts(run.get("artifact_dir"), tempfile.mkdtemp(prefix="ftlab-run-"), int(run_id))
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             if not isinstance(err, logic.FtlabError):
                 log.exception("download %s", run_id)
             return gr.update(value=None, visible=False), logic.status_markdown(logic.one_line(err), ok=False)
@@ -110,7 +110,7 @@ def build(lab) -> SimpleNamespace:
             with logic.IMPORT_LOCK:
                 cfg = logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
             ids = lab.submit([cfg])
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             if not isinstance(err, logic.FtlabError):
                 log.exception("rerun %s", run_id)
             return logic.status_markdown("Nothing was queued: " + logic.one_line(err), ok=False)

@@ -170,8 +170,8 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     page.wait_for_selector("#launch-queue")
     open_tab(page, "Queue")
     wait_for(lambda: set(job_statuses(page)) == ids, 30, "the same jobs after a reload")
-    page.locator('#queue-table [role="gridcell"]').filter(has_text=sorted(ids)[0]).first.click()  # fills the job id
-    expect(page.locator("#queue-job-id textarea, #queue-job-id input").first).to_have_value(sorted(ids)[0])
+    page.locator('#queue-table [role="gridcell"]').filter(has_text=min(ids)).first.click()  # fills the job id
+    expect(page.locator("#queue-job-id textarea, #queue-job-id input").first).to_have_value(min(ids))
     shot(page, "queue")
 
     statuses = wait_for(lambda: (s := job_statuses(page)) and all(v in ("succeeded", "failed", "canceled")
@@ -225,7 +225,7 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     for method in ("head", "lora"):
         option = page.get_by_role("option").filter(has_text=f"{method} · seed 1")
         # the tab fills the run list when it opens; typing filters it (and re-opens it once filled)
-        wait_for(lambda: runs_box.click() or runs_box.fill(f"{method} · seed 1") or option.count() == 1, 30,
+        wait_for(lambda m=method, o=option: runs_box.click() or runs_box.fill(f"{m} · seed 1") or o.count() == 1, 30,
                  f"the trained {method} run in the Playground", poll=1)
         picked.append(option.inner_text().split(" ")[0])
         option.click()
