@@ -14,8 +14,9 @@ ratio sequential / together (>1: sharing the device finishes the batch of jobs s
     python benchmarks/gpu_sharing.py --n 4                     # on a GPU: minilm, cuda:0
     python benchmarks/gpu_sharing.py --dry-run                 # CPU: tiny, slots ["cpu"] * N
 
-On CPU the scheduler gives each of N concurrent jobs cores/N threads, so the dry run checks the
-plumbing and shows the cost of start-up overlap, not a GPU's behaviour.
+On CPU the scheduler gives each of N concurrent jobs cores/N threads (OMP_NUM_THREADS) and a lone
+job torch's default (all cores), so the dry run checks the plumbing and shows start-up overlap and
+threading effects, not a GPU's behaviour.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def run_mode(mode: str, configs: list, slot: str, n: int, workdir: Path, timeout
         raise SystemExit(f"{mode}: jobs did not succeed: {failed}")
     per_job = [runs[j["run_id"]] for j in jobs]
     samples = sum(_train_samples(r) for r in per_job)
+    threads = getattr(sched.backend, "cpu_threads", None) if slot == "cpu" else None
     out = dict(mode=mode, slots=slots, jobs=len(jobs), total_s=round(total, 2),
+               cpu_threads_per_job=(threads or "torch default (all cores)") if slot == "cpu" else None,
                aggregate_train_samples_per_s=round(samples / total, 2),
                job_wall_s=[round(r["wall_s"], 2) for r in per_job],
                job_train_samples_per_s=[round(r["train_samples_per_s"], 1) for r in per_job],

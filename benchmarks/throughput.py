@@ -131,7 +131,12 @@ def total_steps(n_train: int, job: dict) -> int:
 
 def run_classic(job: dict) -> dict:
     import torch
-    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, TensorDataset
+    from torch.utils.data import (
+        DataLoader,
+        RandomSampler,
+        SequentialSampler,
+        TensorDataset,
+    )
     from transformers import get_linear_schedule_with_warmup
 
     from ftlab import models
@@ -194,8 +199,12 @@ def run_classic(job: dict) -> dict:
 
 def run_hf_trainer(job: dict) -> dict:
     import numpy as np
-    import torch
-    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+    from transformers import (
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     from ftlab import models
 
@@ -327,8 +336,8 @@ def imports_for(peer: str) -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    import ftlab.data  # noqa: F401
-    import ftlab.models  # noqa: F401
+    import ftlab.data
+    import ftlab.models
 
     if peer == "hf-trainer":
         from transformers import Trainer  # noqa: F401

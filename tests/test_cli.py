@@ -98,7 +98,7 @@ def test_interrupted_run_is_recorded_with_reason_and_metrics(tmp_path, keyword_c
                              "--method", "lora", "--epochs", "20", "--batch-size", "8", "--db", db],
                             stderr=subprocess.PIPE, text=True)
     seen = ""
-    while "step" not in seen:  # tqdm reports the first steps on stderr
+    while "loss=" not in seen:  # the progress bar shows a loss once a step has been recorded
         chunk = proc.stderr.read(200)
         assert chunk, "the run ended before training"
         seen += chunk
