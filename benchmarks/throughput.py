@@ -131,12 +131,7 @@ def total_steps(n_train: int, job: dict) -> int:
 
 def run_classic(job: dict) -> dict:
     import torch
-    from torch.utils.data import (
-        DataLoader,
-        RandomSampler,
-        SequentialSampler,
-        TensorDataset,
-    )
+    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, TensorDataset
     from transformers import get_linear_schedule_with_warmup
 
     from ftlab import models
@@ -556,7 +551,8 @@ def run_worker(job: dict, rundir: Path, tag: str, timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", job["peer"], "--job-file", str(job_file),
            "--result-file", str(result_file)]
     with open(log_file, "wb") as log:
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, cwd=ROOT).returncode
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, cwd=ROOT,
+                              check=False).returncode
     if code != 0 or not result_file.is_file():
         tail = log_file.read_text(errors="replace").splitlines()[-25:]
         raise RuntimeError(f"worker {tag} exited with status {code}; log {log_file}:\n" + "\n".join(tail))
@@ -596,7 +592,7 @@ def ratio_rows(results: dict, methods: list[str], peers: list[str]) -> list[dict
                 continue
             pairs = list(zip(f_runs, p_runs))
 
-            def med(fn):
+            def med(fn, pairs=pairs):
                 vals = [fn(f, p) for f, p in pairs]
                 vals = [v for v in vals if v is not None]
                 return statistics.median(vals) if vals else None
@@ -619,8 +615,8 @@ def format_table(rows: list[dict]) -> str:
     def fmt(v, spec="{:.2f}x"):
         return "-" if v is None else spec.format(v)
 
-    lines = ["| method | ftlab vs | end-to-end speedup | end-to-end CPU-s ratio | train speedup | steady samples/s "
-             "| real tokens/s | peak memory | accuracy ftlab / peer |",
+    lines = [("| method | ftlab vs | end-to-end speedup | end-to-end CPU-s ratio | train speedup | steady samples/s "
+              "| real tokens/s | peak memory | accuracy ftlab / peer |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['method']} | {r['vs']} | {fmt(r['end_to_end_speedup'])} | {fmt(r['end_to_end_cpu_ratio'])} | "

@@ -220,7 +220,7 @@ def test_remote_commands_reach_a_running_worker(tmp_path):
                 Lab(db, start_scheduler=True)  # a second scheduler refuses to start
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        proc.communicate(timeout=120)  # read what it prints while stopping: a full pipe would block it
 
 
 def test_scheduler_killed_twice_mid_run_loses_nothing(tmp_path):
