@@ -89,13 +89,14 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         while stopped == "completed" and step < total_steps:
             for idx in length_grouped_batches(train_set.lengths(), config.batch_size, rng):
                 t0 = time.perf_counter()
-                batch = {k: v.to(device, non_blocking=True) for k, v in collate(train_set, idx, pad_id, data.task).items()}
+                host_batch = collate(train_set, idx, pad_id, data.task)
+                n_tokens = int(host_batch["attention_mask"].sum())  # counted on the host: no device sync
+                batch = {k: v.to(device, non_blocking=True) for k, v in host_batch.items()}
                 with autocast:
                     loss = model(**batch).loss
                 (loss / config.grad_accum).backward()
                 window_loss += loss.detach()
                 window_micro += 1
-                n_tokens = int(batch["attention_mask"].sum())
                 window_samples, window_tokens = window_samples + len(idx), window_tokens + n_tokens
                 micro += 1
                 if micro % config.grad_accum == 0:
