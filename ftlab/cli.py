@@ -308,6 +308,23 @@ def cmd_log(args) -> int:
     return 0
 
 
+def cmd_space_build(args) -> int:
+    from ftlab import space
+
+    progress: dict[str, Progress] = {}
+
+    def on_event(label: str, event: dict) -> None:
+        progress.setdefault(label, Progress(label, args.quiet))(event)
+
+    counts = space.build(args.out, experiments=args.experiment, from_db=args.from_db, force=args.force,
+                         on_event=on_event)
+    total = counts["reused"] + counts["trained"] + counts["failed"]
+    print(f"wrote {counts['out']}: {counts['reused']} runs copied, {counts['trained']} trained, "
+          f"{counts['failed']} failed of {total}. Try it: cd {counts['out']} && python app.py; "
+          "push it as its README.md says")
+    return 1 if counts["failed"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ftlab", description="ftlab: compare full fine-tuning with "
                                      "parameter-efficient methods on your data and hardware.")
@@ -378,6 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"List the {what}.")
         p.add_argument("--json", action="store_true", help="Machine-readable output.")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("space", help="Hugging Face Space: `space build OUT_DIR` writes a ready-to-push Space folder.")
+    space_sub = p.add_subparsers(dest="space_command", required=True, metavar="ACTION")
+    p = space_sub.add_parser("build", help="Write spaces/, the ftlab package and a seeded results database to OUT_DIR.")
+    p.add_argument("out", metavar="OUT_DIR", help="The Space folder to write (new or empty; --force replaces it).")
+    p.add_argument("--experiment", action="append", metavar="FILE",
+                   help="Experiment file whose runs seed the Space's database (repeatable) "
+                        "[experiments/quick-compare.yaml].")
+    p.add_argument("--from-db", default=DEFAULT_DB,
+                   help=f"Copy runs of the same configs from this database instead of training them again [{DEFAULT_DB}]")
+    p.add_argument("--force", action="store_true", help="Replace OUT_DIR if it exists.")
+    p.add_argument("--quiet", action="store_true", help="No progress bars.")
+    p.set_defaults(func=cmd_space_build)
 
     p = sub.add_parser("card", help="Describe a dataset: sizes, label balance, lengths, tokenizer [UNK] rate.")
     p.add_argument("dataset", help="Built-in name, local file or Hub name.")

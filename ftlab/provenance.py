@@ -23,6 +23,12 @@ def versions() -> dict[str, str]:
     return out
 
 
+def uploads_dir(db_path: str) -> Path:
+    """Uploaded datasets live beside the database: ftlab.duckdb -> ftlab-uploads/."""
+    p = Path(db_path)
+    return p.with_name(p.stem + "-uploads")
+
+
 def artifacts_dir(db_path: str) -> Path:
     """Trained adapters/heads and job logs live beside the database: ftlab.duckdb -> ftlab-artifacts/."""
     p = Path(db_path)

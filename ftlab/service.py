@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ftlab.config import RunConfig
-from ftlab.provenance import artifacts_dir, versions
+from ftlab.policy import Policy
+from ftlab.provenance import artifacts_dir, uploads_dir, versions
 from ftlab.store import Store
 
 
@@ -61,13 +62,14 @@ class Lab:
 
     def __init__(self, db_path: str = "ftlab.duckdb", *, start_scheduler: bool = False, jobs_per_gpu: int = 1,
                  cpu_slots: int = 1, backend: str = "local", ray_address: Optional[str] = None,
-                 slots: Optional[list[str]] = None):
+                 slots: Optional[list[str]] = None, policy: Optional[Policy] = None):
         import threading
 
         from ftlab.errors import FtlabError
         from ftlab.queue.scheduler import Scheduler
 
         self.db_path = db_path
+        self.policy = policy or Policy()
         self.store: Optional[Store] = None
         self.scheduler = None
         self._stop = threading.Event()
@@ -84,6 +86,11 @@ class Lab:
 
             runner = RayBackend(address=ray_address)
             slots = slots or runner.slots(jobs_per_gpu)
+        elif backend == "zerogpu":
+            from ftlab.queue.zerogpu import ZeroGPUBackend
+
+            runner = ZeroGPUBackend()
+            slots = slots or runner.slots
         self.scheduler = Scheduler(self.store, db_path, backend=runner, slots=slots, jobs_per_gpu=jobs_per_gpu,
                                    cpu_slots=cpu_slots)
         if start_scheduler:
@@ -111,9 +118,13 @@ class Lab:
 
     # ---- commands ---------------------------------------------------------------------------
     def submit(self, configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None) -> list[str]:
-        """Queue validated configs; returns their job ids (nothing is queued if any is invalid)."""
+        """Queue validated configs for `owner`; returns their job ids. Nothing is queued if any
+        config is invalid or the policy refuses it (caps, sign-in, jobs per user)."""
         from ftlab.queue import inbox
         from ftlab.queue.scheduler import job_specs
+
+        if self.policy != Policy():
+            configs = self.policy.admit(configs, owner, self.jobs(), uploads=str(uploads_dir(self.db_path)))
 
         if self.remote:
             specs = job_specs(configs, priority, owner)
@@ -134,13 +145,26 @@ class Lab:
         self.scheduler.set_priority(job_id, extra["priority"])
         return f"priority {extra['priority']}"
 
-    def cancel(self, job_id: str) -> str:
+    def _job(self, job_id: str) -> dict:
+        from ftlab.errors import FtlabError
+
+        job = next((j for j in self.jobs() if j["id"] == job_id), None)
+        if job is None:
+            raise FtlabError(f"job {job_id} does not exist; `python -m ftlab jobs` lists them")
+        return job
+
+    def cancel(self, job_id: str, user: Optional[str] = None) -> str:
+        self.policy.check_owner(self._job(job_id), user, "cancel")
         return self._command("cancel", job_id)
 
-    def retry(self, job_id: str) -> str:
+    def retry(self, job_id: str, user: Optional[str] = None) -> str:
+        job = self._job(job_id)
+        self.policy.check_owner(job, user, "retry")
+        self.policy.check_quota(user, self.jobs(), adding=1)
         return self._command("retry", job_id)
 
-    def set_priority(self, job_id: str, priority: int) -> str:
+    def set_priority(self, job_id: str, priority: int, user: Optional[str] = None) -> str:
+        self.policy.check_owner(self._job(job_id), user, "re-prioritise")
         return self._command("priority", job_id, priority=int(priority))
 
     # ---- reads --------------------------------------------------------------------------------
@@ -163,12 +187,7 @@ class Lab:
         return self.store.runs_records(**filters)
 
     def job_log(self, job_id: str) -> str:
-        from ftlab.errors import FtlabError
-
-        job = next((j for j in self.jobs() if j["id"] == job_id), None)
-        if job is None:
-            raise FtlabError(f"job {job_id} does not exist; `python -m ftlab jobs` lists them")
-        path = job.get("log_path")
+        path = self._job(job_id).get("log_path")
         return Path(path).read_text(errors="replace") if path and Path(path).exists() else ""
 
     # ---- dashboard helpers (ftlab/ui); heavy imports stay inside the methods --------------------
@@ -196,6 +215,19 @@ class Lab:
         return {"run": store.get_run(run_id), "steps": store.steps_df(run_id), "evals": store.evals_df(run_id),
                 "classes": store.class_results_df(run_id)}
 
+    @staticmethod
+    def resolve_artifacts(db_path: str, artifact_dir: Optional[str]) -> Optional[str]:
+        """A stored weights path: a relative one is relative to the database's folder, so a
+        database moved together with its -artifacts/ folder (a built Space) still finds them."""
+        if not artifact_dir or Path(artifact_dir).is_absolute():
+            return artifact_dir
+        beside = Path(db_path).resolve().parent / artifact_dir
+        return str(beside) if beside.is_dir() else artifact_dir  # else: relative to where it was trained
+
+    def artifact_path(self, run: dict) -> Optional[str]:
+        """A run's trained-weights folder (see resolve_artifacts)."""
+        return self.resolve_artifacts(self.db_path, run.get("artifact_dir"))
+
     def _ui_cache(self, name: str) -> dict:
         import threading
 
@@ -208,6 +240,8 @@ class Lab:
         file's size and modification time are part of the key)."""
         from ftlab import data
 
+        if self.policy.caps is not None:
+            self.policy.check_dataset(spec, str(uploads_dir(self.db_path)))
         p = Path(spec)
         stamp = (p.stat().st_size, p.stat().st_mtime) if p.is_file() else None
         key = (spec, text_column, label_column, encoding, split_seed, stamp)
@@ -273,7 +307,7 @@ class Lab:
         from ftlab.errors import FtlabError
 
         run = self._own_store().get_run(int(run_id))
-        art = run.get("artifact_dir")
+        art = self.artifact_path(run)
         if run.get("status") != "succeeded" or not art or not Path(art).is_dir():
             raise FtlabError(f"run {run_id} has no trained weights to load (status {run.get('status')})")
         cache = self._ui_cache("predictors")

@@ -377,6 +377,29 @@ class Store:
                        finished_at = coalesce(finished_at, ?) WHERE id = ?""",
                 [status, error, finished, int(run_id)])
 
+    def copy_run(self, source: "Store", run_id: int, *, artifact_dir: str | None = None) -> int:
+        """Copy one run of another database (its row, steps, evals, per-class scores and logs)
+        under a new id here; returns the id. `artifact_dir` replaces the stored weights path."""
+        source._require_run(run_id)
+        with source._lock:
+            row = source._con.execute("SELECT * EXCLUDE (id) FROM runs WHERE id = ?", [int(run_id)]).df()
+            children = {t: source._con.execute(f"SELECT * EXCLUDE (run_id) FROM {t} WHERE run_id = ?",
+                                               [int(run_id)]).df() for t in _CHILD_TABLES}
+        row["artifact_dir"] = artifact_dir
+        with self._tx():
+            cols = ", ".join(row.columns)
+            new_id = int(self._con.execute(f"INSERT INTO runs ({cols}) SELECT {cols} FROM row RETURNING id").fetchone()[0])
+            for table, df in children.items():
+                if len(df):
+                    cols = ", ".join(df.columns)
+                    self._con.execute(f"INSERT INTO {table} (run_id, {cols}) SELECT ?, {cols} FROM df", [new_id])
+        return new_id
+
+    def set_artifact_dir(self, run_id: int, artifact_dir: str | None) -> None:
+        with self._tx():
+            self._require_run(run_id)
+            self._con.execute("UPDATE runs SET artifact_dir = ? WHERE id = ?", [artifact_dir, int(run_id)])
+
     def delete_run(self, run_id: int) -> None:
         with self._tx():
             self._require_run(run_id)

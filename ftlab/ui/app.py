@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from ftlab.ui import compare, launch, logic, playground, queue, run
@@ -16,21 +18,34 @@ CSS = """
 
 
 def _header(lab) -> str:
-    slots = ", ".join(lab.scheduler.slots) if getattr(lab, "scheduler", None) is not None else "another process"
-    return (f"### ftlab · fine-tuning lab\n<small>database `{lab.db_path}` · device slots: {slots} · "
+    policy = lab.policy
+    if not policy.can_launch:
+        where = "read-only leaderboard"
+    else:
+        slots = ", ".join(lab.scheduler.slots) if getattr(lab, "scheduler", None) is not None else "another process"
+        where = f"device slots: {slots}" + ("" if policy.mode == "local" else f" · {policy.mode} mode")
+    return (f"### ftlab · fine-tuning lab\n<small>database `{Path(lab.db_path).name}` · {where} · "
             "what does full fine-tuning buy over the parameter-efficient methods?</small>")
 
 
 def build_app(lab) -> gr.Blocks:
     """The whole dashboard for `lab` (a `ftlab.service.Lab`; give it `start_scheduler=True` so
-    queued jobs run). Returns the Blocks unlaunched."""
+    queued jobs run). `lab.policy` decides what visitors see: in leaderboard mode there is no
+    Launch or Queue tab; with sign-in required, a Hugging Face login button sits in the header.
+    Returns the Blocks unlaunched."""
+    policy = lab.policy
     with gr.Blocks(title="ftlab", fill_width=True, analytics_enabled=False) as demo:
         gr.HTML(f"<style>{CSS}</style>", elem_id="ftlab-style", padding=False)
-        gr.Markdown(_header(lab), elem_id="header")
-        with gr.Tabs(selected="launch", elem_id="tabs") as tabs:
-            with gr.Tab("Launch", id="launch", elem_id="tab-launch"):
+        with gr.Row(equal_height=True):
+            gr.Markdown(_header(lab), elem_id="header")
+            if policy.require_login:
+                gr.LoginButton(elem_id="login", scale=0, min_width=220)
+        if not policy.can_launch and policy.describe():
+            gr.Markdown(f"**{policy.describe()}**", elem_id="policy")
+        with gr.Tabs(selected="launch" if policy.can_launch else "compare", elem_id="tabs") as tabs:
+            with gr.Tab("Launch", id="launch", elem_id="tab-launch", visible=policy.can_launch):
                 launch_ui = launch.build(lab)
-            with gr.Tab("Queue", id="queue", elem_id="tab-queue"):
+            with gr.Tab("Queue", id="queue", elem_id="tab-queue", visible=policy.can_launch):
                 queue_ui = queue.build(lab)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_tab:
                 compare_ui = compare.build(lab)
@@ -57,6 +72,9 @@ def build_app(lab) -> gr.Blocks:
             return gr.update(choices=choices, value=int(row[0])), gr.Tabs(selected="run")
 
         compare_ui.table.select(open_run, None, [run_ui.picker, tabs])
-        demo.load(launch_ui.show_card, launch_ui.card_inputs, [launch_ui.card])
-        demo.load(queue_ui.refresh, [queue_ui.job_id], [queue_ui.summary, queue_ui.table, queue_ui.job_log])
+        if policy.can_launch:
+            demo.load(launch_ui.show_card, launch_ui.card_inputs, [launch_ui.card])
+            demo.load(queue_ui.refresh, [queue_ui.job_id], [queue_ui.summary, queue_ui.table, queue_ui.job_log])
+        else:
+            demo.load(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
     return demo

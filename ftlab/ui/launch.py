@@ -12,6 +12,7 @@ from ftlab import methods as method_registry
 from ftlab import models as model_registry
 from ftlab.data import list_datasets
 from ftlab.ui import logic
+from ftlab.ui.access import visitor
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +65,21 @@ def build(lab) -> SimpleNamespace:
     all_methods = method_registry.list_methods()
     names = [m.name for m in all_methods]
     builtin_data = [d.name for d in list_datasets()]
+    caps = lab.policy.caps
+    model_names = [m.name for m in model_registry.list_models() if caps is None or m.name in caps.models]
 
     with gr.Row(equal_height=False):
         # Left: what to train. Right: what the data looks like, what it will cost, and the button.
         with gr.Column(scale=5):
             gr.Markdown("Pick a model, a dataset and the methods to compare; every method runs with the same "
                         "training options. The defaults finish in minutes on 2 CPU cores.")
+            if lab.policy.describe():
+                gr.Markdown(f"**{lab.policy.describe()}**", elem_id="launch-policy")
             with gr.Row():
-                model = gr.Dropdown([m.name for m in model_registry.list_models()], value=logic.DEFAULT_MODEL,
-                                    allow_custom_value=True, label="Base model", info=logic.help_for("model"),
-                                    elem_id="launch-model")
-                dataset = gr.Dropdown(builtin_data, value=logic.DEFAULT_DATASET, allow_custom_value=True,
+                model = gr.Dropdown(model_names, value=logic.DEFAULT_MODEL, allow_custom_value=caps is None,
+                                    label="Base model", info=logic.help_for("model"), elem_id="launch-model")
+                dataset = gr.Dropdown(builtin_data, value=logic.DEFAULT_DATASET,
+                                      allow_custom_value=caps is None or caps.hub_datasets,
                                       label="Dataset", info=logic.help_for("dataset"), elem_id="launch-dataset")
             upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
                                      f"{logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(logic.UPLOAD_SUFFIXES),
@@ -236,7 +241,7 @@ def build(lab) -> SimpleNamespace:
 def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
     """The "Queue N runs" button: validate every RunConfig, submit them all or none, go to Queue."""
 
-    def on_queue(*values):
+    def on_queue(request: gr.Request, profile: gr.OAuthProfile | None, *values):
         try:
             grid = ui.read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
@@ -245,7 +250,7 @@ def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
         if not grid.ok:
             return logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip()
         try:
-            ids = lab.submit(grid.configs)
+            ids = lab.submit(grid.configs, owner=visitor(request, profile))
         except Exception as err:
             if not isinstance(err, logic.FtlabError):
                 log.exception("submit")

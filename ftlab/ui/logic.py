@@ -25,6 +25,7 @@ import pandas as pd
 
 from ftlab.config import RunConfig, field_help, parse_value
 from ftlab.errors import ConfigError, DataError, FtlabError
+from ftlab.provenance import uploads_dir  # noqa: F401 - the Launch tab's upload folder
 
 # transformers' lazy top-level module cannot be imported from two threads at once (the loser gets
 # "cannot import name 'AutoModel' from 'transformers'"), and gradio runs each event in a thread of
@@ -404,12 +405,6 @@ def card_markdown(card: dict) -> str:
 
 # ---- uploads -----------------------------------------------------------------------------------
 
-def uploads_dir(db_path: str) -> Path:
-    """Uploaded datasets live beside the database: ftlab.duckdb -> ftlab-uploads/."""
-    p = Path(db_path)
-    return p.with_name(p.stem + "-uploads")
-
-
 def save_upload(tmp_path: str, dest_dir: str | Path, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
     """Copy an uploaded file under dest_dir with a generated name; returns the new path.
 
@@ -645,13 +640,14 @@ def run_label(r: dict) -> str:
             f"{_short_dataset(r.get('dataset'))} · {r.get('status')}")
 
 
-def run_choices(runs: list[dict], *, with_artifacts: bool = False) -> list[tuple[str, int]]:
+def run_choices(runs: list[dict], *, with_artifacts: bool = False,
+                artifact_path=lambda r: r.get("artifact_dir")) -> list[tuple[str, int]]:
     """(label, run id) for a dropdown, newest first; with_artifacts: only succeeded runs whose
-    trained weights are on disk (what the Playground can load)."""
+    trained weights are on disk (what the Playground can load), found by `artifact_path(run)`."""
     out = []
     for r in sorted(runs, key=lambda r: -int(r.get("id") or 0)):
         if with_artifacts:
-            art = r.get("artifact_dir")
+            art = artifact_path(r)
             if r.get("status") != "succeeded" or not art or not Path(art).is_dir():
                 continue
         out.append((run_label(r), int(r["id"])))

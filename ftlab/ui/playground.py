@@ -42,7 +42,7 @@ def build(lab) -> SimpleNamespace:
 
     def choices():
         try:
-            return gr.update(choices=logic.run_choices(lab.runs(), with_artifacts=True))
+            return gr.update(choices=logic.run_choices(lab.runs(), with_artifacts=True, artifact_path=lab.artifact_path))
         except Exception as err:  # noqa: BLE001
             log.warning("playground choices: %s", err)
             return gr.skip()

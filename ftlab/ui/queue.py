@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ftlab.ui import logic
+from ftlab.ui.access import visitor
 
 log = logging.getLogger(__name__)
 REFRESH_S = 2.0
@@ -34,7 +35,7 @@ def build(lab) -> SimpleNamespace:
     action = gr.Markdown(elem_id="queue-action")
     job_log = gr.Textbox(label="Log of the picked job (its worker's output: warnings, progress)", lines=12,
                          max_lines=12, autoscroll=True, interactive=False, elem_id="queue-log")
-    timer = gr.Timer(REFRESH_S)
+    timer = gr.Timer(REFRESH_S, active=lab.policy.can_launch)
 
     def refresh(selected):
         try:
@@ -62,17 +63,18 @@ def build(lab) -> SimpleNamespace:
     job_id.change(refresh, [job_id], [summary, table, job_log], show_progress="hidden")
 
     def command(op):
-        def run(selected, prio):
+        def run(request: gr.Request, profile: gr.OAuthProfile | None, selected, prio):
+            user = visitor(request, profile)
             try:
                 job = logic.parse_job_id(selected)
                 if op == "cancel":
-                    result = lab.cancel(job)
+                    result = lab.cancel(job, user=user)
                 elif op == "retry":
-                    result = lab.retry(job)
+                    result = lab.retry(job, user=user)
                 else:
                     if prio is None:
                         raise logic.FtlabError("enter a priority (a whole number; higher starts sooner)")
-                    result = lab.set_priority(job, int(prio))
+                    result = lab.set_priority(job, int(prio), user=user)
             except Exception as err:
                 if not isinstance(err, logic.FtlabError):
                     log.exception("%s %s", op, selected)

@@ -11,6 +11,7 @@ import gradio as gr
 
 from ftlab import charts
 from ftlab.ui import logic
+from ftlab.ui.access import visitor
 from ftlab.ui.common import sized
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,10 @@ def build(lab) -> SimpleNamespace:
             with gr.Row(equal_height=False):
                 rerun_seed = gr.Radio(RERUN_CHOICES, value="same seed", label="Re-run with",
                                       info="Same seed repeats it exactly; next seed samples its spread.",
-                                      elem_id="run-rerun-seed", scale=2)
+                                      elem_id="run-rerun-seed", scale=2, visible=lab.policy.can_launch)
                 with gr.Column(scale=1, min_width=160):
-                    rerun_btn = gr.Button("Re-run", variant="primary", size="sm", elem_id="run-rerun")
+                    rerun_btn = gr.Button("Re-run", variant="primary", size="sm", elem_id="run-rerun",
+                                          visible=lab.policy.can_launch)
                     download_btn = gr.Button("Download weights (zip)", size="sm", elem_id="run-download")
             action = gr.Markdown(elem_id="run-action")
             download_file = gr.File(label="Trained adapter/head and config", interactive=False, visible=False,
@@ -92,7 +94,7 @@ def build(lab) -> SimpleNamespace:
             if run_id in (None, ""):
                 raise logic.FtlabError("pick a run first")
             run = lab.run_detail(int(run_id))["run"]
-            path = logic.zip_artifacts(run.get("artifact_dir"), tempfile.mkdtemp(prefix="ftlab-run-"), int(run_id))
+            path = logic.zip_artifacts(lab.artifact_path(run), tempfile.mkdtemp(prefix="ftlab-run-"), int(run_id))
         except Exception as err:
             if not isinstance(err, logic.FtlabError):
                 log.exception("download %s", run_id)
@@ -102,14 +104,14 @@ def build(lab) -> SimpleNamespace:
 
     download_btn.click(download, [picker], [download_file, action])
 
-    def rerun(run_id, mode):
+    def rerun(request: gr.Request, profile: gr.OAuthProfile | None, run_id, mode):
         try:
             if run_id in (None, ""):
                 raise logic.FtlabError("pick a run first")
             run = lab.run_detail(int(run_id))["run"]
             with logic.IMPORT_LOCK:
                 cfg = logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
-            ids = lab.submit([cfg])
+            ids = lab.submit([cfg], owner=visitor(request, profile))
         except Exception as err:
             if not isinstance(err, logic.FtlabError):
                 log.exception("rerun %s", run_id)

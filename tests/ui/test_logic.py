@@ -408,21 +408,3 @@ def test_building_the_app_imports_no_torch_or_transformers(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
-
-
-def test_app_py_flags_and_environment(monkeypatch):
-    sys.path.insert(0, str(ROOT))
-    try:
-        import app
-    finally:
-        sys.path.remove(str(ROOT))
-    args = app.parse_args([])
-    assert (args.host, args.port, args.db, args.share) == ("127.0.0.1", 7860, "ftlab.duckdb", False)
-    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
-    monkeypatch.setenv("GRADIO_SERVER_PORT", "8080")
-    args = app.parse_args(["--db", "x.duckdb", "--share"])
-    assert (args.host, args.port, args.db, args.share) == ("0.0.0.0", 8080, "x.duckdb", True)
-    assert app.parse_args(["--port", "9000"]).port == 9000
-    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
-    text = (ROOT / "app.py").read_text()
-    assert 'if __name__ == "__main__":' in text and ".launch(" in text

@@ -1,0 +1,204 @@
+"""Who may do what on a dashboard: the mode it serves in, sign-in, and the budget of each job.
+
+    local        your machine: everything open (the default)
+    demo         a public CPU Space: training within small caps, a few active jobs per user
+    zerogpu      a ZeroGPU Space: like demo, each job inside one `@spaces.GPU` allocation
+    leaderboard  read-only: Compare, Run and Playground over a seeded database
+
+`Policy.from_env()` reads FTLAB_MODE and friends (spaces/README.md lists them). The service
+enforces the policy on every command (`admit` before a submit, `check_owner` before a cancel),
+so the dashboard's hidden buttons are a convenience, not the protection.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from ftlab.errors import ConfigError, FtlabError
+
+MODES = ("local", "demo", "zerogpu", "leaderboard")
+ACTIVE = ("queued", "running")
+
+
+class PermissionDenied(FtlabError):
+    """The visitor may not do this (not signed in, not their job, read-only mode)."""
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The largest job a mode accepts. A config over a cap is refused, never silently shrunk,
+    except the time budget: a job without one (or with a larger one) gets the cap's."""
+
+    models: tuple[str, ...] = ("minilm", "tiny")
+    hub_datasets: bool = False
+    max_train: int = 2000
+    max_eval: int = 1000
+    epochs: float = 1.0
+    max_length: int = 128
+    batch_size: int = 32
+    time_budget_s: float = 300.0
+
+    def describe(self) -> str:
+        return (f"models {', '.join(self.models)}; up to {self.max_train:,} training and {self.max_eval:,} "
+                f"evaluation examples, {self.epochs:g} epoch(s), {self.max_length} tokens, batch {self.batch_size}; "
+                f"each job stops after {self.time_budget_s / 60:g} min"
+                + ("" if self.hub_datasets else "; built-in or uploaded datasets only"))
+
+
+DEMO_CAPS = Caps()
+ZEROGPU_CAPS = Caps(max_train=20000, max_eval=2000, epochs=3.0, batch_size=64, time_budget_s=100.0)
+
+
+@dataclass(frozen=True)
+class Policy:
+    mode: str = "local"
+    require_login: bool = False
+    caps: Optional[Caps] = None
+    max_active_per_user: Optional[int] = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"FTLAB_MODE must be one of {', '.join(MODES)} (got {self.mode!r})")
+
+    # ---- construction -----------------------------------------------------------------------
+    @classmethod
+    def for_mode(cls, mode: str = "local", *, on_space: bool = False, require_login: Optional[bool] = None,
+                 max_active_per_user: Optional[int] = None, time_budget_s: Optional[float] = None) -> "Policy":
+        """The defaults of a mode. Sign-in is required on a Space (any mode that trains), and
+        nowhere else unless asked."""
+        mode = (mode or "local").strip().lower()
+        if mode not in MODES:
+            raise ConfigError(f"FTLAB_MODE must be one of {', '.join(MODES)} (got {mode!r})")
+        caps = {"demo": DEMO_CAPS, "zerogpu": ZEROGPU_CAPS}.get(mode)
+        if caps is not None and time_budget_s:
+            caps = Caps(**{**caps.__dict__, "time_budget_s": float(time_budget_s)})
+        if require_login is None:
+            require_login = on_space and mode != "leaderboard"
+        active = max_active_per_user if max_active_per_user is not None else (3 if caps is not None else None)
+        return cls(mode=mode, require_login=bool(require_login and mode != "leaderboard"), caps=caps,
+                   max_active_per_user=active)
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Policy":
+        """FTLAB_MODE, FTLAB_REQUIRE_LOGIN (1/0; default 1 on a Space), FTLAB_MAX_JOBS_PER_USER,
+        FTLAB_TIME_BUDGET_S. SPACE_ID, which Hugging Face sets, says we are on a Space."""
+        env = os.environ if env is None else env
+
+        def number(name: str, kind):
+            raw = env.get(name, "").strip()
+            if not raw:
+                return None
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number (got {raw!r})") from None
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive (got {raw!r})")
+            return value
+
+        login = env.get("FTLAB_REQUIRE_LOGIN", "").strip().lower()
+        if login and login not in ("1", "0", "true", "false", "yes", "no"):
+            raise ConfigError(f"FTLAB_REQUIRE_LOGIN must be 1 or 0 (got {login!r})")
+        return cls.for_mode(env.get("FTLAB_MODE", "local"), on_space=bool(env.get("SPACE_ID")),
+                            require_login=(login in ("1", "true", "yes")) if login else None,
+                            max_active_per_user=number("FTLAB_MAX_JOBS_PER_USER", int),
+                            time_budget_s=number("FTLAB_TIME_BUDGET_S", float))
+
+    # ---- what the UI shows ------------------------------------------------------------------
+    @property
+    def can_launch(self) -> bool:
+        return self.mode != "leaderboard"
+
+    @property
+    def owner_only(self) -> bool:
+        """Jobs belong to their user: only they may cancel, retry or re-prioritise them."""
+        return self.require_login
+
+    def describe(self) -> str:
+        parts = {"local": [], "demo": ["Demo Space: small jobs on the CPU."],
+                 "zerogpu": ["ZeroGPU Space: each job runs in one GPU allocation."],
+                 "leaderboard": ["Read-only leaderboard: the runs below were trained beforehand."]}[self.mode]
+        if self.caps is not None:
+            parts.append(f"Limits per job: {self.caps.describe()}.")
+        if self.max_active_per_user:
+            parts.append(f"At most {self.max_active_per_user} queued or running jobs per user.")
+        if self.require_login:
+            parts.append("Sign in with Hugging Face to launch runs; everyone can browse.")
+        return " ".join(parts)
+
+    # ---- enforcement ------------------------------------------------------------------------
+    def admit(self, configs: list, user: Optional[str], jobs: list[dict], uploads: Optional[str] = None) -> list:
+        """The configs to queue for `user`, or PermissionDenied / ConfigError with every reason
+        in one line. `jobs` are the current jobs (for the per-user limit); under caps, a file
+        dataset must lie in the `uploads` folder (no other path on the server is readable)."""
+        if not self.can_launch:
+            raise PermissionDenied("this dashboard is read-only (leaderboard mode): nothing can be launched")
+        if self.require_login and not user:
+            raise PermissionDenied("sign in with Hugging Face to launch runs")
+        self.check_quota(user, jobs, adding=len(configs))
+        if self.caps is None:
+            return list(configs)
+        return [self._capped(c, uploads) for c in configs]
+
+    def check_quota(self, user: Optional[str], jobs: list[dict], adding: int) -> None:
+        if not self.max_active_per_user:
+            return
+        active = sum(1 for j in jobs if j.get("status") in ACTIVE and j.get("owner") == user)
+        if active + adding > self.max_active_per_user:
+            raise PermissionDenied(f"at most {self.max_active_per_user} queued or running jobs per user: "
+                                   f"you have {active}, this adds {adding}")
+
+    def check_dataset(self, spec: str, uploads: Optional[str]) -> None:
+        """Under caps: a built-in name, a file in the uploads folder, or (if allowed) a Hub name.
+        No other path on the server is opened for a visitor."""
+        from ftlab.data import list_datasets
+
+        if spec in {d.name for d in list_datasets()} or _is_upload(spec, uploads):
+            return
+        hub_ok = self.caps is not None and self.caps.hub_datasets
+        if os.path.exists(spec) or not hub_ok:
+            raise ConfigError(f"dataset {spec!r}: only built-in or uploaded datasets here")
+
+    def _capped(self, config, uploads: Optional[str]):
+        caps, problems = self.caps, []
+        if config.model not in caps.models:
+            problems.append(f"model {config.model!r} is not allowed here (pick {', '.join(caps.models)})")
+        try:
+            self.check_dataset(config.dataset, uploads)
+        except ConfigError as err:
+            problems.append(str(err))
+        for name, limit in (("max_train", caps.max_train), ("max_eval", caps.max_eval)):
+            value = getattr(config, name)
+            if value is None or value > limit:
+                problems.append(f"{name} is capped at {limit:,} (got {'all' if value is None else f'{value:,}'})")
+        for name in ("epochs", "max_length", "batch_size"):
+            value, limit = getattr(config, name), getattr(caps, name)
+            if value > limit:
+                problems.append(f"{name} is capped at {limit:g} (got {value:g})")
+        if problems:
+            raise ConfigError(f"{config.method}: " + "; ".join(problems))
+        budget = config.time_budget_s
+        if not budget or budget > caps.time_budget_s:
+            config = config.replace(time_budget_s=caps.time_budget_s)
+        return config
+
+    def check_owner(self, job: dict, user: Optional[str], action: str) -> None:
+        if not self.can_launch:
+            raise PermissionDenied(f"this dashboard is read-only (leaderboard mode): cannot {action}")
+        if not self.owner_only:
+            return
+        if not user:
+            raise PermissionDenied(f"sign in with Hugging Face to {action} jobs")
+        if job.get("owner") != user:
+            raise PermissionDenied(f"you can {action} only your own jobs (job {job.get('id')} is "
+                                   f"{job.get('owner') or 'nobody'}'s)")
+
+
+def _is_upload(path: str, uploads: Optional[str]) -> bool:
+    if not uploads:
+        return False
+    real, folder = os.path.realpath(path), os.path.realpath(uploads)
+    return os.path.isfile(real) and os.path.dirname(real) == folder

@@ -1,0 +1,58 @@
+"""ftlab on a Hugging Face Space: the dashboard over the seeded results database.
+
+FTLAB_MODE picks demo / zerogpu / leaderboard (README.md); the Space sets GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT, and SPACE_ID, which turns on Hugging Face sign-in for launching. With
+persistent storage, set FTLAB_DB=/data/ftlab.duckdb: the seeded database is copied there once.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+HERE = Path(__file__).resolve().parent
+SEED_DB = HERE / "ftlab.duckdb"
+
+if os.environ.get("FTLAB_MODE", "").strip().lower() == "zerogpu":
+    # ZeroGPU wants `spaces` imported, and its @spaces.GPU function defined, before torch touches CUDA.
+    import ftlab.queue.zerogpu  # noqa: F401
+
+from ftlab.errors import FtlabError  # noqa: E402
+from ftlab.policy import Policy  # noqa: E402
+from ftlab.ui import serve  # noqa: E402
+from ftlab.ui.app import build_app  # noqa: E402
+
+
+def database() -> str:
+    """FTLAB_DB (e.g. on persistent storage), seeded from this folder's database the first time."""
+    target = Path(os.environ.get("FTLAB_DB") or SEED_DB)
+    if target != SEED_DB and not target.exists() and SEED_DB.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(SEED_DB, target)
+        seed_artifacts = HERE / f"{SEED_DB.stem}-artifacts"
+        if seed_artifacts.is_dir():
+            shutil.copytree(seed_artifacts, target.with_name(f"{target.stem}-artifacts"), dirs_exist_ok=True)
+    return str(target)
+
+
+def main() -> int:
+    args = serve.parse_args([], db_default=str(SEED_DB))
+    try:
+        policy = Policy.from_env()
+        auth = serve.parse_auth([os.environ.get("FTLAB_AUTH", "")])
+        problem = serve.exposure_problem(args.host, auth, False, on_space=bool(os.environ.get("SPACE_ID")))
+        if problem:
+            raise FtlabError(problem.replace("--auth USER:PASSWORD (or --auth TOKEN)", "FTLAB_AUTH=USER:PASSWORD")
+                             .replace(", or --insecure-public if that is what you want", ""))
+        lab = serve.open_lab(database(), policy)
+    except FtlabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    demo = build_app(lab)
+    serve.launch(demo, lab, host=args.host, port=args.port, auth=auth)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

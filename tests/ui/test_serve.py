@@ -1,0 +1,65 @@
+"""Serving options: flags and environment, the login options, and the refusal to serve a public
+address without a login."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftlab.errors import ConfigError
+from ftlab.ui import serve
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_flags_and_environment(monkeypatch):
+    for name in ("GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "FTLAB_DB"):
+        monkeypatch.delenv(name, raising=False)
+    args = serve.parse_args([])
+    assert (args.host, args.port, args.db, args.share, args.mode) == ("127.0.0.1", 7860, "ftlab.duckdb", False, None)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8080")
+    monkeypatch.setenv("FTLAB_DB", "/data/runs.duckdb")
+    args = serve.parse_args(["--share", "--mode", "demo"])
+    assert (args.host, args.port, args.db, args.share, args.mode) == ("0.0.0.0", 8080, "/data/runs.duckdb", True,
+                                                                       "demo")
+    assert serve.parse_args(["--port", "9000", "--db", "x.duckdb"]).db == "x.duckdb"
+    with pytest.raises(SystemExit):
+        serve.parse_args(["--mode", "party"])
+
+
+def test_auth_pairs_and_tokens():
+    assert serve.parse_auth(None) is None and serve.parse_auth([""]) is None
+    assert serve.parse_auth(["ann:pw1", "bob:pw2"]) == [("ann", "pw1"), ("bob", "pw2")]
+    assert serve.parse_auth(["ann:pw1,bob:pw2"]) == [("ann", "pw1"), ("bob", "pw2")]
+    check = serve.parse_auth(["s3cret-token", "ann:pw1"])
+    assert check("anyone", "s3cret-token") and check("ann", "pw1")
+    assert not check("anyone", "wrong") and not check("bob", "pw1")
+    with pytest.raises(ConfigError):
+        serve.parse_auth([":nopassuser"])
+
+
+@pytest.mark.parametrize("host, auth, flag, space, refused", [
+    ("127.0.0.1", None, False, False, False),
+    ("localhost", None, False, False, False),
+    ("0.0.0.0", None, False, False, True),
+    ("192.168.1.5", None, False, False, True),
+    ("0.0.0.0", [("a", "b")], False, False, False),
+    ("0.0.0.0", None, True, False, False),
+    ("0.0.0.0", None, False, True, False),  # a Space: its sign-in gates launching
+])
+def test_public_address_needs_a_login_or_a_flag(host, auth, flag, space, refused):
+    assert (serve.exposure_problem(host, auth, flag, space) is not None) == refused
+
+
+def test_app_py_refuses_a_public_address_without_auth(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SPACE_ID", "FTLAB_AUTH", "FTLAB_MODE")}
+    out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--host", "0.0.0.0", "--db", str(tmp_path / "x.duckdb")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: refusing to serve on 0.0.0.0"), out.stderr
+    assert "--auth" in lines[0] and "--insecure-public" in lines[0]
+    assert not (tmp_path / "x.duckdb").exists()  # refused before anything was opened
