@@ -436,11 +436,14 @@ def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.
     """A validation metric against optimizer step, one line per run (the final test evaluation
     is a different split and is left out unless split="test")."""
     metric = metric or score_metric(runs)
+    # Runs evaluate on the validation split only with eval_every > 0 (the default evaluates once, on test).
+    hint = (f"No {split} {metric} logged yet" if split != "validation"
+            else f"No validation {metric} yet: curves need runs<br>launched with eval_every > 0")
     if evals is None or len(evals) == 0 or metric not in evals:
-        return empty_figure(f"No {split} {metric} logged yet")
+        return empty_figure(hint)
     frame = evals[evals["split"] == split] if "split" in evals else evals
     if frame[metric].notna().sum() == 0:
-        return empty_figure(f"No {split} {metric} logged yet")
+        return empty_figure(hint)
     fig = _curves(frame, metric, runs, "lines+markers")
     title = _metric_title(metric, split.capitalize())
     fig.update_yaxes(title=title, tickformat=".0%" if metric in FRACTION_METRICS else None)

@@ -14,6 +14,7 @@ TABS = ("launch", "queue", "compare", "run", "playground")
 CSS = """
 .ftlab-compact table { margin: 4px 0 !important; }
 .ftlab-compact th, .ftlab-compact td { padding: 3px 10px !important; line-height: 1.3 !important; }
+.ftlab-policy { border-left: 4px solid var(--color-accent); padding: 2px 10px !important; font-size: 0.92em; }
 """
 
 
@@ -39,9 +40,9 @@ def build_app(lab) -> gr.Blocks:
         with gr.Row(equal_height=True):
             gr.Markdown(_header(lab), elem_id="header")
             if policy.require_login:
-                gr.LoginButton(elem_id="login", scale=0, min_width=220)
+                gr.LoginButton(elem_id="login", scale=0, min_width=300, size="md")
         if not policy.can_launch and policy.describe():
-            gr.Markdown(f"**{policy.describe()}**", elem_id="policy")
+            gr.Markdown(policy.describe(), elem_id="policy", elem_classes="ftlab-policy")
         with gr.Tabs(selected="launch" if policy.can_launch else "compare", elem_id="tabs") as tabs:
             with gr.Tab("Launch", id="launch", elem_id="tab-launch", visible=policy.can_launch):
                 launch_ui = launch.build(lab)

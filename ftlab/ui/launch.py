@@ -74,7 +74,7 @@ def build(lab) -> SimpleNamespace:
             gr.Markdown("Pick a model, a dataset and the methods to compare; every method runs with the same "
                         "training options. The defaults finish in minutes on 2 CPU cores.")
             if lab.policy.describe():
-                gr.Markdown(f"**{lab.policy.describe()}**", elem_id="launch-policy")
+                gr.Markdown(lab.policy.describe(), elem_id="launch-policy", elem_classes="ftlab-policy")
             with gr.Row():
                 model = gr.Dropdown(model_names, value=logic.DEFAULT_MODEL, allow_custom_value=caps is None,
                                     label="Base model", info=logic.help_for("model"), elem_id="launch-model")

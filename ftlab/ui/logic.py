@@ -74,7 +74,7 @@ ZERO_MEANS = {"max_train": "every training example", "max_eval": "every validati
               "eval_batch_size": "2 x batch_size"}
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".conll", ".bio", ".iob", ".txt")
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = int(float(os.environ.get("FTLAB_MAX_UPLOAD_MB") or 50) * 2**20)  # per uploaded file
 
 
 def training_defaults() -> dict[str, Any]:
