@@ -1,6 +1,6 @@
 """ftlab on a Hugging Face Space: the dashboard over the seeded results database.
 
-FTLAB_MODE picks demo / zerogpu / leaderboard (README.md); the Space sets GRADIO_SERVER_NAME and
+FTLAB_MODE picks leaderboard (the default here) / demo / zerogpu (README.md); the Space sets GRADIO_SERVER_NAME and
 GRADIO_SERVER_PORT, and SPACE_ID, which turns on Hugging Face sign-in for launching. With
 persistent storage, set FTLAB_DB=/data/ftlab.duckdb: the seeded database is copied there once.
 """
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("FTLAB_MODE", "leaderboard")  # a Space trains only when its owner says so
 HERE = Path(__file__).resolve().parent
 SEED_DB = HERE / "ftlab.duckdb"
 
