@@ -267,12 +267,14 @@ def options_table(rows: list[dict]) -> str:
 
 # ---- estimates ---------------------------------------------------------------------------------
 
-# (train samples/s, eval samples/s, per-run overhead s) on 2 CPU cores when no run of the model
-# has finished yet; measured on this kind of machine (tiny: ~30 train samples/s, since 4-step runs
-# are dominated by the first batches; minilm: measured on 320 tweets, batch 16).
+# (train samples/s, eval samples/s, per-run overhead s) of full fine-tuning on 2 CPU cores when no
+# run of the model has finished yet; measured on this kind of machine (tiny: ~30 train samples/s,
+# since 4-step runs are dominated by the first batches; minilm: the dashboard's default grid, 2,000
+# tweets, batch 16: full 11.4 train / 42 eval samples/s, LoRA and IA3 16.4).
 DEFAULT_RATES = {"tiny": (30.0, 300.0, 10.0), "tiny-gpt2": (30.0, 300.0, 10.0), "tiny-llama": (30.0, 300.0, 10.0),
-                 "minilm": (25.0, 150.0, 20.0)}
+                 "minilm": (11.0, 42.0, 12.0)}
 UNKNOWN_MODEL_RATES = (5.0, 30.0, 30.0)  # a Hub model is usually larger than MiniLM
+FROZEN_BASE_SPEEDUP = 1.45  # a method that freezes the base skips its weight gradients and optimizer state
 
 
 def rates_from_history(runs: pd.DataFrame | None, model: str, method: str) -> tuple[float, float, float, str]:
@@ -288,8 +290,10 @@ def rates_from_history(runs: pd.DataFrame | None, model: str, method: str) -> tu
             if len(train) and len(evals):
                 overhead = float(first.median()) if len(first) else DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)[2]
                 return float(train.median()), float(evals.median()), overhead, source.format(n=len(train))
-    rates = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)
-    return (*rates, "a guess")
+    train, evals, overhead = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)
+    if method != "full":
+        train *= FROZEN_BASE_SPEEDUP
+    return train, evals, overhead, "a guess"
 
 
 def estimate_seconds(config: RunConfig, n_train: int, n_eval: int, train_rate: float, eval_rate: float,

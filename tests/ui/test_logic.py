@@ -137,8 +137,10 @@ def test_rates_come_from_finished_runs_of_the_same_model_and_method():
     assert (train, evals, overhead, source) == (20.0, 200.0, 5.0, "2 tiny/lora run(s)")
     train, *_ , source = logic.rates_from_history(runs, "tiny", "ia3")  # no ia3 yet: any tiny run
     assert train == 30.0 and source == "3 tiny run(s)"
-    assert logic.rates_from_history(None, "minilm", "lora")[:3] == logic.DEFAULT_RATES["minilm"]
-    assert logic.rates_from_history(runs, "bert-base-uncased", "lora")[:3] == logic.UNKNOWN_MODEL_RATES
+    assert logic.rates_from_history(None, "minilm", "full")[:3] == logic.DEFAULT_RATES["minilm"]
+    lora_guess = logic.rates_from_history(None, "minilm", "lora")
+    assert lora_guess[0] == logic.DEFAULT_RATES["minilm"][0] * logic.FROZEN_BASE_SPEEDUP and lora_guess[3] == "a guess"
+    assert logic.rates_from_history(runs, "bert-base-uncased", "full")[:3] == logic.UNKNOWN_MODEL_RATES
 
 
 def test_estimate_table_and_words():
