@@ -17,6 +17,7 @@ Conventions, kept across every chart so the tabs read as one:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import zlib
@@ -152,10 +153,58 @@ def _err(values) -> list[float]:
 
 
 def _labels(agg: pd.DataFrame) -> list[str]:
-    """Method names, qualified by model/dataset only when the frame mixes several."""
-    if agg[["model", "dataset"]].drop_duplicates().shape[0] <= 1:
-        return [str(m) for m in agg["method"]]
-    return [f"{m} ({mo}, {d})" for m, mo, d in zip(agg["method"], agg["model"], agg["dataset"])]
+    """Method names, qualified by model/dataset only when the frame mixes several, and by the
+    config fields that tell a method's variants apart when it has several."""
+    mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    variants = agg["variant"] if "variant" in agg else [""] * len(agg)
+    out = []
+    for m, mo, d, v in zip(agg["method"], agg["model"], agg["dataset"], variants):
+        qualifiers = ([f"{mo}, {d}"] if mixed else []) + ([v] if v else [])
+        out.append(f"{m} ({'; '.join(qualifiers)})" if qualifiers else str(m))
+    return out
+
+
+def _config_dict(value) -> dict:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return {}
+    return {}
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
+    """Each run's variant key (its config without the seed: runs that differ only by seed are
+    repeats of one experiment) and, per key, the fields that set it apart from the method's
+    other variants ("max_train=500"); "" when a method has one variant."""
+    if "config" not in runs:
+        return pd.Series([""] * len(runs), index=runs.index), {}
+    flats = runs["config"].map(lambda c: {k: v for k, v in _flat(_config_dict(c)).items() if k != "seed"})
+    keys = flats.map(lambda f: json.dumps(f, sort_keys=True, default=str))
+    names: dict = {}
+    group_cols = [c for c in ("model", "dataset", "method") if c in runs]
+    for _, idx in runs.groupby(group_cols, dropna=False, sort=False).groups.items():
+        distinct = {keys[i]: flats[i] for i in idx}
+        if len(distinct) < 2:
+            names.update({k: "" for k in distinct})
+            continue
+        fields = sorted({f for flat in distinct.values() for f in flat
+                         if len({json.dumps(d.get(f), default=str) for d in distinct.values()}) > 1})
+        for k, flat in distinct.items():
+            names[k] = ", ".join(f"{f}={flat.get(f)}" for f in fields)
+    return keys, names
 
 
 # -- aggregation --------------------------------------------------------------------------------
@@ -169,9 +218,11 @@ def score_metric(runs: pd.DataFrame | None) -> str:
 
 
 def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
-    """One row per (model, dataset, method) over succeeded runs, sorted by trainable params.
+    """One row per (model, dataset, method, variant) over succeeded runs, sorted by trainable
+    params. Runs whose configs differ only by seed are one variant; a method run with other
+    settings too (say max_train 500 and 2000) gets a row per setting, named in `variant`.
 
-    Columns: model, dataset, method, metric, n (runs with a score), n_runs, mean, std (sample,
+    Columns: model, dataset, method, variant, metric, n (runs with a score), n_runs, mean, std (sample,
     ddof=1), ci95 (t-based half-width: mean +- ci95 is the 95% confidence interval; NaN for
     n = 1), trainable_params (mean), every RESOURCE_COLUMNS mean and its `<col>_std`,
     memory_kind (distinct kinds joined by ", "), run_ids, seeds.
@@ -181,7 +232,7 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
     metric = metric or score_metric(runs)
     stat_cols = ["mean", "std", "n", "ci95"]
     res_cols = [c for col in RESOURCE_COLUMNS for c in (col, f"{col}_std")]
-    columns = keys + ["metric", "n_runs"] + stat_cols + ["trainable_params"] + res_cols + \
+    columns = keys + ["variant", "metric", "n_runs"] + stat_cols + ["trainable_params"] + res_cols + \
         ["memory_kind", "run_ids", "seeds"]
     if len(runs) == 0:
         return pd.DataFrame(columns=columns)
@@ -189,13 +240,15 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
     for col in keys:
         if col not in runs:
             runs[col] = None
+    runs["_variant"], variant_names = _variants(runs)
     rows = []
     # dropna=False: a run with no recorded model/dataset still belongs somewhere.
-    for (model, dataset, method), g in runs.groupby(keys, dropna=False, sort=False):
+    for (model, dataset, method, variant), g in runs.groupby(keys + ["_variant"], dropna=False, sort=False):
         scores = _num(g[metric]).dropna() if metric in g else pd.Series(dtype=float)
         n = len(scores)
         std = float(scores.std(ddof=1)) if n > 1 else math.nan
-        row = {"model": model, "dataset": dataset, "method": method, "metric": metric,
+        row = {"model": model, "dataset": dataset, "method": method, "variant": variant_names.get(variant, ""),
+               "metric": metric,
                "n_runs": len(g), "n": n, "mean": float(scores.mean()) if n else math.nan,
                "std": std, "ci95": t975(n - 1) * std / math.sqrt(n) if n > 1 else math.nan,
                "trainable_params": _num(g["trainable_params"]).mean() if "trainable_params" in g else math.nan}
@@ -209,7 +262,7 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
         row["seeds"] = [int(s) for s in g["seed"].dropna()] if "seed" in g else []
         rows.append(row)
     agg = pd.DataFrame(rows, columns=columns)
-    return agg.sort_values(["model", "dataset", "trainable_params", "method"],
+    return agg.sort_values(["model", "dataset", "trainable_params", "method", "variant"],
                            na_position="last").reset_index(drop=True)
 
 
@@ -254,8 +307,13 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     agg["label"] = _labels(agg)
     fmt = _score_format(metric)
     fig = go.Figure()
+    seen: set = set()
     for _, r in agg.iterrows():
         colour, symbol = method_style(r["method"])
+        key = (r["model"], r["dataset"], r["method"])
+        if key in seen:  # a method's further variants: same colour, open marker
+            symbol = f"{symbol}-open"
+        seen.add(key)
         full = r["method"] == "full"
         fig.add_trace(go.Scatter(
             x=[r["trainable_params"]], y=[r["mean"]], name=r["label"], mode="markers",

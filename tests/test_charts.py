@@ -82,6 +82,32 @@ def test_aggregate_seeds_by_hand(runs):
     assert full["run_ids"] == [1, 2] and full["seeds"] == [0, 1]
 
 
+def test_runs_with_other_settings_are_not_averaged_as_seeds():
+    """Two LoRA settings x 2 seeds: two points, each the mean of its own seeds, named by what differs."""
+    def cfg(max_train, seed, r=8):
+        return {"model": "minilm", "method": "lora", "max_train": max_train, "seed": seed, "method_options": {"r": r}}
+    frame = pd.DataFrame([
+        run(1, "lora", 0, 0.70, 10_000, config=cfg(2000, 0)), run(2, "lora", 1, 0.72, 10_000, config=cfg(2000, 1)),
+        run(3, "lora", 0, 0.60, 10_000, config=cfg(500, 0)), run(4, "lora", 1, 0.62, 10_000, config=cfg(500, 1)),
+        run(5, "full", 0, 0.75, 1_000_000, config={"method": "full", "max_train": 2000, "seed": 0}),
+        run(6, "full", 1, 0.77, 1_000_000, config='{"method": "full", "max_train": 2000, "seed": 1}'),
+    ])
+    agg = charts.aggregate_seeds(frame, "accuracy")
+    lora = agg[agg["method"] == "lora"].set_index("variant")
+    assert sorted(lora.index) == ["max_train=2000", "max_train=500"]
+    assert lora.loc["max_train=2000", "mean"] == pytest.approx(0.71) and lora.loc["max_train=500", "mean"] == pytest.approx(0.61)
+    assert list(lora["n"]) == [2, 2]
+    assert agg[agg["method"] == "full"]["variant"].tolist() == [""]  # one setting: no qualifier (JSON or dict)
+    fig = charts.score_vs_params(frame)
+    assert sorted(fig.layout.meta["labels"]) == ["full", "lora (max_train=2000)", "lora (max_train=500)"]
+    symbols = {t.name: t.marker.symbol for t in fig.data if t.name and t.name.startswith("lora")}
+    assert len(set(symbols.values())) == 2  # the second variant draws an open marker
+    two_options = frame.assign(config=[cfg(2000, 0), cfg(2000, 1, r=16), cfg(2000, 0, r=16), cfg(2000, 1),
+                                       frame["config"][4], frame["config"][5]])
+    agg = charts.aggregate_seeds(two_options, "accuracy")
+    assert sorted(agg[agg["method"] == "lora"]["variant"]) == ["method_options.r=16", "method_options.r=8"]
+
+
 def test_aggregate_single_seed_has_no_interval(runs):
     agg = charts.aggregate_seeds(runs[runs["id"] == 1], "accuracy")
     assert agg["n"].tolist() == [1] and math.isnan(agg["ci95"][0]) and math.isnan(agg["std"][0])
