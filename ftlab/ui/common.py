@@ -59,7 +59,8 @@ def clamp_fraction_axis(fig: go.Figure) -> go.Figure:
     if not lows:
         return fig
     lo, hi = max(0.0, min(lows)), min(1.0, max(highs))
-    pad = 0.05 * max(hi - lo, 0.1)
+    # Room for a marker (13-20 px) at either end of a ~300 px plot area: about a tenth of the range.
+    pad = 0.08 * max(hi - lo, 0.02) + 0.005
     # A sliver past 0% and 100% keeps the 0% label off the x axis's first tick label.
     fig.update_yaxes(range=[max(-EDGE, lo - pad), min(1.0 + EDGE, hi + pad)], autorange=False)
     return fig

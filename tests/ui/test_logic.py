@@ -392,6 +392,7 @@ def test_score_axis_stays_within_0_and_100_percent():
     tight = runs.assign(accuracy=[0.80, 0.80, 0.90, 0.90])  # no spread: the range hugs the points
     low, high = clamp_fraction_axis(charts.score_vs_params(tight)).layout.yaxis.range
     assert 0.7 < low < 0.8 and 0.9 < high < 1.0
+    assert min(0.80 - low, high - 0.90) / (high - low) >= 0.08  # the end markers are not cut by the frame
     empty = clamp_fraction_axis(charts.score_vs_params(None))
     assert empty.layout.yaxis.range is None
     # the log x axis spans whole decades: 195 and 4,291 parameters -> 100 to 10k
