@@ -2,6 +2,7 @@
 
 import os
 import random
+import signal
 
 import pytest
 
@@ -44,3 +45,14 @@ def names_conll(tmp_path_factory):
         lines.append("")
     path.write_text("\n".join(lines))
     return str(path)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def interruptible():
+    """preexec_fn for a child the test will Ctrl-C: a shell that starts a command in the
+    background (`cmd &`, nohup) makes it ignore SIGINT, and the child would inherit that."""
+    return _default_sigint

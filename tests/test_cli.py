@@ -88,7 +88,7 @@ def test_train_then_runs_json(db, keyword_csv, capsys):
         assert set(zip(evals["split"], evals["step"])) == {("validation", 4), ("validation", 6), ("test", 6)}
 
 
-def test_interrupted_run_is_recorded_with_reason_and_metrics(tmp_path, keyword_csv):
+def test_interrupted_run_is_recorded_with_reason_and_metrics(tmp_path, keyword_csv, interruptible):
     """A run stopped mid-way (Ctrl-C) is stored as failed, with its reason and the metrics it reached."""
     import signal
     import time
@@ -96,7 +96,7 @@ def test_interrupted_run_is_recorded_with_reason_and_metrics(tmp_path, keyword_c
     db = str(tmp_path / "int.duckdb")
     proc = subprocess.Popen([sys.executable, "-m", "ftlab", "train", "--model", "tiny", "--dataset", keyword_csv,
                              "--method", "lora", "--epochs", "20", "--batch-size", "8", "--db", db],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     seen = ""
     while "loss=" not in seen:  # the progress bar shows a loss once a step has been recorded
         chunk = proc.stderr.read(200)

@@ -198,11 +198,11 @@ def test_concurrent_submits_all_distinct_and_all_end(tmp_path):
         assert set(statuses(store).values()) == {"succeeded"} and len(store.runs_records()) == 200
 
 
-def test_remote_commands_reach_a_running_worker(tmp_path):
+def test_remote_commands_reach_a_running_worker(tmp_path, interruptible):
     """`ftlab submit/jobs/cancel` while `ftlab worker` holds the database go through its inbox."""
     db = str(tmp_path / "r.duckdb")
     proc = subprocess.Popen([sys.executable, "-m", "ftlab", "worker", "--db", db], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible)
     try:
         assert "scheduler on" in proc.stdout.readline()
         with Lab(db) as lab:
