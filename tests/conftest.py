@@ -3,11 +3,14 @@
 import os
 import random
 import signal
+import tempfile
 
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tokenized splits are cached (ftlab/train/token_cache.py): the suite uses, and fills, its own cache.
+os.environ["FTLAB_CACHE"] = tempfile.mkdtemp(prefix="ftlab-test-cache-")
 
 WORDS = "the a movie film plot actor scene story music ending time people day night city".split()
 

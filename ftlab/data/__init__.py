@@ -147,7 +147,7 @@ def _split(loaded: Loaded, seed: int) -> tuple[Split, Split, Split]:
     return _pick(train_pair, train_idx, nested), val, test
 
 
-def _fingerprint(task, label_names, splits) -> str:
+def content_fingerprint(task, label_names, splits) -> str:
     """sha256 of a canonical byte encoding: identical content gives the same hex on any machine.
 
     NER sets are hashed as joined tokens and tag-id bytes rather than JSON: 0.1 s instead of
@@ -215,6 +215,6 @@ def load_dataset(
         train=train,
         validation=validation,
         test=test,
-        fingerprint=_fingerprint(loaded.task, label_names, (train, validation, test)),
+        fingerprint=content_fingerprint(loaded.task, label_names, (train, validation, test)),
         source=loaded.source,
     )

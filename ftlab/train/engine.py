@@ -22,7 +22,8 @@ from ftlab.config import RunConfig
 from ftlab.errors import ConfigError, FtlabError
 from ftlab.methods import MethodContext
 from ftlab.train import artifacts
-from ftlab.train.batching import IGNORE, Encoded, collate, encode, length_grouped_batches, sorted_batches
+from ftlab.train.batching import IGNORE, Encoded, collate, length_grouped_batches, sorted_batches
+from ftlab.train.token_cache import encode_cached
 
 Emit = Callable[[dict], None]
 MAX_CURVE_POINTS = 200  # step events per run: enough for a smooth curve, cheap to store
@@ -49,7 +50,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         if data.task != config.task:
             raise ConfigError(f"task: dataset {config.dataset!r} is a {data.task} dataset, not {config.task}")
         tokenizer = models.load_tokenizer(config.model)
-        train_set, val_set, test_set = (encode(s, data.task, tokenizer, config.max_length)
+        train_set, val_set, test_set = (encode_cached(s, data.task, data.label_names, tokenizer, config.max_length)
                                         for s in (data.train, data.validation, data.test))
         model = models.load_model(config.model, data.task, data.label_names, tokenizer, seed=config.seed)
         architecture = model.config.model_type
