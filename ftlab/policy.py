@@ -13,7 +13,7 @@ so the dashboard's hidden buttons are a convenience, not the protection.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Mapping, Optional
 
 from ftlab.errors import ConfigError, FtlabError
@@ -57,7 +57,6 @@ class Policy:
     require_login: bool = False
     caps: Optional[Caps] = None
     max_active_per_user: Optional[int] = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -69,14 +68,12 @@ class Policy:
                  max_active_per_user: Optional[int] = None, time_budget_s: Optional[float] = None) -> "Policy":
         """The defaults of a mode. Sign-in is required on a Space (any mode that trains), and
         nowhere else unless asked."""
-        mode = (mode or "local").strip().lower()
-        if mode not in MODES:
-            raise ConfigError(f"FTLAB_MODE must be one of {', '.join(MODES)} (got {mode!r})")
+        mode = (mode or "local").strip().lower()  # an unknown mode is refused by __post_init__
         caps = {"demo": DEMO_CAPS, "zerogpu": ZEROGPU_CAPS}.get(mode)
         if caps is not None and time_budget_s:
-            caps = Caps(**{**caps.__dict__, "time_budget_s": float(time_budget_s)})
+            caps = replace(caps, time_budget_s=float(time_budget_s))
         if require_login is None:
-            require_login = on_space and mode != "leaderboard"
+            require_login = on_space
         active = max_active_per_user if max_active_per_user is not None else (3 if caps is not None else None)
         return cls(mode=mode, require_login=bool(require_login and mode != "leaderboard"), caps=caps,
                    max_active_per_user=active)
@@ -111,6 +108,11 @@ class Policy:
     @property
     def can_launch(self) -> bool:
         return self.mode != "leaderboard"
+
+    @property
+    def is_open(self) -> bool:
+        """No rule to enforce (local use): `admit` would pass every config through unchanged."""
+        return self.can_launch and not self.require_login and self.caps is None and not self.max_active_per_user
 
     @property
     def owner_only(self) -> bool:

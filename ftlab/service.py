@@ -123,7 +123,7 @@ class Lab:
         from ftlab.queue import inbox
         from ftlab.queue.scheduler import job_specs
 
-        if self.policy != Policy():
+        if not self.policy.is_open:  # skips reading the jobs when there is nothing to check
             configs = self.policy.admit(configs, owner, self.jobs(), uploads=str(uploads_dir(self.db_path)))
 
         if self.remote:
@@ -145,10 +145,10 @@ class Lab:
         self.scheduler.set_priority(job_id, extra["priority"])
         return f"priority {extra['priority']}"
 
-    def _job(self, job_id: str) -> dict:
+    def _job(self, job_id: str, jobs: Optional[list[dict]] = None) -> dict:
         from ftlab.errors import FtlabError
 
-        job = next((j for j in self.jobs() if j["id"] == job_id), None)
+        job = next((j for j in (self.jobs() if jobs is None else jobs) if j["id"] == job_id), None)
         if job is None:
             raise FtlabError(f"job {job_id} does not exist; `python -m ftlab jobs` lists them")
         return job
@@ -158,9 +158,9 @@ class Lab:
         return self._command("cancel", job_id)
 
     def retry(self, job_id: str, user: Optional[str] = None) -> str:
-        job = self._job(job_id)
-        self.policy.check_owner(job, user, "retry")
-        self.policy.check_quota(user, self.jobs(), adding=1)
+        jobs = self.jobs()
+        self.policy.check_owner(self._job(job_id, jobs), user, "retry")
+        self.policy.check_quota(user, jobs, adding=1)
         return self._command("retry", job_id)
 
     def set_priority(self, job_id: str, priority: int, user: Optional[str] = None) -> str:

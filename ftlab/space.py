@@ -31,17 +31,16 @@ def _ignore(_dir: str, names: list[str]) -> list[str]:
     return [n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))]
 
 
-def _find_reusable(source, config) -> Optional[dict]:
-    """The newest succeeded run of exactly this config whose weights are still on disk."""
+def _reusable_runs(source) -> dict[str, dict]:
+    """{config hash: the newest succeeded run of that config whose weights are still on disk}."""
     from ftlab.service import Lab
 
+    found: dict[str, dict] = {}
     for run in sorted(source.runs_records(status="succeeded"), key=lambda r: -int(r["id"])):
-        if run.get("config_hash") != config.hash:
-            continue
         art = Lab.resolve_artifacts(source.path, run.get("artifact_dir"))
-        if art and Path(art).is_dir():
-            return {**run, "artifact_path": art}
-    return None
+        if run.get("config_hash") not in found and art and Path(art).is_dir():
+            found[run["config_hash"]] = {**run, "artifact_path": art}
+    return found
 
 
 def build(out_dir: str | Path, *, experiments: Optional[list[str]] = None, from_db: Optional[str] = None,
@@ -64,9 +63,10 @@ def build(out_dir: str | Path, *, experiments: Optional[list[str]] = None, from_
         shutil.rmtree(out)
     files = [Path(f) for f in (experiments or DEFAULT_EXPERIMENTS)]
     configs = [c for f in files for c in load_configs(str(f))]  # every file is checked before any work
-    source = None
+    source, reusable = None, {}
     if from_db and Path(from_db).exists():
         source = Store(from_db)
+        reusable = _reusable_runs(source)
     out.mkdir(parents=True, exist_ok=True)
     try:
         for item in TEMPLATE.iterdir():
@@ -81,7 +81,7 @@ def build(out_dir: str | Path, *, experiments: Optional[list[str]] = None, from_
         with Store(db_path) as store:
             for i, config in enumerate(configs, 1):
                 label = f"[{i}/{len(configs)}] {config.model}/{config.dataset}/{config.method}/seed{config.seed}"
-                found = _find_reusable(source, config) if source is not None else None
+                found = reusable.get(config.hash)
                 if found is not None:
                     run_id = store.copy_run(source, found["id"])
                     rel = f"{db_path.stem}-artifacts/run-{run_id}"

@@ -19,10 +19,7 @@ if os.environ.get("FTLAB_MODE", "").strip().lower() == "zerogpu":
     # ZeroGPU wants `spaces` imported, and its @spaces.GPU function defined, before torch touches CUDA.
     import ftlab.queue.zerogpu  # noqa: F401
 
-from ftlab.errors import FtlabError  # noqa: E402
-from ftlab.policy import Policy  # noqa: E402
 from ftlab.ui import serve  # noqa: E402
-from ftlab.ui.app import build_app  # noqa: E402
 
 
 def database() -> str:
@@ -38,21 +35,10 @@ def database() -> str:
 
 
 def main() -> int:
-    args = serve.parse_args([], db_default=str(SEED_DB))
-    try:
-        policy = Policy.from_env()
-        auth = serve.parse_auth([os.environ.get("FTLAB_AUTH", "")])
-        problem = serve.exposure_problem(args.host, auth, False, on_space=bool(os.environ.get("SPACE_ID")))
-        if problem:
-            raise FtlabError(problem.replace("--auth USER:PASSWORD (or --auth TOKEN)", "FTLAB_AUTH=USER:PASSWORD")
-                             .replace(", or --insecure-public if that is what you want", ""))
-        lab = serve.open_lab(database(), policy)
-    except FtlabError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    demo = build_app(lab)
-    serve.launch(demo, lab, host=args.host, port=args.port, auth=auth)
-    return 0
+    """The dashboard over database(): serve.main checks the mode, the login and the address as
+    `python app.py` in ftlab's repository does, then builds it with build_app and launches it.
+    Flags (`python app.py --help`) still apply, e.g. --port."""
+    return serve.main(["--db", database(), *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -69,6 +69,16 @@ def read_lines(stream, sink: "queue.Queue[dict]") -> None:
     stream.close()
 
 
+def drain_queue(events: "queue.Queue[dict]") -> list[dict]:
+    """Every event waiting in a job's queue, without blocking."""
+    out = []
+    while True:
+        try:
+            out.append(events.get_nowait())
+        except queue.Empty:
+            return out
+
+
 class LocalJob:
     """A worker subprocess in its own process group; events arrive on a reader thread."""
 
@@ -93,12 +103,7 @@ class LocalJob:
         self.cancel_at: Optional[float] = None
 
     def drain(self) -> list[dict]:
-        out = []
-        while True:
-            try:
-                out.append(self.events.get_nowait())
-            except queue.Empty:
-                return out
+        return drain_queue(self.events)
 
     def exit_code(self) -> Optional[int]:
         """None while running; the exit status once the process ended AND every event was read."""

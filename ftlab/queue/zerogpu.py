@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Iterator, Optional
 
+from ftlab.queue.backends import drain_queue
+
 EXIT_OOM, EXIT_CANCELED = 3, 143
 OVERHEAD_S = 60  # model load, tokenization and the final evaluation, on top of the training budget
 DEFAULT_BUDGET_S = 60
@@ -129,12 +131,7 @@ class ThreadJob:
         self.code = EXIT_CANCELED if self.cancel_at is not None and code != 0 else code
 
     def drain(self) -> list[dict]:
-        out = []
-        while True:
-            try:
-                out.append(self.events.get_nowait())
-            except queue.Empty:
-                return out
+        return drain_queue(self.events)
 
     def exit_code(self) -> Optional[int]:
         return None if self.thread.is_alive() else self.code

@@ -25,16 +25,16 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 Auth = Union[None, list[tuple[str, str]], Callable[[str, str], bool]]
 
 
-def parse_args(argv=None, *, db_default: str = "ftlab.duckdb") -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python app.py", description="Start the ftlab dashboard.")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                    help="Address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1). Any address other than "
                         "loopback needs --auth or --insecure-public.")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
                    help="Port (default: $GRADIO_SERVER_PORT or 7860).")
-    p.add_argument("--db", default=os.environ.get("FTLAB_DB", db_default),
+    p.add_argument("--db", default=os.environ.get("FTLAB_DB", "ftlab.duckdb"),
                    help="DuckDB file of runs and jobs; trained weights go beside it in <name>-artifacts/, "
-                        f"uploaded datasets in <name>-uploads/ (default: $FTLAB_DB or {db_default}).")
+                        "uploaded datasets in <name>-uploads/ (default: $FTLAB_DB or ftlab.duckdb).")
     p.add_argument("--mode", choices=MODES, default=None,
                    help="local (everything open), demo (capped jobs), zerogpu (jobs in a ZeroGPU allocation) or "
                         "leaderboard (read-only). Default: $FTLAB_MODE or local.")

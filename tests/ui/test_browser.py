@@ -8,17 +8,11 @@ they run one at a time.
 """
 
 import re
-import socket
-import time
 from pathlib import Path
 
 import pytest
+from browser_kit import CHROMIUM, VIEWPORT, fill, free_port, open_tab, pick, plot_meta, shot, upload, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
-SCREENSHOTS = Path(__file__).parents[2] / "screenshots"
-VIEWPORT = {"width": 1280, "height": 800}
 JOB_ID = re.compile(r"^j[0-9a-f]{10}$")
 
 if not Path(CHROMIUM).exists():
@@ -26,12 +20,6 @@ if not Path(CHROMIUM).exists():
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs playwright: pip install playwright==1.65.2")
 expect = sync_api.expect
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,66 +39,12 @@ def served(tmp_path_factory):
         lab.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 # ---- helpers -------------------------------------------------------------------------------------
-
-def fill(page, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input, #{elem_id} textarea").first
-    box.fill(value)
-    box.blur()  # not Tab: focusing the next field would open it if it is a dropdown
-
-
-def pick(page, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input").first
-    box.click()
-    box.fill(value)
-    box.press("Enter")
-    box.press("Escape")
-    box.blur()
-    expect(box).to_have_value(value)
-    expect(page.get_by_role("option")).to_have_count(0)
-
 
 def job_statuses(page) -> dict[str, str]:
     """{job id: status} as the Queue tab's table shows them (the id cell is followed by the status)."""
     lines = [ln.strip() for ln in page.locator("#queue-table").inner_text().splitlines() if ln.strip()]
     return {ln: lines[i + 1] for i, ln in enumerate(lines[:-1]) if JOB_ID.match(ln)}
-
-
-def wait_for(condition, timeout: float, what: str, poll: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name, exact=True).click()
-
-
-def shot(page, name: str) -> None:
-    """The tab as a 1280x800 screen shows it when opened: scrolled to the top."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
-
-
-def plot_meta(page, elem_id: str):
-    return page.evaluate(
-        "(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);"
-        " return d && d.layout && d.data ? {meta: d.layout.meta || null, traces: d.data.length,"
-        " xs: d.data.map(t => t.x ? Array.from(t.x) : [])} : null; }", elem_id)
 
 
 # ---- the walk ------------------------------------------------------------------------------------
@@ -243,9 +177,7 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
 
     # -- Launch again: an uploaded file is saved under a generated name and its card is shown
     open_tab(page, "Launch")
-    with page.expect_file_chooser() as chooser:
-        page.locator("#launch-upload").click()
-    chooser.value.set_files(str(upload_csv))
+    upload(page, upload_csv)
     expect(page.locator("#launch-status")).to_contain_text("Saved the upload as", timeout=30_000)
     expect(page.locator("#launch-card")).to_contain_text("92 train / 11 validation / 11 test", timeout=60_000)  # 80/10/10 of 114
     saved = list((Path(lab.db_path).parent / "ui-uploads").iterdir())

@@ -8,7 +8,6 @@ is the stubbed boundary: a local HTTP server answers whoami (HF_ENDPOINT points 
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,12 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from browser_kit import VIEWPORT, fill, free_port, pick, plot_meta, shot, upload, wait_for
 
 ROOT = Path(__file__).parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
-SCREENSHOTS = ROOT / "screenshots"
 SEED = """\
 name: space-seed
 base: {model: tiny, dataset: tweets-sentiment, max_train: 64, max_eval: 32, max_steps: 4, batch_size: 16, epochs: 1}
@@ -32,12 +28,6 @@ grid: {method: [head, lora], seed: [0]}
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs playwright: pip install playwright==1.65.2")
 expect = sync_api.expect
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env(**extra) -> dict:
@@ -92,16 +82,6 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"browser test needs Debian's chromium at {CHROMIUM}")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def fake_hub():
     """The Hub's whoami endpoint, answering for the token the Space is given."""
 
@@ -128,38 +108,14 @@ def fake_hub():
     server.shutdown()
 
 
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
-
-
-def fill(page, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input, #{elem_id} textarea").first
-    box.fill(value)
-    box.blur()
-
-
-def upload(page, path: Path) -> None:
-    with page.expect_file_chooser() as chooser:
-        page.locator("#launch-upload").click()
-    chooser.value.set_files(str(path))
-
-
-def plot_meta(page, elem_id: str):
-    return page.evaluate("(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);"
-                         " return d && d.layout ? d.layout.meta || null : null; }", elem_id)
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+def lora_on_tiny(page, max_train: str) -> None:
+    """The Launch form for one LoRA run on the tiny model, 4 steps."""
+    methods = page.locator("#launch-methods")
+    for name in ("full", "ia3"):
+        methods.get_by_label(name, exact=True).uncheck()
+    pick(page, "launch-model", "tiny")
+    for elem_id, value in (("launch-max-train", max_train), ("launch-max-eval", "32"), ("launch-max-steps", "4")):
+        fill(page, elem_id, value)
 
 
 # ---- the built folder ----------------------------------------------------------------------------
@@ -197,14 +153,15 @@ def test_build_refuses_a_folder_in_use(space):
 def test_leaderboard_is_read_only_and_shows_the_seeded_runs(space, browser):
     served = Served(space, FTLAB_MODE="leaderboard", SPACE_ID="someone/ftlab")
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(viewport=VIEWPORT)
         page.goto(served.url)
         page.wait_for_selector("#compare-score")
         expect(page.get_by_role("tab", name="Launch", exact=True)).to_have_count(0)
         expect(page.get_by_role("tab", name="Queue", exact=True)).to_have_count(0)
         expect(page.locator("#login")).to_have_count(0)  # read-only: nothing to sign in for
         expect(page.locator("#policy")).to_contain_text("Read-only leaderboard")
-        meta = wait_for(lambda: (m := plot_meta(page, "compare-score")) and m.get("n_points") and m, 90, "the chart")
+        meta = wait_for(lambda: (m := plot_meta(page, "compare-score")) and m["meta"] and m["meta"].get("n_points")
+                        and m["meta"], 90, "the chart", poll=1)
         assert meta["n_points"] == 2 and sorted(meta["labels"]) == ["head", "lora"]
         shot(page, "space-leaderboard")
         page.get_by_role("tab", name="Run", exact=True).click()
@@ -214,7 +171,7 @@ def test_leaderboard_is_read_only_and_shows_the_seeded_runs(space, browser):
         runs_box = page.locator("#playground-runs input").first
         option = page.get_by_role("option").filter(has_text="lora · seed 0")
         wait_for(lambda: runs_box.click() or runs_box.fill("lora · seed 0") or option.count() == 1, 30,
-                 "the seeded lora run in the Playground")  # listed only if its weights are found in the folder
+                 "the seeded lora run in the Playground", poll=1)  # listed only if its weights are found in the folder
         option.click()
         page.keyboard.press("Escape")
         page.locator("#playground-predict").click()
@@ -229,7 +186,7 @@ def test_demo_caps_sign_in_ownership_and_uploads(space, browser, fake_hub, tmp_p
     served = Served(space, FTLAB_MODE="demo", FTLAB_REQUIRE_LOGIN="1", FTLAB_MAX_JOBS_PER_USER="2",
                     FTLAB_MAX_UPLOAD_MB="1", HF_ENDPOINT=fake_hub, HF_TOKEN="hf_alice_token")
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(viewport=VIEWPORT)
         page.goto(served.url)
         page.wait_for_selector("#launch-queue")
         expect(page.locator("#launch-policy")).to_contain_text("Limits per job: models minilm, tiny")
@@ -239,12 +196,7 @@ def test_demo_caps_sign_in_ownership_and_uploads(space, browser, fake_hub, tmp_p
         shot(page, "space-demo")
 
         # anonymous: browsing works, launching is refused with the reason
-        page.locator("#launch-methods").get_by_label("full", exact=True).uncheck()
-        page.locator("#launch-methods").get_by_label("ia3", exact=True).uncheck()
-        page.locator("#launch-model input").first.fill("tiny")
-        page.locator("#launch-model input").first.press("Enter")
-        for elem_id, value in (("launch-max-train", "64"), ("launch-max-eval", "32"), ("launch-max-steps", "4")):
-            fill(page, elem_id, value)
+        lora_on_tiny(page, max_train="64")
         page.locator("#launch-queue").click()
         expect(page.locator("#launch-status")).to_contain_text("sign in with Hugging Face to launch runs",
                                                                timeout=60_000)
@@ -265,12 +217,7 @@ def test_demo_caps_sign_in_ownership_and_uploads(space, browser, fake_hub, tmp_p
         login.click()
         expect(page.locator("#login")).to_contain_text("alice", timeout=60_000)
         page.wait_for_selector("#launch-queue")
-        page.locator("#launch-methods").get_by_label("full", exact=True).uncheck()
-        page.locator("#launch-methods").get_by_label("ia3", exact=True).uncheck()
-        page.locator("#launch-model input").first.fill("tiny")
-        page.locator("#launch-model input").first.press("Enter")
-        for elem_id, value in (("launch-max-train", "50000"), ("launch-max-eval", "32"), ("launch-max-steps", "4")):
-            fill(page, elem_id, value)
+        lora_on_tiny(page, max_train="50000")
         page.locator("#launch-queue").click()
         expect(page.locator("#launch-status")).to_contain_text("max_train is capped at 2,000 (got 50,000)",
                                                                timeout=60_000)
@@ -300,7 +247,7 @@ def test_demo_caps_sign_in_ownership_and_uploads(space, browser, fake_hub, tmp_p
 def test_zerogpu_mode_shows_its_caps(space, browser):
     served = Served(space, FTLAB_MODE="zerogpu")
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(viewport=VIEWPORT)
         page.goto(served.url)
         page.wait_for_selector("#launch-queue")
         expect(page.locator("#header")).to_contain_text("zerogpu mode")
