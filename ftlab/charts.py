@@ -164,24 +164,22 @@ def _labels(agg: pd.DataFrame) -> list[str]:
     return out
 
 
-def _config_dict(value) -> dict:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value.strip().startswith("{"):
+def flat_config(value) -> dict:
+    """A run's config (a dict, or the JSON text the store keeps) as flat {"method_options.r": 8, ...};
+    {} when there is none."""
+    if isinstance(value, str) and value:
         try:
-            return json.loads(value)
+            value = json.loads(value)
         except ValueError:
             return {}
-    return {}
-
-
-def _flat(config: dict, prefix: str = "") -> dict:
+    if not isinstance(value, dict):
+        return {}
     out = {}
-    for k, v in config.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
+    for key, item in value.items():
+        if isinstance(item, dict):
+            out.update({f"{key}.{k}": v for k, v in flat_config(item).items()})
         else:
-            out[f"{prefix}{k}"] = v
+            out[key] = item
     return out
 
 
@@ -191,7 +189,7 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
     other variants ("max_train=500"); "" when a method has one variant."""
     if "config" not in runs:
         return pd.Series([""] * len(runs), index=runs.index), {}
-    flats = runs["config"].map(lambda c: {k: v for k, v in _flat(_config_dict(c)).items() if k != "seed"})
+    flats = runs["config"].map(lambda c: {k: v for k, v in flat_config(c).items() if k != "seed"})
     keys = flats.map(lambda f: json.dumps(f, sort_keys=True, default=str))
     names: dict = {}
     group_cols = [c for c in ("model", "dataset", "method") if c in runs]

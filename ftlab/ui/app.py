@@ -8,7 +8,6 @@ import gradio as gr
 
 from ftlab.ui import compare, launch, logic, playground, queue, run
 
-TABS = ("launch", "queue", "compare", "run", "playground")
 # Compact Markdown tables (dataset card, run summary): gradio's default cell padding makes a
 # 10-row table taller than a 1280x800 screen's fold.
 CSS = """

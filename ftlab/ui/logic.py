@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from ftlab.charts import flat_config
 from ftlab.config import RunConfig, field_help, parse_value
 from ftlab.errors import ConfigError, DataError, FtlabError
 from ftlab.provenance import uploads_dir  # noqa: F401 - the Launch tab's upload folder
@@ -523,34 +524,13 @@ def filter_runs(runs: pd.DataFrame | None, datasets=None, models=None, methods=N
     return runs[keep].reset_index(drop=True)
 
 
-def _flatten(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in (config or {}).items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _config_of(value: Any) -> dict:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return {}
-
-
 def config_diff(runs: pd.DataFrame | None) -> pd.DataFrame:
     """The config fields that differ across these runs: one row per run (column `id`), one
     column per differing field (method options as `method_options.r`); identical fields are
     left out. A field a run lacks (another method's option) shows as empty."""
     if runs is None or not len(runs) or "config" not in runs:
         return pd.DataFrame({"id": []})
-    flat = [_flatten(_config_of(c)) for c in runs["config"]]
+    flat = [flat_config(c) for c in runs["config"]]
     keys: list[str] = []
     for f in flat:
         keys += [k for k in f if k not in keys]
