@@ -15,6 +15,8 @@ Peers (all start from the same weights: the model is built by `ftlab.models.load
   ftlab       `ftlab.train.train(RunConfig(...))` with the same settings and eval_every larger
               than the run, so the engine skips its validation passes and only the final test
               evaluation runs (like the two peers).
+  ftlab-compile  (only when named in --peers) the same with compile=True: torch.compile with
+              dynamic shapes, compilation time included in end-to-end time.
 
 Same for everyone: model, data (ftlab.data.load_dataset: same train subset, same test split),
 epochs, batch size (no accumulation), optimizer steps, lr, warmup ratio, weight decay, seed,
@@ -53,7 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python benchmarks/throughput.py` from anywhere imports this ftlab
     sys.path.insert(0, str(ROOT))
 
-PEERS = ("classic", "hf-trainer", "ftlab")
+PEERS = ("classic", "hf-trainer", "ftlab", "ftlab-compile")
+DEFAULT_PEERS = ("classic", "hf-trainer", "ftlab")
 PEER_METHODS = ("full", "lora")  # what the classic and hf-trainer peers implement
 LORA = dict(r=8, alpha=16, dropout=0.1, target_modules=["query", "value"])
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM
@@ -271,7 +274,7 @@ def run_ftlab(job: dict) -> dict:
                        batch_size=job["batch_size"], lr=job["lr"], warmup_ratio=job["warmup_ratio"],
                        weight_decay=job["weight_decay"], max_length=job["max_length"], seed=job["seed"],
                        split_seed=job["split_seed"], device=job["device"],
-                       precision="bf16" if job["precision"] == "bf16" else "fp32",
+                       precision="bf16" if job["precision"] == "bf16" else "fp32", compile=job.get("compile", False),
                        eval_every=10**9)  # > total steps: no validation pass, only the final test eval
     events: list[dict] = []
     summary = train(config, events.append)
@@ -322,7 +325,8 @@ def _steady(steps_after_mid: int, bs: int, t_mid, t_end):
     return steps_after_mid * bs / (t_end - t_mid)
 
 
-RUNNERS = {"classic": run_classic, "hf-trainer": run_hf_trainer, "ftlab": run_ftlab}
+RUNNERS = {"classic": run_classic, "hf-trainer": run_hf_trainer, "ftlab": run_ftlab,
+           "ftlab-compile": lambda job: run_ftlab(dict(job, compile=True))}
 
 
 def imports_for(peer: str) -> None:
@@ -336,7 +340,7 @@ def imports_for(peer: str) -> None:
 
     if peer == "hf-trainer":
         from transformers import Trainer  # noqa: F401
-    if peer == "ftlab":
+    if peer.startswith("ftlab"):
         import ftlab.train  # noqa: F401
     if peer == "classic":
         from transformers import get_linear_schedule_with_warmup  # noqa: F401
@@ -485,7 +489,9 @@ def resolve_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
+    p.add_argument("--peers", nargs="+", choices=PEERS, default=list(DEFAULT_PEERS),
+                   help="ftlab-compile: ftlab with compile=True (torch.compile, dynamic shapes); its ratio row "
+                        "says what compiling buys over plain ftlab.")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--classic-precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 autocast on GPU, fp32 on CPU (the other peers' precision).")

@@ -243,7 +243,7 @@ def cmd_worker(args) -> int:
     from ftlab.service import Lab
 
     with Lab(args.db, jobs_per_gpu=args.jobs_per_gpu, cpu_slots=args.cpu_slots, backend=args.backend,
-             ray_address=args.ray_address) as lab:
+             ray_address=args.ray_address, spare_workers=args.spare_workers) as lab:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"scheduler on {args.db}: slots {', '.join(lab.scheduler.slots)} ({args.backend} backend); Ctrl-C stops",
@@ -360,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-empty", action="store_true", help="Exit when no job is queued or running.")
     p.add_argument("--jobs-per-gpu", type=int, default=1, help="Jobs sharing one GPU (small PEFT runs) [1]")
     p.add_argument("--cpu-slots", type=int, default=1, help="Parallel jobs when there is no GPU [1]")
+    p.add_argument("--spare-workers", action=argparse.BooleanOptionalAction, default=True,
+                   help="Keep a worker per device started ahead, imports done, so a job starts ~7 s sooner "
+                        "(local backend; costs ~0.6 GB of RAM while idle) [on]")
     p.add_argument("--backend", choices=["local", "ray"], default="local", help="local subprocesses or Ray tasks [local]")
     p.add_argument("--ray-address", help="Ray cluster address (e.g. ray://head:10001); default: start a local Ray")
     p.set_defaults(func=cmd_worker)

@@ -62,7 +62,7 @@ class Lab:
 
     def __init__(self, db_path: str = "ftlab.duckdb", *, start_scheduler: bool = False, jobs_per_gpu: int = 1,
                  cpu_slots: int = 1, backend: str = "local", ray_address: Optional[str] = None,
-                 slots: Optional[list[str]] = None, policy: Optional[Policy] = None):
+                 slots: Optional[list[str]] = None, policy: Optional[Policy] = None, spare_workers: bool = False):
         import threading
 
         from ftlab.errors import FtlabError
@@ -92,7 +92,7 @@ class Lab:
             runner = ZeroGPUBackend()
             slots = slots or runner.slots
         self.scheduler = Scheduler(self.store, db_path, backend=runner, slots=slots, jobs_per_gpu=jobs_per_gpu,
-                                   cpu_slots=cpu_slots)
+                                   cpu_slots=cpu_slots, spare_workers=spare_workers)
         if start_scheduler:
             self._thread = threading.Thread(target=self.scheduler.run, kwargs={"stop": self._stop}, daemon=True,
                                             name="ftlab-scheduler")

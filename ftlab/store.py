@@ -484,7 +484,7 @@ class Store:
 
     def steps_df(self, run_ids: list[int] | int | None = None) -> pd.DataFrame:
         where, params = self._for_runs(run_ids)
-        return self._df(f"SELECT run_id, step, {', '.join(STEP_COLUMNS)} FROM steps{where} "
+        return self._df(f"SELECT run_id, step, time, {', '.join(STEP_COLUMNS)} FROM steps{where} "
                         "ORDER BY run_id, step", params)
 
     def evals_df(self, run_ids: list[int] | int | None = None) -> pd.DataFrame:

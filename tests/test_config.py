@@ -46,6 +46,14 @@ def test_frozen_and_hash_stable():
         a.seed = 3
 
 
+def test_fields_added_later_keep_stored_hashes():
+    # The default config's hash from before `compile` existed: stored runs are found again by it
+    # (space build reuse, the dashboard's same-config grouping). A new field must not change it.
+    assert RunConfig().hash == "04e643276ebd2005"
+    assert RunConfig(compile=True).hash != RunConfig().hash
+    assert RunConfig(**{k: v for k, v in RunConfig().to_dict().items() if k != "compile"}) == RunConfig()
+
+
 def test_replace_resets_options_on_method_change():
     c = RunConfig(method="lora", method_options={"r": 4})
     d = c.replace(method="ia3")

@@ -107,6 +107,42 @@ def test_saved_run_predicts(tmp_path, keyword_csv, names_conll):
     assert len(tagged["tags"]) == 7
 
 
+def test_compiled_run_traces_once_per_mode_and_matches_eager(tmp_path, monkeypatch):
+    import torch._dynamo.utils as dynamo_utils
+
+    from ftlab.train import engine
+
+    # aot_eager: dynamo's tracing and AOT autograd graphs, run without inductor's code generation
+    # (minutes of C++ compiling on 2 cores); the same ATen ops as eager, so results must be identical.
+    monkeypatch.setenv("FTLAB_COMPILE_BACKEND", "aot_eager")
+    widths = []
+    real_collate = engine.collate
+
+    def collate(*args, **kwargs):
+        batch = real_collate(*args, **kwargs)
+        widths.append(tuple(batch["input_ids"].shape))
+        return batch
+
+    monkeypatch.setattr(engine, "collate", collate)
+    cfg = RunConfig(model="tiny", dataset="tweets-sentiment", method="lora", max_train=256, max_eval=64,
+                    batch_size=16, max_steps=12, eval_every=6, seed=0)
+    eager, comp = [], []
+    train(cfg, eager.append)
+    widths.clear()
+    dynamo_utils.counters.clear()
+    summary = train(cfg.replace(compile=True), comp.append, artifact_dir=str(tmp_path / "run"))
+
+    def curve(events):
+        return [(e["event"], e.get("split"), e.get("loss"), (e.get("metrics") or {}).get("accuracy"))
+                for e in events if e["event"] in ("step", "eval")]
+
+    assert curve(comp) == curve(eager)
+    assert len(set(widths)) >= 4  # batches of many shapes (padded lengths, sizes) ...
+    assert dynamo_utils.counters["stats"]["unique_graphs"] <= 4  # ... traced once for training, once for eval
+    out = load_predictor(summary["artifact_dir"]).predict(["good phone", "awful service"])
+    assert len(out) == 2 and abs(sum(out[0]["probs"].values()) - 1) < 1e-3
+
+
 def test_minilm_beats_majority_baseline():
     """The embedded model on real tweets: clearly above always-negative (0.424 on this test split)."""
     summary = train(RunConfig(model="minilm", dataset="tweets-sentiment", method="full", max_train=800,

@@ -79,28 +79,51 @@ def drain_queue(events: "queue.Queue[dict]") -> list[dict]:
             return out
 
 
-class LocalJob:
-    """A worker subprocess in its own process group; events arrive on a reader thread."""
+def spawn_worker(device: str, stderr, cpu_threads: Optional[int] = None) -> subprocess.Popen:
+    """A worker process for a device slot, in its own process group, waiting for its spec on stdin."""
+    env = worker_env()
+    if device.startswith("cuda"):
+        env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1]
+    else:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        if cpu_threads:
+            env["OMP_NUM_THREADS"] = str(cpu_threads)
+    return subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                            env=env, text=True, start_new_session=True)
 
-    def __init__(self, spec: dict, device: str, log_path: str, cpu_threads: Optional[int] = None):
-        env = worker_env()
-        if device.startswith("cuda"):
-            env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1]
-        else:
-            env["CUDA_VISIBLE_DEVICES"] = ""
-            if cpu_threads:
-                env["OMP_NUM_THREADS"] = str(cpu_threads)
+
+class LocalJob:
+    """A worker subprocess in its own process group; events arrive on a reader thread.
+
+    `spare` is a worker started ahead (its stderr discarded until now): it is handed the spec with
+    the log's path, and writes its log there itself. A spare that has died is replaced by a fresh one.
+    """
+
+    def __init__(self, spec: dict, device: str, log_path: str, cpu_threads: Optional[int] = None,
+                 spare: Optional[subprocess.Popen] = None):
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, env=env, text=True,
-                                     start_new_session=True)
+        self.proc = self._hand_over(spare, {**spec, "log_path": log_path}) if spare is not None else None
+        if self.proc is None:
+            self.proc = spawn_worker(device, self.log, cpu_threads)
+            self._hand_over(self.proc, spec)
         self.pid = self.proc.pid
+        self.warm = spare is not None and self.proc is spare
         self.events: "queue.Queue[dict]" = queue.Queue()
-        self.proc.stdin.write(json.dumps(spec))
-        self.proc.stdin.close()
         self.reader = threading.Thread(target=read_lines, args=(self.proc.stdout, self.events), daemon=True)
         self.reader.start()
         self.cancel_at: Optional[float] = None
+
+    @staticmethod
+    def _hand_over(proc: subprocess.Popen, spec: dict) -> Optional[subprocess.Popen]:
+        try:
+            if proc.poll() is not None:
+                raise BrokenPipeError
+            proc.stdin.write(json.dumps(spec))
+            proc.stdin.close()
+            return proc
+        except (BrokenPipeError, OSError, ValueError):
+            stop_process(proc)
+            return None
 
     def drain(self) -> list[dict]:
         return drain_queue(self.events)
@@ -128,19 +151,61 @@ class LocalJob:
             pass
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kill a worker's process group and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 class LocalBackend:
+    """Jobs as worker subprocesses on this machine.
+
+    With `spare_workers` (the dashboard and `ftlab worker` turn it on) each distinct device keeps
+    one worker started ahead, imports done, waiting for a job: a job starts ~7 s sooner. A GPU's
+    spare is replaced as soon as it is handed a job (its imports run on a CPU core the job leaves
+    idle). The CPU's is replaced only once no CPU job runs: its imports would slow the job that
+    has the cores (measured: +6 s on a 24 s MiniLM job on 2 cores).
+    """
+
     name = "local"
 
-    def __init__(self, slots: list[str]):
+    def __init__(self, slots: list[str], spare_workers: bool = False):
         self.slots = slots
         cpu = slots.count("cpu")
         self.cpu_threads = max(1, (os.cpu_count() or 1) // cpu) if cpu > 1 else None
+        self.spare_workers = spare_workers
+        self.spares: dict[str, subprocess.Popen] = {}
+        self.jobs: list[tuple[LocalJob, str]] = []  # started jobs and their device, pruned as they end
+        self.refill()
+
+    def refill(self) -> None:
+        """Start a spare for each device that has none (or whose spare died); the scheduler calls
+        this every tick."""
+        if not self.spare_workers:
+            return
+        self.jobs = [(job, device) for job, device in self.jobs if job.proc.poll() is None]
+        cpu_busy = any(device == "cpu" for _, device in self.jobs)
+        for device in dict.fromkeys(self.slots):
+            spare = self.spares.get(device)
+            if (spare is None or spare.poll() is not None) and not (device == "cpu" and cpu_busy):
+                self.spares[device] = spawn_worker(device, subprocess.DEVNULL, self.cpu_threads)
 
     def start(self, spec: dict, device: str, log_path: str) -> LocalJob:
-        return LocalJob(spec, device, log_path, self.cpu_threads)
+        job = LocalJob(spec, device, log_path, self.cpu_threads, spare=self.spares.pop(device, None))
+        self.jobs.append((job, device))
+        self.refill()
+        return job
 
     def close(self) -> None:
-        pass
+        for spare in self.spares.values():
+            stop_process(spare)
+        self.spares.clear()
 
 
 def kill_stale_worker(pid: Optional[int]) -> bool:

@@ -40,10 +40,10 @@ def job_specs(configs: list[RunConfig], priority: int = 0, owner: Optional[str] 
 
 class Scheduler:
     def __init__(self, store: Store, db_path: str, *, backend=None, slots: Optional[list[str]] = None,
-                 jobs_per_gpu: int = 1, cpu_slots: int = 1):
+                 jobs_per_gpu: int = 1, cpu_slots: int = 1, spare_workers: bool = False):
         self.store, self.db_path = store, db_path
         self.slots = slots or device_slots(jobs_per_gpu, cpu_slots)
-        self.backend = backend or LocalBackend(self.slots)
+        self.backend = backend or LocalBackend(self.slots, spare_workers=spare_workers)
         self.running: dict[str, tuple[object, str]] = {}  # job id -> (handle, device slot)
         self.failures: dict[str, Optional[str]] = {}  # job id -> the reason its worker reported
         self.artifacts = artifacts_dir(db_path)
@@ -101,6 +101,8 @@ class Scheduler:
             if free:
                 for job, slot in zip(self.store.next_jobs(len(free)), free):
                     self._start(job, slot)
+            if hasattr(self.backend, "refill"):  # the local backend's spare workers
+                self.backend.refill()
             inbox.write_snapshot(self.db_path, self.store)
 
     def run(self, *, until_empty: bool = False, stop: Optional[threading.Event] = None, poll_s: float = 0.2) -> None:

@@ -1,5 +1,10 @@
 """One job in its own process: `python -m ftlab.queue.worker` (spec JSON on stdin, events on stdout).
 
+The worker imports the engine's dependencies (`ftlab.train.preload`) before it reads its spec,
+so a queue can start one ahead of time, a spare that waits on stdin with ~7 s of imports paid,
+and hand it the next job. A spec's `log_path` sends the worker's stderr to that job's log from
+then on (a spare is started before its job's log exists).
+
 Each job runs the core engine in a subprocess with its own process group, so a crash, a CUDA
 out-of-memory or a cancel never takes the scheduler down, and the GPU memory goes back to the
 driver when the process ends. Events are JSON lines on stdout; everything else (warnings,
@@ -16,6 +21,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 EXIT_OOM = 3
 
@@ -27,6 +33,14 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _log_to(path: str) -> None:
+    """Point fd 2 (and so sys.stderr and sys.stdout, which writes there) at the job's log."""
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _fault_injection(config) -> None:
@@ -51,14 +65,26 @@ def main() -> int:
         out.write(json.dumps(event, default=str) + "\n")
         out.flush()
 
+    born = time.monotonic()
+    try:
+        from ftlab.train.preload import preload
+
+        imports = f"imports done in {preload():.1f} s"
+    except Exception as err:  # noqa: BLE001 - the engine imports the same again and reports the failure
+        imports = f"preloading failed ({type(err).__name__}: {err})"
     spec = json.loads(sys.stdin.read())
+    waited = time.monotonic() - born
+    if spec.get("log_path"):
+        _log_to(spec["log_path"])
+    print(f"ftlab worker {os.getpid()}: {imports}; the job arrived {waited:.1f} s after the worker started"
+          f"{' (a spare started ahead)' if spec.get('log_path') else ''}", file=sys.stderr, flush=True)
     from ftlab.config import RunConfig
     from ftlab.errors import FtlabError
 
     try:
         config = RunConfig(**spec["config"])
     except FtlabError as err:
-        emit({"event": "failed", "time": __import__("time").time(), "error": str(err), "summary": {}})
+        emit({"event": "failed", "time": time.time(), "error": str(err), "summary": {}})
         return 1
     import torch
 
@@ -69,7 +95,7 @@ def main() -> int:
         train(config, emit, artifact_dir=spec.get("artifact_dir"))
     except torch.cuda.OutOfMemoryError as err:
         if not failed_sent:
-            emit({"event": "failed", "time": __import__("time").time(), "error": f"CUDA out of memory ({err})"[:300],
+            emit({"event": "failed", "time": time.time(), "error": f"CUDA out of memory ({err})"[:300],
                   "summary": {}})
         return EXIT_OOM
     except Exception:

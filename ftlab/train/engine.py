@@ -62,6 +62,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
         ctx = MethodContext(data.task, architecture, models.head_prefixes(model), total_steps)
         model = method.apply(model, config.method_options, ctx).to(device)
+        forward = compiled(model) if config.compile else model  # the same module; only calls differ
         params = metrics.count_parameters(model, ctx.head_prefixes)
         summary.update(params)
 
@@ -92,9 +93,9 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
                 t0 = time.perf_counter()
                 host_batch = collate(train_set, idx, pad_id, data.task)
                 n_tokens = int(host_batch["attention_mask"].sum())  # counted on the host: no device sync
-                batch = {k: v.to(device, non_blocking=True) for k, v in host_batch.items()}
+                batch = to_device(host_batch, device)
                 with autocast:
-                    loss = model(**batch).loss
+                    loss = forward(**batch).loss
                 (loss / config.grad_accum).backward()
                 window_loss += loss.detach()
                 window_micro += 1
@@ -131,7 +132,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
                 # much as the test pass, ~50 s for 3.7k tweets on 2 CPU cores).
                 lone_final = step == total_steps and best_state is None and total_steps <= eval_every
                 if (step % eval_every == 0 or step == total_steps) and not lone_final:
-                    scores = evaluate(model, val_set, data, tokenizer, config, device, autocast)
+                    scores = evaluate(forward, val_set, data, tokenizer, config, device, autocast)
                     send("eval", step=step, split="validation", metrics=scores["metrics"],
                          eval_samples_per_s=scores["samples_per_s"])
                     model.train()
@@ -158,7 +159,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
         if best_state is not None:
             model.load_state_dict(best_state, strict=False)
-        final = evaluate(model, test_set, data, tokenizer, config, device, autocast)
+        final = evaluate(forward, test_set, data, tokenizer, config, device, autocast)
         send("eval", step=step, split="test", metrics=final["metrics"], eval_samples_per_s=final["samples_per_s"])
 
         # ---- report ---------------------------------------------------------------------------
@@ -177,27 +178,30 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
 
 
 def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device, autocast) -> dict:
-    """Loss and task metrics over a split, in length-sorted batches (eval batches are 2x train)."""
+    """Loss and task metrics over a split, in length-sorted batches (eval batches are 2x train).
+    Losses and predictions stay on the device until the last batch is queued: one wait, not one per batch."""
     model.eval()
     batch_size = config.eval_batch_size or 2 * config.batch_size
-    preds: dict[int, object] = {}
-    total_loss, n = 0.0, 0
+    total_loss = torch.zeros((), device=device)
+    outputs = []  # (indices, predicted ids on the device, host labels)
     t0 = time.perf_counter()
     with torch.inference_mode():
         for idx in sorted_batches(dataset.lengths(), batch_size):
-            batch = {k: v.to(device) for k, v in collate(dataset, idx, tokenizer.pad_token_id, data.task).items()}
+            host_batch = collate(dataset, idx, tokenizer.pad_token_id, data.task)
             with autocast:
-                out = model(**batch)
-            total_loss += float(out.loss) * len(idx)
-            n += len(idx)
-            guess = out.logits.argmax(-1).cpu()
+                out = model(**to_device(host_batch, device))
+            total_loss += out.loss.float() * len(idx)
+            outputs.append((idx, out.logits.argmax(-1), host_batch["labels"]))
+        n = sum(len(idx) for idx, _, _ in outputs)
+        mean_loss = float(total_loss) / max(n, 1)
+        preds: dict[int, object] = {}
+        for idx, guess, labels in outputs:
+            guess = guess.cpu()
             if data.task == "classification":
                 preds.update(zip(idx, guess.tolist()))
             else:
-                labels = batch["labels"].cpu()
                 for r, i in enumerate(idx):
-                    keep = labels[r] != IGNORE
-                    preds[i] = guess[r][keep].tolist()
+                    preds[i] = guess[r][labels[r] != IGNORE].tolist()
     seconds = time.perf_counter() - t0
     order = range(len(dataset))
     if data.task == "classification":
@@ -208,7 +212,7 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
         guess = [[names[t] for t in preds[i]] for i in order]
         result = metrics.ner_metrics(guess, gold)
     scores = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
-    scores["loss"] = total_loss / max(n, 1)
+    scores["loss"] = mean_loss
     return {"metrics": scores, "per_class": result.get("per_class", []), "confusion": result.get("confusion"),
             "report": result.get("report"), "samples_per_s": n / max(seconds, 1e-9)}
 
@@ -221,6 +225,29 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: {name} requested but no CUDA GPU is visible; use --device cpu or auto")
     return torch.device(name)
+
+
+def to_device(host_batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A collated batch on the device. On CUDA from pinned memory without blocking: the host goes
+    on collating the next batch while the GPU still works on this one (the loop never waits on
+    the GPU between logging windows)."""
+    if device.type != "cuda":
+        return host_batch
+    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in host_batch.items()}
+
+
+def compiled(model):
+    """torch.compile with dynamic shapes: batches of every padded length and size share one
+    compiled graph for training and one for evaluation, instead of one per length (which would
+    recompile most of the first epoch). A piece dynamo cannot trace runs eagerly.
+    FTLAB_COMPILE_BACKEND picks another dynamo backend (e.g. aot_eager: tracing without code
+    generation, which the tests use: inductor takes ~2 min on 2 CPU cores even for a tiny model)."""
+    import os
+
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True
+    return torch.compile(model, dynamic=True, backend=os.environ.get("FTLAB_COMPILE_BACKEND") or "inductor")
 
 
 def seed_everything(seed: int) -> None:

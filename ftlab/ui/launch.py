@@ -35,6 +35,9 @@ def _training_widget(name: str, kind, default):
     if isinstance(kind, tuple):
         return gr.Dropdown(list(kind), value=default, label=name, info=logic.help_for(name),
                            elem_id=f"launch-{name}", min_width=150)
+    if kind == "bool":
+        return gr.Checkbox(value=default, label=name, info=logic.help_for(name), elem_id=f"launch-{name}",
+                           min_width=150)
     if kind == "text":
         return gr.Textbox(value=default, label=name, info=logic.help_for(name), elem_id=f"launch-{name}",
                           min_width=150)

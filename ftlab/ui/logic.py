@@ -44,8 +44,8 @@ MAX_SEEDS = 20
 MAX_RUNS_PER_LAUNCH = 200
 
 # Training options the Launch tab shows, in order: (field, kind, default shown). kind: "int",
-# "float", "optint" / "optfloat" (empty = None), "lr" (text, empty = the method's default), or
-# a tuple of choices. Defaults differ from RunConfig's where RunConfig's would take hours on CPU.
+# "float", "optint" / "optfloat" (empty = None), "lr" (text, empty = the method's default), "bool"
+# (a checkbox), or a tuple of choices. Defaults differ from RunConfig's where RunConfig's would take hours on CPU.
 TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
     ("epochs", "float", 1.0),
     ("max_train", "optint", 2000),
@@ -64,6 +64,7 @@ TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
     ("eval_batch_size", "optint", 0),
     ("split_seed", "int", 0),
     ("precision", ("auto", "fp32", "bf16", "fp16"), "auto"),
+    ("compile", "bool", False),
     ("device", "text", "auto"),
 ]
 # The first few are shown; the rest sit in an "Advanced" accordion.
@@ -143,6 +144,9 @@ def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     out, errors = {}, []
     for name, value in values.items():
         kind = kinds.get(name, "text")
+        if kind == "bool":
+            out[name] = bool(value)
+            continue
         if isinstance(kind, tuple) or kind == "text":
             text = (value or "").strip() if isinstance(value, str) else value
             if text in (None, ""):

@@ -77,11 +77,12 @@ def exposure_problem(host: str, auth: Auth, insecure_public: bool, on_space: boo
 
 def open_lab(db: str, policy: Policy):
     """The Lab a dashboard serves: it runs the queue unless the mode is read-only; zerogpu jobs
-    run in-process inside @spaces.GPU."""
+    run in-process inside @spaces.GPU; local jobs start in a spare worker that has its imports done."""
     from ftlab.service import Lab
 
     backend = "zerogpu" if policy.mode == "zerogpu" else "local"
-    return Lab(db, start_scheduler=policy.can_launch, policy=policy, backend=backend)
+    return Lab(db, start_scheduler=policy.can_launch, policy=policy, backend=backend,
+               spare_workers=policy.can_launch and backend == "local")
 
 
 def _interrupt(*_) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,6 +104,39 @@ def test_cancel_running_frees_slot_and_keeps_metrics(sched):
     drive(sched, lambda: store.get_job(nxt)["status"] in TERMINAL)  # the slot went to the next job
     assert store.get_job(nxt)["status"] == "succeeded"
     assert not [p for p in worker_pids() if p == job["pid"]]
+
+
+def test_spare_worker_takes_the_next_job_and_a_dead_spare_is_replaced(tmp_path):
+    db = str(tmp_path / "q.duckdb")
+    store = Store(db)
+    sched = Scheduler(store, db, slots=["cpu"], spare_workers=True)
+    try:
+        first = sched.backend.spares["cpu"]
+        warm, = sched.submit([tiny(epochs=1000, max_steps=None, batch_size=8)])
+        drive(sched, lambda: (store.get_job(warm)["step"] or 0) >= 1)
+        assert store.get_job(warm)["pid"] == first.pid  # the spare runs it
+        assert sched.backend.spares == {}  # no new spare while a job has the CPU
+        sched.cancel(warm)
+        drive(sched, all_done(store))
+        log = Path(store.get_job(warm)["log_path"]).read_text()
+        assert f"ftlab worker {first.pid}: imports done" in log and "a spare started ahead" in log
+        second = sched.backend.spares["cpu"]  # started once the CPU was free again
+        assert second.pid != first.pid and second.poll() is None
+
+        os.killpg(second.pid, signal.SIGKILL)
+        second.wait()
+        cold, = sched.submit([tiny(seed=1)])
+        drive(sched, all_done(store))
+        job = store.get_job(cold)
+        log = Path(job["log_path"]).read_text()
+        ran_it = int(re.search(r"ftlab worker (\d+): imports done", log).group(1))
+        assert job["status"] == "succeeded" and ran_it not in (first.pid, second.pid) and "spare" not in log
+        third = sched.backend.spares["cpu"]
+    finally:
+        sched.shutdown()
+        store.close()
+    assert sched.backend.spares == {} and third.poll() is not None
+    assert third.pid not in worker_pids()
 
 
 def test_failures_retry_vanishing_file_and_killed_worker(sched, tmp_path, keyword_csv):
