@@ -88,12 +88,12 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=2, help="Rounds of (cold, spare), alternating order.")
     p.add_argument("--idle-s", type=float, default=20, help="Idle seconds before the grid is queued.")
     p.add_argument("--device", choices=["cuda", "cpu"], help="Default: cuda when visible, else cpu.")
-    p.add_argument("--dry-run", action="store_true", help="tiny model, 1 round, 4 steps, 10 s idle.")
+    p.add_argument("--dry-run", action="store_true", help="tiny model, 1 round, 4 steps.")
     p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "ftlab-bench"))
     p.add_argument("--timeout", type=float, default=1800)
     args = p.parse_args(argv)
     if args.dry_run:
-        args.model, args.max_train, args.max_eval, args.max_steps, args.repeat, args.idle_s = "tiny", 128, 64, 4, 1, 10
+        args.model, args.max_train, args.max_eval, args.max_steps, args.repeat = "tiny", 128, 64, 4, 1
     if args.device is None:
         from ftlab.queue.backends import gpu_count
 

@@ -306,15 +306,16 @@ def _ftlab_padded_tokens(job: dict, config) -> int:
     Called after the clock stopped. Exact while the engine draws batches only from
     length_grouped_batches(rng=random.Random(seed)), as it does now."""
     from ftlab import models
-    from ftlab.train.batching import length_grouped_batches
+    from ftlab.train.batching import length_grouped_batches, pad_multiple
 
     data = load_data(job)
     tok = models.load_tokenizer(job["model"])
     lengths = [len(x) for x in tok(list(data.train.texts), truncation=True, max_length=job["max_length"])["input_ids"]]
+    multiple = pad_multiple("cuda" if job["device"].startswith("cuda") else "cpu")
     rng, total = random.Random(config.seed), 0
     for _ in range(job["epochs"]):
         for idx in length_grouped_batches(lengths, job["batch_size"], rng):
-            total += len(idx) * -(-max(lengths[i] for i in idx) // 8) * 8
+            total += len(idx) * -(-max(lengths[i] for i in idx) // multiple) * multiple
     return total
 
 

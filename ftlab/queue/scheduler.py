@@ -163,10 +163,11 @@ class Scheduler:
             self.store.reset_run(run_id, config.to_dict(), config.hash)
         log_path = str(self.artifacts / f"job-{job['id']}.log")
         spec = {"config": config.to_dict(), "artifact_dir": str(self.artifacts / f"run-{run_id}")}
+        started = time.time()  # the job starts when its handover does
         handle = self.backend.start(spec, slot, log_path)
         self.running[job["id"]] = (handle, slot)
         self.store.update_job(job["id"], status="running", run_id=run_id, device=slot, pid=getattr(handle, "pid", None),
-                              attempts=job["attempts"] + 1, started_at=time.time(), finished_at=None, error=None,
+                              attempts=job["attempts"] + 1, started_at=started, finished_at=None, error=None,
                               log_path=log_path, step=0)
 
     def _pump(self, job_id: str, shutting_down: bool = False) -> None:

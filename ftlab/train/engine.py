@@ -22,7 +22,7 @@ from ftlab.config import RunConfig
 from ftlab.errors import ConfigError, FtlabError
 from ftlab.methods import MethodContext
 from ftlab.train import artifacts
-from ftlab.train.batching import IGNORE, Encoded, collate, length_grouped_batches, sorted_batches
+from ftlab.train.batching import IGNORE, Encoded, collate, length_grouped_batches, pad_multiple, sorted_batches
 from ftlab.train.token_cache import encode_cached
 
 Emit = Callable[[dict], None]
@@ -91,7 +91,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         while stopped == "completed" and step < total_steps:
             for idx in length_grouped_batches(train_set.lengths(), config.batch_size, rng):
                 t0 = time.perf_counter()
-                host_batch = collate(train_set, idx, pad_id, data.task)
+                host_batch = collate(train_set, idx, pad_id, data.task, pad_multiple(device.type))
                 n_tokens = int(host_batch["attention_mask"].sum())  # counted on the host: no device sync
                 batch = to_device(host_batch, device)
                 with autocast:
@@ -187,7 +187,7 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
     t0 = time.perf_counter()
     with torch.inference_mode():
         for idx in sorted_batches(dataset.lengths(), batch_size):
-            host_batch = collate(dataset, idx, tokenizer.pad_token_id, data.task)
+            host_batch = collate(dataset, idx, tokenizer.pad_token_id, data.task, pad_multiple(device.type))
             with autocast:
                 out = model(**to_device(host_batch, device))
             total_loss += out.loss.float() * len(idx)
