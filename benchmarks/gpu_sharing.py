@@ -11,7 +11,7 @@ The jobs are identical but for their seed (like `ftlab submit --seeds N`). Print
 mode (total wall time from submit to the last job done, per-job times and throughput) and the
 ratio sequential / together (>1: sharing the device finishes the batch of jobs sooner).
 
-    python benchmarks/gpu_sharing.py --n 4                     # on a GPU: minilm, cuda:0
+    python benchmarks/gpu_sharing.py --n 8                     # on a GPU: minilm, cuda:0 
     python benchmarks/gpu_sharing.py --dry-run                 # CPU: tiny, slots ["cpu"] * N
 
 On CPU the scheduler gives each of N concurrent jobs cores/N threads (OMP_NUM_THREADS) and a lone
@@ -86,7 +86,7 @@ def _train_samples(run: dict) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=4, help="Jobs (and, together, slots on the device).")
+    p.add_argument("--n", type=int, default=8, help="Jobs (and, together, slots on the device) [8].")
     p.add_argument("--model", default="minilm")
     p.add_argument("--dataset", default="tweets-sentiment")
     p.add_argument("--max-train", type=int, default=4000)
