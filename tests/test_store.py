@@ -100,9 +100,10 @@ def test_full_event_stream_round_trips():
         assert RECORD_KEYS <= set(runs.columns)
 
         steps = store.steps_df(run_id)
-        assert list(steps.columns) == ["run_id", "step", "epoch", "loss", "lr", "samples_per_s",
+        assert list(steps.columns) == ["run_id", "step", "time", "epoch", "loss", "lr", "samples_per_s",
                                        "tokens_per_s", "elapsed_s"]
         assert list(steps["step"]) == [1, 2, 3, 4]
+        assert list(steps["time"]) == [T0 + n for n in (1, 2, 3, 4)]  # the event's wall-clock time
         assert list(steps["loss"]) == [1.2, 0.9, 0.7, 0.6]
 
         evals = store.evals_df([run_id])
