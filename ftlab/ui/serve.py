@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import importlib
 import os
 import signal
 import sys
+import threading
 from typing import Callable, Optional, Union
 
 from ftlab.errors import ConfigError, FtlabError
@@ -85,6 +87,22 @@ def open_lab(db: str, policy: Policy):
                spare_workers=policy.can_launch and backend == "local")
 
 
+def warm_validation() -> threading.Thread:
+    """Import, in the background, what validating a launch imports (peft's default-target tables,
+    which pull in torch and transformers: ~10 s in a cold process), so the first "Queue" click
+    answers at once instead of after it."""
+
+    def work() -> None:
+        try:
+            importlib.import_module("peft.utils.constants")
+        except Exception:  # noqa: BLE001 - the click imports it again and reports the failure
+            pass
+
+    thread = threading.Thread(target=work, daemon=True, name="ftlab-warm-validation")
+    thread.start()
+    return thread
+
+
 def _interrupt(*_) -> None:
     raise KeyboardInterrupt
 
@@ -115,6 +133,8 @@ def main(argv=None) -> int:
             print(f"warning: serving on {args.host} with no login (--insecure-public): anyone who reaches it can "
                   "run jobs on this machine", file=sys.stderr)
         lab = open_lab(args.db, policy)
+        if policy.can_launch:
+            warm_validation()
     except FtlabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -63,3 +63,20 @@ def test_app_py_refuses_a_public_address_without_auth(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: refusing to serve on 0.0.0.0"), out.stderr
     assert "--auth" in lines[0] and "--insecure-public" in lines[0]
     assert not (tmp_path / "x.duckdb").exists()  # refused before anything was opened
+
+
+def test_warm_validation_imports_what_the_first_launch_needs():
+    # In a fresh process: nothing of peft before, peft's default-target tables after the thread ends,
+    # so validating a LoRA config on the first click imports nothing more.
+    code = ("import sys\n"
+            "from ftlab.ui.serve import warm_validation\n"
+            "assert 'peft' not in sys.modules\n"
+            "warm_validation().join(300)\n"
+            "assert 'peft.utils.constants' in sys.modules\n"
+            "before = set(sys.modules)\n"
+            "from ftlab.config import RunConfig\n"
+            "RunConfig(model='minilm', method='lora')\n"
+            "print(sorted(m for m in set(sys.modules) - before if m.startswith(('peft', 'torch', 'transformers'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
