@@ -107,7 +107,6 @@ class LocalJob:
             self.proc = spawn_worker(device, self.log, cpu_threads)
             self._hand_over(self.proc, spec)
         self.pid = self.proc.pid
-        self.warm = spare is not None and self.proc is spare
         self.events: "queue.Queue[dict]" = queue.Queue()
         self.reader = threading.Thread(target=read_lines, args=(self.proc.stdout, self.events), daemon=True)
         self.reader.start()
