@@ -23,11 +23,16 @@ them on the machine.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ftlab.data.builtin import package_dir  # noqa: E402 - where a package's files live, without importing it
 
 LIMIT_BYTES = 64 * 2**20
 # Wheels for the machine's Python (3.12, x86-64): what ftlab and the benchmarks import beyond
@@ -37,13 +42,6 @@ ENGINE_WHEELS = ["pydantic==2.14.3", "pydantic-core==2.50.4", "annotated-types",
 SDISTS = ["seqeval==1.2.2"]  # no wheel on PyPI: built here (pure Python)
 QUEUE_WHEELS = ["duckdb==2.0.0"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
-
-
-def package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"{name} is not installed here: pip install -r requirements.txt first")
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def pip_download(specs: list[str], dest: Path) -> None:

@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from gpu_sharing import run_until_empty  # noqa: E402 - the sibling script (benchmarks/ is sys.path[0])
+
 
 def _epoch(value) -> float:
     return value.timestamp() if isinstance(value, datetime) else datetime.fromisoformat(str(value)).timestamp()
@@ -49,13 +51,7 @@ def run_mode(mode: str, configs: list, slot: str, idle_s: float, workdir: Path, 
     try:
         time.sleep(idle_s)
         sched.submit(configs)
-        deadline = time.monotonic() + timeout
-        while sched.running or store.next_jobs(1):
-            sched.tick()
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{mode}: jobs still running after {timeout:.0f}s")
-            time.sleep(0.05)
-        sched.tick()
+        run_until_empty(sched, timeout, mode)
         jobs = sorted(store.jobs_records(), key=lambda j: str(j["started_at"]))
         failed = [(j["id"], j["status"], j["error"]) for j in jobs if j["status"] != "succeeded"]
         if failed:

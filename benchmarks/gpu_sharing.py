@@ -27,12 +27,26 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+def run_until_empty(sched, timeout: float, what: str) -> None:
+    """The scheduler's own loop until no job is queued or running, or SystemExit after `timeout`."""
+    expired = threading.Event()
+    timer = threading.Timer(timeout, expired.set)
+    timer.start()
+    try:
+        sched.run(until_empty=True, stop=expired, poll_s=0.1)
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        raise SystemExit(f"{what}: jobs still running after {timeout:.0f}s")
 
 
 def run_mode(mode: str, configs: list, slot: str, n: int, workdir: Path, timeout: float) -> dict:
@@ -47,14 +61,7 @@ def run_mode(mode: str, configs: list, slot: str, n: int, workdir: Path, timeout
     try:
         t0 = time.perf_counter()
         sched.submit(configs)
-        deadline = time.monotonic() + timeout
-        while True:
-            sched.tick()
-            if not sched.running and not store.next_jobs(1):
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{mode}: jobs still running after {timeout:.0f}s")
-            time.sleep(0.1)
+        run_until_empty(sched, timeout, mode)
         total = time.perf_counter() - t0
         jobs = store.jobs_records()
         runs = {r["id"]: r for r in store.runs_records()}
