@@ -74,10 +74,11 @@ def main() -> int:
         imports = f"preloading failed ({type(err).__name__}: {err})"
     spec = json.loads(sys.stdin.read())
     waited = time.monotonic() - born
-    if spec.get("log_path"):
+    spare = bool(spec.get("log_path"))  # only a spare is told where its log is: a cold worker's stderr is it
+    if spare:
         _log_to(spec["log_path"])
     print(f"ftlab worker {os.getpid()}: {imports}; the job arrived {waited:.1f} s after the worker started"
-          f"{' (a spare started ahead)' if spec.get('log_path') else ''}", file=sys.stderr, flush=True)
+          f"{' (a spare started ahead)' if spare else ''}", file=sys.stderr, flush=True)
     from ftlab.config import RunConfig
     from ftlab.errors import FtlabError
 

@@ -78,7 +78,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
 
         # ---- fit -------------------------------------------------------------------------------
         rng = random.Random(config.seed)
-        pad_id = tokenizer.pad_token_id
+        pad_id, multiple = tokenizer.pad_token_id, pad_multiple(device.type)
         report_every = max(1, total_steps // MAX_CURVE_POINTS)
         eval_every = config.eval_every or steps_per_epoch
         primary = "accuracy" if data.task == "classification" else "entity_f1"
@@ -91,7 +91,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         while stopped == "completed" and step < total_steps:
             for idx in length_grouped_batches(train_set.lengths(), config.batch_size, rng):
                 t0 = time.perf_counter()
-                host_batch = collate(train_set, idx, pad_id, data.task, pad_multiple(device.type))
+                host_batch = collate(train_set, idx, pad_id, data.task, multiple)
                 n_tokens = int(host_batch["attention_mask"].sum())  # counted on the host: no device sync
                 batch = to_device(host_batch, device)
                 with autocast:
@@ -184,10 +184,11 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
     batch_size = config.eval_batch_size or 2 * config.batch_size
     total_loss = torch.zeros((), device=device)
     outputs = []  # (indices, predicted ids on the device, host labels)
+    multiple = pad_multiple(device.type)
     t0 = time.perf_counter()
     with torch.inference_mode():
         for idx in sorted_batches(dataset.lengths(), batch_size):
-            host_batch = collate(dataset, idx, tokenizer.pad_token_id, data.task, pad_multiple(device.type))
+            host_batch = collate(dataset, idx, tokenizer.pad_token_id, data.task, multiple)
             with autocast:
                 out = model(**to_device(host_batch, device))
             total_loss += out.loss.float() * len(idx)
