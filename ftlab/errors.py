@@ -23,3 +23,19 @@ class DataError(FtlabError):
 
 class ModelError(FtlabError):
     """A model cannot be found or loaded."""
+
+
+OOM_MESSAGE = "CUDA out of memory; lower --batch-size (and raise --grad-accum to keep the effective batch)"
+
+
+def one_line(err: BaseException) -> str:
+    """The line a user sees for any exception: an FtlabError's own message; anything else as one
+    short line naming its type (the traceback goes to a log, never to a page or an event)."""
+    if isinstance(err, FtlabError):
+        return str(err)
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted"
+    if type(err).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, named without importing torch
+        return OOM_MESSAGE
+    text = " ".join(str(err).split())[:300] or "no message"
+    return f"{type(err).__name__}: {text}"

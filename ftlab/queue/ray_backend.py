@@ -24,6 +24,7 @@ from typing import Optional
 
 from ftlab.errors import FtlabError
 from ftlab.queue.backends import WORKER_COMMAND, read_lines, worker_env
+from ftlab.queue.worker import EXIT_CANCELED, EXIT_FAILED
 
 RAY_MISSING = "the Ray backend needs ray: pip install 'ray[default]'==2.60.0"
 
@@ -32,7 +33,6 @@ RAY_MISSING = "the Ray backend needs ray: pip install 'ray[default]'==2.60.0"
 # usefully parallel while jobs still run side by side on a big node, and makes the scheduler's slot
 # count and Ray's CPU accounting agree (no job sits "running" while Ray holds it pending).
 CPUS_PER_CPU_JOB = 2
-EXIT_CANCELED = 143  # what the local worker returns on SIGTERM
 
 
 def _import_ray():
@@ -113,7 +113,7 @@ class RayJob:
         try:
             code = ray.get(self.ref)
         except ray.exceptions.RayError as err:  # canceled, worker or node died, or the task failed to start
-            code = EXIT_CANCELED if self.cancel_at is not None else 1
+            code = EXIT_CANCELED if self.cancel_at is not None else EXIT_FAILED
             if self.cancel_at is None:
                 self.log.write(f"ray: the task ended without an exit status: {str(err)[:2000]}\n")
         self.backend.pull()  # the task's last lines (see _run_worker)

@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 
-EXIT_OOM = 3
+EXIT_OK, EXIT_FAILED, EXIT_OOM, EXIT_CANCELED = 0, 1, 3, 143  # every backend reports these
 
 
 def _die_with_parent() -> None:
@@ -52,16 +52,48 @@ def _fault_injection(config) -> None:
         raise torch.cuda.OutOfMemoryError(f"simulated: batch {config.batch_size} > {limit}")
 
 
+def run_spec(spec: dict, emit, should_stop=None, *, fault_injection: bool = False) -> int:
+    """Train the spec's config, sending its events to `emit`; returns the worker's exit status.
+    The one place a job's config error, CUDA out-of-memory and failure become exit statuses (the
+    local worker and the ZeroGPU backend's in-process jobs both run this)."""
+    from ftlab.config import RunConfig
+    from ftlab.errors import FtlabError, one_line
+
+    failed_sent = False
+
+    def send(event: dict) -> None:
+        nonlocal failed_sent
+        failed_sent = failed_sent or event.get("event") == "failed"
+        emit(event)
+
+    try:
+        config = RunConfig(**spec["config"])
+    except FtlabError as err:
+        send({"event": "failed", "time": time.time(), "error": str(err), "summary": {}})
+        return EXIT_FAILED
+    import torch
+
+    from ftlab.train import train
+
+    try:
+        if fault_injection:
+            _fault_injection(config)
+        train(config, send, artifact_dir=spec.get("artifact_dir"), should_stop=should_stop)
+    except torch.cuda.OutOfMemoryError as err:
+        if not failed_sent:
+            send({"event": "failed", "time": time.time(), "error": one_line(err), "summary": {}})
+        return EXIT_OOM
+    except Exception:  # noqa: BLE001 - the engine already emitted `failed` with the reason
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def main() -> int:
     _die_with_parent()
     out = sys.stdout
     sys.stdout = sys.stderr  # stray prints from libraries must not corrupt the event stream
 
-    failed_sent = False
-
     def emit(event: dict) -> None:
-        nonlocal failed_sent
-        failed_sent = failed_sent or event["event"] == "failed"
         out.write(json.dumps(event, default=str) + "\n")
         out.flush()
 
@@ -79,31 +111,9 @@ def main() -> int:
         _log_to(spec["log_path"])
     print(f"ftlab worker {os.getpid()}: {imports}; the job arrived {waited:.1f} s after the worker started"
           f"{' (a spare started ahead)' if spare else ''}", file=sys.stderr, flush=True)
-    from ftlab.config import RunConfig
-    from ftlab.errors import FtlabError
-
-    try:
-        config = RunConfig(**spec["config"])
-    except FtlabError as err:
-        emit({"event": "failed", "time": time.time(), "error": str(err), "summary": {}})
-        return 1
-    import torch
-
-    from ftlab.train import train
-
-    try:
-        _fault_injection(config)
-        train(config, emit, artifact_dir=spec.get("artifact_dir"))
-    except torch.cuda.OutOfMemoryError as err:
-        if not failed_sent:
-            emit({"event": "failed", "time": time.time(), "error": f"CUDA out of memory ({err})"[:300],
-                  "summary": {}})
-        return EXIT_OOM
-    except Exception:
-        return 1  # the engine already emitted `failed` with the reason
-    return 0
+    return run_spec(spec, emit, fault_injection=True)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_CANCELED))
     sys.exit(main())

@@ -23,9 +23,11 @@ import threading
 import time
 from typing import Iterator, Optional
 
+from ftlab.errors import one_line
 from ftlab.queue.backends import drain_queue
+from ftlab.queue.worker import EXIT_CANCELED, EXIT_FAILED, EXIT_OK, run_spec
 
-EXIT_OOM, EXIT_CANCELED = 3, 143
+EXIT_EVENT = "exit"  # the last item job_events yields: {"event": "exit", "code": the worker's exit status}
 OVERHEAD_S = 60  # model load, tokenization and the final evaluation, on top of the training budget
 DEFAULT_BUDGET_S = 60
 
@@ -39,31 +41,17 @@ def gpu_duration(spec: dict) -> int:
 def job_events(spec: dict) -> Iterator[dict]:
     """Train the spec's config here and yield its events (the worker's protocol, in-process).
     Closing the generator early stops the engine at its next step."""
-    from ftlab.config import RunConfig
-    from ftlab.errors import FtlabError
-
-    try:
-        config = RunConfig(**spec["config"])
-    except FtlabError as err:
-        yield {"event": "failed", "time": time.time(), "error": str(err), "summary": {}}
-        return
-    import torch
-
-    from ftlab.train import train
-
     events: "queue.Queue[Optional[dict]]" = queue.Queue()
     stop = threading.Event()
 
     def run() -> None:
         try:
-            train(config, events.put, artifact_dir=spec.get("artifact_dir"), should_stop=stop.is_set)
-        except torch.cuda.OutOfMemoryError as err:
-            events.put({"event": "failed", "time": time.time(), "summary": {},
-                        "error": f"CUDA out of memory ({err})"[:300]})
-        except Exception:  # noqa: BLE001 - the engine already emitted `failed` with the reason
-            pass
-        finally:
-            events.put(None)
+            code = run_spec(spec, events.put, should_stop=stop.is_set)
+        except BaseException as err:  # noqa: BLE001 - never leave the generator waiting
+            events.put({"event": "failed", "time": time.time(), "summary": {}, "error": one_line(err)})
+            code = EXIT_FAILED
+        events.put({"event": EXIT_EVENT, "code": code})
+        events.put(None)
 
     thread = threading.Thread(target=run, daemon=True, name="ftlab-zerogpu-job")
     thread.start()
@@ -103,21 +91,22 @@ class ThreadJob:
             f.write(message.rstrip("\n") + "\n")
 
     def _run(self, spec: dict) -> None:
-        code = 1
+        code = EXIT_FAILED
         self._log(f"zerogpu job: {'inside @spaces.GPU' if GPU_AVAILABLE_VIA_SPACES else 'spaces absent, in-process'}"
                   f", duration {gpu_duration(spec)} s")
         stream = gpu_job_events(spec)
         try:
             for event in stream:
+                if event.get("event") == EXIT_EVENT:
+                    code = event["code"]
+                    continue
                 if event.get("event") == "log":
                     self._log(str(event.get("message", "")))
                 elif event.get("event") in ("finished", "failed"):
                     self._log(json.dumps({k: event.get(k) for k in ("event", "error")}))
                 self.events.put(event)
-                if event.get("event") == "finished":
-                    code = 0
-                elif event.get("event") == "failed":
-                    code = EXIT_OOM if str(event.get("error", "")).startswith("CUDA out of memory") else 1
+                if event.get("event") == "finished":  # a cancel that comes after this does not undo it
+                    code = EXIT_OK
                 if self.cancel_at is not None:
                     break
         except Exception as err:  # noqa: BLE001 - e.g. ZeroGPU refused the allocation

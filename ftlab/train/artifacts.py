@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from seqeval.metrics.sequence_labeling import get_entities
 
 from ftlab import methods, models
 from ftlab.config import RunConfig
@@ -63,18 +64,10 @@ class Predictor:
 
 
 def entities(words: list[str], tags: list[str], joiner: str) -> list[dict]:
-    """BIO tags -> [{"type", "text", "start", "end"}] over word indices (end exclusive)."""
-    found, cur = [], None
-    for i, tag in enumerate(tags + ["O"]):
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else None
-        if cur and (tag.startswith("B-") or kind != cur["type"]):
-            cur["end"] = i
-            cur["text"] = joiner.join(words[cur["start"]:i])
-            found.append(cur)
-            cur = None
-        if kind and cur is None:
-            cur = {"type": kind, "start": i}
-    return found
+    """BIO tags -> [{"type", "text", "start", "end"}] over word indices (end exclusive). The spans
+    are seqeval's (the library that scores NER here), so what the playground shows is what counts."""
+    return [{"type": kind, "start": start, "end": last + 1, "text": joiner.join(words[start:last + 1])}
+            for kind, start, last in get_entities(list(tags))]
 
 
 def build_untrained(config: RunConfig, label_names: list[str]):

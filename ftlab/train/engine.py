@@ -19,7 +19,7 @@ import torch
 from ftlab import data as datasets
 from ftlab import methods, metrics, models
 from ftlab.config import RunConfig
-from ftlab.errors import ConfigError, FtlabError
+from ftlab.errors import ConfigError, FtlabError, one_line
 from ftlab.methods import MethodContext
 from ftlab.train import artifacts
 from ftlab.train.batching import IGNORE, Encoded, collate, length_grouped_batches, pad_multiple, sorted_batches
@@ -287,13 +287,3 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
     """A copy of what the method trains (small for PEFT methods): the best-checkpoint snapshot."""
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
-
-def one_line(err: BaseException) -> str:
-    if isinstance(err, FtlabError):
-        return str(err)
-    if isinstance(err, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return "CUDA out of memory; lower --batch-size (and raise --grad-accum to keep the effective batch)"
-    text = " ".join(str(err).split()) or "no message"
-    return f"{type(err).__name__}: {text[:300]}"

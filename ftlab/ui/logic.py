@@ -25,7 +25,7 @@ import pandas as pd
 
 from ftlab.charts import flat_config
 from ftlab.config import RunConfig, field_help, parse_value
-from ftlab.errors import ConfigError, DataError, FtlabError
+from ftlab.errors import ConfigError, DataError, FtlabError, one_line  # noqa: F401 - the tabs show errors with it
 from ftlab.provenance import uploads_dir  # noqa: F401 - the Launch tab's upload folder
 
 # transformers' lazy top-level module cannot be imported from two threads at once (the loser gets
@@ -764,15 +764,6 @@ def prediction_view(task: str, prediction: dict, text: str = "") -> dict:
 
 
 # ---- errors --------------------------------------------------------------------------------------
-
-def one_line(err: BaseException) -> str:
-    """The message a user sees: an FtlabError's own line; anything else as one short line (the
-    traceback goes to the server log, never to the page)."""
-    if isinstance(err, FtlabError):
-        return str(err)
-    text = " ".join(str(err).split())[:300] or "no message"
-    return f"unexpected error ({type(err).__name__}): {text}"
-
 
 def status_markdown(message: str, ok: bool = True) -> str:
     return ("" if ok else "**Problem:** ") + _md_escape(message)

@@ -102,4 +102,5 @@ def test_cancel_stops_a_running_in_process_job(tmp_path):
 
 def test_a_bad_config_fails_with_its_reason(tmp_path):
     events = list(zerogpu.job_events({"config": {**tiny().to_dict(), "method": "nonsense"}}))
-    assert [e["event"] for e in events] == ["failed"] and "nonsense" in events[0]["error"]
+    assert [e["event"] for e in events] == ["failed", zerogpu.EXIT_EVENT] and "nonsense" in events[0]["error"]
+    assert events[-1]["code"] == 1  # the local worker's exit status for a failed job
