@@ -17,46 +17,11 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, model_validator
 
+from ftlab import methods
 from ftlab.errors import ConfigError, FtlabError
-
-
-class Options(BaseModel):
-    """Base of every option group: frozen, and unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
-
-
-def format_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line naming each bad field, e.g. "batch_size: must be >= 1 (got 0)"."""
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if p != "__root__")
-        name = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown option"
-        elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):
-            msg = f"{msg} (got {e['input']!r})"
-        parts.append(f"{name}: {msg}")
-    return "; ".join(parts)
-
-
-def build_options(cls: type[Options], values: dict | Options | None, prefix: str) -> Options:
-    """Validate `values` into `cls`, raising ConfigError with one line naming the field."""
-    if isinstance(values, cls):
-        return values
-    if values is None:
-        values = {}
-    if isinstance(values, Options):
-        values = values.model_dump()
-    if not isinstance(values, dict):
-        raise ConfigError(f"{prefix.rstrip('.')}: expected a mapping of options, got {values!r}")
-    try:
-        return cls(**values)
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, prefix)) from None
+from ftlab.options import Options, build_options, format_validation_error
 
 
 Task = Literal["classification", "ner"]
@@ -132,7 +97,6 @@ class RunConfig(Options):
     def _resolve(cls, data: Any) -> Any:
         """Fill the inferred task and turn method_options into the method's own options class."""
         from ftlab import data as datasets
-        from ftlab import methods
 
         if not isinstance(data, dict):
             return data
@@ -148,7 +112,7 @@ class RunConfig(Options):
 
     @model_validator(mode="after")
     def _check_combination(self) -> "RunConfig":
-        from ftlab import methods, models
+        from ftlab import models
 
         models.check_name(self.model)
         method = methods.get_method(self.method)
@@ -190,8 +154,6 @@ class RunConfig(Options):
 
     @property
     def effective_lr(self) -> float:
-        from ftlab import methods
-
         return self.lr if self.lr is not None else methods.get_method(self.method).default_lr
 
     def replace(self, **changes: Any) -> "RunConfig":

@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from ftlab.config import Options, RunConfig, format_validation_error, read_mapping
+from ftlab.config import RunConfig, read_mapping
+from ftlab.options import Options, format_validation_error
 from ftlab.errors import ConfigError
 
 

@@ -1,26 +1,56 @@
-"""Is the Hugging Face Hub reachable? Asked once per process, answered within seconds.
+"""Is the Hugging Face Hub reachable? Answered within seconds, for models and datasets alike.
 
-Without this, an offline `from_pretrained` / `load_dataset` retries for ~20 s before failing.
-HF_HUB_OFFLINE=1 (or HF_DATASETS_OFFLINE=1) answers "no" at once.
+Offline, `from_pretrained` and `datasets.load_dataset` retry for ~20 s before failing; a short TCP
+probe decides first, and an unreachable Hub means "use the local cache or fail at once with a
+clear message". HF_HUB_OFFLINE=1 (or HF_DATASETS_OFFLINE=1) answers "no" at once. The answer is
+kept for a minute: a dashboard asks on every load, and a network can come back.
+
+Imports the standard library only.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import os
 import socket
+import threading
+import time
 from urllib.parse import urlparse
 
+_TRUE = {"1", "true", "yes", "on"}
+CACHE_S = 60.0
+_cache: dict[str, tuple[float, str | None]] = {}
 
-@functools.lru_cache(maxsize=1)
-def hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or os.environ.get(
-        "HF_DATASETS_OFFLINE", "0"
-    ).lower() in ("1", "true", "yes"):
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+
+def offline_reason(timeout: float = 2.5) -> str | None:
+    """Why the Hub cannot be used now ("HF_HUB_OFFLINE is set", "no connection to host:port"),
+    or None when it answers."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in _TRUE:
+            return f"{var} is set"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None  # behind a proxy a direct TCP probe proves nothing; let the library try
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    key = f"{host}:{port}"
+    cached = _cache.get(key)
+    if cached and time.monotonic() - cached[0] < CACHE_S:
+        return cached[1]
+    ok = []
+
+    def probe():
+        with contextlib.suppress(OSError):
+            socket.create_connection((host, port), timeout=timeout).close()
+            ok.append(True)
+
+    # A thread bounds the DNS lookup too, which socket timeouts do not cover.
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    reason = None if ok else f"no connection to {key}"
+    _cache[key] = (time.monotonic(), reason)
+    return reason
+
+
+def hub_reachable() -> bool:
+    return offline_reason() is None

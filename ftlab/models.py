@@ -40,8 +40,6 @@ BUILTIN: dict[str, ModelInfo] = {
     ]
 }
 
-DECODER_TYPES = {"gpt2", "gpt_neo", "gptj", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi", "phi3", "opt", "bloom", "falcon"}
-
 
 def list_models() -> list[ModelInfo]:
     return list(BUILTIN.values())
@@ -165,3 +163,18 @@ def head_prefixes(model) -> tuple[str, ...]:
     """Names of the freshly initialised task head: trained by every method, reported separately."""
     names = {n.split(".")[0] for n, _ in model.named_children()}
     return tuple(h for h in ("classifier", "score") if h in names) or ("classifier",)
+
+
+def in_head(name: str, head_prefixes: tuple[str, ...]) -> bool:
+    """True if parameter `name` belongs to the task head: one of the dotted `head_prefixes`
+appears in it as whole components, anywhere.
+
+    "classifier" matches "classifier.weight" and peft's
+    "base_model.model.classifier.modules_to_save.default.weight", not "myclassifier.weight".
+    """
+    parts = name.split(".")
+    for prefix in head_prefixes:
+        want = prefix.split(".")
+        if any(parts[i : i + len(want)] == want for i in range(len(parts) - len(want) + 1)):
+            return True
+    return False

@@ -47,10 +47,6 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
     return run_id, summary, None
 
 
-def list_runs(store: Store, **filters) -> list[dict]:
-    return store.runs_records(**filters)
-
-
 class Lab:
     """Jobs and runs of one database, for the CLI and the dashboard.
 

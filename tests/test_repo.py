@@ -19,3 +19,21 @@ def test_ci_runs_the_readme_test_command():
 def test_torch_is_pinned():
     reqs = (ROOT / "requirements.txt").read_text().splitlines()
     assert "torch==2.13.0" in reqs
+
+
+def test_ci_runs_in_a_fresh_virtual_environment():
+    """A package installed by hand must not hide a missing requirement: CI makes a new venv each
+    run and runs the README's command inside it."""
+    lines = [ln.strip() for ln in (ROOT / ".ci/run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    test_line = next(i for i, ln in enumerate(lines) if "pytest" in ln)
+    venv = next(i for i, ln in enumerate(lines) if ln.startswith("python3 -m venv "))
+    activate = next(i for i, ln in enumerate(lines) if ln.startswith("source ") and ln.endswith('/bin/activate"'))
+    assert venv < activate < test_line
+    assert "--system-site-packages" not in lines[venv]
+
+
+def test_sign_in_dependencies_are_in_the_runtime_requirements():
+    """gradio's Hugging Face sign-in needs its oauth extra (authlib); a local demo with
+    FTLAB_REQUIRE_LOGIN=1 uses it, not only a Space."""
+    reqs = (ROOT / "requirements.txt").read_text().splitlines()
+    assert any(r.split("#")[0].strip().startswith("gradio[oauth]==") for r in reqs)

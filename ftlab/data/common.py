@@ -100,3 +100,27 @@ def read_text(path: Path, encoding: str | None) -> tuple[str, str]:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         return _detect(data, path.name)
+
+
+def pick_column(columns, given, defaults, kind, name):
+    """The `kind` ("text"/"label") column of a table: the one given, else the first default
+    present (case-insensitive), else a one-line error listing what the table has."""
+    flag = f"--{kind}-column"
+    available = ", ".join(map(str, columns)) or "(none)"
+    if given is not None:
+        if given not in columns:
+            raise DataError(f"column {given!r} not found in {name}; available columns: {available}. Pass {flag}.")
+        return given
+    by_lower = {str(c).lower(): c for c in columns}
+    for d in defaults:
+        if d in by_lower:
+            return by_lower[d]
+    raise DataError(
+        f"no {kind} column in {name} (looked for {', '.join(defaults)}); available columns: {available}. Pass {flag}."
+    )
+
+
+def first_line(err: Exception, limit: int = 300) -> str:
+    """An exception's first line, for a one-line error that wraps a library's message."""
+    lines = str(err).strip().splitlines()
+    return lines[0][:limit] if lines else type(err).__name__

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ftlab.errors import DataError
 
-from .common import Loaded, label_str, read_text, sort_label_names
+from .common import Loaded, first_line, label_str, pick_column, read_text, sort_label_names
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".txt")
@@ -23,11 +23,6 @@ def _source(path: Path, used: str, given: str | None) -> str:
     """The absolute path, plus the encoding when it was guessed (guesses can be wrong)."""
     guessed = used != "utf-8" and not given
     return str(path.resolve()) + (f" (encoding detected: {used}; pass --encoding if the text looks wrong)" if guessed else "")
-
-
-def _first_line(err: Exception) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def _records_from_json(text: str, name: str, lines: bool) -> list:
@@ -62,22 +57,6 @@ def _records_from_json(text: str, name: str, lines: bool) -> list:
     return records
 
 
-def _pick_column(columns, given, defaults, kind, name):
-    flag = f"--{kind}-column"
-    available = ", ".join(map(str, columns)) or "(none)"
-    if given is not None:
-        if given not in columns:
-            raise DataError(f"column {given!r} not found in {name}; available columns: {available}. Pass {flag}.")
-        return given
-    by_lower = {str(c).lower(): c for c in columns}
-    for d in defaults:
-        if d in by_lower:
-            return by_lower[d]
-    raise DataError(
-        f"no {kind} column in {name} (looked for {', '.join(defaults)}); available columns: {available}. Pass {flag}."
-    )
-
-
 def read_table(path: Path, *, text_column=None, label_column=None, encoding=None) -> Loaded:
     """A table with one text column and one label column -> one unsplit classification set."""
     import pandas as pd
@@ -107,14 +86,14 @@ def read_table(path: Path, *, text_column=None, label_column=None, encoding=None
         except pd.errors.ParserWarning:
             raise DataError(f"cannot parse {name} as {kind}: some rows have more fields than the header. Quote fields that contain the delimiter.")
         except (pd.errors.ParserError, ValueError) as e:
-            raise DataError(f"cannot parse {name} as {kind}: {_first_line(e)}. Check the delimiter and quoting (fields with commas need quotes).")
+            raise DataError(f"cannot parse {name} as {kind}: {first_line(e)}. Check the delimiter and quoting (fields with commas need quotes).")
     else:
         df = pd.DataFrame(_records_from_json(text, name, lines=suffix == ".jsonl"))
     if len(df) == 0:
         raise DataError(f"{name} has no rows; add at least one example per class.")
 
-    tcol = _pick_column(list(df.columns), text_column, TEXT_DEFAULTS, "text", name)
-    lcol = _pick_column(list(df.columns), label_column, LABEL_DEFAULTS, "label", name)
+    tcol = pick_column(list(df.columns), text_column, TEXT_DEFAULTS, "text", name)
+    lcol = pick_column(list(df.columns), label_column, LABEL_DEFAULTS, "label", name)
     if tcol == lcol:
         raise DataError(f"text and label column are both {tcol!r} in {name}; pass --text-column and --label-column.")
 

@@ -7,15 +7,12 @@ unreachable Hub means "use the local cache or fail at once with a clear message"
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import socket
-import threading
-from urllib.parse import urlparse
 
 from ftlab.errors import DataError
+from ftlab.hub import offline_reason
 
-from .common import Loaded, builtin_hint, label_str, sort_label_names
+from .common import Loaded, builtin_hint, first_line, label_str, pick_column, sort_label_names
 
 # Canonical datasets whose config follows a slash in ftlab specs ("glue/sst2" means
 # load_dataset("glue", "sst2")); any other "a/b" is an owner/name repo id. "name:config"
@@ -23,7 +20,6 @@ from .common import Loaded, builtin_hint, label_str, sort_label_names
 CONFIG_DATASETS = {"glue", "super_glue", "tweet_eval", "wikiann", "xtreme", "xnli", "paws-x", "amazon_reviews_multi"}
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?(:[\w.-]+)?")
 NER_WORDS = ("conll", "ner", "wikiann", "wnut")
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def is_hub_id(spec: str) -> bool:
@@ -45,29 +41,6 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-def offline_reason(timeout: float = 2.5) -> str | None:
-    """Why the Hub cannot be used now, or None when it answers."""
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in _TRUE:
-            return f"{var} is set"
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return None  # behind a proxy a direct TCP probe proves nothing; let datasets try
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
-    ok = []
-
-    def probe():
-        with contextlib.suppress(OSError):
-            socket.create_connection((host, port), timeout=timeout).close()
-            ok.append(True)
-
-    # A thread bounds the DNS lookup too, which socket timeouts do not cover.
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return None if ok else f"no connection to {host}:{port}"
-
-
 @contextlib.contextmanager
 def _offline_mode():
     """datasets and huggingface_hub read HF_HUB_OFFLINE at import; flip their module flags instead."""
@@ -80,11 +53,6 @@ def _offline_mode():
         yield
     finally:
         datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
-
-
-def _first_line(err: Exception) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:200] if lines else type(err).__name__
 
 
 def load_hub(spec: str, task: str, *, text_column=None, label_column=None) -> Loaded:
@@ -104,21 +72,10 @@ def load_hub(spec: str, task: str, *, text_column=None, label_column=None) -> Lo
                 f"dataset {spec!r} is not in the local Hugging Face cache and the Hub is unreachable ({reason}). {builtin_hint(spec)}"
             )
         raise DataError(
-            f"could not load {spec!r} from the Hugging Face Hub: {_first_line(e)}. "
+            f"could not load {spec!r} from the Hugging Face Hub: {first_line(e, 200)}. "
             "Check the name on huggingface.co/datasets (a config goes after a colon, e.g. glue:sst2)."
         )
     return from_dataset_dict(dd, spec, task, text_column=text_column, label_column=label_column)
-
-
-def _column(columns, given, defaults, kind, spec):
-    if given is not None:
-        if given not in columns:
-            raise DataError(f"column {given!r} not found in {spec}; available columns: {', '.join(columns)}. Pass --{kind}-column.")
-        return given
-    for d in defaults:
-        if d in columns:
-            return d
-    raise DataError(f"no {kind} column in {spec} (looked for {', '.join(defaults)}); available columns: {', '.join(columns)}. Pass --{kind}-column.")
 
 
 SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "dev", "val"), "test": ("test",)}
@@ -143,13 +100,13 @@ def from_dataset_dict(dd, spec: str, task: str, *, text_column=None, label_colum
     features = found["train"].features
     columns = list(features)
     if task == "ner":
-        tcol = _column(columns, text_column, ("tokens", "words"), "text", spec)
-        lcol = _column(columns, label_column, ("ner_tags", "tags", "labels"), "label", spec)
+        tcol = pick_column(columns, text_column, ("tokens", "words"), "text", spec)
+        lcol = pick_column(columns, label_column, ("ner_tags", "tags", "labels"), "label", spec)
         inner = getattr(features[lcol], "feature", None)
         names = list(inner.names) if isinstance(inner, ClassLabel) else None
     else:
-        tcol = _column(columns, text_column, ("text", "sentence", "content", "review"), "text", spec)
-        lcol = _column(columns, label_column, ("label", "labels"), "label", spec)
+        tcol = pick_column(columns, text_column, ("text", "sentence", "content", "review"), "text", spec)
+        lcol = pick_column(columns, label_column, ("label", "labels"), "label", spec)
         names = list(features[lcol].names) if isinstance(features[lcol], ClassLabel) else None
 
     raw = {s: (ds[tcol], ds[lcol]) for s, ds in found.items()}

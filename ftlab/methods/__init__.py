@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ftlab.config import Options
 from ftlab.errors import ConfigError
+from ftlab.options import Options
 
 TASKS = frozenset({"classification", "ner"})
 
@@ -45,7 +45,6 @@ class Method:
     check: Optional[Callable[[Options, str, str], Optional[str]]] = None
     after_step: Optional[Callable[[Any, int], None]] = None
     family: str = "peft"  # "full", "selective", "additive", "reparam", "prompt": groups in charts
-    extra: dict = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, Method] = {}

@@ -25,11 +25,6 @@ def set_trainable(model, predicate) -> None:
         p.requires_grad_(bool(predicate(name)))
 
 
-def in_head(name: str, head_prefixes: tuple[str, ...]) -> bool:
-    parts = name.split(".")
-    return any(h in parts for h in head_prefixes)
-
-
 def peft_task_type(task: str):
     from peft import TaskType
 

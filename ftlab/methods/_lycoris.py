@@ -2,8 +2,8 @@
 
 from pydantic import Field
 
-from ftlab.config import Options
 from ftlab.methods._common import TargetModules, target_modules_field, wrap_with_peft
+from ftlab.options import Options
 
 
 class LycorisOptions(Options):

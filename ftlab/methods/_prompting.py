@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from ftlab.config import Options
+from ftlab.options import Options
 
 
 class VirtualTokenOptions(Options):

@@ -14,9 +14,10 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ftlab.config import Options
 from ftlab.methods import register_method
-from ftlab.methods._common import in_head, set_trainable
+from ftlab.methods._common import set_trainable
+from ftlab.models import in_head
+from ftlab.options import Options
 
 # Where the sublayer outputs are, per architecture (regex on qualified module names).
 TARGETS = {

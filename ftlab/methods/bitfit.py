@@ -1,8 +1,9 @@
 """BitFit (Ben Zaken et al., 2021): train only the bias terms, plus the task head."""
 
-from ftlab.config import Options
 from ftlab.methods import register_method
-from ftlab.methods._common import in_head, set_trainable
+from ftlab.methods._common import set_trainable
+from ftlab.models import in_head
+from ftlab.options import Options
 
 
 class BitFitOptions(Options):

@@ -1,8 +1,8 @@
 """Full fine-tuning: every weight trains. The reference every other method is compared with."""
 
-from ftlab.config import Options
 from ftlab.methods import register_method
 from ftlab.methods._common import set_trainable
+from ftlab.options import Options
 
 
 class FullOptions(Options):

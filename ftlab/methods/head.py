@@ -2,9 +2,10 @@
 
 from pydantic import Field
 
-from ftlab.config import Options
 from ftlab.methods import register_method
-from ftlab.methods._common import in_head, set_trainable
+from ftlab.methods._common import set_trainable
+from ftlab.models import in_head
+from ftlab.options import Options
 
 
 class HeadOptions(Options):

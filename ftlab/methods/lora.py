@@ -2,9 +2,9 @@
 
 from pydantic import Field
 
-from ftlab.config import Options
 from ftlab.methods import register_method
 from ftlab.methods._common import TargetModules, needs_known_targets, target_modules_field, wrap_with_peft
+from ftlab.options import Options
 
 
 class LoraOptions(Options):

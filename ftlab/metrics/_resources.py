@@ -3,19 +3,7 @@
 import resource
 import sys
 
-
-def _is_head(name: str, head_prefixes: tuple[str, ...]) -> bool:
-    """True if a dotted prefix appears in `name` as whole components, anywhere in it.
-
-    "classifier" matches "classifier.weight" and peft's
-    "base_model.model.classifier.modules_to_save.default.weight", not "myclassifier.weight".
-    """
-    parts = name.split(".")
-    for prefix in head_prefixes:
-        want = prefix.split(".")
-        if any(parts[i : i + len(want)] == want for i in range(len(parts) - len(want) + 1)):
-            return True
-    return False
+from ftlab.models import in_head
 
 
 def count_parameters(model, head_prefixes: tuple[str, ...]) -> dict:
@@ -51,7 +39,7 @@ def count_parameters(model, head_prefixes: tuple[str, ...]) -> dict:
         total += n
         if param.requires_grad:
             trainable += n
-            if any(_is_head(name, head_prefixes) for name in names):
+            if any(in_head(name, head_prefixes) for name in names):
                 head += n
     return {
         "total_params": total,

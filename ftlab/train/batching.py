@@ -21,7 +21,6 @@ IGNORE = -100  # label of positions that do not count in the loss (special token
 class Encoded:
     input_ids: list[list[int]]
     labels: list  # classification: list[int]; ner: list[list[int]] aligned to input_ids
-    word_ids: list | None = None  # ner: token -> word index (None for specials), for predictions
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -36,16 +35,14 @@ def encode(split, task: str, tokenizer, max_length: int) -> Encoded:
         enc = tokenizer(list(split.texts), truncation=True, max_length=max_length)
         return Encoded(enc["input_ids"], list(split.labels))
     enc = tokenizer([list(t) for t in split.texts], is_split_into_words=True, truncation=True, max_length=max_length)
-    labels, word_ids = [], []
+    labels = []
     for i, tags in enumerate(split.labels):
-        wids = enc.word_ids(i)
         row, prev = [], None
-        for w in wids:
+        for w in enc.word_ids(i):
             row.append(IGNORE if w is None or w == prev else tags[w])
             prev = w
         labels.append(row)
-        word_ids.append(wids)
-    return Encoded(enc["input_ids"], labels, word_ids)
+    return Encoded(enc["input_ids"], labels)
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random, pool_batches: int = 64) -> list[list[int]]:

@@ -93,7 +93,6 @@ def _save(path: Path, enc: Encoded, task: str) -> None:
         arrays["labels"] = np.asarray(enc.labels, dtype=np.int32)
     else:
         arrays["labels"] = _ragged(enc.labels)[0]
-        arrays["word_ids"] = _ragged([[-1 if w is None else w for w in row] for row in enc.word_ids])[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
@@ -106,9 +105,7 @@ def _load(path: Path, task: str) -> Encoded:
         input_ids = _unragged(z["input_ids"], offsets)
         if task == "classification":
             return Encoded(input_ids, z["labels"].tolist())
-        labels = _unragged(z["labels"], offsets)
-        word_ids = [[None if w < 0 else w for w in row] for row in _unragged(z["word_ids"], offsets)]
-        return Encoded(input_ids, labels, word_ids)
+        return Encoded(input_ids, _unragged(z["labels"], offsets))
 
 
 def encode_cached(split, task: str, label_names: list[str], tokenizer, max_length: int) -> Encoded:
