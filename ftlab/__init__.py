@@ -1,3 +1,17 @@
-"""ftlab: compare full fine-tuning with parameter-efficient methods on your own data."""
+"""ftlab: compare full fine-tuning with parameter-efficient methods on your own data.
+
+The rooms, top to bottom (data flows down; tests/test_layers.py checks every import, lazy ones too):
+
+    ui/            Gradio tabs; ui/logic/ their plain logic      -> service, charts, config, names
+    charts.py      DataFrame -> plotly Figure                     -> pandas, plotly
+    service.py     Lab: submit / cancel / retry / compare         -> queue, store, train (predict)
+    queue/         persistent jobs, scheduler, backends, worker   -> store (scheduler only), train
+    store.py       DuckDB, the only code that opens it            -> errors
+    train/         the engine: one run, setup -> fit -> evaluate  -> config, data, methods, models, metrics
+    methods/       one module per fine-tuning method              -> options, models
+    data/ models.py metrics/   datasets, base models, scores      -> errors, hub
+    config.py      RunConfig, validated and hashable              -> options, methods, data, models
+    options.py errors.py hub.py provenance.py: leaves every layer may use.
+"""
 
 __version__ = "0.1.0"

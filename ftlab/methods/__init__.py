@@ -9,6 +9,9 @@ Adding a method = one new module in this package that calls `register_method`; i
 automatically. No `if method == ...` anywhere else.
 
 Importing this package imports no torch: `apply` functions import it when they run.
+
+May import: pydantic, ftlab.options, ftlab.models, ftlab.errors; torch and peft inside `apply`.
+Never ftlab.config (which imports this registry to validate runs) or the engine.
 """
 
 from __future__ import annotations

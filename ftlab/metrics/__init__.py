@@ -3,6 +3,9 @@
 Task scores go through ftlab's own local `evaluate` modules (ftlab/metrics/modules/), the same
 code path as a user's evaluate metric, and load with no Hub. Importing this package is cheap:
 evaluate is imported on the first score, torch on the first PeakMemory.
+
+May import: evaluate, numpy, ftlab.models (what counts as the task head); torch lazily. Never
+the engine, the store or anything above.
 """
 
 from collections import Counter
