@@ -51,6 +51,3 @@ def offline_reason(timeout: float = 2.5) -> str | None:
     _cache[key] = (time.monotonic(), reason)
     return reason
 
-
-def hub_reachable() -> bool:
-    return offline_reason() is None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftlab.errors import ModelError
-from ftlab.hub import hub_reachable
+from ftlab.hub import offline_reason
 
 
 @dataclass(frozen=True)
@@ -81,24 +81,73 @@ def architecture_hint(name: str) -> str | None:
     return None
 
 
-def _source(name: str) -> str:
-    """Where from_pretrained should load `name` from, failing fast when it cannot."""
-    if name in ("minilm", "tiny", "tiny-gpt2", "tiny-llama"):
-        return minilm_path()
-    if Path(name).is_dir():
-        return name
+def _cached(name: str) -> str | None:
+    """The local Hugging Face cache's copy of a Hub model (no network), or None."""
     from huggingface_hub import snapshot_download
 
-    try:  # already in the local cache: no network needed
+    try:
         return snapshot_download(name, local_files_only=True, allow_patterns=["*.json", "*.txt", "*.model"])
-    except Exception:
-        pass
-    if not hub_reachable():
-        raise ModelError(
-            f"model {name!r} is not a local directory or in the Hugging Face cache, and the Hub is "
-            f"unreachable; available offline: {', '.join(BUILTIN)}, or a local model directory"
-        )
+    except Exception:  # noqa: BLE001 - not cached, in any of the ways huggingface_hub says so
+        return None
+
+
+def _offline_message(name: str, reason: str) -> str:
+    return (f"model {name!r} is not a local directory or in the Hugging Face cache, and the Hub is "
+            f"unreachable ({reason}); available offline: {', '.join(BUILTIN)}, or a local model directory")
+
+
+def _model_folder(name: str) -> str:
+    if not (Path(name) / "config.json").is_file():
+        raise ModelError(f"{name} is a folder without config.json: not a saved transformers model")
     return name
+
+
+def _source(name: str) -> str:
+    """Where from_pretrained should load `name` from, failing fast when it cannot."""
+    if name in BUILTIN:
+        return minilm_path()
+    if Path(name).is_dir():
+        return _model_folder(name)
+    cached = _cached(name)
+    if cached:
+        return cached
+    reason = offline_reason()
+    if reason:
+        raise ModelError(_offline_message(name, reason))
+    return name
+
+
+def check_available(name: str) -> None:
+    """Can `name` be loaded here, now? Asked before a job is queued, so a misspelt Hub id fails at
+    the door, not minutes later in a worker. Built-ins and model folders are checked on disk; a Hub
+    id must be in the local cache or exist on the Hub (one metadata request; a gated or private
+    model needs HF_TOKEN). Offline, a Hub id that is not cached is refused with the reason."""
+    check_name(name)
+    if name in BUILTIN:
+        minilm_path()
+        return
+    if Path(name).is_dir():
+        _model_folder(name)
+        return
+    if _cached(name):
+        return
+    reason = offline_reason()
+    if reason:
+        raise ModelError(_offline_message(name, reason))
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None).model_info(name, timeout=15)
+    except GatedRepoError:
+        raise ModelError(f"model {name!r} is gated on the Hugging Face Hub: accept its terms on its page "
+                         "and set HF_TOKEN") from None
+    except RepositoryNotFoundError:
+        raise ModelError(f"model {name!r} was not found on the Hugging Face Hub (or is private: set HF_TOKEN); "
+                         "check the spelling, e.g. 'bert-base-uncased'") from None
+    except Exception as err:  # noqa: BLE001 - HTTP errors, timeouts: one line either way
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ModelError(f"could not check model {name!r} on the Hugging Face Hub: {first}") from None
 
 
 def load_tokenizer(name: str):

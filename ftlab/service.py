@@ -121,12 +121,33 @@ class Lab:
 
         if not self.policy.is_open:  # skips reading the jobs when there is nothing to check
             configs = self.policy.admit(configs, owner, self.jobs(), uploads=str(uploads_dir(self.db_path)))
+        self.check_inputs(configs)
 
         if self.remote:
             specs = job_specs(configs, priority, owner)
             inbox.send(self.db_path, {"op": "submit", "jobs": specs})
             return [s["id"] for s in specs]
         return self.scheduler.submit(configs, priority, owner)
+
+    def check_inputs(self, configs: list[RunConfig]) -> None:
+        """What a job needs before it may queue, checked once per distinct model and dataset of a
+        grid: the model resolves (built-in, model folder, cached, or on the Hub) and the dataset
+        loads with its columns, at least two classes and the config's task. Raises the one-line
+        reason; a RunConfig alone checks only what needs no loading."""
+        from ftlab import models
+        from ftlab.errors import ConfigError
+
+        for name in dict.fromkeys(c.model for c in configs):
+            models.check_available(name)
+        checked = set()
+        for c in configs:
+            key = (c.dataset, c.text_column, c.label_column, c.encoding, c.split_seed)
+            if key in checked:
+                continue
+            loaded = self._ui_dataset(*key)
+            if loaded.task != c.task:
+                raise ConfigError(f"task: dataset {c.dataset!r} is a {loaded.task} dataset, not {c.task}")
+            checked.add(key)
 
     def _command(self, op: str, job_id: str, **extra) -> str:
         from ftlab.queue import inbox

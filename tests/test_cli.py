@@ -37,10 +37,11 @@ def bad_files(tmp_path):
     (tmp_path / "one_class.csv").write_text("text,label\n" + "".join(f"t{i},pos\n" for i in range(20)))
     (tmp_path / "bad.conll").write_text("alice B-PER\nsmith\n\n")
     (tmp_path / "badtag.conll").write_text("alice PERSON\n\n")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 40)  # a binary file renamed .csv
     return tmp_path
 
 
-@pytest.mark.parametrize("extra, needle", [
+BAD_INPUTS = [
     (["--dataset", "{d}/missing.csv"], "not found"),
     (["--dataset", "{d}/empty.csv"], "empty"),
     (["--dataset", "{d}/header_only.csv"], "no rows"),
@@ -57,8 +58,15 @@ def bad_files(tmp_path):
     (["--method", "lora", "--opt", "r=big"], "method_options.r"),
     (["--batch-size", "0"], "batch_size"),
     (["--epochs", "soon"], "epochs"),
-])
-def test_bad_input_is_one_line_and_nothing_succeeds(extra, needle, tmp_path, db, capsys):
+    (["--dataset", "{d}/binary.csv"], "binary.csv is not a text file"),
+    (["--model", "{d}"], "config.json"),
+    (["--model", "bert-base-uncasd"], "Hub is unreachable"),  # offline (set below): refused at once
+]
+
+
+@pytest.mark.parametrize("extra, needle", BAD_INPUTS)
+def test_bad_input_is_one_line_and_nothing_succeeds(extra, needle, tmp_path, db, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     d = bad_files(tmp_path)
     args = ["train", *TINY, "--max-steps", "2", "--db", db] + [a.format(d=d) for a in extra]
     code, out, err = run_cli(args, capsys)
@@ -157,3 +165,16 @@ def test_submit_validates_everything_before_queueing(db, capsys):
     assert all(j["status"] == "queued" and j["progress"] == 0.0 for j in jobs)
     code, out, _ = run_cli(["priority", jobs[-1]["id"], "7", "--db", db], capsys)
     assert code == 0 and json.loads(run_cli(["jobs", "--db", db, "--json"], capsys)[1])[0]["id"] == jobs[-1]["id"]
+
+
+@pytest.mark.parametrize("extra, needle", BAD_INPUTS)
+def test_submit_refuses_what_cannot_run_and_queues_nothing(extra, needle, tmp_path, db, capsys, monkeypatch):
+    """`submit` checks what a worker would find out minutes later: the dataset loads with its
+    columns and two classes, the model resolves. One line, nothing queued."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    d = bad_files(tmp_path)
+    args = ["submit", "--model", "tiny", "--method", "lora", "head", "--db", db] + [a.format(d=d) for a in extra]
+    code, out, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, needle.format(d=d))
+    code, out, _ = run_cli(["jobs", "--db", db, "--json"], capsys)
+    assert json.loads(out) == []

@@ -17,13 +17,13 @@ def test_offline_reason_names_the_cause_and_answers_fast(monkeypatch):
         server.listen()
         port = server.getsockname()[1]
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
-        assert hub.offline_reason() is None and hub.hub_reachable()
+        assert hub.offline_reason() is None
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     t0 = time.monotonic()
-    assert hub.offline_reason() == f"no connection to 127.0.0.1:{port}" and not hub.hub_reachable()
+    assert hub.offline_reason() == f"no connection to 127.0.0.1:{port}"
     assert time.monotonic() - t0 < 3
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hub.offline_reason() == "HF_HUB_OFFLINE is set"

@@ -47,3 +47,62 @@ def test_local_directory_model(tmp_path):
     assert models.architecture_hint(str(tmp_path)) == "bert"
     again = models.load_model(str(tmp_path), "ner", ["O", "B-X", "I-X"], models.load_tokenizer(str(tmp_path)))
     assert again.classifier.out_features == 3
+
+
+@pytest.fixture
+def stub_hub(monkeypatch):
+    """A local stand-in for the Hub's model API: one model exists, every other id is not found
+    (answered the way huggingface.co answers, with its X-Error-Code header)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked = []
+
+    class ModelApi(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            asked.append(self.path)
+            if self.path.split("?")[0].startswith("/api/models/prajjwal1/bert-tiny"):
+                body, code = json.dumps({"id": "prajjwal1/bert-tiny", "modelId": "prajjwal1/bert-tiny",
+                                         "sha": "0" * 40, "private": False}).encode(), 200
+            else:
+                body, code = b'{"error": "Repository not found"}', 404
+            self.send_response(code)
+            if code == 404:
+                self.send_header("X-Error-Code", "RepoNotFound")
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    from ftlab import hub
+
+    monkeypatch.setattr(hub, "_cache", {})
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    yield asked
+    server.shutdown()
+
+
+def test_check_available_asks_the_hub_for_an_id_it_does_not_have(stub_hub, tmp_path):
+    models.check_available("minilm")  # built-in: nothing asked
+    assert stub_hub == []
+    models.check_available("prajjwal1/bert-tiny")
+    with pytest.raises(ModelError, match="'bert-base-uncasd' was not found on the Hugging Face Hub"):
+        models.check_available("bert-base-uncasd")
+    assert any("bert-base-uncasd" in p for p in stub_hub)
+    with pytest.raises(ModelError, match="folder without config.json"):
+        models.check_available(str(tmp_path))
+
+
+def test_check_available_offline_refuses_with_the_reason(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    with pytest.raises(ModelError, match=r"Hub is unreachable \(HF_HUB_OFFLINE is set\)"):
+        models.check_available("bert-base-uncasd")
+    assert time.perf_counter() - t0 < 5

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from ftlab.errors import DataError
+from ftlab.errors import DataError, field
 
 BUILTIN_NAMES = ("tweets-sentiment", "zh-reviews", "zh-ner")
 BUILTIN_HINT = "Built-in datasets: " + ", ".join(BUILTIN_NAMES) + "; or pass a local CSV/JSONL/CoNLL file."
@@ -42,7 +42,7 @@ def label_str(value) -> str:
     if isinstance(value, (list, tuple, dict)):
         raise DataError(
             f"label value {value!r} is a list/object; ftlab supports one label per example "
-            "(multi-label is not supported). Pass --label-column with a single-valued column."
+            f"(multi-label is not supported). Set {field('label_column')} to a single-valued column."
         )
     return str(value).strip()
 
@@ -55,6 +55,16 @@ def sort_label_names(names) -> list:
     return sorted(names)
 
 
+def _looks_binary(data: bytes) -> bool:
+    """NUL bytes or many control characters: no text encoding makes a table of it (a binary file
+    renamed .csv would otherwise "decode" as latin-1 into garbage)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return False  # UTF-16/32 text is full of NUL bytes
+    head = data[:65536]
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return b"\x00" in head or controls > 0.05 * len(head)
+
+
 def _detect(data: bytes, name: str) -> tuple[str, str]:
     import charset_normalizer
 
@@ -63,7 +73,7 @@ def _detect(data: bytes, name: str) -> tuple[str, str]:
     if best is None:
         raise DataError(
             f"cannot detect the text encoding of {name} (it is not utf-8); "
-            "pass it with --encoding, e.g. --encoding latin-1."
+            f"set {field('encoding')} to the file's encoding, e.g. latin-1 or gbk."
         )
     # charset-normalizer is unsure on small single-byte files: a latin-1 French review scores
     # iso8859_10 "façade"->"faįade" at chaos 0.0 and cp1252 (right) at 0.09, and ties cp1250
@@ -94,8 +104,11 @@ def read_text(path: Path, encoding: str | None) -> tuple[str, str]:
         except UnicodeDecodeError as e:
             raise DataError(
                 f"{path.name} is not valid {encoding} (bad byte 0x{data[e.start]:02x} at offset {e.start}); "
-                "pass the file's real encoding with --encoding (e.g. latin-1, cp1252, gbk)."
+                f"set {field('encoding')} to the file's real encoding (e.g. latin-1, cp1252, gbk)."
             )
+    if _looks_binary(data):
+        raise DataError(f"{path.name} is not a text file (it holds binary data); "
+                        "give a CSV, TSV, JSON lines or CoNLL text file.")
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -105,18 +118,18 @@ def read_text(path: Path, encoding: str | None) -> tuple[str, str]:
 def pick_column(columns, given, defaults, kind, name):
     """The `kind` ("text"/"label") column of a table: the one given, else the first default
     present (case-insensitive), else a one-line error listing what the table has."""
-    flag = f"--{kind}-column"
+    flag = field(f"{kind}_column")
     available = ", ".join(map(str, columns)) or "(none)"
     if given is not None:
         if given not in columns:
-            raise DataError(f"column {given!r} not found in {name}; available columns: {available}. Pass {flag}.")
+            raise DataError(f"column {given!r} not found in {name}; available columns: {available}. Set {flag}.")
         return given
     by_lower = {str(c).lower(): c for c in columns}
     for d in defaults:
         if d in by_lower:
             return by_lower[d]
     raise DataError(
-        f"no {kind} column in {name} (looked for {', '.join(defaults)}); available columns: {available}. Pass {flag}."
+        f"no {kind} column in {name} (looked for {', '.join(defaults)}); available columns: {available}. Set {flag}."
     )
 
 

@@ -9,7 +9,7 @@ import re
 import warnings
 from pathlib import Path
 
-from ftlab.errors import DataError
+from ftlab.errors import DataError, field
 
 from .common import Loaded, first_line, label_str, pick_column, read_text, sort_label_names
 
@@ -22,7 +22,7 @@ LABEL_DEFAULTS = ("label", "labels", "sentiment", "category", "class")
 def _source(path: Path, used: str, given: str | None) -> str:
     """The absolute path, plus the encoding when it was guessed (guesses can be wrong)."""
     guessed = used != "utf-8" and not given
-    return str(path.resolve()) + (f" (encoding detected: {used}; pass --encoding if the text looks wrong)" if guessed else "")
+    return str(path.resolve()) + (f" (encoding detected: {used}; set {field('encoding')} if the text looks wrong)" if guessed else "")
 
 
 def _records_from_json(text: str, name: str, lines: bool) -> list:
@@ -95,7 +95,7 @@ def read_table(path: Path, *, text_column=None, label_column=None, encoding=None
     tcol = pick_column(list(df.columns), text_column, TEXT_DEFAULTS, "text", name)
     lcol = pick_column(list(df.columns), label_column, LABEL_DEFAULTS, "label", name)
     if tcol == lcol:
-        raise DataError(f"text and label column are both {tcol!r} in {name}; pass --text-column and --label-column.")
+        raise DataError(f"text and label column are both {tcol!r} in {name}; set {field('text_column')} and {field('label_column')}.")
 
     texts, raw_labels = [], []
     for t, lab in zip(df[tcol].tolist(), df[lcol].tolist()):
@@ -105,10 +105,10 @@ def read_table(path: Path, *, text_column=None, label_column=None, encoding=None
             texts.append(t)
             raw_labels.append(lab)
     if not texts:
-        raise DataError(f"no rows of {name} have both a text in {tcol!r} and a label in {lcol!r}; check --text-column and --label-column.")
+        raise DataError(f"no rows of {name} have both a text in {tcol!r} and a label in {lcol!r}; check {field('text_column')} and {field('label_column')}.")
     names = sort_label_names(raw_labels)
     if len(names) < 2:
-        raise DataError(f"{name} has a single class ({names[0]!r} in column {lcol!r}); classification needs at least two. Check --label-column.")
+        raise DataError(f"{name} has a single class ({names[0]!r} in column {lcol!r}); classification needs at least two. Check {field('label_column')}.")
     ids = {n: i for i, n in enumerate(names)}
     source = _source(path, used, encoding)
     return Loaded("classification", names, {"all": (texts, [ids[x] for x in raw_labels])}, source)

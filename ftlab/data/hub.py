@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 
-from ftlab.errors import DataError
+from ftlab.errors import DataError, field
 from ftlab.hub import offline_reason
 
 from .common import Loaded, builtin_hint, first_line, label_str, pick_column, sort_label_names
@@ -120,7 +120,7 @@ def from_dataset_dict(dd, spec: str, task: str, *, text_column=None, label_colum
         names = sort_label_names(v for v in values if v not in ("", "-1"))
         if task == "ner":
             if not all(n == "O" or n[:2] in ("B-", "I-") for n in names):
-                raise DataError(f"the tags in column {lcol!r} of {spec} are not named BIO tags; pass --label-column with BIO tags.")
+                raise DataError(f"the tags in column {lcol!r} of {spec} are not named BIO tags; set {field('label_column')} to a column of BIO tags.")
             names = ["O"] + [n for n in names if n != "O"]
         lookup = {n: i for i, n in enumerate(names)}
         to_id = lambda x: lookup.get(label_str(x), -1)  # noqa: E731

@@ -136,7 +136,7 @@ def test_tsv_int_labels_sort_numerically_and_custom_columns(tmp_path):
     p = tmp_path / "x.tsv"
     lines = ["id\tbody\tstars"] + [f"{i}\tsome \"quoted text star{i}\t{i % 11}" for i in range(60)]
     p.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"no text column in x.tsv .*available columns: id, body, stars\. Pass --text-column"):
+    with pytest.raises(DataError, match=r"no text column in x.tsv .*available columns: id, body, stars\. Set --text-column"):
         load_dataset(str(p))
     data = load_dataset(str(p), text_column="body", label_column="stars")
     assert data.label_names == [str(i) for i in range(11)]  # "10" after "9", not after "1"
@@ -197,7 +197,7 @@ def test_bad_tables_give_one_line_errors(tmp_path):
     assert "has no rows" in _err(str(tmp_path / "header.csv"))
     (tmp_path / "r.csv").write_text("txt,label\nhello,a\nworld,b\nagain,a\n")
     msg = _err(str(tmp_path / "r.csv"), text_column="text")
-    assert msg == "column 'text' not found in r.csv; available columns: txt, label. Pass --text-column."
+    assert msg == "column 'text' not found in r.csv; available columns: txt, label. Set --text-column."
     (tmp_path / "one.csv").write_text("text,label\n" + "".join(f"t{i},spam\n" for i in range(10)))
     assert "single class ('spam'" in _err(str(tmp_path / "one.csv"))
     (tmp_path / "broken.csv").write_text("text,label\na,b\nc,d,e,f\n")
