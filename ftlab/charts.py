@@ -152,6 +152,14 @@ def _err(values) -> list[float]:
     return [0.0 if v is None or not np.isfinite(v) else float(v) for v in values]
 
 
+_ONE_SEED = "1 seed: no interval"
+
+
+def _spread(n_runs: int, std_text: str) -> str:
+    """Hover text for a seed spread: the std and n, or why there is none."""
+    return f"± {std_text} std, n = %{{customdata[0]}}" if n_runs > 1 else _ONE_SEED
+
+
 def _labels(agg: pd.DataFrame) -> list[str]:
     """Method names, qualified by model/dataset only when the frame mixes several, and by the
     config fields that tell a method's variants apart when it has several."""
@@ -264,6 +272,34 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
                            na_position="last").reset_index(drop=True)
 
 
+def versus_full(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
+    """What each method gives up and saves against full fine-tuning of the same model and
+    dataset, seed-averaged: one row per other method (variant), for (model, dataset) pairs that
+    have a succeeded full fine-tuning run.
+
+    Columns: model, dataset, method, variant, n (seeds), score, score_delta (method - full, in
+    the metric's units: accuracy 0.01 = 1 point), trainable_params, params_ratio (method / full),
+    wall_s, time_saved (1 - method / full wall time; negative when slower)."""
+    columns = ["model", "dataset", "method", "variant", "n", "score", "score_delta", "trainable_params",
+               "params_ratio", "wall_s", "time_saved"]
+    agg = aggregate_seeds(runs, metric)
+    rows = []
+    for _, group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
+        full = group[(group["method"] == "full") & (group["variant"] == "")]
+        full = full if len(full) else group[group["method"] == "full"].head(1)
+        if full.empty:
+            continue
+        f = full.iloc[0]
+        for _, r in group.drop(full.index).iterrows():
+            rows.append({"model": r["model"], "dataset": r["dataset"], "method": r["method"], "variant": r["variant"],
+                         "n": r["n"], "score": r["mean"], "score_delta": r["mean"] - f["mean"],
+                         "trainable_params": r["trainable_params"],
+                         "params_ratio": r["trainable_params"] / f["trainable_params"] if f["trainable_params"] else math.nan,
+                         "wall_s": r["wall_s"],
+                         "time_saved": 1 - r["wall_s"] / f["wall_s"] if f["wall_s"] else math.nan})
+    return pd.DataFrame(rows, columns=columns)
+
+
 def pareto_frontier(points: pd.DataFrame, x: str = "trainable_params", y: str = "mean") -> pd.DataFrame:
     """Rows no other row beats: best score for at most this many parameters.
 
@@ -317,11 +353,12 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
             x=[r["trainable_params"]], y=[r["mean"]], name=r["label"], mode="markers",
             marker=dict(color=colour, symbol=symbol, size=20 if full else 13,
                         line=dict(width=1, color="white")),
-            error_y=dict(type="data", array=_err([r["ci95"]]), visible=True, thickness=1.5, width=6),
+            error_y=dict(type="data", array=_err([r["ci95"]]), visible=r["n"] > 1, thickness=1.5, width=6),
             customdata=[[r["n"], r["std"], r["ci95"]]],
             hovertemplate=(f"<b>{r['label']}</b><br>%{{x:,.0f}} trainable params<br>"
-                           f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
-                           f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}<extra></extra>")))
+                           + (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
+                              f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}" if r["n"] > 1 else
+                              f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")))
     frontiers = []
     for _, group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
         front = pareto_frontier(group)
@@ -372,10 +409,10 @@ def _bars(runs, panels: list[tuple[str, str, str]], title: str, empty: str) -> g
             colour, _ = method_style(r["method"])
             fig.add_trace(go.Bar(
                 x=[label], y=[r[col]], name=label, marker_color=colour, showlegend=False,
-                error_y=dict(type="data", array=_err([r[f"{col}_std"]]), visible=True),
+                error_y=dict(type="data", array=_err([r[f"{col}_std"]]), visible=r["n_runs"] > 1),
                 customdata=[[r["n_runs"], r[f"{col}_std"], r["memory_kind"] or "-"]],
-                hovertemplate=(f"<b>{label}</b><br>%{{y:,.4g}} {ytitle}<br>± %{{customdata[1]:,.3g}} std, "
-                               "n = %{customdata[0]}<extra></extra>")), row=1, col=col_i)
+                hovertemplate=(f"<b>{label}</b><br>%{{y:,.4g}} {ytitle}<br>"
+                               f"{_spread(r['n_runs'], '%{customdata[1]:,.3g}')}<extra></extra>")), row=1, col=col_i)
         fig.update_yaxes(title=ytitle, row=1, col=col_i)
     fig.update_xaxes(tickangle=-45 if len(agg) > 6 else 0)
     return _layout(fig, title, {"n_methods": len(agg), "labels": labels}, legend=None)
@@ -398,10 +435,10 @@ def throughput(runs: pd.DataFrame | None) -> go.Figure:
         fig.add_trace(go.Bar(
             x=[[label, label], ["train", "eval"]], y=[r[c] for c in cols], name=label,
             marker=dict(color=colour, pattern=dict(shape=["", "/"], fgcolor="white", size=8)),
-            error_y=dict(type="data", array=_err([r[f"{c}_std"] for c in cols]), visible=True),
+            error_y=dict(type="data", array=_err([r[f"{c}_std"] for c in cols]), visible=r["n_runs"] > 1),
             customdata=[[r["n_runs"], r[f"{c}_std"]] for c in cols],
-            hovertemplate=(f"<b>{label}</b> %{{x[1]}}<br>%{{y:,.1f}} samples/s ± "
-                           "%{customdata[1]:,.1f} std, n = %{customdata[0]}<extra></extra>")))
+            hovertemplate=(f"<b>{label}</b> %{{x[1]}}<br>%{{y:,.1f}} samples/s "
+                           f"{_spread(r['n_runs'], '%{customdata[1]:,.1f}')}<extra></extra>")))
     # overlay, not group: each (method, split) slot holds one bar; "group" would reserve a slot
     # for every method in every category and make the bars hairlines.
     fig.update_layout(barmode="overlay", bargap=0.15)
@@ -461,7 +498,17 @@ def _run_styles(run_ids, runs: pd.DataFrame | None) -> dict[int, dict]:
     return styles
 
 
-def _curves(frame: pd.DataFrame, y: str, runs, mode: str) -> go.Figure:
+def ema(values, smoothing: float) -> np.ndarray:
+    """Exponential moving average with TensorBoard's debiasing: the first point is the first value,
+    and each later one weighs the past by `smoothing` (0: the raw values)."""
+    out, last, weight = [], 0.0, 0.0
+    for v in np.asarray(values, dtype=float):
+        last, weight = smoothing * last + (1 - smoothing) * v, smoothing * weight + (1 - smoothing)
+        out.append(last / weight if weight else v)
+    return np.asarray(out)
+
+
+def _curves(frame: pd.DataFrame, y: str, runs, mode: str, smoothing: float = 0.0) -> go.Figure:
     frame = frame.dropna(subset=[y]).sort_values(["run_id", "step"])
     run_ids = [int(r) for r in frame["run_id"].unique()]
     styles = _run_styles(run_ids, runs)
@@ -469,7 +516,8 @@ def _curves(frame: pd.DataFrame, y: str, runs, mode: str) -> go.Figure:
     for rid in run_ids:
         s, d = styles[rid], frame[frame["run_id"] == rid]
         fig.add_trace(go.Scatter(
-            x=d["step"], y=_num(d[y]), name=s["name"], mode=mode, legendgroup=s["group"],
+            x=d["step"], y=ema(_num(d[y]), smoothing) if smoothing else _num(d[y]), name=s["name"], mode=mode,
+            legendgroup=s["group"],
             line=dict(color=s["color"], dash=s["dash"], width=2),
             # A few symbols along each line: a second cue besides colour, without clutter.
             marker=dict(symbol=s["symbol"], color=s["color"], size=8, maxdisplayed=12)))
@@ -477,14 +525,23 @@ def _curves(frame: pd.DataFrame, y: str, runs, mode: str) -> go.Figure:
     return fig
 
 
-def loss_curves(steps: pd.DataFrame | None, runs: pd.DataFrame | None = None) -> go.Figure:
+LOSS_SMOOTHING = 0.8  # the Compare tab's default: runs of a few dozen logged steps stay readable
+
+
+def loss_curves(steps: pd.DataFrame | None, runs: pd.DataFrame | None = None,
+                smoothing: float = LOSS_SMOOTHING) -> go.Figure:
     """Training loss against optimizer step, one line per run (all statuses: a running run's
-    curve is the live view). Runs are named "<method> seed <s> (#id)" when `runs` is given."""
+    curve is the live view). Runs are named "<method> seed <s> (#id)" when `runs` is given.
+    Each line is an exponential moving average (`smoothing`, 0 = the raw logged losses): a few
+    methods' raw losses are noise on top of each other."""
     if steps is None or len(steps) == 0 or "loss" not in steps or steps["loss"].notna().sum() == 0:
         return empty_figure("No training steps logged yet")
-    fig = _curves(steps, "loss", runs, "lines+markers")
+    if not 0 <= smoothing < 1:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+    fig = _curves(steps, "loss", runs, "lines+markers", smoothing)
     fig.update_yaxes(title="Training loss (cross-entropy, mean over logging window)")
-    return _layout(fig, "Training loss", {"n_runs": len(fig.data)}, legend="below")
+    title = f"Training loss (moving average, smoothing {smoothing:g})" if smoothing else "Training loss (raw)"
+    return _layout(fig, title, {"n_runs": len(fig.data), "smoothing": smoothing}, legend="below")
 
 
 def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.DataFrame | None = None,

@@ -324,3 +324,43 @@ def test_charts_import_no_heavy_modules():
     code = "import sys, ftlab.charts; print(sorted({'torch', 'gradio', 'duckdb', 'transformers'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- what the Compare tab says at a glance -------------------------------------------------------
+
+def test_versus_full_states_score_lost_parameters_and_time_saved(runs):
+    table = charts.versus_full(runs).set_index("method")
+    assert list(table.index) == ["lora", "bitfit"]  # full is the reference, not a row
+    lora = table.loc["lora"]
+    assert lora["score"] == pytest.approx(0.79) and lora["score_delta"] == pytest.approx(-0.02)
+    assert lora["params_ratio"] == pytest.approx(0.01)
+    # wall_s is 10 x id: full runs 1, 2 -> 15 s; lora runs 3, 4 -> 35 s: lora took longer here
+    assert lora["wall_s"] == pytest.approx(35.0) and lora["time_saved"] == pytest.approx(1 - 35 / 15)
+    assert table.loc["bitfit", "score_delta"] == pytest.approx(0.72 - 0.81) and table.loc["bitfit", "n"] == 2
+    assert charts.versus_full(runs[runs["method"] != "full"]).empty  # no full run: nothing to compare to
+
+
+def test_one_seed_is_drawn_without_an_interval(runs):
+    single = runs[runs["seed"] == 0]
+    fig = charts.score_vs_params(single)
+    for trace in fig.data:
+        if trace.name in ("full", "lora", "bitfit"):
+            assert trace.error_y.visible is False and "1 seed: no interval" in trace.hovertemplate
+            assert "95% CI" not in trace.hovertemplate
+    assert charts.score_vs_params(runs).data[0].error_y.visible is True  # two seeds: an interval
+    bars = charts.memory_and_time(single)
+    assert all(t.error_y.visible is False and "1 seed" in t.hovertemplate for t in bars.data)
+    assert all(t.error_y.visible is False for t in charts.throughput(single).data)
+
+
+def test_loss_curves_are_smoothed_by_default_and_raw_on_demand(steps, runs):
+    raw = charts.loss_curves(steps, runs, smoothing=0)
+    smooth = charts.loss_curves(steps, runs)
+    assert list(raw.data[0].y) == pytest.approx([2.0 / s for s in range(1, 11)])
+    assert smooth.layout.meta["smoothing"] == charts.LOSS_SMOOTHING and "moving average" in smooth.layout.title.text
+    ys = list(smooth.data[0].y)
+    assert ys[0] == pytest.approx(2.0)  # debiased: the first point is the first loss
+    assert all(s > r for s, r in zip(ys[1:], raw.data[0].y[1:]))  # a falling loss: the average lags above it
+    assert charts.ema([1.0, 1.0, 1.0], 0.9) == pytest.approx([1.0, 1.0, 1.0])
+    with pytest.raises(ValueError):
+        charts.loss_curves(steps, runs, smoothing=1.0)

@@ -151,3 +151,76 @@ def test_minilm_beats_majority_baseline():
 
     baseline = majority_baseline(load_dataset("tweets-sentiment", max_eval=400).test.labels)
     assert summary["accuracy"] > baseline + 0.1, (summary["accuracy"], baseline)
+
+
+class FakeClock:
+    """perf_counter for the throughput window; a test moves it on by hand."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from ftlab.train import throughput
+
+    fake = FakeClock()
+    monkeypatch.setattr(throughput, "perf_counter", fake)
+    return fake
+
+
+def test_throughput_window_clock_includes_its_host_sync(clock, monkeypatch):
+    """On a GPU the loss read at close is where the host waits for the window's queued steps:
+    the window's time must hold that wait, or samples/s counts queuing, not computing."""
+    import torch
+
+    from ftlab.train import throughput
+
+    def slow_sync(value):  # a device still busy with the window's work for 0.2 s
+        clock.now += 0.2
+        return float(value)
+
+    monkeypatch.setattr(throughput, "to_host", slow_sync)
+    window = throughput.ThroughputWindow(torch.device("cpu"))
+    window.start()
+    window.add(torch.tensor(1.5), samples=10, tokens=300)
+    clock.now += 0.05  # the host's own time queuing the step
+    report = window.close()
+    assert report.loss == 1.5
+    assert report.samples_per_s == pytest.approx(10 / 0.25) and report.samples_per_s <= 10 / 0.2
+    assert report.tokens_per_s == pytest.approx(300 / 0.25)
+    assert window.train_s == pytest.approx(0.25)
+
+
+def test_throughput_window_totals_add_up_and_leave_out_evaluations(clock):
+    import torch
+
+    from ftlab.train.throughput import ThroughputWindow
+
+    window = ThroughputWindow(torch.device("cpu"))
+    reports = []
+    for samples, tokens, seconds in ((16, 400, 0.5), (8, 100, 0.25), (4, 80, 1.0)):
+        for loss in (1.0, 3.0):  # two micro-batches a window
+            window.start()
+            window.add(torch.tensor(loss), samples, tokens)
+            clock.now += seconds / 2
+        reports.append(window.close())
+        clock.now += 7.0  # sending the curve point: between windows, not training
+    assert [r.loss for r in reports] == [2.0, 2.0, 2.0]
+    assert [r.samples_per_s for r in reports] == pytest.approx([64, 64, 8])
+    assert (window.samples_seen, window.tokens_seen) == (56, 1160)
+    assert window.train_s == pytest.approx(1.75)
+
+    window.start()  # a window that straddles a validation pass
+    window.add(torch.tensor(1.0), 10, 100)
+    clock.now += 0.5
+    window.pause()
+    clock.now += 30.0  # the validation pass
+    window.start()
+    window.add(torch.tensor(1.0), 10, 100)
+    clock.now += 0.5
+    assert window.close().samples_per_s == pytest.approx(20)
+    assert (window.samples_seen, window.train_s) == (76, pytest.approx(2.75))
