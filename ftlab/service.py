@@ -295,9 +295,11 @@ class Lab:
         cache[key] = card
         return card
 
-    def estimate(self, config: RunConfig) -> dict:
+    def estimate(self, config: RunConfig, *, probe: bool = False) -> dict:
         """Parameter counts of `config`'s model with its method applied (built once on CPU, cached),
-        and the split sizes its caps give: {trainable_params, total_params, head_params, n_train, n_eval}."""
+        and the split sizes its caps give: {trainable_params, total_params, head_params, n_train,
+        n_eval}. With `probe`, also the train/eval samples/s of a few timed steps on this machine
+        (ftlab.train.probe; cached like the counts)."""
         from ftlab import methods, metrics, models
         from ftlab.methods import MethodContext
 
@@ -307,16 +309,21 @@ class Lab:
         n_eval = min(len(loaded.validation), config.max_eval or len(loaded.validation))
         key = (config.model, config.task, len(loaded.label_names), config.method,
                config.method_options.model_dump_json())
-        cache = self._ui_cache("params")
-        if key not in cache:
+        probe_key = key + (config.dataset, config.batch_size, config.max_length, config.precision, config.device)
+        cache, probes = self._ui_cache("params"), self._ui_cache("probes")
+        if key not in cache or (probe and probe_key not in probes):
             tokenizer = models.load_tokenizer(config.model)
             model = models.load_model(config.model, config.task, list(loaded.label_names), tokenizer, seed=config.seed)
             heads = models.head_prefixes(model)
             ctx = MethodContext(config.task, model.config.model_type, heads, 1000)
             model = methods.get_method(config.method).apply(model, config.method_options, ctx)
             cache[key] = metrics.count_parameters(model, heads)
+            if probe:
+                from ftlab.train.probe import probe_rates
+
+                probes[probe_key] = probe_rates(model, tokenizer, config, loaded.train)
             del model
-        return {**cache[key], "n_train": n_train, "n_eval": n_eval}
+        return {**cache[key], "n_train": n_train, "n_eval": n_eval, **(probes.get(probe_key, {}) if probe else {})}
 
     def predict(self, run_id: int, texts: list[str]) -> dict:
         """Predictions of a trained run on raw texts: {"task", "predictions": [...]}. The trained
