@@ -6,7 +6,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from ftlab.ui import compare, launch, logic, playground, queue, run
+from ftlab.ui import compare, launch, playground, queue, run
+from ftlab.ui.logic import run as run_logic
 
 # Compact Markdown tables (dataset card, run summary): gradio's default cell padding makes a
 # 10-row table taller than a 1280x800 screen's fold.
@@ -66,7 +67,7 @@ def build_app(lab) -> gr.Blocks:
             if not row:
                 return gr.skip(), gr.skip()
             try:
-                choices = logic.run_choices(lab.runs())
+                choices = run_logic.run_choices(lab.runs())
             except Exception:  # noqa: BLE001 - the Run tab shows its own error on refresh
                 return gr.skip(), gr.skip()
             return gr.update(choices=choices, value=int(row[0])), gr.Tabs(selected="run")

@@ -1,10 +1,18 @@
-"""Figure sizing shared by the tabs that draw (Compare, Run)."""
+"""What more than one tab module shares: the import lock of their handlers, and figure sizing for
+the tabs that draw (Compare, Run)."""
 
 from __future__ import annotations
 
 import math
+import threading
 
 import plotly.graph_objects as go
+
+# transformers' lazy top-level module cannot be imported from two threads at once (the loser gets
+# "cannot import name 'AutoModel' from 'transformers'"), and gradio runs each event in a thread of
+# its own. The handlers that may import it (validating a peft method's config imports peft; a
+# dataset card loads a tokenizer; an estimate or a prediction builds a model) hold this lock.
+IMPORT_LOCK = threading.RLock()
 
 EDGE = 0.03  # how far a clamped score axis may run past 0% / 100%
 AXIS_TITLE_WRAP = 28  # characters a line: a longer y title is taller than a 400 px chart's plot area

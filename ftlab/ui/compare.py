@@ -10,8 +10,10 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ftlab import charts
-from ftlab.ui import logic
+from ftlab.errors import FtlabError, one_line
 from ftlab.ui.common import clamp_fraction_axis, decade_range, sized
+from ftlab.ui.logic import compare as compare_logic
+from ftlab.ui.logic.format import status_markdown
 
 log = logging.getLogger(__name__)
 MAX_CURVES = 24  # more lines than this make the loss chart unreadable: the newest runs are drawn
@@ -67,23 +69,23 @@ def build(lab) -> SimpleNamespace:
 
     def load_runs(datasets, models, methods, statuses):
         runs = lab.runs_df()
-        return runs, logic.filter_runs(runs, datasets, models, methods, statuses)
+        return runs, compare_logic.filter_runs(runs, datasets, models, methods, statuses)
 
     def refresh(datasets, models, methods, statuses):
         try:
             everything, runs = load_runs(datasets, models, methods, statuses)
             figs = figures(lab, runs)
         except Exception as err:
-            if not isinstance(err, logic.FtlabError):
+            if not isinstance(err, FtlabError):
                 log.exception("compare")
-            return [logic.status_markdown(logic.one_line(err), ok=False)] + [gr.skip()] * 10
-        choices = logic.filter_choices(everything)
+            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 10
+        choices = compare_logic.filter_choices(everything)
         n_ok = int((runs["status"] == "succeeded").sum()) if len(runs) else 0
         text = (f"**{len(runs)}** run(s) shown ({n_ok} succeeded) of {len(everything)} in the database. "
                 "Points are means over seeds; hover for values.")
         dropdowns = [gr.update(choices=choices["dataset"]), gr.update(choices=choices["model"]),
                      gr.update(choices=choices["method"])]
-        return [text, *figs, logic.runs_table(runs), *dropdowns, gr.skip()]
+        return [text, *figs, compare_logic.runs_table(runs), *dropdowns, gr.skip()]
 
     outputs = [caption, score_plot, throughput_plot, memory_plot, loss_plot, eval_plot, table,
                f_dataset, f_model, f_method, export_status]
@@ -95,13 +97,13 @@ def build(lab) -> SimpleNamespace:
         def run(datasets, models, methods, statuses):
             try:
                 _, runs = load_runs(datasets, models, methods, statuses)
-                path = logic.export_runs(runs, fmt, tempfile.mkdtemp(prefix="ftlab-export-"))
+                path = compare_logic.export_runs(runs, fmt, tempfile.mkdtemp(prefix="ftlab-export-"))
             except Exception as err:
-                if not isinstance(err, logic.FtlabError):
+                if not isinstance(err, FtlabError):
                     log.exception("export")
-                return gr.update(value=None, visible=False), logic.status_markdown(logic.one_line(err), ok=False)
+                return gr.update(value=None, visible=False), status_markdown(one_line(err), ok=False)
             return (gr.update(value=path, visible=True),
-                    logic.status_markdown(f"Exported {len(runs)} run(s) as {fmt.upper()}."))
+                    status_markdown(f"Exported {len(runs)} run(s) as {fmt.upper()}."))
         return run
 
     csv_btn.click(export("csv"), filters, [export_file, export_status])

@@ -11,8 +11,13 @@ import gradio as gr
 from ftlab import methods as method_registry
 from ftlab import models as model_registry
 from ftlab.data import list_datasets
-from ftlab.ui import logic
+from ftlab.errors import FtlabError, one_line
+from ftlab.provenance import uploads_dir
 from ftlab.ui.access import visitor
+from ftlab.ui.common import IMPORT_LOCK
+from ftlab.ui.logic import launch as launch_logic
+from ftlab.ui.logic import preview as preview_logic
+from ftlab.ui.logic.format import UPLOAD_SUFFIXES, status_markdown
 
 log = logging.getLogger(__name__)
 
@@ -22,24 +27,24 @@ FIRST_SEED_HELP = "Seed of each method's first run (later runs add 1)."
 
 
 def _number(name: str, default, label: str | None = None):
-    kind = {n: k for n, k, _ in logic.TRAINING_FIELDS}[name]
+    kind = {n: k for n, k, _ in launch_logic.TRAINING_FIELDS}[name]
     precision = 0 if kind in ("int", "optint") else None
-    return gr.Number(value=default, label=label or name, info=logic.help_for(name), precision=precision,
+    return gr.Number(value=default, label=label or name, info=launch_logic.help_for(name), precision=precision,
                      elem_id=f"launch-{name.replace('_', '-')}", min_width=150)
 
 
 def _training_widget(name: str, kind, default):
     if name == "lr":
-        return gr.Textbox(value=default, label="lr", info=logic.help_for("lr"), placeholder="method default",
+        return gr.Textbox(value=default, label="lr", info=launch_logic.help_for("lr"), placeholder="method default",
                           elem_id="launch-lr", min_width=150)
     if isinstance(kind, tuple):
-        return gr.Dropdown(list(kind), value=default, label=name, info=logic.help_for(name),
+        return gr.Dropdown(list(kind), value=default, label=name, info=launch_logic.help_for(name),
                            elem_id=f"launch-{name}", min_width=150)
     if kind == "bool":
-        return gr.Checkbox(value=default, label=name, info=logic.help_for(name), elem_id=f"launch-{name}",
+        return gr.Checkbox(value=default, label=name, info=launch_logic.help_for(name), elem_id=f"launch-{name}",
                            min_width=150)
     if kind == "text":
-        return gr.Textbox(value=default, label=name, info=logic.help_for(name), elem_id=f"launch-{name}",
+        return gr.Textbox(value=default, label=name, info=launch_logic.help_for(name), elem_id=f"launch-{name}",
                           min_width=150)
     return _number(name, default)
 
@@ -79,18 +84,18 @@ def build(lab) -> SimpleNamespace:
             if lab.policy.describe():
                 gr.Markdown(lab.policy.describe(), elem_id="launch-policy", elem_classes="ftlab-policy")
             with gr.Row():
-                model = gr.Dropdown(model_names, value=logic.DEFAULT_MODEL, allow_custom_value=caps is None,
-                                    label="Base model", info=logic.help_for("model"), elem_id="launch-model")
-                dataset = gr.Dropdown(builtin_data, value=logic.DEFAULT_DATASET,
+                model = gr.Dropdown(model_names, value=launch_logic.DEFAULT_MODEL, allow_custom_value=caps is None,
+                                    label="Base model", info=launch_logic.help_for("model"), elem_id="launch-model")
+                dataset = gr.Dropdown(builtin_data, value=launch_logic.DEFAULT_DATASET,
                                       allow_custom_value=caps is None or caps.hub_datasets,
-                                      label="Dataset", info=logic.help_for("dataset"), elem_id="launch-dataset")
+                                      label="Dataset", info=launch_logic.help_for("dataset"), elem_id="launch-dataset")
             upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
-                                     f"{logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(logic.UPLOAD_SUFFIXES),
+                                     f"{launch_logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(UPLOAD_SUFFIXES),
                                      size="sm", elem_id="launch-upload")
             with gr.Accordion("Columns and encoding of an uploaded file", open=False), gr.Row():
-                data_widgets = {name: gr.Textbox(label=name, info=logic.help_for(name), elem_id=f"launch-{name}")
-                                for name in logic.DATA_FIELDS}
-            method_box = gr.CheckboxGroup(names, value=logic.DEFAULT_METHODS, label="Methods",
+                data_widgets = {name: gr.Textbox(label=name, info=launch_logic.help_for(name), elem_id=f"launch-{name}")
+                                for name in launch_logic.DATA_FIELDS}
+            method_box = gr.CheckboxGroup(names, value=launch_logic.DEFAULT_METHODS, label="Methods",
                                           info="One run per method and seed; each trains the task head too. "
                                                "'What the methods do' says what each one trains.",
                                           elem_id="launch-methods")
@@ -100,20 +105,21 @@ def build(lab) -> SimpleNamespace:
             with gr.Row():
                 for m in all_methods:
                     rows = method_registry.option_help(m)
-                    with gr.Column(visible=m.name in logic.DEFAULT_METHODS, min_width=220) as group:
+                    with gr.Column(visible=m.name in launch_logic.DEFAULT_METHODS, min_width=220) as group:
                         option_boxes[m.name] = gr.Textbox(
                             label=f"{m.name} options", lines=2, placeholder=_placeholder(rows), interactive=bool(rows),
                             info=f"key=value, one per line; empty = the defaults. {m.help}",
                             elem_id=f"launch-opts-{m.name}")
                         with gr.Accordion(f"{m.name}: options and defaults", open=False):
-                            gr.Markdown(logic.options_table(rows))
+                            gr.Markdown(launch_logic.options_table(rows))
                     option_groups[m.name] = group
             gr.Markdown("#### Seeds and training options")
             training = {}
-            main = [f for f in logic.TRAINING_FIELDS if f[0] in logic.MAIN_TRAINING_FIELDS]
+            main = [f for f in launch_logic.TRAINING_FIELDS if f[0] in launch_logic.MAIN_TRAINING_FIELDS]
             with gr.Row():
-                seeds = gr.Number(value=logic.DEFAULT_SEEDS, label="Seeds", precision=0, minimum=1,
-                                  maximum=logic.MAX_SEEDS, info=SEEDS_HELP, elem_id="launch-seeds", min_width=150)
+                seeds = gr.Number(value=launch_logic.DEFAULT_SEEDS, label="Seeds", precision=0, minimum=1,
+                                  maximum=launch_logic.MAX_SEEDS, info=SEEDS_HELP, elem_id="launch-seeds",
+                                  min_width=150)
                 for name, kind, default in main[:2]:
                     training[name] = _training_widget(name, kind, default)
             for chunk in (main[2:5], main[5:8]):
@@ -121,7 +127,7 @@ def build(lab) -> SimpleNamespace:
                     for name, kind, default in chunk:
                         training[name] = _training_widget(name, kind, default)
             with gr.Accordion("Advanced training options", open=False):
-                advanced = [f for f in logic.TRAINING_FIELDS if f[0] not in logic.MAIN_TRAINING_FIELDS]
+                advanced = [f for f in launch_logic.TRAINING_FIELDS if f[0] not in launch_logic.MAIN_TRAINING_FIELDS]
                 with gr.Row():
                     first_seed = gr.Number(value=0, label="first_seed", precision=0, minimum=0, info=FIRST_SEED_HELP,
                                            elem_id="launch-first-seed", min_width=150)
@@ -136,8 +142,8 @@ def build(lab) -> SimpleNamespace:
                                container=True, min_height=120)
             with gr.Row():
                 estimate_btn = gr.Button("Estimate parameters & time", size="md", elem_id="launch-estimate", scale=1)
-                queue_btn = gr.Button(logic.queue_label(logic.DEFAULT_METHODS, logic.DEFAULT_SEEDS), size="md",
-                                      variant="primary", elem_id="launch-queue", scale=1)
+                queue_text = launch_logic.queue_label(launch_logic.DEFAULT_METHODS, launch_logic.DEFAULT_SEEDS)
+                queue_btn = gr.Button(queue_text, size="md", variant="primary", elem_id="launch-queue", scale=1)
             status = gr.Markdown(elem_id="launch-status")
             estimate_out = gr.Dataframe(visible=False, interactive=False, elem_id="launch-estimate-table", wrap=False,
                                         label="Estimate per method (trainable parameters include the task head)")
@@ -155,17 +161,18 @@ def build(lab) -> SimpleNamespace:
         rest = rest[len(training_names):]
         train_v.update(dict(zip(data_names, rest[:len(data_names)])))
         texts = dict(zip(option_names, rest[len(data_names):]))
-        with logic.IMPORT_LOCK:  # validating a peft method's options imports peft
-            return logic.build_grid(model_v, dataset_v, methods_v, texts, seeds_v, first_v, train_v)
+        with IMPORT_LOCK:  # validating a peft method's options imports peft
+            return launch_logic.build_grid(model_v, dataset_v, methods_v, texts, seeds_v, first_v, train_v)
 
     # ---- events ---------------------------------------------------------------------------------
     def on_methods(selected, n_seeds):
-        return [gr.update(value=logic.queue_label(selected, n_seeds))] + \
+        return [gr.update(value=launch_logic.queue_label(selected, n_seeds))] + \
                [gr.update(visible=name in (selected or [])) for name in option_names]
 
     method_box.change(on_methods, [method_box, seeds], [queue_btn] + [option_groups[n] for n in option_names],
                       queue=False)
-    seeds.change(lambda s, n: gr.update(value=logic.queue_label(s, n)), [method_box, seeds], [queue_btn], queue=False)
+    seeds.change(lambda s, n: gr.update(value=launch_logic.queue_label(s, n)), [method_box, seeds], [queue_btn],
+                 queue=False)
 
     def show_card(spec, model_name, max_length, text_column, label_column, encoding):
         spec = (spec or "").strip()
@@ -173,16 +180,16 @@ def build(lab) -> SimpleNamespace:
             return "_Pick a dataset to see its card._"
         try:
             length = int(max_length) if max_length else 128
-            with logic.IMPORT_LOCK:
+            with IMPORT_LOCK:
                 card_data = lab.dataset_card(spec, model=(model_name or "").strip() or None, max_length=length,
                                              text_column=(text_column or "").strip() or None,
                                              label_column=(label_column or "").strip() or None,
                                              encoding=(encoding or "").strip() or None)
-            return logic.card_markdown(card_data)
+            return preview_logic.card_markdown(card_data)
         except Exception as err:  # one line on the page; anything unexpected is logged in full
-            if not isinstance(err, logic.FtlabError):
+            if not isinstance(err, FtlabError):
                 log.exception("dataset card of %s", spec)
-            return logic.status_markdown(logic.one_line(err), ok=False)
+            return status_markdown(one_line(err), ok=False)
 
     card_inputs = [dataset, model, training["max_length"]] + [data_widgets[n] for n in data_names]
     dataset.change(show_card, card_inputs, [card])
@@ -195,11 +202,11 @@ def build(lab) -> SimpleNamespace:
             return gr.skip(), gr.skip()
         path = file if isinstance(file, str) else getattr(file, "name", None)
         try:
-            saved = logic.save_upload(path, logic.uploads_dir(lab.db_path))
+            saved = launch_logic.save_upload(path, uploads_dir(lab.db_path))
         except Exception as err:  # noqa: BLE001
-            return gr.skip(), logic.status_markdown(logic.one_line(err), ok=False)
+            return gr.skip(), status_markdown(one_line(err), ok=False)
         return (gr.update(choices=builtin_data + [saved], value=saved),
-                logic.status_markdown(f"Saved the upload as {saved}; its card is on the right."))
+                status_markdown(f"Saved the upload as {saved}; its card is on the right."))
 
     upload.upload(on_upload, [upload], [dataset, status])
 
@@ -208,9 +215,9 @@ def build(lab) -> SimpleNamespace:
             grid = read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
             log.exception("estimate form")
-            return logic.status_markdown(logic.one_line(err), ok=False), gr.update(visible=False)
+            return status_markdown(one_line(err), ok=False), gr.update(visible=False)
         if not grid.ok:
-            return logic.errors_markdown(grid.errors, "Cannot estimate yet. Fix:"), gr.update(visible=False)
+            return launch_logic.errors_markdown(grid.errors, "Cannot estimate yet. Fix:"), gr.update(visible=False)
         try:
             history = lab.runs_df()
         except Exception:  # noqa: BLE001 - an estimate without history is still an estimate
@@ -221,20 +228,21 @@ def build(lab) -> SimpleNamespace:
         for method, configs in by_method.items():
             cfg = configs[0]
             try:
-                with logic.IMPORT_LOCK:
+                with IMPORT_LOCK:
                     est = lab.estimate(cfg)
             except Exception as err:
-                if not isinstance(err, logic.FtlabError):
+                if not isinstance(err, FtlabError):
                     log.exception("estimate of %s", method)
-                rows.append({"method": method, "runs": len(configs), "error": logic.one_line(err)})
+                rows.append({"method": method, "runs": len(configs), "error": one_line(err)})
                 continue
-            train_rate, eval_rate, overhead, source = logic.rates_from_history(history, cfg.model, method)
-            seconds = logic.estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate, overhead)
+            train_rate, eval_rate, overhead, source = preview_logic.rates_from_history(history, cfg.model, method)
+            seconds = preview_logic.estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate,
+                                                     overhead)
             rows.append({"method": method, "runs": len(configs), "trainable_params": est["trainable_params"],
                          "total_params": est["total_params"], "seconds": seconds, "source": source})
         slots = len(lab.scheduler.slots) if lab.scheduler is not None else 1
-        msg = logic.estimate_markdown(rows, len(grid.configs), slots)
-        return msg, gr.update(value=logic.estimate_table(rows), visible=True)
+        msg = preview_logic.estimate_markdown(rows, len(grid.configs), slots)
+        return msg, gr.update(value=preview_logic.estimate_table(rows), visible=True)
 
     estimate_btn.click(on_estimate, form_inputs, [status, estimate_out])
     return SimpleNamespace(queue_btn=queue_btn, status=status, form_inputs=form_inputs, read_form=read_form,
@@ -249,17 +257,17 @@ def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
             grid = ui.read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
             log.exception("queue form")
-            return logic.status_markdown("Nothing was queued: " + logic.one_line(err), ok=False), gr.skip()
+            return status_markdown("Nothing was queued: " + one_line(err), ok=False), gr.skip()
         if not grid.ok:
-            return logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip()
+            return launch_logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip()
         try:
             ids = lab.submit(grid.configs, owner=visitor(request, profile))
         except Exception as err:
-            if not isinstance(err, logic.FtlabError):
+            if not isinstance(err, FtlabError):
                 log.exception("submit")
-            return logic.status_markdown("Nothing was queued: " + logic.one_line(err), ok=False), gr.skip()
+            return status_markdown("Nothing was queued: " + one_line(err), ok=False), gr.skip()
         gr.Info(f"Queued {len(ids)} runs")
-        return (logic.status_markdown(f"Queued {len(ids)} run(s): {', '.join(ids)}. The Queue tab shows them."),
+        return (status_markdown(f"Queued {len(ids)} run(s): {', '.join(ids)}. The Queue tab shows them."),
                 gr.Tabs(selected="queue"))
 
     ui.queue_btn.click(on_queue, ui.form_inputs, [ui.status, tabs])

@@ -8,7 +8,11 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from ftlab.ui import logic
+from ftlab.errors import FtlabError, one_line
+from ftlab.ui.common import IMPORT_LOCK
+from ftlab.ui.logic import playground as playground_logic
+from ftlab.ui.logic import run as run_logic
+from ftlab.ui.logic.format import status_markdown
 
 log = logging.getLogger(__name__)
 MAX_RUNS = 4
@@ -42,7 +46,8 @@ def build(lab) -> SimpleNamespace:
 
     def choices():
         try:
-            return gr.update(choices=logic.run_choices(lab.runs(), with_artifacts=True, artifact_path=lab.artifact_path))
+            return gr.update(choices=run_logic.run_choices(lab.runs(), with_artifacts=True,
+                                                           artifact_path=lab.artifact_path))
         except Exception as err:  # noqa: BLE001
             log.warning("playground choices: %s", err)
             return gr.skip()
@@ -54,29 +59,29 @@ def build(lab) -> SimpleNamespace:
         sentence = (sentence or "").strip()
         picked = list(picked or [])[:MAX_RUNS]
         if not sentence:
-            return [logic.status_markdown("type a text first", ok=False)] + hidden
+            return [status_markdown("type a text first", ok=False)] + hidden
         if not picked:
-            return [logic.status_markdown("pick at least one run", ok=False)] + hidden
+            return [status_markdown("pick at least one run", ok=False)] + hidden
         heads, labs, highs, problems = [], [], [], []
         for run_id in picked:
             try:
-                with logic.IMPORT_LOCK:  # the first prediction imports torch and builds the model
+                with IMPORT_LOCK:  # the first prediction imports torch and builds the model
                     out = lab.predict(int(run_id), [sentence])
-                view = logic.prediction_view(out["task"], out["predictions"][0], sentence)
+                view = playground_logic.prediction_view(out["task"], out["predictions"][0], sentence)
             except Exception as err:
-                if not isinstance(err, logic.FtlabError):
+                if not isinstance(err, FtlabError):
                     log.exception("predict %s", run_id)
-                problems.append(f"run {run_id}: {logic.one_line(err)}")
+                problems.append(f"run {run_id}: {one_line(err)}")
                 continue
-            heads.append(gr.update(value=f"**{logic.run_label(lab_run(run_id))}**\n\n{view['text']}", visible=True))
+            heads.append(gr.update(value=f"**{run_logic.run_label(lab_run(run_id))}**\n\n{view['text']}", visible=True))
             labs.append(gr.update(value=view["label"], visible=view["label"] is not None))
             highs.append(gr.update(value=view["highlight"], visible=view["highlight"] is not None))
         pad = MAX_RUNS - len(heads)
         heads += [gr.update(visible=False)] * pad
         labs += [gr.update(visible=False)] * pad
         highs += [gr.update(visible=False)] * pad
-        msg = (logic.status_markdown("; ".join(problems), ok=False) if problems
-               else logic.status_markdown(f"{len(picked)} run(s) predicted."))
+        msg = (status_markdown("; ".join(problems), ok=False) if problems
+               else status_markdown(f"{len(picked)} run(s) predicted."))
         return [msg] + heads + labs + highs
 
     def lab_run(run_id):

@@ -9,8 +9,10 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from ftlab.ui import logic
+from ftlab.errors import FtlabError, one_line
 from ftlab.ui.access import visitor
+from ftlab.ui.logic import queue as queue_logic
+from ftlab.ui.logic.format import status_markdown
 
 log = logging.getLogger(__name__)
 REFRESH_S = 2.0
@@ -19,7 +21,8 @@ NO_LOG = "(this job's worker has written nothing yet: its warnings and errors ap
 
 def build(lab) -> SimpleNamespace:
     summary = gr.Markdown(elem_id="queue-summary")
-    table = gr.Dataframe(logic.jobs_table([]), interactive=False, wrap=True, max_height=360, elem_id="queue-table",
+    table = gr.Dataframe(queue_logic.jobs_table([]), interactive=False, wrap=True, max_height=360,
+                         elem_id="queue-table",
                          label="Jobs (running first, then queued by priority; refreshed every 2 s). "
                                "Click a row to pick its job.")
     with gr.Row(equal_height=False):
@@ -41,17 +44,17 @@ def build(lab) -> SimpleNamespace:
         try:
             jobs = lab.jobs()
         except Exception as err:  # the table keeps its last value; the reason shows above it
-            if not isinstance(err, logic.FtlabError):
+            if not isinstance(err, FtlabError):
                 log.exception("jobs")
-            return logic.status_markdown(logic.one_line(err), ok=False), gr.skip(), gr.skip()
+            return status_markdown(one_line(err), ok=False), gr.skip(), gr.skip()
         text = gr.skip()
         selected = (selected or "").strip()
         if selected:
             try:
-                text = logic.log_tail(lab.job_log(logic.parse_job_id(selected))) or NO_LOG
+                text = queue_logic.log_tail(lab.job_log(queue_logic.parse_job_id(selected))) or NO_LOG
             except Exception as err:  # noqa: BLE001
-                text = logic.one_line(err)
-        return logic.queue_summary(jobs), logic.jobs_table(jobs), text
+                text = one_line(err)
+        return queue_logic.queue_summary(jobs), queue_logic.jobs_table(jobs), text
 
     timer.tick(refresh, [job_id], [summary, table, job_log], show_progress="hidden")
 
@@ -66,20 +69,20 @@ def build(lab) -> SimpleNamespace:
         def run(request: gr.Request, profile: gr.OAuthProfile | None, selected, prio):
             user = visitor(request, profile)
             try:
-                job = logic.parse_job_id(selected)
+                job = queue_logic.parse_job_id(selected)
                 if op == "cancel":
                     result = lab.cancel(job, user=user)
                 elif op == "retry":
                     result = lab.retry(job, user=user)
                 else:
                     if prio is None:
-                        raise logic.FtlabError("enter a priority (a whole number; higher starts sooner)")
+                        raise FtlabError("enter a priority (a whole number; higher starts sooner)")
                     result = lab.set_priority(job, int(prio), user=user)
             except Exception as err:
-                if not isinstance(err, logic.FtlabError):
+                if not isinstance(err, FtlabError):
                     log.exception("%s %s", op, selected)
-                return logic.status_markdown(logic.one_line(err), ok=False)
-            return logic.status_markdown(f"{job}: {result}")
+                return status_markdown(one_line(err), ok=False)
+            return status_markdown(f"{job}: {result}")
         return run
 
     cancel_btn.click(command("cancel"), [job_id, priority], [action])

@@ -10,9 +10,11 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ftlab import charts
-from ftlab.ui import logic
+from ftlab.errors import FtlabError, one_line
 from ftlab.ui.access import visitor
-from ftlab.ui.common import sized
+from ftlab.ui.common import IMPORT_LOCK, sized
+from ftlab.ui.logic import run as run_logic
+from ftlab.ui.logic.format import status_markdown
 
 log = logging.getLogger(__name__)
 RERUN_CHOICES = ["same seed", "next seed"]
@@ -43,7 +45,7 @@ def build(lab) -> SimpleNamespace:
         loss_plot = gr.Plot(elem_id="run-loss", show_label=False)
         eval_plot = gr.Plot(elem_id="run-eval", show_label=False)
     with gr.Row(equal_height=False):
-        classes = gr.Dataframe(logic.class_table(None), interactive=False, label="Per-class scores (test split)",
+        classes = gr.Dataframe(run_logic.class_table(None), interactive=False, label="Per-class scores (test split)",
                                elem_id="run-classes", max_height=320)
         config = gr.JSON(label="Config (everything needed to re-run it)", elem_id="run-config", open=True,
                          max_height=320)
@@ -53,7 +55,7 @@ def build(lab) -> SimpleNamespace:
     def choices(current=None):
         """Fresh choices; the newest run is picked when none is."""
         try:
-            options = logic.run_choices(lab.runs())
+            options = run_logic.run_choices(lab.runs())
         except Exception as err:  # noqa: BLE001
             log.warning("run choices: %s", err)
             return gr.skip()
@@ -69,18 +71,18 @@ def build(lab) -> SimpleNamespace:
             detail = lab.run_detail(int(run_id))
             runs_frame = lab.runs_df()
         except Exception as err:
-            if not isinstance(err, logic.FtlabError):
+            if not isinstance(err, FtlabError):
                 log.exception("run %s", run_id)
-            return [logic.status_markdown(logic.one_line(err), ok=False)] + [gr.skip()] * 6 + [""]
+            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 6 + [""]
         run = detail["run"]
         runs_frame = runs_frame[runs_frame["id"] == int(run_id)]
-        metric = logic.score_column(runs_frame)
+        metric = charts.score_metric(runs_frame)
         labels = run.get("label_names") or []
-        return [logic.run_summary_markdown(run),
+        return [run_logic.run_summary_markdown(run),
                 sized(charts.confusion_heatmap(run.get("confusion"), labels), 420),
                 sized(charts.loss_curves(detail["steps"], runs_frame), 380),
                 sized(charts.eval_curves(detail["evals"], metric, runs=runs_frame), 380),
-                logic.class_table(detail["classes"]),
+                run_logic.class_table(detail["classes"]),
                 run.get("config") or {},
                 "\n".join(run.get("logs") or []) or "(no log lines recorded)",
                 ""]
@@ -92,31 +94,31 @@ def build(lab) -> SimpleNamespace:
     def download(run_id):
         try:
             if run_id in (None, ""):
-                raise logic.FtlabError("pick a run first")
+                raise FtlabError("pick a run first")
             run = lab.run_detail(int(run_id))["run"]
-            path = logic.zip_artifacts(lab.artifact_path(run), tempfile.mkdtemp(prefix="ftlab-run-"), int(run_id))
+            path = run_logic.zip_artifacts(lab.artifact_path(run), tempfile.mkdtemp(prefix="ftlab-run-"), int(run_id))
         except Exception as err:
-            if not isinstance(err, logic.FtlabError):
+            if not isinstance(err, FtlabError):
                 log.exception("download %s", run_id)
-            return gr.update(value=None, visible=False), logic.status_markdown(logic.one_line(err), ok=False)
+            return gr.update(value=None, visible=False), status_markdown(one_line(err), ok=False)
         return (gr.update(value=path, visible=True),
-                logic.status_markdown(f"Zipped run {run_id}'s trained weights and config: download below."))
+                status_markdown(f"Zipped run {run_id}'s trained weights and config: download below."))
 
     download_btn.click(download, [picker], [download_file, action])
 
     def rerun(request: gr.Request, profile: gr.OAuthProfile | None, run_id, mode):
         try:
             if run_id in (None, ""):
-                raise logic.FtlabError("pick a run first")
+                raise FtlabError("pick a run first")
             run = lab.run_detail(int(run_id))["run"]
-            with logic.IMPORT_LOCK:
-                cfg = logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
+            with IMPORT_LOCK:
+                cfg = run_logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
             ids = lab.submit([cfg], owner=visitor(request, profile))
         except Exception as err:
-            if not isinstance(err, logic.FtlabError):
+            if not isinstance(err, FtlabError):
                 log.exception("rerun %s", run_id)
-            return logic.status_markdown("Nothing was queued: " + logic.one_line(err), ok=False)
-        return logic.status_markdown(f"Queued job {ids[0]}: {cfg.method}, seed {cfg.seed} (see the Queue tab).")
+            return status_markdown("Nothing was queued: " + one_line(err), ok=False)
+        return status_markdown(f"Queued job {ids[0]}: {cfg.method}, seed {cfg.seed} (see the Queue tab).")
 
     rerun_btn.click(rerun, [picker, rerun_seed], [action])
     return SimpleNamespace(picker=picker, choices=choices, show=show, outputs=outputs)

@@ -110,7 +110,7 @@ def _interrupt(*_) -> None:
 def launch(demo, lab, *, host: str, port: int, auth: Auth = None, share: bool = False) -> None:
     """Serve until interrupted. SIGTERM (a container or Space stopping) closes like Ctrl-C: running
     jobs are stopped and recorded as interrupted, and re-queued when the dashboard starts again."""
-    from ftlab.ui.logic import MAX_UPLOAD_BYTES
+    from ftlab.ui.logic.launch import MAX_UPLOAD_BYTES
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:

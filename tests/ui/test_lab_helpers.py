@@ -47,7 +47,7 @@ def test_estimate_counts_trainable_parameters_per_method(lab, keyword_csv):
 @pytest.mark.parametrize("dataset, text", [("keyword_csv", "the movie was wonderful"), ("names_conll", "alice smith went to le havre")])
 def test_predict_loads_a_trained_run_once(lab, request, dataset, text):
     from ftlab.service import train_now
-    from ftlab.ui import logic
+    from ftlab.ui.logic import playground as playground_logic
 
     cfg = RunConfig(model="tiny", dataset=request.getfixturevalue(dataset), method="head", max_train=32, max_eval=16,
                     max_steps=2, batch_size=16)
@@ -55,7 +55,7 @@ def test_predict_loads_a_trained_run_once(lab, request, dataset, text):
     assert error is None and summary["artifact_dir"]
     out = lab.predict(run_id, [text])
     assert lab._ui_cache("predictors")[run_id] is not None  # the next prediction reuses the loaded model
-    view = logic.prediction_view(out["task"], out["predictions"][0], text)
+    view = playground_logic.prediction_view(out["task"], out["predictions"][0], text)
     if out["task"] == "classification":
         assert set(view["label"]) == {"good", "bad", "meh"} and sum(view["label"].values()) == pytest.approx(1, abs=1e-3)
     else:

@@ -1,0 +1,131 @@
+"""The Compare tab's logic: filter choices and filtering, the runs table with its config diff, and
+CSV / Parquet export.
+
+Plain functions (no gradio, no torch/transformers); may import pandas, ftlab.errors, ftlab.charts
+and the other logic modules.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ftlab.charts import flat_config, score_metric
+from ftlab.errors import FtlabError
+from ftlab.ui.logic.format import short_dataset
+
+
+def filter_choices(runs: pd.DataFrame | None) -> dict[str, list[str]]:
+    """The distinct values of each filter column, for the Compare tab's dropdowns."""
+    out = {}
+    for col in ("dataset", "model", "method", "status"):
+        if runs is None or col not in runs or not len(runs):
+            out[col] = []
+        else:
+            out[col] = sorted(str(v) for v in runs[col].dropna().unique())
+    return out
+
+
+def filter_runs(runs: pd.DataFrame | None, datasets=None, models=None, methods=None, statuses=None) -> pd.DataFrame:
+    """Rows matching every non-empty filter (each a list of allowed values; empty = all)."""
+    if runs is None:
+        return pd.DataFrame()
+    keep = pd.Series(True, index=runs.index)
+    for col, wanted in (("dataset", datasets), ("model", models), ("method", methods), ("status", statuses)):
+        if isinstance(wanted, str):
+            wanted = [wanted]
+        if wanted and col in runs:
+            keep &= runs[col].astype(str).isin([str(w) for w in wanted])
+    return runs[keep].reset_index(drop=True)
+
+
+def config_diff(runs: pd.DataFrame | None) -> pd.DataFrame:
+    """The config fields that differ across these runs: one row per run (column `id`), one
+    column per differing field (method options as `method_options.r`); identical fields are
+    left out. A field a run lacks (another method's option) shows as empty."""
+    if runs is None or not len(runs) or "config" not in runs:
+        return pd.DataFrame({"id": []})
+    flat = [flat_config(c) for c in runs["config"]]
+    keys: list[str] = []
+    for f in flat:
+        keys += [k for k in f if k not in keys]
+    differing = []
+    for k in keys:
+        values = {json.dumps(f.get(k), sort_keys=True, default=str) if k in f else "<absent>" for f in flat}
+        if len(values) > 1:
+            differing.append(k)
+    frame = pd.DataFrame({"id": list(runs["id"])})
+    for k in differing:
+        frame[k] = [_cell(f[k]) if k in f else "" for f in flat]
+    return frame
+
+
+def _cell(value: Any) -> str:
+    """Config values as text: one type per table column (true, 16, 0.1, ["query"]; None empty)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+RUN_TABLE_COLUMNS = [("id", "run"), ("status", "status"), ("method", "method"), ("model", "model"),
+                     ("dataset", "dataset"), ("seed", "seed")]
+
+
+def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
+    """The Compare tab's table: who, the headline score, the costs, then the config diff."""
+    if runs is None or not len(runs):
+        return pd.DataFrame(columns=[label for _, label in RUN_TABLE_COLUMNS] + ["score", "trainable params"])
+    score = score_metric(runs)
+    out = pd.DataFrame({label: runs[col].values for col, label in RUN_TABLE_COLUMNS if col in runs})
+    out["dataset"] = [short_dataset(d) for d in out["dataset"]]
+
+    def num(col, digits=1, scale=1.0):
+        if col not in runs:
+            return [None] * len(runs)
+        return [None if pd.isna(v) else round(float(v) * scale, digits) for v in runs[col]]
+
+    out[f"{score.replace('_', ' ')} %"] = num(score, 1, 100.0)
+    out["trainable params"] = [None if pd.isna(v) else int(v) for v in runs.get("trainable_params", [None] * len(runs))]
+    out["train samples/s"] = num("train_samples_per_s")
+    out["peak MB"] = num("peak_memory_mb", 0)
+    out["wall s"] = num("wall_s")
+    out["error"] = [("" if pd.isna(e) else _clip(str(e), 80)) for e in runs.get("error", [None] * len(runs))]
+    diff = config_diff(runs).drop(columns=["id"])
+    shown = {"method", "model", "dataset", "seed", "task"}
+    for col in diff.columns:
+        if col not in shown:
+            out["≠ " + col.replace("method_options.", "opt.")] = diff[col].values
+    return out
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def export_runs(runs: pd.DataFrame, fmt: str, dest_dir: str | Path) -> str:
+    """Write the runs to CSV or Parquet under dest_dir; returns the file path."""
+    if runs is None or not len(runs):
+        raise FtlabError("no runs to export: change the filters or train some runs first")
+    fmt = fmt.lower()
+    if fmt not in ("csv", "parquet"):
+        raise FtlabError(f"unknown export format {fmt!r}; use csv or parquet")
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"ftlab-runs-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}.{fmt}"
+    frame = runs.copy()
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        # Parquet wants one type per column: JSON/text columns as strings, missing as null.
+        for col in frame.columns:
+            if frame[col].dtype == object:
+                frame[col] = frame[col].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
+                                            else v if isinstance(v, str) else json.dumps(v, default=str))
+        frame.to_parquet(path, index=False)
+    return str(path)

@@ -1,0 +1,41 @@
+"""What more than one tab shows: Markdown escaping and status lines, durations, and dataset names.
+
+Plain functions (no gradio, no torch/transformers); may import only the standard library.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+# The dataset files the Launch tab accepts; the tables show such a file by its name.
+UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".conll", ".bio", ".iob", ".txt")
+
+
+def md_escape(text: Any) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>|])", r"\\\1", str(text))
+
+
+def status_markdown(message: str, ok: bool = True) -> str:
+    return ("" if ok else "**Problem:** ") + md_escape(message)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
+        return ""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def short_dataset(spec: str | None) -> str | None:
+    """Uploaded files show as their file name, not the server path."""
+    if spec and ("/" in spec or os.sep in spec) and Path(spec).suffix.lower() in UPLOAD_SUFFIXES:
+        return Path(spec).name
+    return spec

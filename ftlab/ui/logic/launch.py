@@ -1,0 +1,281 @@
+"""The Launch tab's logic: the form's fields and defaults, parsing and validating a launch into its
+grid of `RunConfig`s, a method's options table, and saving uploaded files. (What the tab shows
+beside the form, the dataset card and the estimate, is in ftlab.ui.logic.preview.)
+
+Plain functions (no gradio, no torch/transformers); may import pandas, ftlab.config,
+ftlab.errors, ftlab.provenance and the other logic modules.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftlab.config import RunConfig, field_help, parse_value
+from ftlab.errors import ConfigError, DataError, FtlabError
+from ftlab.ui.logic.format import UPLOAD_SUFFIXES, md_escape
+
+# ---- defaults: a launch on 2 CPU cores finishes in minutes -------------------------------------
+
+DEFAULT_MODEL = "minilm"
+DEFAULT_DATASET = "tweets-sentiment"
+DEFAULT_METHODS = ["full", "lora", "ia3"]
+DEFAULT_SEEDS = 1
+MAX_SEEDS = 20
+MAX_RUNS_PER_LAUNCH = 200
+
+# Training options the Launch tab shows, in order: (field, kind, default shown). kind: "int",
+# "float", "optint" / "optfloat" (empty = None), "lr" (text, empty = the method's default), "bool"
+# (a checkbox), or a tuple of choices. Defaults differ from RunConfig's where RunConfig's would take hours on CPU.
+TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
+    ("epochs", "float", 1.0),
+    ("max_train", "optint", 2000),
+    ("max_eval", "optint", 1000),
+    ("batch_size", "int", 16),
+    ("lr", "lr", ""),
+    ("max_length", "int", 128),
+    ("eval_every", "int", 0),
+    ("max_steps", "optint", 0),
+    ("time_budget_s", "optfloat", 0),
+    ("grad_accum", "int", 1),
+    ("warmup_ratio", "float", 0.06),
+    ("weight_decay", "float", 0.01),
+    ("max_grad_norm", "float", 1.0),
+    ("early_stopping", "int", 0),
+    ("eval_batch_size", "optint", 0),
+    ("split_seed", "int", 0),
+    ("precision", ("auto", "fp32", "bf16", "fp16"), "auto"),
+    ("compile", "bool", False),
+    ("device", "text", "auto"),
+]
+# The first few are shown; the rest sit in an "Advanced" accordion.
+MAIN_TRAINING_FIELDS = ["epochs", "max_train", "max_eval", "batch_size", "lr", "max_length", "eval_every", "max_steps"]
+DATA_FIELDS = ["text_column", "label_column", "encoding"]
+# A number box is never empty, so 0 stands for "not set" in the optional fields.
+ZERO_MEANS = {"max_train": "every training example", "max_eval": "every validation/test example",
+              "max_steps": "as many as the epochs give", "time_budget_s": "no time limit",
+              "eval_batch_size": "2 x batch_size"}
+
+MAX_UPLOAD_BYTES = int(float(os.environ.get("FTLAB_MAX_UPLOAD_MB") or 50) * 2**20)  # per uploaded file
+
+
+def training_defaults() -> dict[str, Any]:
+    return {name: default for name, _, default in TRAINING_FIELDS}
+
+
+def help_for(name: str) -> str:
+    """The field's help text from RunConfig (the same words as `ftlab train --help`)."""
+    text = field_help().get(name, "")
+    if name in ZERO_MEANS:
+        text += f" 0: {ZERO_MEANS[name]}."
+    return text
+
+
+# ---- the launch grid -----------------------------------------------------------------------------
+
+def parse_option_lines(text: str | None) -> dict:
+    """`key=value` lines -> options dict, values typed like YAML ('8' -> 8, 'true' -> True,
+    '[query, value]' -> a list). Blank lines and lines starting with # are skipped."""
+    out: dict = {}
+    for i, raw in enumerate((text or "").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"line {i} ({line!r}): expected key=value, e.g. r=16")
+        if key in out:
+            raise ConfigError(f"line {i}: option {key!r} is given twice")
+        out[key] = parse_value(value.strip())
+    return out
+
+
+def _clean_number(name: str, kind: str, value: Any) -> Any:
+    """A widget value -> the config value; raises ConfigError with the field name."""
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "":
+            value = None
+    if value is None:
+        if kind in ("optint", "optfloat", "lr"):
+            return None
+        raise ConfigError(f"{name}: enter a value")
+    if kind in ("optint", "optfloat") and value == 0:
+        return None  # a number box cannot be empty: 0 means "not set" (see ZERO_MEANS)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            hint = " or leave it empty for the method's default" if kind == "lr" else ""
+            raise ConfigError(f"{name}: expected a number like 2e-5{hint} (got {value!r})") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name}: expected a number (got {value!r})")
+    if kind in ("int", "optint"):
+        if float(value) != int(value):
+            raise ConfigError(f"{name}: expected a whole number (got {value})")
+        return int(value)
+    return float(value)
+
+
+def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Raw training widget values -> RunConfig fields, and a message per bad field."""
+    kinds = {name: kind for name, kind, _ in TRAINING_FIELDS}
+    out, errors = {}, []
+    for name, value in values.items():
+        kind = kinds.get(name, "text")
+        if kind == "bool":
+            out[name] = bool(value)
+            continue
+        if isinstance(kind, tuple) or kind == "text":
+            text = (value or "").strip() if isinstance(value, str) else value
+            if text in (None, ""):
+                if name in DATA_FIELDS:
+                    continue
+                errors.append(f"{name}: enter a value")
+                continue
+            out[name] = text
+            continue
+        try:
+            out[name] = _clean_number(name, kind, value)
+        except ConfigError as err:
+            errors.append(str(err))
+    return out, errors
+
+
+def grid_size(methods: Iterable[str] | None, seeds: Any) -> int:
+    try:
+        n_seeds = int(seeds or 0)
+    except (TypeError, ValueError):
+        n_seeds = 0
+    return len(list(methods or [])) * max(n_seeds, 0)
+
+
+def queue_label(methods, seeds) -> str:
+    n = grid_size(methods, seeds)
+    return f"Queue {n} run{'s' if n != 1 else ''}"
+
+
+@dataclass
+class Grid:
+    """The runs a launch would queue, or the reasons it cannot."""
+
+    configs: list[RunConfig] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.configs)
+
+
+def build_grid(model: str | None, dataset: str | None, methods: list[str] | None,
+               option_texts: dict[str, str] | None, seeds: Any, first_seed: Any = 0,
+               training: dict[str, Any] | None = None) -> Grid:
+    """Every (method, seed) RunConfig of a launch, validated; errors name the method and field.
+
+    All errors are collected (not just the first), so one click shows everything to fix."""
+    grid = Grid()
+    model = (model or "").strip()
+    dataset = (dataset or "").strip()
+    methods = list(methods or [])
+    if not model:
+        grid.errors.append("model: pick a built-in model or type a Hub id or a local model directory")
+    if not dataset:
+        grid.errors.append("dataset: pick a built-in dataset, type a Hub name, or upload a file")
+    if not methods:
+        grid.errors.append("methods: select at least one method")
+    try:
+        n_seeds = _clean_number("seeds", "int", seeds)
+        if not 1 <= n_seeds <= MAX_SEEDS:
+            raise ConfigError(f"seeds: between 1 and {MAX_SEEDS} (got {n_seeds})")
+    except ConfigError as err:
+        grid.errors.append(str(err))
+        n_seeds = 0
+    try:
+        start = _clean_number("first seed", "int", first_seed if first_seed not in (None, "") else 0)
+        if start < 0:
+            raise ConfigError(f"first seed: must be >= 0 (got {start})")
+    except ConfigError as err:
+        grid.errors.append(str(err))
+        start = 0
+    fields, errors = clean_training(training or {})
+    grid.errors += errors
+    if len(methods) * n_seeds > MAX_RUNS_PER_LAUNCH:
+        grid.errors.append(f"{len(methods) * n_seeds} runs in one launch is too many (limit {MAX_RUNS_PER_LAUNCH}); "
+                           "use fewer seeds or methods")
+    if grid.errors or not model or not dataset:
+        return grid
+    # Model, dataset and training fields first, once (with the option-free `full` method), so a bad
+    # shared field is one message rather than one per method.
+    try:
+        RunConfig(model=model, dataset=dataset, method="full", seed=start, **fields)
+    except FtlabError as err:
+        grid.errors.append(str(err))
+        return grid
+    for method in methods:
+        try:
+            options = parse_option_lines((option_texts or {}).get(method))
+        except ConfigError as err:
+            grid.errors.append(f"{method} options: {err}")
+            continue
+        try:
+            base = RunConfig(model=model, dataset=dataset, method=method, method_options=options,
+                             seed=start, **fields)
+        except FtlabError as err:
+            grid.errors.append(f"{method}: {err}")
+            continue
+        grid.configs.append(base)
+        grid.configs += [base.replace(seed=s) for s in range(start + 1, start + n_seeds)]
+    if grid.errors:
+        grid.configs = []
+    return grid
+
+
+def errors_markdown(errors: list[str], title: str = "Nothing was queued. Fix:") -> str:
+    return f"**{title}**\n\n" + "\n".join(f"- {md_escape(e)}" for e in errors)
+
+
+def options_table(rows: list[dict]) -> str:
+    """A method's options (from ftlab.methods.option_help) as a Markdown table."""
+    if not rows:
+        return "_This method has no options._"
+    lines = ["| option | type | default | what it does |", "|---|---|---|---|"]
+    for r in rows:
+        default = json.dumps(r["default"]) if not isinstance(r["default"], str) else r["default"]
+        lines.append(f"| `{r['name']}` | {md_escape(r['type'])} | `{default}` | {md_escape(r['help'])} |")
+    return "\n".join(lines)
+
+
+# ---- uploads -----------------------------------------------------------------------------------
+
+def save_upload(tmp_path: str, dest_dir: str | Path, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
+    """Copy an uploaded file under dest_dir with a generated name; returns the new path.
+
+    Only the suffix of the uploaded name is kept (lowercased and checked): the client's file
+    name and path are never used as a path here."""
+    src = Path(tmp_path)
+    suffix = src.suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise DataError(f"unsupported file type {suffix or '(none)'!r}; upload .csv, .tsv, .jsonl, .json or "
+                        "CoNLL .conll/.bio/.iob/.txt")
+    if not src.is_file():
+        raise DataError("the upload did not arrive; try again")
+    size = src.stat().st_size
+    if size == 0:
+        raise DataError("the uploaded file is empty")
+    if size > max_bytes:
+        raise DataError(f"the uploaded file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB "
+                        "(train from the command line for larger files)")
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / f"upload-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}{suffix}"
+    shutil.copyfile(src, target)
+    return str(target.resolve())

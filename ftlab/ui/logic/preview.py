@@ -1,0 +1,136 @@
+"""What the Launch tab shows beside its form: the dataset card, and the estimate of each method's
+trainable parameters and of the launch's time.
+
+Plain functions (no gradio, no torch/transformers); may import pandas, ftlab.config,
+ftlab.errors, ftlab.charts and the other logic modules.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ftlab.config import RunConfig
+from ftlab.ui.logic.format import format_duration, md_escape
+from ftlab.ui.logic.launch import errors_markdown
+
+# ---- estimates ---------------------------------------------------------------------------------
+
+# (train samples/s, eval samples/s, per-run overhead s) of full fine-tuning on 2 CPU cores when no
+# run of the model has finished yet; measured on this kind of machine (tiny: ~30 train samples/s,
+# since 4-step runs are dominated by the first batches; minilm: the dashboard's default grid, 2,000
+# tweets, batch 16: full 11.4 train / 42 eval samples/s, LoRA and IA3 16.4).
+DEFAULT_RATES = {"tiny": (30.0, 300.0, 10.0), "tiny-gpt2": (30.0, 300.0, 10.0), "tiny-llama": (30.0, 300.0, 10.0),
+                 "minilm": (11.0, 42.0, 12.0)}
+UNKNOWN_MODEL_RATES = (5.0, 30.0, 30.0)  # a Hub model is usually larger than MiniLM
+FROZEN_BASE_SPEEDUP = 1.45  # a method that freezes the base skips its weight gradients and optimizer state
+
+
+def rates_from_history(runs: pd.DataFrame | None, model: str, method: str) -> tuple[float, float, float, str]:
+    """(train samples/s, eval samples/s, overhead s, where from): the median of finished runs of
+    the same model and method, else of the same model, else the built-in guess."""
+    if runs is not None and len(runs) and "train_samples_per_s" in runs:
+        ok = runs[(runs["status"] == "succeeded") & (runs["model"] == model)]
+        for subset, source in ((ok[ok["method"] == method], f"{{n}} {model}/{method} run(s)"),
+                               (ok, f"{{n}} {model} run(s)")):
+            train = pd.to_numeric(subset["train_samples_per_s"], errors="coerce").dropna()
+            evals = pd.to_numeric(subset["eval_samples_per_s"], errors="coerce").dropna()
+            first = pd.to_numeric(subset["time_to_first_step_s"], errors="coerce").dropna()
+            if len(train) and len(evals):
+                overhead = float(first.median()) if len(first) else DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)[2]
+                return float(train.median()), float(evals.median()), overhead, source.format(n=len(train))
+    train, evals, overhead = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)
+    if method != "full":
+        train *= FROZEN_BASE_SPEEDUP
+    return train, evals, overhead, "a guess"
+
+
+def estimate_seconds(config: RunConfig, n_train: int, n_eval: int, train_rate: float, eval_rate: float,
+                     overhead_s: float) -> float:
+    """Wall time of one run: start-up + training samples / rate + evaluation passes / rate."""
+    per_step = config.batch_size * config.grad_accum
+    steps_per_epoch = max(1, math.ceil(n_train / per_step))
+    steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+    trained = min(steps * per_step, max(n_train, 1) * math.ceil(steps / steps_per_epoch))
+    eval_every = config.eval_every or steps_per_epoch
+    # The engine evaluates every eval_every steps and at the last step, but skips a lone final
+    # validation pass (nothing to choose between); the test split is evaluated once at the end.
+    val_passes = math.ceil(steps / eval_every) if steps > eval_every else 0
+    seconds = overhead_s + trained / max(train_rate, 1e-6) + (val_passes + 1) * n_eval / max(eval_rate, 1e-6)
+    if config.time_budget_s:
+        seconds = min(seconds, overhead_s + config.time_budget_s + (val_passes + 1) * n_eval / max(eval_rate, 1e-6))
+    return seconds
+
+
+ESTIMATE_COLUMNS = ["method", "trainable", "% of model", "per run", "total"]
+
+
+def estimate_table(rows: list[dict]) -> pd.DataFrame:
+    """Rows {method, runs, trainable_params, total_params, seconds} (or {method, runs, error}) ->
+    the Launch tab's estimate table ("total" = per run x the method's runs)."""
+    out = []
+    for r in rows:
+        if r.get("error"):
+            out.append({"method": r["method"], "trainable": "error", "% of model": "-", "per run": "-", "total": "-"})
+            continue
+        share = r["trainable_params"] / r["total_params"] if r.get("total_params") else float("nan")
+        out.append({"method": r["method"], "trainable": f"{r['trainable_params']:,}",
+                    "% of model": f"{share:.2%}" if math.isfinite(share) else "-",
+                    "per run": format_duration(r["seconds"]),
+                    "total": format_duration(r["seconds"] * r.get("runs", 1))})
+    return pd.DataFrame(out, columns=ESTIMATE_COLUMNS)
+
+
+def estimate_markdown(rows: list[dict], n_runs: int, slots: int) -> str:
+    """The words above the estimate table: the whole grid's time, where the times come from, and
+    the methods that cannot be estimated (nor run)."""
+    total = sum(r["seconds"] * r.get("runs", 1) for r in rows if "seconds" in r) / max(slots, 1)
+    sources: dict[str, list[str]] = {}
+    for r in rows:
+        if "seconds" in r:
+            sources.setdefault(r.get("source", "a guess"), []).append(r["method"])
+    where = "; ".join(f"{', '.join(methods)}: {source}" for source, methods in sources.items())
+    text = (f"**{n_runs} runs**, about **{format_duration(total)}** in all on {slots} device slot(s), one job per "
+            f"slot at a time. Rough times (from medians of finished runs of the same model, else a guess for 2 "
+            f"CPU cores): {where}.")
+    problems = [f"{r['method']}: {r['error']}" for r in rows if r.get("error")]
+    if problems:
+        text += "\n\n" + errors_markdown(problems, "Some methods cannot be estimated (nor run):")
+    return text
+
+
+# ---- dataset card --------------------------------------------------------------------------------
+
+def card_markdown(card: dict) -> str:
+    """The dataset card (ftlab.data.dataset_card) as Markdown: sizes, balance, lengths, tokenizer fit."""
+    sizes = card.get("sizes", {})
+    lines = [(f"**{md_escape(card.get('name', ''))}**: {card.get('task', '')}, "
+              f"{sizes.get('train', 0):,} train / {sizes.get('validation', 0):,} validation / "
+              f"{sizes.get('test', 0):,} test examples")]
+    source = str(card.get("source", ""))
+    if source:
+        lines.append(f"<small>source: {md_escape(source[:200])}</small>")
+    labels = card.get("labels") or []
+    if labels:
+        kind = "entities (train)" if card.get("task") == "ner" else "labels (train)"
+        lines += ["", f"| {kind} | count | share |", "|---|---:|---:|"]
+        lines += [f"| {md_escape(r['label'])} | {r['count']:,} | {r['share']:.1%} |" for r in labels[:20]]
+        if len(labels) > 20:
+            lines.append(f"| ... {len(labels) - 20} more | | |")
+    pct = card.get("length_chars") or {}
+    unit = card.get("length_unit", "characters")
+    lines += ["", "| length | p50 | p90 | p99 | max |", "|---|---:|---:|---:|---:|",
+              f"| {unit} | {pct.get('p50', 0)} | {pct.get('p90', 0)} | {pct.get('p99', 0)} | {pct.get('max', 0)} |"]
+    tokens = card.get("tokens")
+    if tokens:
+        lines.append(f"| tokens | {tokens['p50']} | {tokens['p90']} | {tokens['p99']} | {tokens['max']} |")
+        unk = card.get("unk_rate")
+        unk_text = "n/a (tokenizer has no [UNK])" if unk is None else f"{unk:.2%}"
+        warn = " (high: the model cannot read much of this text)" if unk is not None and unk > 0.05 else ""
+        lines += ["", (f"[UNK] rate: **{unk_text}**{warn}; cut by max_length {card.get('max_length')}: "
+                       f"**{card.get('truncation_rate', 0):.1%}** (tokenizer stats on {card.get('sampled', 0):,} "
+                       "train examples)")]
+    elif card.get("tokenizer_error"):
+        lines += ["", f"_Tokenizer statistics unavailable: {md_escape(card['tokenizer_error'])}_"]
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""The Run tab's logic: run labels and choices (the Playground's too), a run's summary and
+per-class table, re-running its config, and zipping its trained weights.
+
+Plain functions (no gradio, no torch/transformers); may import pandas, ftlab.config,
+ftlab.errors and the other logic modules.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from ftlab.config import RunConfig
+from ftlab.errors import FtlabError
+from ftlab.ui.logic.format import format_duration, md_escape, short_dataset
+
+
+def run_label(r: dict) -> str:
+    seed = r.get("seed")
+    return (f"#{r.get('id')} {r.get('method')} · seed {seed} · {r.get('model')} / "
+            f"{short_dataset(r.get('dataset'))} · {r.get('status')}")
+
+
+def run_choices(runs: list[dict], *, with_artifacts: bool = False,
+                artifact_path=lambda r: r.get("artifact_dir")) -> list[tuple[str, int]]:
+    """(label, run id) for a dropdown, newest first; with_artifacts: only succeeded runs whose
+    trained weights are on disk (what the Playground can load), found by `artifact_path(run)`."""
+    out = []
+    for r in sorted(runs, key=lambda r: -int(r.get("id") or 0)):
+        if with_artifacts:
+            art = artifact_path(r)
+            if r.get("status") != "succeeded" or not art or not Path(art).is_dir():
+                continue
+        out.append((run_label(r), int(r["id"])))
+    return out
+
+
+def _pct(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.1%}"
+
+
+def _num(v, fmt="{:,.1f}") -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
+
+
+def run_summary_markdown(run: dict) -> str:
+    """A run's status, scores and costs as Markdown."""
+    s = run
+    status = s.get("status")
+    head = f"### Run #{s.get('id')}: {s.get('method')} on {s.get('model')} / {md_escape(short_dataset(s.get('dataset')))}, seed {s.get('seed')}"
+    lines = [head, f"status **{status}**" + (f" · stopped: {s['stopped_reason']}" if s.get("stopped_reason") else "")
+             + (f" · device {s['device']}" if s.get("device") else "")]
+    if s.get("error"):
+        lines.append(f"\n**Error:** {md_escape(s['error'])}")
+    task = s.get("task")
+    if task == "ner":
+        scores = [("entity F1", _pct(s.get("entity_f1"))), ("entity precision", _pct(s.get("entity_precision"))),
+                  ("entity recall", _pct(s.get("entity_recall"))), ("token accuracy", _pct(s.get("token_accuracy")))]
+    else:
+        scores = [("accuracy", _pct(s.get("accuracy"))), ("macro-F1", _pct(s.get("macro_f1")))]
+    scores.append(("test loss", _num(s.get("eval_loss"), "{:.4f}")))
+    trainable, total = s.get("trainable_params"), s.get("total_params")
+    share = f" ({trainable / total:.2%} of {total:,})" if trainable and total else ""
+    costs = [("trainable params", (f"{trainable:,}" if trainable is not None else "-") + share),
+             ("head params", _num(s.get("head_params"), "{:,.0f}")),
+             ("train samples/s", _num(s.get("train_samples_per_s"))),
+             ("train tokens/s", _num(s.get("train_tokens_per_s"), "{:,.0f}")),
+             ("eval samples/s", _num(s.get("eval_samples_per_s"))),
+             ("peak memory MB", _num(s.get("peak_memory_mb"), "{:,.0f}") +
+              (f" ({s['memory_kind']})" if s.get("memory_kind") else "")),
+             ("wall time", format_duration(s.get("wall_s")) or "-"),
+             ("time to first step", _num(s.get("time_to_first_step_s"), "{:.1f} s")),
+             ("steps", _num(s.get("steps"), "{:,.0f}")), ("epochs", _num(s.get("epochs"), "{:g}"))]
+    sizes = s.get("dataset_sizes") or {}
+    if sizes:
+        costs.append(("examples", (f"{sizes.get('train', 0):,} train / {sizes.get('validation', 0):,} val / "
+                                   f"{sizes.get('test', 0):,} test")))
+    lines += ["", "| score (test) | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in scores]
+    lines += ["", "| cost | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in costs]
+    return "\n".join(lines)
+
+
+def rerun_config(config: dict, next_seed: bool = False) -> RunConfig:
+    """The stored config of a run, validated again; next_seed adds 1 to its seed."""
+    cfg = RunConfig(**(config or {}))
+    return cfg.replace(seed=cfg.seed + 1) if next_seed else cfg
+
+
+def zip_artifacts(artifact_dir: str | None, dest_dir: str | Path, run_id: int) -> str:
+    """A zip of a run's trained adapter/head folder; returns the zip's path."""
+    if not artifact_dir or not Path(artifact_dir).is_dir():
+        raise FtlabError(f"run {run_id} has no saved weights (it did not succeed, or its artifact folder was removed)")
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"ftlab-run-{run_id}.zip"
+    root = Path(artifact_dir)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                zf.write(f, f"run-{run_id}/{f.relative_to(root)}")
+    return str(path)
+
+
+def class_table(classes: pd.DataFrame | None) -> pd.DataFrame:
+    cols = ["label", "precision", "recall", "f1", "support"]
+    if classes is None or not len(classes):
+        return pd.DataFrame(columns=cols)
+    out = classes[cols].copy()
+    for c in ("precision", "recall", "f1"):
+        out[c] = [None if pd.isna(v) else round(float(v), 4) for v in out[c]]
+    return out

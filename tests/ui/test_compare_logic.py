@@ -1,0 +1,75 @@
+"""The Compare tab's logic (ftlab/ui/logic/compare.py): filters, the runs table and its diff, export."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ftlab.config import RunConfig
+from ftlab.errors import FtlabError
+from ftlab.ui.logic import compare as compare_logic
+
+
+def runs_frame():
+    def cfg(method, seed, dataset="tweets-sentiment", **opts):
+        c = RunConfig(model="tiny", dataset=dataset, method=method, seed=seed, max_train=64, method_options=opts)
+        return json.dumps(c.to_dict())
+
+    return pd.DataFrame({
+        "id": [1, 2, 3, 4], "status": ["succeeded", "succeeded", "failed", "succeeded"],
+        "model": ["tiny"] * 4, "dataset": ["tweets-sentiment"] * 3 + ["zh-reviews"], "task": ["classification"] * 4,
+        "method": ["head", "head", "bitfit", "head"], "seed": [0, 1, 0, 0],
+        "accuracy": [0.5, 0.6, None, 0.7], "trainable_params": [195, 195, 400, 130],
+        "train_samples_per_s": [10.0, 12.0, None, 9.0], "peak_memory_mb": [600.0, 601.0, None, 590.0],
+        "wall_s": [10.0, 11.0, 2.0, 9.0], "error": [None, None, "diverged", None],
+        "config": [cfg("head", 0), cfg("head", 1, train_pooler=True), cfg("bitfit", 0), cfg("head", 0, "zh-reviews")],
+    })
+
+
+def test_filter_runs_keeps_rows_matching_every_filter():
+    runs = runs_frame()
+    assert list(compare_logic.filter_runs(runs)["id"]) == [1, 2, 3, 4]
+    assert list(compare_logic.filter_runs(runs, statuses=["succeeded"])["id"]) == [1, 2, 4]
+    assert list(compare_logic.filter_runs(runs, datasets=["tweets-sentiment"], methods=["head"])["id"]) == [1, 2]
+    assert list(compare_logic.filter_runs(runs, methods="bitfit")["id"]) == [3]
+    assert compare_logic.filter_runs(runs, models=["minilm"]).empty
+    assert compare_logic.filter_choices(runs)["method"] == ["bitfit", "head"]
+    assert compare_logic.filter_choices(None)["dataset"] == []
+
+
+def test_config_diff_keeps_only_fields_that_differ():
+    runs = runs_frame()
+    diff = compare_logic.config_diff(runs)
+    assert list(diff["id"]) == [1, 2, 3, 4]
+    assert set(diff.columns) == {"id", "seed", "method", "method_options.train_pooler", "dataset"}
+    assert list(diff["method_options.train_pooler"]) == ["false", "true", "", "false"]  # bitfit has no such option
+    same = compare_logic.config_diff(runs.iloc[[0, 1]].assign(config=[runs["config"][0]] * 2))
+    assert list(same.columns) == ["id"]
+    assert list(compare_logic.config_diff(None).columns) == ["id"]
+
+
+def test_runs_table_has_scores_costs_and_the_diff():
+    table = compare_logic.runs_table(runs_frame())
+    assert list(table.columns[:6]) == ["run", "status", "method", "model", "dataset", "seed"]
+    assert list(table["accuracy %"][:2]) == [50.0, 60.0]
+    assert "≠ opt.train_pooler" in table.columns and "≠ method" not in table.columns
+    assert table["error"][2] == "diverged"
+    assert list(compare_logic.runs_table(None).columns)[:2] == ["run", "status"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_round_trips(tmp_path, fmt):
+    runs = runs_frame()
+    path = compare_logic.export_runs(runs, fmt, tmp_path)
+    assert path.endswith(f".{fmt}") and Path(path).parent == tmp_path
+    back = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    assert list(back["id"]) == [1, 2, 3, 4] and list(back.columns) == list(runs.columns)
+    assert json.loads(back["config"][1])["method_options"]["train_pooler"] is True
+
+
+def test_export_refuses_nothing_and_unknown_formats(tmp_path):
+    with pytest.raises(FtlabError, match="no runs to export"):
+        compare_logic.export_runs(pd.DataFrame(), "csv", tmp_path)
+    with pytest.raises(FtlabError, match="unknown export format"):
+        compare_logic.export_runs(runs_frame(), "xlsx", tmp_path)

@@ -1,0 +1,135 @@
+"""The Launch tab's logic (ftlab/ui/logic/launch.py): form fields, the launch grid, options, uploads."""
+
+from pathlib import Path
+
+import pytest
+
+from ftlab.errors import ConfigError, DataError
+from ftlab.provenance import uploads_dir
+from ftlab.ui.logic import launch as launch_logic
+
+
+def training(**changes):
+    values = launch_logic.training_defaults()
+    values.update(changes)
+    return values
+
+
+# ---- the launch grid --------------------------------------------------------------------------
+
+def test_parse_option_lines_types_values_like_yaml():
+    text = "r=16\n# a comment\n\ndora = true\ntarget_modules=[query, value]\nalpha=32.5"
+    assert launch_logic.parse_option_lines(text) == {"r": 16, "dora": True, "target_modules": ["query", "value"],
+                                                     "alpha": 32.5}
+    assert launch_logic.parse_option_lines("") == {} and launch_logic.parse_option_lines(None) == {}
+
+
+@pytest.mark.parametrize("text, words", [("r 16", "line 1"), ("=3", "expected key=value"),
+                                         ("r=1\nr=2", "given twice")])
+def test_parse_option_lines_names_the_bad_line(text, words):
+    with pytest.raises(ConfigError, match=words):
+        launch_logic.parse_option_lines(text)
+
+
+def test_grid_is_methods_times_seeds_with_consecutive_seeds():
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["head", "bitfit"], {"head": "train_pooler=true"}, 3, 5,
+                                   training(max_train=64))
+    assert grid.ok and not grid.errors
+    assert [(c.method, c.seed) for c in grid.configs] == [("head", 5), ("head", 6), ("head", 7),
+                                                          ("bitfit", 5), ("bitfit", 6), ("bitfit", 7)]
+    assert all(c.max_train == 64 and c.epochs == 1.0 and c.batch_size == 16 for c in grid.configs)
+    assert grid.configs[0].method_options.train_pooler is True
+    assert grid.configs[0].lr is None  # empty lr = the method's default
+    assert launch_logic.queue_label(["head", "bitfit"], 3) == "Queue 6 runs"
+    assert launch_logic.queue_label(["head"], 1) == "Queue 1 run"
+
+
+def test_defaults_are_a_small_cpu_budget():
+    d = launch_logic.training_defaults()
+    assert (d["epochs"], d["max_train"], d["batch_size"]) == (1.0, 2000, 16)
+    assert launch_logic.DEFAULT_MODEL == "minilm" and launch_logic.DEFAULT_DATASET == "tweets-sentiment"
+    assert launch_logic.DEFAULT_METHODS == ["full", "lora", "ia3"]
+
+
+def test_zero_in_an_optional_number_box_means_not_set():
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["head"], {}, 1, 0,
+                                   training(max_steps=0, max_train=0, time_budget_s=0, eval_batch_size=0, lr="3e-4"))
+    cfg = grid.configs[0]
+    assert (cfg.max_steps, cfg.max_train, cfg.time_budget_s, cfg.eval_batch_size) == (None, None, None, None)
+    assert cfg.lr == pytest.approx(3e-4)
+    assert "0: as many as the epochs give" in launch_logic.help_for("max_steps")
+
+
+def test_every_error_is_reported_and_nothing_is_built():
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["head", "lora"], {"lora": "rank=4", "head": "oops"},
+                                   2, 0, training(lr="fast", batch_size=0))
+    assert not grid.ok and grid.configs == []
+    text = " | ".join(grid.errors)
+    assert "lr: expected a number" in text and "'fast'" in text
+    # training fields are checked before any method: a bad field is reported once, not per method
+    assert len(grid.errors) == 1
+
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["head", "lora"], {"lora": "rank=4", "head": "oops"},
+                                   2, 0, training(batch_size=0))
+    assert grid.errors == ["batch_size: Input should be greater than or equal to 1 (got 0)"]
+
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["head", "lora"], {"lora": "rank=4", "head": "oops"},
+                                   2, 0, training())
+    assert grid.errors == ["head options: line 1 ('oops'): expected key=value, e.g. r=16",
+                           "lora: method_options.rank: unknown option"]
+    assert grid.configs == []
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"methods": []}, "methods: select at least one method"),
+    ({"seeds": 0}, "seeds: between 1 and"),
+    ({"seeds": 1.5}, "seeds: expected a whole number"),
+    ({"model": ""}, "model: pick a built-in model"),
+    ({"dataset": "  "}, "dataset: pick a built-in dataset"),
+    ({"dataset": "./no-such-file.csv"}, "file not found"),
+    ({"methods": ["prompt"], "dataset": "zh-ner"}, "method 'prompt' does not support task 'ner'"),
+    ({"training": training(epochs=None)}, "epochs: enter a value"),
+    ({"training": training(max_train=10.5)}, "max_train: expected a whole number"),
+])
+def test_validation_messages_name_the_field(kwargs, words):
+    args = {"model": "tiny", "dataset": "tweets-sentiment", "methods": ["head"], "option_texts": {}, "seeds": 1, "first_seed": 0,
+                "training": training()}
+    args.update(kwargs)
+    grid = launch_logic.build_grid(**args)
+    assert not grid.ok
+    assert any(words in e for e in grid.errors), grid.errors
+    assert "\n- " in launch_logic.errors_markdown(grid.errors)
+
+
+def test_options_table_lists_every_option_with_its_default():
+    from ftlab import methods
+
+    table = launch_logic.options_table(methods.option_help(methods.get_method("lora")))
+    assert "| `r` | int | `8` |" in table and "`dora`" in table
+    assert launch_logic.options_table([]) == "_This method has no options._"
+
+
+# ---- uploads ----------------------------------------------------------------------------------
+
+def test_upload_is_saved_under_a_generated_name(tmp_path):
+    src = tmp_path / "client name; rm -rf.CSV"
+    src.write_text("text,label\na,x\nb,y\n")
+    dest = uploads_dir(str(tmp_path / "lab.duckdb"))
+    assert dest == tmp_path / "lab-uploads"
+    saved = Path(launch_logic.save_upload(str(src), dest))
+    assert saved.parent == dest.resolve() and saved.suffix == ".csv"
+    assert "client" not in saved.name and saved.name.startswith("upload-")
+    assert saved.read_text() == src.read_text()
+
+
+@pytest.mark.parametrize("name, content, limit, words", [
+    ("data.exe", "x", 100, "unsupported file type '.exe'"),
+    ("data.csv", "", 100, "empty"),
+    ("data.jsonl", "x" * 200, 100, "the limit is"),
+])
+def test_bad_uploads_are_refused(tmp_path, name, content, limit, words):
+    src = tmp_path / name
+    src.write_text(content)
+    with pytest.raises(DataError, match=words):
+        launch_logic.save_upload(str(src), tmp_path / "up", max_bytes=limit)
+    assert not (tmp_path / "up").exists() or not any((tmp_path / "up").iterdir())

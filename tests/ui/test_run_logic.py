@@ -1,0 +1,53 @@
+"""The Run tab's logic (ftlab/ui/logic/run.py): run choices, the summary, re-runs, the weights zip."""
+
+import zipfile
+
+import pytest
+
+from ftlab.config import RunConfig
+from ftlab.errors import FtlabError
+from ftlab.ui.logic import run as run_logic
+
+
+def test_run_choices_newest_first_and_only_loadable_runs_for_the_playground(tmp_path):
+    art = tmp_path / "run-2"
+    art.mkdir()
+    runs = [{"id": 1, "status": "succeeded", "method": "head", "seed": 0, "model": "tiny", "dataset": "d",
+             "artifact_dir": str(tmp_path / "gone")},
+            {"id": 2, "status": "succeeded", "method": "lora", "seed": 1, "model": "tiny", "dataset": "d",
+             "artifact_dir": str(art)},
+            {"id": 3, "status": "failed", "method": "lora", "seed": 0, "model": "tiny", "dataset": "d"}]
+    assert [i for _, i in run_logic.run_choices(runs)] == [3, 2, 1]
+    assert run_logic.run_choices(runs, with_artifacts=True) == [("#2 lora · seed 1 · tiny / d · succeeded", 2)]
+
+
+def test_run_summary_shows_scores_and_costs():
+    run = {"id": 9, "method": "lora", "model": "tiny", "dataset": "tweets-sentiment", "seed": 0, "status": "succeeded",
+           "task": "classification", "accuracy": 0.8123, "macro_f1": 0.7, "trainable_params": 4291,
+           "total_params": 2062022, "wall_s": 75.0, "dataset_sizes": {"train": 64, "validation": 32, "test": 32}}
+    md = run_logic.run_summary_markdown(run)
+    for words in ("Run #9: lora on tiny / tweets-sentiment, seed 0", "| accuracy | 81.2% |",
+                  "4,291 (0.21% of 2,062,022)", "| wall time | 1m 15s |", "64 train / 32 val / 32 test"):
+        assert words in md, words
+    failed = run_logic.run_summary_markdown({**run, "status": "failed", "error": "training diverged at step 3"})
+    assert "**Error:** training diverged at step 3" in failed
+    assert "entity F1" in run_logic.run_summary_markdown({**run, "task": "ner", "entity_f1": 0.5})
+
+
+def test_rerun_keeps_the_config_or_moves_to_the_next_seed():
+    cfg = RunConfig(model="tiny", dataset="tweets-sentiment", method="head", seed=3, max_train=64)
+    assert run_logic.rerun_config(cfg.to_dict()) == cfg
+    nxt = run_logic.rerun_config(cfg.to_dict(), next_seed=True)
+    assert nxt.seed == 4 and nxt.replace(seed=3) == cfg
+
+
+def test_zip_artifacts(tmp_path):
+    art = tmp_path / "run-5"
+    (art / "sub").mkdir(parents=True)
+    (art / "run.json").write_text("{}")
+    (art / "sub" / "w.bin").write_bytes(b"123")
+    path = run_logic.zip_artifacts(str(art), tmp_path / "out", 5)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["run-5/run.json", "run-5/sub/w.bin"]
+    with pytest.raises(FtlabError, match="run 6 has no saved weights"):
+        run_logic.zip_artifacts(str(tmp_path / "missing"), tmp_path / "out", 6)
