@@ -51,42 +51,23 @@ def test_local_directory_model(tmp_path):
 
 @pytest.fixture
 def stub_hub(monkeypatch):
-    """A local stand-in for the Hub's model API: one model exists, every other id is not found
-    (answered the way huggingface.co answers, with its X-Error-Code header)."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    """The Hub's model API: one model exists, every other id is not found (answered the way
+    huggingface.co answers, with its X-Error-Code header)."""
+    from hub_stub import hub_api
 
-    asked = []
-
-    class ModelApi(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            asked.append(self.path)
-            if self.path.split("?")[0].startswith("/api/models/prajjwal1/bert-tiny"):
-                body, code = json.dumps({"id": "prajjwal1/bert-tiny", "modelId": "prajjwal1/bert-tiny",
-                                         "sha": "0" * 40, "private": False}).encode(), 200
-            else:
-                body, code = b'{"error": "Repository not found"}', 404
-            self.send_response(code)
-            if code == 404:
-                self.send_header("X-Error-Code", "RepoNotFound")
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     from ftlab import hub
 
-    monkeypatch.setattr(hub, "_cache", {})
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
-    yield asked
-    server.shutdown()
+    def model_info(path, headers):
+        if path.split("?")[0].startswith("/api/models/prajjwal1/bert-tiny"):
+            return 200, {"id": "prajjwal1/bert-tiny", "modelId": "prajjwal1/bert-tiny", "sha": "0" * 40,
+                         "private": False}, {}
+        return 404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"}
+
+    with hub_api(model_info) as (url, asked):
+        monkeypatch.setattr(hub, "_cache", {})
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        yield asked
 
 
 def test_check_available_asks_the_hub_for_an_id_it_does_not_have(stub_hub, tmp_path):

@@ -6,18 +6,16 @@ through gradio's login routes, which ask the Hub's whoami API who the token belo
 is the stubbed boundary: a local HTTP server answers whoami (HF_ENDPOINT points at it).
 """
 
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from browser_kit import VIEWPORT, fill, free_port, pick, plot_meta, shot, upload, wait_for
+from hub_stub import hub_api
 
 ROOT = Path(__file__).parents[2]
 SEED = """\
@@ -85,27 +83,13 @@ class Served:
 def fake_hub():
     """The Hub's whoami endpoint, answering for the token the Space is given."""
 
-    class Whoami(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            if self.path.startswith("/api/whoami-v2") and self.headers.get("authorization") == "Bearer hf_alice_token":
-                body = json.dumps({"type": "user", "name": "alice", "fullname": "Alice Example", "avatarUrl": "",
-                                   "orgs": []}).encode()
-                self.send_response(200)
-            else:
-                body = b'{"error": "Invalid credentials"}'
-                self.send_response(401)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def whoami(path, headers):
+        if path.startswith("/api/whoami-v2") and headers.get("authorization") == "Bearer hf_alice_token":
+            return 200, {"type": "user", "name": "alice", "fullname": "Alice Example", "avatarUrl": "", "orgs": []}, {}
+        return 401, {"error": "Invalid credentials"}, {}
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Whoami)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with hub_api(whoami) as (url, _):
+        yield url
 
 
 def lora_on_tiny(page, max_train: str) -> None:
