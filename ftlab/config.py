@@ -74,7 +74,10 @@ class RunConfig(Options):
     weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW decoupled weight decay (not applied to biases and norms).")
     max_grad_norm: float = Field(1.0, ge=0, description="Clip gradients to this global norm (0 turns clipping off).")
     max_length: int = Field(128, ge=8, le=8192, description="Truncate inputs to this many tokens (special tokens included).")
-    eval_every: int = Field(0, ge=0, description="Evaluate on the validation split every N optimizer steps (0: at the end of each epoch).")
+    eval_every: int = Field(
+        0, ge=0, description="Evaluate on the validation split every N optimizer steps and keep the best "
+        "checkpoint for the test (0: at the end of each epoch; a run of one epoch then skips its lone validation "
+        "pass, which would choose between nothing, and draws no validation curve).")
     early_stopping: int = Field(
         0, ge=0, description="Stop after this many evaluations without a better validation score (0: off)."
     )

@@ -92,8 +92,9 @@ def build(lab) -> SimpleNamespace:
             upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
                                      f"{launch_logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(UPLOAD_SUFFIXES),
                                      size="sm", elem_id="launch-upload")
-            with gr.Accordion("Columns and encoding of an uploaded file", open=False), gr.Row():
-                data_widgets = {name: gr.Textbox(label=name, info=launch_logic.help_for(name), elem_id=f"launch-{name}")
+            with gr.Accordion(launch_logic.DATA_ACCORDION, open=False), gr.Row():
+                data_widgets = {name: gr.Textbox(label=launch_logic.DATA_LABELS[name], info=launch_logic.help_for(name),
+                                                 elem_id=f"launch-{name}")
                                 for name in launch_logic.DATA_FIELDS}
             method_box = gr.CheckboxGroup(names, value=launch_logic.DEFAULT_METHODS, label="Methods",
                                           info="One run per method and seed; each trains the task head too. "
@@ -126,7 +127,7 @@ def build(lab) -> SimpleNamespace:
                 with gr.Row():
                     for name, kind, default in chunk:
                         training[name] = _training_widget(name, kind, default)
-            with gr.Accordion("Advanced training options", open=False):
+            with gr.Accordion(launch_logic.ADVANCED_ACCORDION, open=False):
                 advanced = [f for f in launch_logic.TRAINING_FIELDS if f[0] not in launch_logic.MAIN_TRAINING_FIELDS]
                 with gr.Row():
                     first_seed = gr.Number(value=0, label="first_seed", precision=0, minimum=0, info=FIRST_SEED_HELP,
@@ -189,7 +190,7 @@ def build(lab) -> SimpleNamespace:
         except Exception as err:  # one line on the page; anything unexpected is logged in full
             if not isinstance(err, FtlabError):
                 log.exception("dataset card of %s", spec)
-            return status_markdown(one_line(err), ok=False)
+            return status_markdown(one_line(err, launch_logic.page_label), ok=False)
 
     card_inputs = [dataset, model, training["max_length"]] + [data_widgets[n] for n in data_names]
     dataset.change(show_card, card_inputs, [card])
@@ -204,7 +205,7 @@ def build(lab) -> SimpleNamespace:
         try:
             saved = launch_logic.save_upload(path, uploads_dir(lab.db_path))
         except Exception as err:  # noqa: BLE001
-            return gr.skip(), status_markdown(one_line(err), ok=False)
+            return gr.skip(), status_markdown(one_line(err, launch_logic.page_label), ok=False)
         return (gr.update(choices=builtin_data + [saved], value=saved),
                 status_markdown(f"Saved the upload as {saved}; its card is on the right."))
 
@@ -215,33 +216,45 @@ def build(lab) -> SimpleNamespace:
             grid = read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
             log.exception("estimate form")
-            return status_markdown(one_line(err), ok=False), gr.update(visible=False)
+            return status_markdown(one_line(err, launch_logic.page_label), ok=False), gr.update(visible=False)
         if not grid.ok:
             return launch_logic.errors_markdown(grid.errors, "Cannot estimate yet. Fix:"), gr.update(visible=False)
         try:
             history = lab.runs_df()
         except Exception:  # noqa: BLE001 - an estimate without history is still an estimate
             history = None
+        try:
+            with IMPORT_LOCK:
+                lab.check_inputs(grid.configs)  # what Queue would refuse, refused here too
+        except Exception as err:
+            if not isinstance(err, FtlabError):
+                log.exception("estimate check")
+            return (status_markdown("Cannot estimate: " + one_line(err, launch_logic.page_label), ok=False),
+                    gr.update(visible=False))
         rows, by_method = [], {}
         for cfg in grid.configs:
             by_method.setdefault(cfg.method, []).append(cfg)
+        probe = preview_logic.needs_probe(history, grid.configs[0].model)
         for method, configs in by_method.items():
             cfg = configs[0]
             try:
                 with IMPORT_LOCK:
-                    est = lab.estimate(cfg)
+                    est = lab.estimate(cfg, probe=probe)
             except Exception as err:
                 if not isinstance(err, FtlabError):
                     log.exception("estimate of %s", method)
-                rows.append({"method": method, "runs": len(configs), "error": one_line(err)})
+                rows.append({"method": method, "runs": len(configs), "error": one_line(err, launch_logic.page_label)})
                 continue
-            train_rate, eval_rate, overhead, source = preview_logic.rates_from_history(history, cfg.model, method)
+            train_rate, eval_rate, overhead, source = preview_logic.rates_from_history(history, cfg.model, method,
+                                                                                       probe=est)
             seconds = preview_logic.estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate,
                                                      overhead)
             rows.append({"method": method, "runs": len(configs), "trainable_params": est["trainable_params"],
                          "total_params": est["total_params"], "seconds": seconds, "source": source})
         slots = len(lab.scheduler.slots) if lab.scheduler is not None else 1
         msg = preview_logic.estimate_markdown(rows, len(grid.configs), slots)
+        if any(r.get("error") for r in rows):
+            return msg, gr.update(visible=False)
         return msg, gr.update(value=preview_logic.estimate_table(rows), visible=True)
 
     estimate_btn.click(on_estimate, form_inputs, [status, estimate_out])
@@ -257,7 +270,7 @@ def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
             grid = ui.read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
             log.exception("queue form")
-            return status_markdown("Nothing was queued: " + one_line(err), ok=False), gr.skip()
+            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), gr.skip()
         if not grid.ok:
             return launch_logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip()
         try:
@@ -265,7 +278,7 @@ def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("submit")
-            return status_markdown("Nothing was queued: " + one_line(err), ok=False), gr.skip()
+            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), gr.skip()
         gr.Info(f"Queued {len(ids)} runs")
         return (status_markdown(f"Queued {len(ids)} run(s): {', '.join(ids)}. The Queue tab shows them."),
                 gr.Tabs(selected="queue"))

@@ -133,3 +133,30 @@ def test_bad_uploads_are_refused(tmp_path, name, content, limit, words):
     with pytest.raises(DataError, match=words):
         launch_logic.save_upload(str(src), tmp_path / "up", max_bytes=limit)
     assert not (tmp_path / "up").exists() or not any((tmp_path / "up").iterdir())
+
+
+def test_errors_name_the_widget_on_the_page_not_a_flag(tmp_path):
+    assert launch_logic.page_label("label_column") == "Columns and encoding > Label column"
+    assert launch_logic.page_label("precision") == "Advanced training options > precision"
+    assert launch_logic.page_label("batch_size") == "batch_size"  # shown on the form under its own name
+    cols = tmp_path / "cols.csv"
+    cols.write_text("review,stars\ngood,5\nbad,1\n")
+    from ftlab import data
+    from ftlab.errors import DataError, one_line
+
+    with pytest.raises(DataError) as caught:  # what the Queue and Estimate buttons show for this file
+        data.load_dataset(str(cols))
+    assert "Set --label-column" in str(caught.value)  # the command line's words
+    on_page = one_line(caught.value, launch_logic.page_label)
+    assert "Set Columns and encoding > Label column" in on_page and "--" not in on_page
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["head"], {}, 1, 0, training(precision="fp8"))
+    assert any(e.startswith("precision:") for e in grid.errors)  # a form error already names its field
+
+
+def test_default_launch_draws_a_validation_curve():
+    """eval_every 0 means once an epoch, and a one-epoch run skips its lone validation pass: the
+    default launch evaluates every 50 of its 125 steps instead, so Compare has a curve."""
+    d = launch_logic.training_defaults()
+    steps = d["max_train"] // d["batch_size"]
+    assert 0 < d["eval_every"] < steps and d["epochs"] == 1.0
+    assert "draws no validation curve" in launch_logic.help_for("eval_every")

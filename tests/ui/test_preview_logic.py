@@ -33,6 +33,18 @@ def test_rates_come_from_finished_runs_of_the_same_model_and_method():
     assert preview_logic.rates_from_history(runs, "bert-base-uncased", "full")[:3] == preview_logic.UNKNOWN_MODEL_RATES
 
 
+def test_a_probe_replaces_the_guess_but_not_history():
+    probe = {"train_samples_per_s": 35.0, "eval_samples_per_s": 135.0}
+    train, evals, overhead, source = preview_logic.rates_from_history(None, "minilm", "full", probe=probe)
+    assert (train, evals, source) == (35.0, 135.0, preview_logic.PROBE_SOURCE)
+    assert overhead == preview_logic.DEFAULT_RATES["minilm"][2]  # start-up is not probed
+    assert preview_logic.needs_probe(None, "minilm")
+    runs = pd.DataFrame({"status": ["succeeded"], "model": ["minilm"], "method": ["lora"],
+                         "train_samples_per_s": [50.0], "eval_samples_per_s": [150.0], "time_to_first_step_s": [9.0]})
+    assert not preview_logic.needs_probe(runs, "minilm")  # a finished run of the model beats a probe
+    assert preview_logic.rates_from_history(runs, "minilm", "full", probe=probe)[0] == 50.0
+
+
 def test_estimate_table_and_words():
     rows = [{"method": "lora", "runs": 2, "trainable_params": 1000, "total_params": 100000, "seconds": 90,
              "source": "a guess"},
@@ -44,9 +56,14 @@ def test_estimate_table_and_words():
     assert list(table["trainable"]) == ["1,000", "500", "error"]
     assert list(table["% of model"]) == ["1.00%", "0.50%", "-"]
     assert list(table["total"]) == ["3m 00s", "1m 00s", "-"]
+    text = preview_logic.estimate_markdown(rows[:2], 4, 2)
+    assert "**4 runs**, about **2m 00s** in all on 2 device slot(s)" in text  # (180 + 60) / 2 slots
+    assert "lora, ia3: a guess" in text
+    # a method that cannot run: no total for a grid that would not run as estimated, only the reason
     text = preview_logic.estimate_markdown(rows, 6, 2)
-    assert "**6 runs**, about **2m 00s** in all on 2 device slot(s)" in text  # (180 + 60) / 2 slots
-    assert "lora, ia3: a guess" in text and "- vera: peft could not apply" in text
+    assert "- vera: peft could not apply" in text and "in all" not in text and "runs**" not in text
+    only_errors = preview_logic.estimate_markdown([rows[2]], 2, 1)
+    assert "0s" not in only_errors and "): ." not in only_errors and "vera: peft could not apply" in only_errors
     assert [format_duration(s) for s in (None, 5, 65, 7325)] == ["", "5s", "1m 05s", "2h 02m"]
 
 

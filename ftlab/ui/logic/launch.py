@@ -42,7 +42,7 @@ TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
     ("batch_size", "int", 16),
     ("lr", "lr", ""),
     ("max_length", "int", 128),
-    ("eval_every", "int", 0),
+    ("eval_every", "int", 50),  # 2,000 examples / 16 = 125 steps: validation at 50, 100, 125, a curve
     ("max_steps", "optint", 0),
     ("time_budget_s", "optfloat", 0),
     ("grad_accum", "int", 1),
@@ -65,6 +65,25 @@ ZERO_MEANS = {"max_train": "every training example", "max_eval": "every validati
               "eval_batch_size": "2 x batch_size"}
 
 MAX_UPLOAD_BYTES = int(float(os.environ.get("FTLAB_MAX_UPLOAD_MB") or 50) * 2**20)  # per uploaded file
+
+
+DATA_LABELS = {"text_column": "Text column", "label_column": "Label column", "encoding": "Encoding"}
+DATA_ACCORDION = "Columns and encoding"
+ADVANCED_ACCORDION = "Advanced training options"
+
+
+def page_label(name: str) -> str:
+    """Where a RunConfig field sits on the Launch tab, as a person finds it: errors name the
+    widget ("Columns and encoding > Label column"), not a command-line flag."""
+    if name in DATA_LABELS:
+        return f"{DATA_ACCORDION} > {DATA_LABELS[name]}"
+    if name == "model":
+        return "Base model"
+    if name == "dataset":
+        return "Dataset"
+    if name in {n for n, _, _ in TRAINING_FIELDS} - set(MAIN_TRAINING_FIELDS):
+        return f"{ADVANCED_ACCORDION} > {name}"
+    return name
 
 
 def training_defaults() -> dict[str, Any]:
@@ -218,7 +237,7 @@ def build_grid(model: str | None, dataset: str | None, methods: list[str] | None
     try:
         RunConfig(model=model, dataset=dataset, method="full", seed=start, **fields)
     except FtlabError as err:
-        grid.errors.append(str(err))
+        grid.errors.append(err.render(page_label))
         return grid
     for method in methods:
         try:
@@ -230,7 +249,7 @@ def build_grid(model: str | None, dataset: str | None, methods: list[str] | None
             base = RunConfig(model=model, dataset=dataset, method=method, method_options=options,
                              seed=start, **fields)
         except FtlabError as err:
-            grid.errors.append(f"{method}: {err}")
+            grid.errors.append(f"{method}: {err.render(page_label)}")
             continue
         grid.configs.append(base)
         grid.configs += [base.replace(seed=s) for s in range(start + 1, start + n_seeds)]

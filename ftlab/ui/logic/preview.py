@@ -24,12 +24,16 @@ from ftlab.ui.logic.launch import errors_markdown
 DEFAULT_RATES = {"tiny": (30.0, 300.0, 10.0), "tiny-gpt2": (30.0, 300.0, 10.0), "tiny-llama": (30.0, 300.0, 10.0),
                  "minilm": (11.0, 42.0, 12.0)}
 UNKNOWN_MODEL_RATES = (5.0, 30.0, 30.0)  # a Hub model is usually larger than MiniLM
+PROBE_SOURCE = "a few timed steps on this machine"
 FROZEN_BASE_SPEEDUP = 1.45  # a method that freezes the base skips its weight gradients and optimizer state
 
 
-def rates_from_history(runs: pd.DataFrame | None, model: str, method: str) -> tuple[float, float, float, str]:
+def rates_from_history(runs: pd.DataFrame | None, model: str, method: str,
+                       probe: dict | None = None) -> tuple[float, float, float, str]:
     """(train samples/s, eval samples/s, overhead s, where from): the median of finished runs of
-    the same model and method, else of the same model, else the built-in guess."""
+    the same model and method, else of the same model, else a probe's rates (a few timed steps
+    of this model and method here: Lab.estimate(probe=True)), else the built-in guess."""
+    startup = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)[2]
     if runs is not None and len(runs) and "train_samples_per_s" in runs:
         ok = runs[(runs["status"] == "succeeded") & (runs["model"] == model)]
         for subset, source in ((ok[ok["method"] == method], f"{{n}} {model}/{method} run(s)"),
@@ -38,12 +42,19 @@ def rates_from_history(runs: pd.DataFrame | None, model: str, method: str) -> tu
             evals = pd.to_numeric(subset["eval_samples_per_s"], errors="coerce").dropna()
             first = pd.to_numeric(subset["time_to_first_step_s"], errors="coerce").dropna()
             if len(train) and len(evals):
-                overhead = float(first.median()) if len(first) else DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)[2]
+                overhead = float(first.median()) if len(first) else startup
                 return float(train.median()), float(evals.median()), overhead, source.format(n=len(train))
-    train, evals, overhead = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)
+    if probe and probe.get("train_samples_per_s") and probe.get("eval_samples_per_s"):
+        return probe["train_samples_per_s"], probe["eval_samples_per_s"], startup, PROBE_SOURCE
+    train, evals, _ = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)
     if method != "full":
         train *= FROZEN_BASE_SPEEDUP
-    return train, evals, overhead, "a guess"
+    return train, evals, startup, "a guess"
+
+
+def needs_probe(runs: pd.DataFrame | None, model: str) -> bool:
+    """No finished run of `model` to take rates from: measure instead of guessing."""
+    return rates_from_history(runs, model, "full")[3] == "a guess"
 
 
 def estimate_seconds(config: RunConfig, n_train: int, n_eval: int, train_rate: float, eval_rate: float,
@@ -83,21 +94,20 @@ def estimate_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def estimate_markdown(rows: list[dict], n_runs: int, slots: int) -> str:
-    """The words above the estimate table: the whole grid's time, where the times come from, and
-    the methods that cannot be estimated (nor run)."""
-    total = sum(r["seconds"] * r.get("runs", 1) for r in rows if "seconds" in r) / max(slots, 1)
-    sources: dict[str, list[str]] = {}
-    for r in rows:
-        if "seconds" in r:
-            sources.setdefault(r.get("source", "a guess"), []).append(r["method"])
-    where = "; ".join(f"{', '.join(methods)}: {source}" for source, methods in sources.items())
-    text = (f"**{n_runs} runs**, about **{format_duration(total)}** in all on {slots} device slot(s), one job per "
-            f"slot at a time. Rough times (from medians of finished runs of the same model, else a guess for 2 "
-            f"CPU cores): {where}.")
+    """The words above the estimate table: the whole grid's time and where the times come from.
+    A grid with a method that cannot run gets no total (it would not run as estimated), only the
+    reasons."""
     problems = [f"{r['method']}: {r['error']}" for r in rows if r.get("error")]
     if problems:
-        text += "\n\n" + errors_markdown(problems, "Some methods cannot be estimated (nor run):")
-    return text
+        return errors_markdown(problems, "Nothing can be estimated until this is fixed (nor queued):")
+    total = sum(r["seconds"] * r.get("runs", 1) for r in rows) / max(slots, 1)
+    sources: dict[str, list[str]] = {}
+    for r in rows:
+        sources.setdefault(r.get("source", "a guess"), []).append(r["method"])
+    where = "; ".join(f"{', '.join(methods)}: {source}" for source, methods in sources.items())
+    return (f"**{n_runs} runs**, about **{format_duration(total)}** in all on {slots} device slot(s), one job per "
+            f"slot at a time. Rough times, from medians of finished runs of the same model, else from a few "
+            f"timed steps on this machine ({where}).")
 
 
 # ---- dataset card --------------------------------------------------------------------------------
