@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                   "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore::FutureWarning,ignore::DeprecationWarning"}
 CANCEL_GRACE_S = 3.0  # SIGTERM, then SIGKILL of the whole process group after this
 
 
@@ -52,6 +54,10 @@ def worker_env() -> dict:
     """This process's environment, plus ftlab's location on PYTHONPATH: the worker imports the
     same ftlab as its parent whatever the current directory (an installed, shipped or source one)."""
     env = dict(os.environ)
+    # A job's log is read by people: transformers' per-load reports ("classifier.weight MISSING",
+    # which every fresh task head is) and download bars are noise there. A user's own setting wins.
+    for key, value in QUIET_LIBRARIES.items():
+        env.setdefault(key, value)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env

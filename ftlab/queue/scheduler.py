@@ -218,6 +218,8 @@ class Scheduler:
         kind = event["event"]
         if kind == "failed":  # the reason, kept until the process has exited
             self.failures[job["id"]] = event.get("error")
+        if kind == "finished":  # a finished job shows the run's average speed, the figure Compare shows
+            self.store.update_job(job["id"], samples_per_s=(event.get("summary") or {}).get("train_samples_per_s"))
         if kind == "started":
             self.store.update_job(job["id"], total_steps=event.get("total_steps"), device=event.get("device"))
             job["total_steps"] = event.get("total_steps")

@@ -15,7 +15,19 @@ CSS = """
 .ftlab-compact table { margin: 4px 0 !important; }
 .ftlab-compact th, .ftlab-compact td { padding: 3px 10px !important; line-height: 1.3 !important; }
 .ftlab-policy { border-left: 4px solid var(--color-accent); padding: 2px 10px !important; font-size: 0.92em; }
+.ftlab-readonly td { cursor: pointer; }
+.ftlab-readonly th { white-space: nowrap; }
 """
+TAB_IDS = ("launch", "queue", "compare", "run", "playground")
+# The open tab lives in the address (?tab=compare): a reload or a shared link opens the same tab.
+REMEMBER_TAB_JS = """(tab) => { const u = new URL(window.location.href); u.searchParams.set('tab', tab);
+window.history.replaceState(null, '', u); }"""
+
+
+def tab_from_address(request: gr.Request, can_launch: bool):
+    wanted = (request.query_params.get("tab") if request is not None else None) or ""
+    allowed = TAB_IDS if can_launch else TAB_IDS[2:]
+    return gr.Tabs(selected=wanted) if wanted in allowed else gr.skip()
 
 
 def _header(lab) -> str:
@@ -44,9 +56,9 @@ def build_app(lab) -> gr.Blocks:
         if not policy.can_launch and policy.describe():
             gr.Markdown(policy.describe(), elem_id="policy", elem_classes="ftlab-policy")
         with gr.Tabs(selected="launch" if policy.can_launch else "compare", elem_id="tabs") as tabs:
-            with gr.Tab("Launch", id="launch", elem_id="tab-launch", visible=policy.can_launch):
+            with gr.Tab("Launch", id="launch", elem_id="tab-launch", visible=policy.can_launch) as launch_tab:
                 launch_ui = launch.build(lab)
-            with gr.Tab("Queue", id="queue", elem_id="tab-queue", visible=policy.can_launch):
+            with gr.Tab("Queue", id="queue", elem_id="tab-queue", visible=policy.can_launch) as queue_tab:
                 queue_ui = queue.build(lab)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_tab:
                 compare_ui = compare.build(lab)
@@ -57,7 +69,17 @@ def build_app(lab) -> gr.Blocks:
 
         # Cross-tab wiring: launching goes to Queue; a Compare row opens in Run; each tab reads the
         # database again when it is opened, so it shows runs that finished meanwhile.
-        launch.wire_queue(lab, launch_ui, tabs)
+        launch.wire_queue(lab, launch_ui, tabs, queue_ui)
+        for tab_id, tab in (("launch", launch_tab), ("queue", queue_tab), ("compare", compare_tab), ("run", run_tab),
+                            ("playground", playground_tab)):
+            tab.select(None, gr.State(tab_id), None, js=REMEMBER_TAB_JS, queue=False)
+        queue_tab.select(queue_ui.refresh, [queue_ui.job_id], [queue_ui.summary, queue_ui.table, queue_ui.job_log],
+                         show_progress="hidden")
+
+        def open_tab(request: gr.Request):
+            return tab_from_address(request, policy.can_launch)
+
+        demo.load(open_tab, None, [tabs], queue=False)
         compare_tab.select(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
         run_tab.select(run_ui.choices, [run_ui.picker], [run_ui.picker])
         playground_tab.select(playground_ui.choices, None, [playground_ui.runs])

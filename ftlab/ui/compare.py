@@ -20,7 +20,7 @@ MAX_CURVES = 24  # more lines than this make the loss chart unreadable: the newe
 HEIGHTS = {"score": 400, "bars": 420, "curves": 480}  # score: fits a 1280x800 screen under the filters
 
 
-def figures(lab, runs):
+def figures(lab, runs, smoothing: float = charts.LOSS_SMOOTHING):
     """The Compare tab's figures for these (already filtered) runs."""
     datasets = set(runs["dataset"].dropna()) if len(runs) and "dataset" in runs else set()
     reference = charts.references_for(next(iter(datasets))) if len(datasets) == 1 else None
@@ -30,7 +30,8 @@ def figures(lab, runs):
     return (decade_range(clamp_fraction_axis(score)),
             sized(charts.throughput(runs), HEIGHTS["bars"]),
             sized(charts.memory_and_time(runs), HEIGHTS["bars"]),
-            sized(charts.loss_curves(steps, runs), HEIGHTS["curves"]),
+            sized(charts.loss_curves(steps, runs, smoothing=min(max(float(smoothing or 0), 0.0), 0.99)),
+                  HEIGHTS["curves"]),
             sized(charts.eval_curves(evals, runs=runs), HEIGHTS["curves"]))
 
 
@@ -48,10 +49,14 @@ def build(lab) -> SimpleNamespace:
                                elem_id="compare-status", scale=2)
         refresh_btn = gr.Button("Refresh", size="sm", elem_id="compare-refresh", scale=1, min_width=90)
     caption = gr.Markdown(elem_id="compare-caption")
+    versus = gr.Markdown(elem_id="compare-versus-full", elem_classes="ftlab-compact")
     score_plot = gr.Plot(label="Score vs trainable parameters", elem_id="compare-score", show_label=False)
     with gr.Row():
         throughput_plot = gr.Plot(label="Throughput", elem_id="compare-throughput", show_label=False)
         memory_plot = gr.Plot(label="Memory and time", elem_id="compare-memory", show_label=False)
+    smoothing = gr.Slider(0, 0.99, value=charts.LOSS_SMOOTHING, step=0.01, label="Loss smoothing",
+                          info="Moving average of the training-loss lines (0 = the raw logged losses; higher = "
+                               "smoother, lagging more).", elem_id="compare-smoothing")
     with gr.Row():
         loss_plot = gr.Plot(label="Loss curves", elem_id="compare-loss", show_label=False)
         eval_plot = gr.Plot(label="Eval curves", elem_id="compare-eval", show_label=False)
@@ -65,36 +70,38 @@ def build(lab) -> SimpleNamespace:
     export_file = gr.File(label="Export (every column of the shown runs)", interactive=False, visible=False,
                           elem_id="compare-export-file", height=90)
 
-    filters = [f_dataset, f_model, f_method, f_status]
+    filters = [f_dataset, f_model, f_method, f_status, smoothing]
 
     def load_runs(datasets, models, methods, statuses):
         runs = lab.runs_df()
         return runs, compare_logic.filter_runs(runs, datasets, models, methods, statuses)
 
-    def refresh(datasets, models, methods, statuses):
+    def refresh(datasets, models, methods, statuses, smooth=charts.LOSS_SMOOTHING):
         try:
             everything, runs = load_runs(datasets, models, methods, statuses)
-            figs = figures(lab, runs)
+            figs = figures(lab, runs, smooth)
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("compare")
-            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 10
+            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 11
         choices = compare_logic.filter_choices(everything)
         n_ok = int((runs["status"] == "succeeded").sum()) if len(runs) else 0
         text = (f"**{len(runs)}** run(s) shown ({n_ok} succeeded) of {len(everything)} in the database. "
                 "Points are means over seeds; hover for values.")
         dropdowns = [gr.update(choices=choices["dataset"]), gr.update(choices=choices["model"]),
                      gr.update(choices=choices["method"])]
-        return [text, *figs, compare_logic.runs_table(runs), *dropdowns, gr.skip()]
+        return [text, compare_logic.versus_full_markdown(runs), *figs, compare_logic.runs_table(runs), *dropdowns,
+                gr.skip()]
 
-    outputs = [caption, score_plot, throughput_plot, memory_plot, loss_plot, eval_plot, table,
+    outputs = [caption, versus, score_plot, throughput_plot, memory_plot, loss_plot, eval_plot, table,
                f_dataset, f_model, f_method, export_status]
     refresh_btn.click(refresh, filters, outputs)
-    for f in filters:
+    for f in filters[:4]:
         f.input(refresh, filters, outputs)
+    smoothing.release(refresh, filters, outputs)
 
     def export(fmt):
-        def run(datasets, models, methods, statuses):
+        def run(datasets, models, methods, statuses, _smoothing=None):
             try:
                 _, runs = load_runs(datasets, models, methods, statuses)
                 path = compare_logic.export_runs(runs, fmt, tempfile.mkdtemp(prefix="ftlab-export-"))

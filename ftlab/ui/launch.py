@@ -262,26 +262,30 @@ def build(lab) -> SimpleNamespace:
                            model=model, dataset=dataset, card=card, show_card=show_card, card_inputs=card_inputs)
 
 
-def wire_queue(lab, ui: SimpleNamespace, tabs) -> None:
-    """The "Queue N runs" button: validate every RunConfig, submit them all or none, go to Queue."""
+def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> None:
+    """The "Queue N runs" button: validate every RunConfig, submit them all or none, go to Queue
+    with its table already showing the new jobs."""
 
     def on_queue(request: gr.Request, profile: gr.OAuthProfile | None, *values):
         try:
             grid = ui.read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
             log.exception("queue form")
-            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), gr.skip()
+            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), \
+                gr.skip(), gr.skip(), gr.skip()
         if not grid.ok:
-            return launch_logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip()
+            return launch_logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip(), gr.skip(), gr.skip()
         try:
             ids = lab.submit(grid.configs, owner=visitor(request, profile))
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("submit")
-            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), gr.skip()
+            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), \
+                gr.skip(), gr.skip(), gr.skip()
         gr.Info(f"Queued {len(ids)} runs")
+        summary, table, _ = queue_ui.refresh("")
         return (status_markdown(f"Queued {len(ids)} run(s): {', '.join(ids)}. The Queue tab shows them."),
-                gr.Tabs(selected="queue"))
+                gr.Tabs(selected="queue"), summary, table)
 
-    ui.queue_btn.click(on_queue, ui.form_inputs, [ui.status, tabs])
+    ui.queue_btn.click(on_queue, ui.form_inputs, [ui.status, tabs, queue_ui.summary, queue_ui.table])
 

@@ -22,9 +22,9 @@ NO_LOG = "(this job's worker has written nothing yet: its warnings and errors ap
 def build(lab) -> SimpleNamespace:
     summary = gr.Markdown(elem_id="queue-summary")
     table = gr.Dataframe(queue_logic.jobs_table([]), interactive=False, wrap=True, max_height=360,
-                         elem_id="queue-table",
+                         column_widths=queue_logic.COLUMN_WIDTHS, elem_id="queue-table", elem_classes="ftlab-readonly",
                          label="Jobs (running first, then queued by priority; refreshed every 2 s). "
-                               "Click a row to pick its job.")
+                               "Click a row to pick its job. " + queue_logic.SAMPLES_HELP)
     with gr.Row(equal_height=False):
         job_id = gr.Textbox(label="Job id", info="The job to act on and whose log is shown; click a row above "
                                                  "to fill it in.", elem_id="queue-job-id", scale=3)

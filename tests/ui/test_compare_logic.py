@@ -73,3 +73,30 @@ def test_export_refuses_nothing_and_unknown_formats(tmp_path):
         compare_logic.export_runs(pd.DataFrame(), "csv", tmp_path)
     with pytest.raises(FtlabError, match="unknown export format"):
         compare_logic.export_runs(runs_frame(), "xlsx", tmp_path)
+
+
+def test_a_methods_own_options_are_not_differences():
+    """full vs LoRA: LoRA's r is not a setting that differs between them (the method column says
+    so); two LoRA runs with different r do differ."""
+    def cfg(method, **opts):
+        return json.dumps(RunConfig(model="tiny", dataset="tweets-sentiment", method=method, method_options=opts).to_dict())
+
+    runs = pd.DataFrame({"id": [1, 2, 3], "config": [cfg("full"), cfg("lora"), cfg("ia3")]})
+    assert list(compare_logic.config_diff(runs).columns) == ["id", "method"]
+    runs = pd.DataFrame({"id": [1, 2, 3], "config": [cfg("full"), cfg("lora", r=4), cfg("lora", r=16)]})
+    diff = compare_logic.config_diff(runs)
+    assert list(diff["method_options.r"]) == ["", "4", "16"] and "method_options.lora_alpha" not in diff
+
+
+def test_runs_table_prints_parameter_counts_with_separators():
+    table = compare_logic.runs_table(runs_frame().assign(trainable_params=[22714371, 195, None, 130]))
+    assert list(table["trainable params"]) == ["22,714,371", "195", "", "130"]
+
+
+def test_versus_full_says_what_each_method_gives_up_and_saves():
+    runs = runs_frame()
+    assert "Add a full fine-tuning run" in compare_logic.versus_full_markdown(runs)
+    runs = runs.iloc[[0, 1]].assign(method=["full", "lora"], accuracy=[0.80, 0.78], trainable_params=[1000, 10],
+                                    wall_s=[20.0, 15.0])
+    text = compare_logic.versus_full_markdown(runs)
+    assert "| lora | 78.0% | -2.0 pts | 1.00% of full's | 25% less | 1 |" in text

@@ -17,12 +17,13 @@ def test_jobs_table_shows_progress_eta_and_errors():
     t = queue_logic.jobs_table(jobs)
     assert list(t.columns) == queue_logic.JOB_COLUMNS
     first = t.iloc[0]
-    assert (first["progress %"], first["step"], first["samples/s"], first["ETA"], first["last loss"]) == \
-        (75.0, "3/4", 12.3, "1m 15s", 0.1235)
+    assert (first["progress"], first["samples/s"], first["ETA"], first["loss"]) == ("75% · 3/4", 12.3, "1m 15s", 0.1235)
     assert first["dataset"] == "upload-1.csv"  # an uploaded file shows by name, not server path
-    assert t.iloc[1]["error"] == "peft could not apply" and t.iloc[1]["step"] == "0/?"
-    assert t.iloc[2]["progress %"] == 100.0 and t.iloc[2]["ETA"] == ""
-    assert t.iloc[3]["step"] == "starting"  # no total yet: the worker is loading
+    assert t.iloc[1]["error"] == "peft could not apply" and t.iloc[1]["progress"] == "0% · 0/?"
+    assert t.iloc[2]["progress"] == "100% · 4/4" and t.iloc[2]["ETA"] == ""
+    assert t.iloc[3]["progress"] == "starting"  # no total yet: the worker is loading
+    assert len(queue_logic.COLUMN_WIDTHS) == len(queue_logic.JOB_COLUMNS)
+    assert list(t.columns).index("error") < list(t.columns).index("model")  # the error is on screen
     assert queue_logic.queue_summary(jobs) == "**2** running · **1** succeeded · **1** failed"
     assert "No jobs yet" in queue_logic.queue_summary([])
 
@@ -33,3 +34,12 @@ def test_job_ids_are_checked():
         queue_logic.parse_job_id("")
     with pytest.raises(FtlabError, match="is not a job id"):
         queue_logic.parse_job_id("../../etc/passwd")
+
+
+def test_log_tail_shows_text_not_terminal_codes():
+    raw = ("\x1b[1mBertForSequenceClassification LOAD REPORT\x1b[0m\n"
+           "Loading weights:   0%|   | 0/103\rLoading weights: 100%|###| 103/103\r\n"
+           "step 3 loss 0.5\n\n")
+    assert queue_logic.log_tail(raw) == ("BertForSequenceClassification LOAD REPORT\n"
+                                         "Loading weights: 100%|###| 103/103\nstep 3 loss 0.5")
+    assert queue_logic.log_tail("a\nb\nc", lines=2) == "b\nc"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ftlab.charts import flat_config, score_metric
+from ftlab.charts import flat_config, score_metric, versus_full
 from ftlab.errors import FtlabError
 from ftlab.ui.logic.format import short_dataset
 
@@ -48,7 +48,9 @@ def filter_runs(runs: pd.DataFrame | None, datasets=None, models=None, methods=N
 def config_diff(runs: pd.DataFrame | None) -> pd.DataFrame:
     """The config fields that differ across these runs: one row per run (column `id`), one
     column per differing field (method options as `method_options.r`); identical fields are
-    left out. A field a run lacks (another method's option) shows as empty."""
+    left out. A method option differs only when runs that have it set it differently (LoRA's r
+    is not a difference between a LoRA run and a full fine-tuning run: the method column says
+    that); a run without it shows an empty cell."""
     if runs is None or not len(runs) or "config" not in runs:
         return pd.DataFrame({"id": []})
     flat = [flat_config(c) for c in runs["config"]]
@@ -58,6 +60,8 @@ def config_diff(runs: pd.DataFrame | None) -> pd.DataFrame:
     differing = []
     for k in keys:
         values = {json.dumps(f.get(k), sort_keys=True, default=str) if k in f else "<absent>" for f in flat}
+        if k.startswith("method_options."):
+            values.discard("<absent>")
         if len(values) > 1:
             differing.append(k)
     frame = pd.DataFrame({"id": list(runs["id"])})
@@ -91,7 +95,8 @@ def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
         return [None if pd.isna(v) else round(float(v) * scale, digits) for v in runs[col]]
 
     out[f"{score.replace('_', ' ')} %"] = num(score, 1, 100.0)
-    out["trainable params"] = [None if pd.isna(v) else int(v) for v in runs.get("trainable_params", [None] * len(runs))]
+    out["trainable params"] = ["" if pd.isna(v) else f"{int(v):,}"
+                               for v in runs.get("trainable_params", [None] * len(runs))]
     out["train samples/s"] = num("train_samples_per_s")
     out["peak MB"] = num("peak_memory_mb", 0)
     out["wall s"] = num("wall_s")
@@ -102,6 +107,29 @@ def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
         if col not in shown:
             out["≠ " + col.replace("method_options.", "opt.")] = diff[col].values
     return out
+
+
+def versus_full_markdown(runs: pd.DataFrame | None) -> str:
+    """The answer above the charts: per method, the score it gives up against full fine-tuning of
+    the same model and dataset, the parameters it trains instead, the time it saves."""
+    table = versus_full(runs)
+    if table.empty:
+        return ("_Add a full fine-tuning run of the same model and dataset to see what each method gives up "
+                "and saves against it._")
+    metric = score_metric(runs[runs["status"] == "succeeded"] if "status" in runs else runs)
+    mixed = table[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    lines = ["**Against full fine-tuning** (means over seeds)", "",
+             f"| method | {metric.replace('_', ' ')} | vs full | trains | time | seeds |", "|---|---:|---:|---:|---:|---:|"]
+    for _, r in table.iterrows():
+        name = r["method"] + (f" ({r['variant']})" if r["variant"] else "")
+        if mixed:
+            name += f" · {r['model']}, {short_dataset(r['dataset'])}"
+        delta = f"{100 * r['score_delta']:+.1f} pts" if pd.notna(r["score_delta"]) else "-"
+        share = f"{r['params_ratio']:.2%} of full's" if pd.notna(r["params_ratio"]) else "-"
+        saved = r["time_saved"]
+        time_text = "-" if pd.isna(saved) else f"{abs(saved):.0%} {'less' if saved >= 0 else 'more'}"
+        lines.append(f"| {name} | {100 * r['score']:.1f}% | {delta} | {share} | {time_text} | {int(r['n'])} |")
+    return "\n".join(lines)
 
 
 def _clip(text: str, n: int) -> str:

@@ -14,8 +14,13 @@ import pandas as pd
 from ftlab.errors import FtlabError
 from ftlab.ui.logic.format import format_duration, short_dataset
 
-JOB_COLUMNS = ["job", "status", "method", "model", "dataset", "seed", "progress %", "step", "samples/s", "ETA",
-               "last loss", "priority", "run", "error"]
+# Short headers (a long one wraps mid-word in a narrow column); the error sits where it is seen.
+JOB_COLUMNS = ["job", "status", "method", "seed", "progress", "ETA", "error", "samples/s", "loss", "model", "dataset",
+               "priority", "run"]
+COLUMN_WIDTHS = ["110px", "95px", "80px", "55px", "120px", "75px", "320px", "90px", "70px", "80px", "150px", "75px",
+                 "55px"]
+SAMPLES_HELP = ("samples/s: the latest logging window's training speed while a job runs; once it finishes, the run's "
+                "average over all its training, the figure Compare shows.")
 
 
 def jobs_table(jobs: list[dict]) -> pd.DataFrame:
@@ -25,21 +30,24 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
         c = j.get("config") or {}
         step, total = j.get("step"), j.get("total_steps")
         if j.get("status") == "succeeded":
-            progress = 100.0
+            percent = 100.0
         elif step and total:
-            progress = round(100.0 * step / total, 1)
+            percent = round(100.0 * step / total, 1)
         else:
-            progress = 0.0
+            percent = 0.0
+        if j.get("status") == "running" and not total:
+            progress = "starting"  # no total yet: the worker is loading
+        else:
+            progress = f"{percent:g}% · {step or 0}/{total or '?'}"
         eta = j.get("eta_s") if j.get("status") == "running" else None
         loss = j.get("last_loss")
         rate = j.get("samples_per_s")
         rows.append({
-            "job": j.get("id"), "status": j.get("status"), "method": c.get("method"), "model": c.get("model"),
-            "dataset": short_dataset(c.get("dataset")), "seed": c.get("seed"), "progress %": progress,
-            "step": "starting" if j.get("status") == "running" and not total else f"{step or 0}/{total or '?'}",
+            "job": j.get("id"), "status": j.get("status"), "method": c.get("method"), "seed": c.get("seed"),
+            "progress": progress, "ETA": format_duration(eta), "error": j.get("error") or "",
             "samples/s": round(rate, 1) if rate is not None else None,
-            "ETA": format_duration(eta), "last loss": round(loss, 4) if loss is not None else None,
-            "priority": j.get("priority"), "run": j.get("run_id"), "error": j.get("error") or "",
+            "loss": round(loss, 4) if loss is not None else None, "model": c.get("model"),
+            "dataset": short_dataset(c.get("dataset")), "priority": j.get("priority"), "run": j.get("run_id"),
         })
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
 
@@ -63,6 +71,15 @@ def parse_job_id(text: str | None) -> str:
     return job_id
 
 
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # terminal colours and cursor moves
+
+
 def log_tail(text: str, lines: int = 200) -> str:
-    parts = (text or "").replace("\r", "\n").splitlines()
-    return "\n".join(parts[-lines:])
+    """A job log's last lines as a page shows them: no terminal colour codes, and a progress bar
+    redrawn with carriage returns shows its last state, not every redraw."""
+    shown = []
+    for line in ANSI.sub("", text or "").split("\n"):
+        line = line.rstrip("\r").split("\r")[-1]
+        if line.strip():
+            shown.append(line)
+    return "\n".join(shown[-lines:])
