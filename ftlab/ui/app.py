@@ -82,7 +82,7 @@ def build_app(lab) -> gr.Blocks:
         demo.load(open_tab, None, [tabs], queue=False)
         compare_tab.select(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
         run_tab.select(run_ui.choices, [run_ui.picker], [run_ui.picker])
-        playground_tab.select(playground_ui.choices, None, [playground_ui.runs])
+        playground_tab.select(playground_ui.choices, [playground_ui.runs], [playground_ui.runs])
 
         def open_run(evt: gr.SelectData):
             row = evt.row_value or []

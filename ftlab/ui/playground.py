@@ -39,20 +39,25 @@ def build(lab) -> SimpleNamespace:
         for i in range(MAX_RUNS):
             with gr.Column(min_width=240):
                 headers.append(gr.Markdown(visible=False, elem_id=f"playground-head-{i}"))
-                labels.append(gr.Label(visible=False, show_label=False, elem_id=f"playground-label-{i}"))
+                labels.append(gr.HTML(visible=False, elem_id=f"playground-label-{i}"))
                 highlights.append(gr.HighlightedText(visible=False, show_label=False, show_legend=True,
                                                      color_map=ENTITY_COLOURS, combine_adjacent=False,
                                                      elem_id=f"playground-ner-{i}"))
 
-    def choices():
+    def choices(current=None):
+        """Fresh choices; the user's pick stays, and with none the newest runs are picked."""
         try:
-            return gr.update(choices=run_logic.run_choices(lab.runs(), with_artifacts=True,
-                                                           artifact_path=lab.artifact_path))
+            everything = lab.runs()
+            options = run_logic.run_choices(everything, with_artifacts=True, artifact_path=lab.artifact_path)
         except Exception as err:  # noqa: BLE001
             log.warning("playground choices: %s", err)
             return gr.skip()
+        loadable = {i for _, i in options}
+        kept = [int(i) for i in (current or []) if int(i) in loadable]
+        picked = kept or [i for i in run_logic.default_picks(everything, MAX_RUNS) if i in loadable]
+        return gr.update(choices=options, value=picked)
 
-    refresh_btn.click(choices, None, [runs])
+    refresh_btn.click(choices, [runs], [runs])
 
     def predict(sentence, picked):
         hidden = [gr.update(visible=False)] * (3 * MAX_RUNS)
@@ -73,8 +78,13 @@ def build(lab) -> SimpleNamespace:
                     log.exception("predict %s", run_id)
                 problems.append(f"run {run_id}: {one_line(err)}")
                 continue
-            heads.append(gr.update(value=f"**{run_logic.run_label(lab_run(run_id))}**\n\n{view['text']}", visible=True))
-            labs.append(gr.update(value=view["label"], visible=view["label"] is not None))
+            name = f"**{run_logic.run_label(lab_run(run_id))}**"
+            # Classification: the bars name every class once; NER: the highlighted text needs the list.
+            heads.append(gr.update(value=name if view["label"] is not None else f"{name}\n\n{view['text']}",
+                                   visible=True))
+            top = out["predictions"][0].get("label")
+            labs.append(gr.update(value=playground_logic.probability_bars(view["label"], top) if view["label"] else "",
+                                  visible=view["label"] is not None))
             highs.append(gr.update(value=view["highlight"], visible=view["highlight"] is not None))
         pad = MAX_RUNS - len(heads)
         heads += [gr.update(visible=False)] * pad

@@ -66,15 +66,17 @@ def build(lab) -> SimpleNamespace:
 
     def show(run_id):
         if run_id in (None, ""):
-            return ["_Pick a run._"] + [gr.skip()] * 6 + [""]
+            return ["_Pick a run._"] + [gr.skip()] * 6 + [""] + [gr.skip()] * 3
         try:
             detail = lab.run_detail(int(run_id))
             runs_frame = lab.runs_df()
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("run %s", run_id)
-            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 6 + [""]
+            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 6 + [""] + [gr.skip()] * 3
         run = detail["run"]
+        actions = run_logic.run_actions(run)
+        can_rerun = lab.policy.can_launch and actions["rerun"] is not None
         runs_frame = runs_frame[runs_frame["id"] == int(run_id)]
         metric = charts.score_metric(runs_frame)
         labels = run.get("label_names") or []
@@ -85,9 +87,13 @@ def build(lab) -> SimpleNamespace:
                 run_logic.class_table(detail["classes"]),
                 run.get("config") or {},
                 "\n".join(run.get("logs") or []) or "(no log lines recorded)",
-                ""]
+                "",
+                gr.update(value=actions["rerun"] or "Re-run", visible=can_rerun),
+                gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),  # a retry repeats the same seed
+                gr.update(visible=actions["download"])]
 
-    outputs = [summary, confusion, loss_plot, eval_plot, classes, config, logs, action]
+    outputs = [summary, confusion, loss_plot, eval_plot, classes, config, logs, action, rerun_btn, rerun_seed,
+               download_btn]
     picker.change(show, [picker], outputs)
     refresh_btn.click(choices, [picker], [picker]).then(show, [picker], outputs)
 
@@ -113,6 +119,8 @@ def build(lab) -> SimpleNamespace:
             run = lab.run_detail(int(run_id))["run"]
             with IMPORT_LOCK:
                 cfg = run_logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
+            if run_logic.run_actions(run)["rerun"] == "Retry":
+                cfg = run_logic.rerun_config(run.get("config"))  # what failed, again, as it was
             ids = lab.submit([cfg], owner=visitor(request, profile))
         except Exception as err:
             if not isinstance(err, FtlabError):

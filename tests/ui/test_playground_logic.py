@@ -24,3 +24,11 @@ def test_prediction_view_for_both_tasks():
                                                    "entities": [{"type": "PER", "start": 0, "end": 1, "text": "Bob"}]},
                                            "Bob runs")
     assert ner["label"] is None and ner["highlight"] == [("Bob", "PER"), (" runs", None)] and ner["text"] == "Bob (PER)"
+
+
+def test_probability_bars_keep_the_labels_order_and_name_each_once():
+    bars = playground_logic.probability_bars({"negative": 0.1, "neutral": 0.2, "positive": 0.7}, "positive")
+    assert bars.index("negative") < bars.index("neutral") < bars.index("positive")  # not sorted by probability
+    assert bars.count("positive") == 1 and "70.0%" in bars and "width:70.0%" in bars
+    assert bars.count("font-weight:700") == 1 and bars.index("neutral") < bars.index("font-weight:700") < bars.index("positive")
+    assert "&lt;b&gt;" in playground_logic.probability_bars({"<b>": 1.0})  # label text is escaped

@@ -29,8 +29,14 @@ def test_run_summary_shows_scores_and_costs():
     for words in ("Run #9: lora on tiny / tweets-sentiment, seed 0", "| accuracy | 81.2% |",
                   "4,291 (0.21% of 2,062,022)", "| wall time | 1m 15s |", "64 train / 32 val / 32 test"):
         assert words in md, words
-    failed = run_logic.run_summary_markdown({**run, "status": "failed", "error": "training diverged at step 3"})
-    assert "**Error:** training diverged at step 3" in failed
+    failed = run_logic.run_summary_markdown({**run, "status": "failed", "error": "training diverged at step 3",
+                                             "wall_s": 0.0, "accuracy": None, "logs": ["loading", "step 3 loss nan"]})
+    assert "**Why:** training diverged at step 3" in failed and "Retry" in failed
+    assert "wall time" not in failed and "accuracy" not in failed  # nothing it did not reach
+    assert "step 3 loss nan" in failed  # the log's last lines
+    assert run_logic.run_actions({"status": "failed"}) == {"rerun": "Retry", "download": False}
+    assert run_logic.run_actions({"status": "succeeded"}) == {"rerun": "Re-run", "download": True}
+    assert run_logic.run_actions({"status": "running"})["rerun"] is None
     assert "entity F1" in run_logic.run_summary_markdown({**run, "task": "ner", "entity_f1": 0.5})
 
 
@@ -51,3 +57,14 @@ def test_zip_artifacts(tmp_path):
         assert sorted(zf.namelist()) == ["run-5/run.json", "run-5/sub/w.bin"]
     with pytest.raises(FtlabError, match="run 6 has no saved weights"):
         run_logic.zip_artifacts(str(tmp_path / "missing"), tmp_path / "out", 6)
+
+
+def test_playground_starts_with_the_newest_runs_one_per_method():
+    runs = [{"id": 1, "status": "succeeded", "model": "tiny", "dataset": "a", "method": "full"},
+            {"id": 2, "status": "succeeded", "model": "tiny", "dataset": "b", "method": "full"},
+            {"id": 3, "status": "succeeded", "model": "tiny", "dataset": "b", "method": "lora"},
+            {"id": 4, "status": "succeeded", "model": "tiny", "dataset": "b", "method": "lora"},
+            {"id": 5, "status": "failed", "model": "tiny", "dataset": "b", "method": "ia3"}]
+    assert run_logic.default_picks(runs, 4) == [4, 2]  # newest lora, then full, of dataset b
+    assert run_logic.default_picks(runs, 1) == [4]
+    assert run_logic.default_picks([], 4) == []

@@ -9,6 +9,8 @@ parses BIO tags.
 
 from __future__ import annotations
 
+import html
+
 
 def highlight_segments(tokens: list[str], entities: list[dict], joiner: str = " ") -> list[tuple[str, str | None]]:
     """Words and entity spans ({"type", "start", "end"}: word indices, end exclusive) -> (text,
@@ -52,3 +54,20 @@ def prediction_view(task: str, prediction: dict, text: str = "") -> dict:
     top = prediction.get("label")
     return {"label": {str(k): float(v) for k, v in probs.items()}, "highlight": None,
             "text": f"{top} ({probs.get(top, float('nan')):.1%})" if top is not None else ""}
+
+
+def probability_bars(probs: dict, top: str | None = None) -> str:
+    """A run's class probabilities as HTML bars in the labels' own order (every card lists the
+    classes the same way, so cards compare at a glance); the predicted class is bold. The label is
+    written once, beside its bar."""
+    rows = []
+    for name, p in probs.items():
+        weight = "font-weight:700;" if name == top else ""
+        rows.append(
+            f'<div style="display:flex;align-items:center;gap:8px;margin:3px 0;{weight}">'
+            f'<span style="width:34%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">{html.escape(str(name))}</span>'
+            f'<span style="flex:1;background:var(--background-fill-secondary);border-radius:3px;height:14px">'
+            f'<span style="display:block;height:14px;border-radius:3px;width:{100 * float(p):.1f}%;'
+            f'background:var(--color-accent)"></span></span>'
+            f'<span style="width:52px;text-align:right">{100 * float(p):.1f}%</span></div>')
+    return '<div class="ftlab-probs">' + "".join(rows) + "</div>"

@@ -24,6 +24,22 @@ def run_label(r: dict) -> str:
             f"{short_dataset(r.get('dataset'))} · {r.get('status')}")
 
 
+def default_picks(runs: list[dict], limit: int) -> list[int]:
+    """The Playground's first selection: the newest succeeded runs of the newest run's model and
+    dataset, one per method, at most `limit` (so Predict works at once and compares methods)."""
+    done = sorted((r for r in runs if r.get("status") == "succeeded"), key=lambda r: -int(r.get("id") or 0))
+    if not done:
+        return []
+    newest, picks, methods = done[0], [], set()
+    for r in done:
+        if (r.get("model"), r.get("dataset")) == (newest.get("model"), newest.get("dataset")) and r.get("method") not in methods:
+            picks.append(int(r["id"]))
+            methods.add(r.get("method"))
+        if len(picks) == limit:
+            break
+    return picks
+
+
 def run_choices(runs: list[dict], *, with_artifacts: bool = False,
                 artifact_path=lambda r: r.get("artifact_dir")) -> list[tuple[str, int]]:
     """(label, run id) for a dropdown, newest first; with_artifacts: only succeeded runs whose
@@ -46,10 +62,29 @@ def _num(v, fmt="{:,.1f}") -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
 
 
+FINISHED_BADLY = ("failed", "canceled", "interrupted")
+LOG_LINES_SHOWN = 12
+
+
+def run_actions(run: dict) -> dict:
+    """What the Run tab offers for a run: a succeeded one can be re-run and its weights
+    downloaded; one that failed (or was canceled or interrupted) has no weights but can be
+    retried; a queued or running one offers neither yet."""
+    status = run.get("status")
+    if status == "succeeded":
+        return {"rerun": "Re-run", "download": True}
+    if status in FINISHED_BADLY:
+        return {"rerun": "Retry", "download": False}
+    return {"rerun": None, "download": False}
+
+
 def run_summary_markdown(run: dict) -> str:
-    """A run's status, scores and costs as Markdown."""
+    """A run's status, scores and costs as Markdown; for a run that did not succeed, why, with the
+    last lines of its log, and only the costs it reached."""
     s = run
     status = s.get("status")
+    if status != "succeeded":
+        return _unfinished_markdown(s)
     head = f"### Run #{s.get('id')}: {s.get('method')} on {s.get('model')} / {md_escape(short_dataset(s.get('dataset')))}, seed {s.get('seed')}"
     lines = [head, f"status **{status}**" + (f" · stopped: {s['stopped_reason']}" if s.get("stopped_reason") else "")
              + (f" · device {s['device']}" if s.get("device") else "")]
@@ -80,6 +115,25 @@ def run_summary_markdown(run: dict) -> str:
                                    f"{sizes.get('test', 0):,} test")))
     lines += ["", "| score (test) | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in scores]
     lines += ["", "| cost | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in costs]
+    return "\n".join(lines)
+
+
+def _unfinished_markdown(s: dict) -> str:
+    head = (f"### Run #{s.get('id')}: {s.get('method')} on {s.get('model')} / "
+            f"{md_escape(short_dataset(s.get('dataset')))}, seed {s.get('seed')}")
+    lines = [head, f"status **{s.get('status')}**" + (f" · device {s['device']}" if s.get("device") else "")]
+    if s.get("error"):
+        lines.append(f"\n**Why:** {md_escape(s['error'])}")
+    if s.get("status") in FINISHED_BADLY:
+        lines.append("\nNo trained weights to download. **Retry** queues it again with the same config.")
+    reached = [("trainable params", _num(s.get("trainable_params"), "{:,.0f}")), ("steps", _num(s.get("steps"), "{:,.0f}")),
+               ("wall time", format_duration(s.get("wall_s")) if s.get("wall_s") else "-")]
+    reached = [(k, v) for k, v in reached if v not in ("-", "")]
+    if reached:
+        lines += ["", "| reached | |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in reached]
+    tail = [line for line in (s.get("logs") or []) if str(line).strip()][-LOG_LINES_SHOWN:]
+    if tail:
+        lines += ["", "Last log lines:", "```", *[str(line)[:300] for line in tail], "```"]
     return "\n".join(lines)
 
 
