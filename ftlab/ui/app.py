@@ -79,7 +79,20 @@ def build_app(lab) -> gr.Blocks:
         def open_tab(request: gr.Request):
             return tab_from_address(request, policy.can_launch)
 
+        def when_opened(tab_id, fn, n_outputs):
+            """`fn` on page load when the address opens `tab_id` (a tab's own select event does
+            not fire for a tab opened by the address)."""
+            def load(request: gr.Request, *args):
+                if (request.query_params.get("tab") if request is not None else None) != tab_id:
+                    return [gr.skip()] * n_outputs if n_outputs > 1 else gr.skip()
+                return fn(*args)
+            return load
+
         demo.load(open_tab, None, [tabs], queue=False)
+        demo.load(when_opened("compare", compare_ui.refresh, len(compare_ui.outputs)), compare_ui.filters,
+                  compare_ui.outputs)
+        demo.load(when_opened("run", run_ui.choices, 1), [run_ui.picker], [run_ui.picker])
+        demo.load(when_opened("playground", playground_ui.choices, 1), [playground_ui.runs], [playground_ui.runs])
         compare_tab.select(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
         run_tab.select(run_ui.choices, [run_ui.picker], [run_ui.picker])
         playground_tab.select(playground_ui.choices, [playground_ui.runs], [playground_ui.runs])

@@ -87,10 +87,25 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     expect(page.locator("#launch-status")).to_contain_text("lr: expected a number", timeout=120_000)
     assert lab.jobs() == []
     fill(page, "launch-lr", "")
+    # a model that cannot load is refused at the door (Estimate and Queue alike), in one line
+    pick(page, "launch-model", "bert-base-uncasd")
+    page.locator("#launch-queue").click()
+    expect(page.locator("#launch-status")).to_contain_text("Nothing was queued", timeout=120_000)
+    expect(page.locator("#launch-status")).to_contain_text("'bert-base-uncasd'")
+    page.locator("#launch-estimate").click()
+    expect(page.locator("#launch-status")).to_contain_text("Cannot estimate", timeout=60_000)
+    expect(page.locator("#launch-estimate-table")).to_be_hidden()
+    assert lab.jobs() == []
+    pick(page, "launch-model", "tiny")
     page.locator("#launch-queue").click()
 
-    # -- Queue: the launch switches here; the four jobs appear, straight from the database
+    # -- Queue: the launch switches here, and the table already lists the four jobs
     expect(page.locator("#queue-table")).to_be_visible(timeout=120_000)
+    expect(page.locator("#queue-summary")).not_to_contain_text("No jobs yet", timeout=5_000)
+    headers = page.locator("#queue-table th").evaluate_all("hs => hs.map(h => h.getBoundingClientRect().height)")
+    assert headers and max(headers) < 50, headers  # one line each: no header wraps mid-word
+    error_header = page.locator("#queue-table th").filter(has_text="error").first.bounding_box()
+    assert error_header["x"] + 40 < VIEWPORT["width"]  # the error column is on screen
     ids = wait_for(lambda: len(job_statuses(page)) == 4 and set(job_statuses(page)), 60, "4 jobs in the table")
     assert ids == {j["id"] for j in lab.jobs()}
     configs = [j["config"] for j in lab.jobs()]
@@ -129,8 +144,14 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     for elem_id in ("compare-throughput", "compare-memory", "compare-loss"):
         assert plot_meta(page, elem_id)["meta"]["empty"] is False, elem_id
     table = page.locator("#compare-table")
-    expect(table).to_contain_text("≠ opt.r")  # lora's options differ from head's: the config diff
+    expect(table).not_to_contain_text("≠ opt.r")  # lora's own options are no difference from head
+    expect(page.locator("#compare-versus-full")).to_contain_text("Add a full fine-tuning run")
+    assert plot_meta(page, "compare-loss")["meta"]["smoothing"] > 0  # smoothed by default
     shot(page, "compare")
+    page.reload()  # the open tab is in the address: a reload stays on Compare
+    expect(page.get_by_role("tab", name="Compare", exact=True)).to_have_attribute("aria-selected", "true",
+                                                                                   timeout=60_000)
+    assert "tab=compare" in page.url
     page.locator("#compare-export-csv").click()
     expect(page.locator("#compare-export-file a").first).to_be_visible(timeout=30_000)
     expect(page.locator("#compare-export-status")).to_contain_text("Exported 4 run(s) as CSV")
@@ -154,24 +175,21 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     # -- Playground: two runs predict the same sentence side by side: label and the 3 probabilities
     open_tab(page, "Playground")
     page.locator("#playground-text textarea").fill("what a wonderful day, the concert was amazing")
-    runs_box = page.locator("#playground-runs input").first
-    picked = []
-    for method in ("head", "lora"):
-        option = page.get_by_role("option").filter(has_text=f"{method} · seed 1")
-        # the tab fills the run list when it opens; typing filters it (and re-opens it once filled)
-        wait_for(lambda m=method, o=option: runs_box.click() or runs_box.fill(f"{m} · seed 1") or o.count() == 1, 30,
-                 f"the trained {method} run in the Playground", poll=1)
-        picked.append(option.inner_text().split(" ")[0])
-        option.click()
-    page.keyboard.press("Escape")
+    # the newest run of each method is picked already: Predict works at once
+    expect(page.locator("#playground-runs")).to_contain_text("lora", timeout=30_000)
+    expect(page.locator("#playground-runs")).to_contain_text("head")
     page.locator("#playground-predict").click()
     expect(page.locator("#playground-status")).to_contain_text("2 run(s) predicted", timeout=120_000)
-    for i, (run, method) in enumerate(zip(picked, ("head", "lora"))):
-        expect(page.locator(f"#playground-head-{i}")).to_contain_text(f"{run} {method}")
+    heads = " ".join(page.locator(f"#playground-head-{i}").inner_text() for i in range(2))
+    assert "lora" in heads and "head" in heads and "seed 1" in heads
+    orders = []
+    for i in range(2):
         result = page.locator(f"#playground-label-{i}")
         expect(result).to_be_visible()
-        for label in ("negative", "neutral", "positive"):
-            expect(result).to_contain_text(label)
+        text = result.inner_text()
+        orders.append([label for label in ("negative", "neutral", "positive") if label in text])
+        assert text.count("positive") == 1  # each class named once
+    assert orders[0] == orders[1] == ["negative", "neutral", "positive"]  # the same order in every card
     expect(page.locator("#playground-label-2")).to_be_hidden()
     shot(page, "playground")
 
@@ -182,6 +200,35 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     expect(page.locator("#launch-card")).to_contain_text("92 train / 11 validation / 11 test", timeout=60_000)  # 80/10/10 of 114
     saved = list((Path(lab.db_path).parent / "ui-uploads").iterdir())
     assert len(saved) == 1 and saved[0].name.startswith("upload-") and "reviews" not in saved[0].name
+
+    # a file without a label column is refused by Queue, naming the field on this page
+    no_label = tmp_path / "no label.csv"
+    no_label.write_text("review,stars\n" + "".join(f"nice {i},{i % 5}\n" for i in range(40)))
+    upload(page, no_label)
+    expect(page.locator("#launch-status")).to_contain_text("Saved the upload as", timeout=30_000)
+    page.locator("#launch-queue").click()
+    expect(page.locator("#launch-status")).to_contain_text("Columns and encoding > Label column", timeout=60_000)
+    expect(page.locator("#launch-status")).not_to_contain_text("--label-column")
+    assert len(lab.jobs()) == 4
+
+    # a run that fails: the Run tab says why, shows its log and offers Retry, not weights
+    from ftlab.config import RunConfig
+
+    vanishing = tmp_path / "vanishing.csv"
+    vanishing.write_text(upload_csv.read_text())
+    [job] = lab.submit([RunConfig(model="tiny", dataset=str(vanishing), method="head", max_steps=2)])
+    vanishing.unlink()  # gone before its worker reads it
+    wait_for(lambda: {j["id"]: j["status"] for j in lab.jobs()}[job] == "failed", 120, "the job to fail")
+    failed_run = {j["id"]: j["run_id"] for j in lab.jobs()}[job]
+    page.goto(url + "?tab=run")
+    expect(page.get_by_role("tab", name="Run", exact=True)).to_have_attribute("aria-selected", "true", timeout=60_000)
+    summary = page.locator("#run-summary")
+    expect(summary).to_contain_text(f"Run #{failed_run}:", timeout=60_000)  # the newest run is shown
+    expect(summary).to_contain_text("Why:")
+    expect(summary).to_contain_text("not found")
+    expect(page.locator("#run-rerun")).to_have_text("Retry")
+    expect(page.locator("#run-download")).to_be_hidden()
+    shot(page, "run-failed")
 
     assert not crashes, crashes
     page.close()
