@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gradio as gr
@@ -18,16 +19,19 @@ CSS = """
 .ftlab-readonly td { cursor: pointer; }
 .ftlab-readonly th { white-space: nowrap; }
 """
-TAB_IDS = ("launch", "queue", "compare", "run", "playground")
 # The open tab lives in the address (?tab=compare): a reload or a shared link opens the same tab.
-REMEMBER_TAB_JS = """(tab) => { const u = new URL(window.location.href); u.searchParams.set('tab', tab);
+REMEMBER_TAB_JS = """() => { const u = new URL(window.location.href); u.searchParams.set('tab', '%s');
 window.history.replaceState(null, '', u); }"""
+# On load, the tab the address names is clicked as a person would: its select event loads it.
+# The address is read before the page mounts: mounting selects the first tab, and its select
+# event rewrites the address.
+ADDRESS_HEAD = "<script>window.ftlabTab = new URL(window.location.href).searchParams.get('tab');</script>"
+OPEN_TAB_JS = """() => { const want = window.ftlabTab;
+const labels = %s; if (!want || !labels[want]) return;
+const button = [...document.querySelectorAll('button[role="tab"]')].find(b => b.innerText.trim() === labels[want]);
+if (button && button.getAttribute('aria-selected') !== 'true') button.click(); }""" % json.dumps(
+    {"launch": "Launch", "queue": "Queue", "compare": "Compare", "run": "Run", "playground": "Playground"})
 
-
-def tab_from_address(request: gr.Request, can_launch: bool):
-    wanted = (request.query_params.get("tab") if request is not None else None) or ""
-    allowed = TAB_IDS if can_launch else TAB_IDS[2:]
-    return gr.Tabs(selected=wanted) if wanted in allowed else gr.skip()
 
 
 def _header(lab) -> str:
@@ -47,7 +51,7 @@ def build_app(lab) -> gr.Blocks:
     Launch or Queue tab; with sign-in required, a Hugging Face login button sits in the header.
     Returns the Blocks unlaunched."""
     policy = lab.policy
-    with gr.Blocks(title="ftlab", fill_width=True, analytics_enabled=False) as demo:
+    with gr.Blocks(title="ftlab", fill_width=True, analytics_enabled=False, head=ADDRESS_HEAD) as demo:
         gr.HTML(f"<style>{CSS}</style>", elem_id="ftlab-style", padding=False)
         with gr.Row(equal_height=True):
             gr.Markdown(_header(lab), elem_id="header")
@@ -72,27 +76,11 @@ def build_app(lab) -> gr.Blocks:
         launch.wire_queue(lab, launch_ui, tabs, queue_ui)
         for tab_id, tab in (("launch", launch_tab), ("queue", queue_tab), ("compare", compare_tab), ("run", run_tab),
                             ("playground", playground_tab)):
-            tab.select(None, gr.State(tab_id), None, js=REMEMBER_TAB_JS, queue=False)
+            tab.select(None, None, None, js=REMEMBER_TAB_JS % tab_id, queue=False)
         queue_tab.select(queue_ui.refresh, [queue_ui.job_id], [queue_ui.summary, queue_ui.table, queue_ui.job_log],
                          show_progress="hidden")
 
-        def open_tab(request: gr.Request):
-            return tab_from_address(request, policy.can_launch)
-
-        def when_opened(tab_id, fn, n_outputs):
-            """`fn` on page load when the address opens `tab_id` (a tab's own select event does
-            not fire for a tab opened by the address)."""
-            def load(request: gr.Request, *args):
-                if (request.query_params.get("tab") if request is not None else None) != tab_id:
-                    return [gr.skip()] * n_outputs if n_outputs > 1 else gr.skip()
-                return fn(*args)
-            return load
-
-        demo.load(open_tab, None, [tabs], queue=False)
-        demo.load(when_opened("compare", compare_ui.refresh, len(compare_ui.outputs)), compare_ui.filters,
-                  compare_ui.outputs)
-        demo.load(when_opened("run", run_ui.choices, 1), [run_ui.picker], [run_ui.picker])
-        demo.load(when_opened("playground", playground_ui.choices, 1), [playground_ui.runs], [playground_ui.runs])
+        demo.load(None, None, None, js=OPEN_TAB_JS, queue=False)
         compare_tab.select(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
         run_tab.select(run_ui.choices, [run_ui.picker], [run_ui.picker])
         playground_tab.select(playground_ui.choices, [playground_ui.runs], [playground_ui.runs])

@@ -102,8 +102,12 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     # -- Queue: the launch switches here, and the table already lists the four jobs
     expect(page.locator("#queue-table")).to_be_visible(timeout=120_000)
     expect(page.locator("#queue-summary")).not_to_contain_text("No jobs yet", timeout=5_000)
-    headers = page.locator("#queue-table th").evaluate_all("hs => hs.map(h => h.getBoundingClientRect().height)")
-    assert headers and max(headers) < 50, headers  # one line each: no header wraps mid-word
+    # each header on one line: no header wraps mid-word ("metho d", "E T A")
+    lines = page.locator("#queue-table th").evaluate_all(
+        "hs => hs.map(h => { const r = document.createRange(); r.selectNodeContents(h);"
+        " const tops = new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top)));"
+        " return [h.innerText.trim(), tops.size]; })")
+    assert lines and all(n <= 1 for _, n in lines), lines
     error_header = page.locator("#queue-table th").filter(has_text="error").first.bounding_box()
     assert error_header["x"] + 40 < VIEWPORT["width"]  # the error column is on screen
     ids = wait_for(lambda: len(job_statuses(page)) == 4 and set(job_statuses(page)), 60, "4 jobs in the table")
