@@ -30,7 +30,7 @@ def test_run_summary_shows_scores_and_costs():
                   "4,291 (0.21% of 2,062,022)", "| wall time | 1m 15s |", "64 train / 32 val / 32 test"):
         assert words in md, words
     failed = run_logic.run_summary_markdown({**run, "status": "failed", "error": "training diverged at step 3",
-                                             "wall_s": 0.0, "accuracy": None, "logs": ["loading", "step 3 loss nan"]})
+                                             "wall_s": 0.4, "accuracy": None, "logs": ["loading", "step 3 loss nan"]})
     assert "**Why:** training diverged at step 3" in failed and "Retry" in failed
     assert "wall time" not in failed and "accuracy" not in failed  # nothing it did not reach
     assert "step 3 loss nan" in failed  # the log's last lines

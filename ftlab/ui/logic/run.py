@@ -127,7 +127,7 @@ def _unfinished_markdown(s: dict) -> str:
     if s.get("status") in FINISHED_BADLY:
         lines.append("\nNo trained weights to download. **Retry** queues it again with the same config.")
     reached = [("trainable params", _num(s.get("trainable_params"), "{:,.0f}")), ("steps", _num(s.get("steps"), "{:,.0f}")),
-               ("wall time", format_duration(s.get("wall_s")) if s.get("wall_s") else "-")]
+               ("wall time", format_duration(s["wall_s"]) if (s.get("wall_s") or 0) >= 1 else "-")]
     reached = [(k, v) for k, v in reached if v not in ("-", "")]
     if reached:
         lines += ["", "| reached | |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in reached]
