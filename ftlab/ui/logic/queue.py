@@ -17,7 +17,7 @@ from ftlab.ui.logic.format import format_duration, short_dataset
 # Short headers (a long one wraps mid-word in a narrow column); the error sits where it is seen.
 JOB_COLUMNS = ["job", "status", "method", "seed", "progress", "ETA", "error", "samples/s", "loss", "model", "dataset",
                "priority", "run"]
-COLUMN_WIDTHS = ["115px", "95px", "80px", "55px", "110px", "75px", "260px", "105px", "75px", "80px", "170px", "95px",
+COLUMN_WIDTHS = ["115px", "95px", "80px", "55px", "135px", "75px", "240px", "105px", "75px", "80px", "170px", "95px",
                  "55px"]
 SAMPLES_HELP = ("samples/s: the latest logging window's training speed while a job runs; once it finishes, the run's "
                 "average over all its training, the figure Compare shows.")
@@ -38,7 +38,7 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
         if j.get("status") == "running" and not total:
             progress = "starting"  # no total yet: the worker is loading
         else:
-            progress = f"{percent:g}% · {step or 0}/{total or '?'}"
+            progress = f"{percent:.0f}% · {step or 0}/{total or '?'}"
         eta = j.get("eta_s") if j.get("status") == "running" else None
         loss = j.get("last_loss")
         rate = j.get("samples_per_s")
