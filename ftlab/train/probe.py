@@ -19,20 +19,26 @@ from ftlab.data import Split
 from ftlab.train.batching import collate, encode, pad_multiple
 from ftlab.train.engine import autocast_context, make_optimizer, resolve_device, to_device
 
-WARMUP_STEPS = 1  # the first step allocates optimizer state and warms kernels: not timed
+WARMUP_STEPS = 2  # the first steps allocate optimizer state and warm caches: not timed
 
 
-def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 3) -> dict:
+def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 5) -> dict:
     """Train `model` (the method already applied) for `steps` timed optimizer steps on the first
-    examples of `split`, then time as many evaluation batches. Returns train_samples_per_s and
-    eval_samples_per_s. The model is trained in place: pass a throwaway copy."""
+    examples of `split`, then time as many evaluation batches (the engine's evaluation batch size).
+    Returns train_samples_per_s and eval_samples_per_s. The model is trained in place: pass a
+    throwaway copy."""
     device = resolve_device(config.device)
-    n = min(len(split), config.batch_size)
+    eval_size = config.eval_batch_size or 2 * config.batch_size
+    n = min(len(split), max(config.batch_size, eval_size))
     if n == 0:
         return {"train_samples_per_s": None, "eval_samples_per_s": None}
     encoded = encode(Split(split.texts[:n], split.labels[:n]), config.task, tokenizer, config.max_length)
-    batch = to_device(collate(encoded, list(range(n)), tokenizer.pad_token_id, config.task,
-                              pad_multiple(device.type)), device)
+
+    def batch_of(size: int) -> dict:
+        idx = list(range(min(size, n)))
+        return to_device(collate(encoded, idx, tokenizer.pad_token_id, config.task, pad_multiple(device.type)), device)
+
+    batch, eval_batch = batch_of(config.batch_size), batch_of(eval_size)
     model = model.to(device).train()
     optimizer = make_optimizer(model, config.effective_lr, config.weight_decay, device)
     autocast = autocast_context(config.precision, device)
@@ -57,5 +63,6 @@ def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 
     train_s = timed(step, steps)
     model.eval()
     with torch.inference_mode():
-        eval_s = timed(lambda: model(**batch).logits, steps)
-    return {"train_samples_per_s": steps * n / train_s, "eval_samples_per_s": steps * n / eval_s}
+        eval_s = timed(lambda: model(**eval_batch).logits, steps)
+    return {"train_samples_per_s": steps * len(batch["input_ids"]) / train_s,
+            "eval_samples_per_s": steps * len(eval_batch["input_ids"]) / eval_s}
