@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from bad_inputs import BAD_INPUTS, bad_files
+
 from ftlab.cli import main
 from ftlab.store import Store
 
@@ -28,40 +30,6 @@ def assert_one_line_error(code, err, needle):
 @pytest.fixture
 def db(tmp_path):
     return str(tmp_path / "runs.duckdb")
-
-
-def bad_files(tmp_path):
-    (tmp_path / "empty.csv").write_text("")
-    (tmp_path / "header_only.csv").write_text("text,label\n")
-    (tmp_path / "cols.csv").write_text("review,stars\ngood,5\nbad,1\n")
-    (tmp_path / "one_class.csv").write_text("text,label\n" + "".join(f"t{i},pos\n" for i in range(20)))
-    (tmp_path / "bad.conll").write_text("alice B-PER\nsmith\n\n")
-    (tmp_path / "badtag.conll").write_text("alice PERSON\n\n")
-    (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 40)  # a binary file renamed .csv
-    return tmp_path
-
-
-BAD_INPUTS = [
-    (["--dataset", "{d}/missing.csv"], "not found"),
-    (["--dataset", "{d}/empty.csv"], "empty"),
-    (["--dataset", "{d}/header_only.csv"], "no rows"),
-    (["--dataset", "{d}/cols.csv"], "column"),
-    (["--dataset", "{d}/cols.csv", "--text-column", "review", "--label-column", "nope"], "nope"),
-    (["--dataset", "{d}/one_class.csv"], "class"),
-    (["--dataset", "{d}/bad.conll"], "line 2"),
-    (["--dataset", "{d}/badtag.conll"], "PERSON"),
-    (["--dataset", "no-such-set"], "no-such-set"),
-    (["--model", "./no/such/model"], "not found"),
-    (["--method", "lorra"], "unknown method"),
-    (["--method", "lora", "--opt", "rank=4"], "rank"),
-    (["--method", "lora", "--opt", "r=-1"], "method_options.r"),
-    (["--method", "lora", "--opt", "r=big"], "method_options.r"),
-    (["--batch-size", "0"], "batch_size"),
-    (["--epochs", "soon"], "epochs"),
-    (["--dataset", "{d}/binary.csv"], "binary.csv is not a text file"),
-    (["--model", "{d}"], "config.json"),
-    (["--model", "bert-base-uncasd"], "Hub is unreachable"),  # offline (set below): refused at once
-]
 
 
 @pytest.mark.parametrize("extra, needle", BAD_INPUTS)
