@@ -3,6 +3,7 @@ the dashboard's widgets (found by their elem_id)."""
 
 import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -73,3 +74,21 @@ def plot_meta(page, elem_id: str):
         "(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);"
         " return d && d.layout && d.data ? {meta: d.layout.meta || null, traces: d.data.length,"
         " xs: d.data.map(t => t.x ? Array.from(t.x) : [])} : null; }", elem_id)
+
+
+@contextmanager
+def dashboard(db: str, **lab_options):
+    """The dashboard over a fresh Lab on `db`, served on a free loopback port in this process;
+    yields (url, lab)."""
+    from ftlab.service import Lab
+    from ftlab.ui.app import build_app
+
+    lab = Lab(str(db), **lab_options)
+    demo = build_app(lab)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}", lab
+    finally:
+        demo.close()
+        lab.close()

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_kit import CHROMIUM, VIEWPORT, fill, free_port, open_tab, pick, plot_meta, shot, upload, wait_for
+from browser_kit import CHROMIUM, VIEWPORT, dashboard, fill, open_tab, pick, plot_meta, shot, upload, wait_for
 
 JOB_ID = re.compile(r"^j[0-9a-f]{10}$")
 
@@ -24,19 +24,8 @@ expect = sync_api.expect
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from ftlab.service import Lab
-    from ftlab.ui.app import build_app
-
-    db = tmp_path_factory.mktemp("dashboard") / "ui.duckdb"
-    lab = Lab(str(db), start_scheduler=True)
-    demo = build_app(lab)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}", lab
-    finally:
-        demo.close()
-        lab.close()
+    with dashboard(tmp_path_factory.mktemp("dashboard") / "ui.duckdb", start_scheduler=True) as (url, lab):
+        yield url, lab
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -211,7 +200,7 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     no_label = tmp_path / "no label.csv"
     no_label.write_text("review,stars\n" + "".join(f"nice {i},{i % 5}\n" for i in range(40)))
     upload(page, no_label)
-    expect(page.locator("#launch-status")).to_contain_text("Saved the upload as", timeout=30_000)
+    expect(page.locator("#launch-card")).to_contain_text("no label column", timeout=60_000)  # its card says so
     page.locator("#launch-queue").click()
     expect(page.locator("#launch-status")).to_contain_text("Columns and encoding > Label column", timeout=60_000)
     expect(page.locator("#launch-status")).not_to_contain_text("--label-column")

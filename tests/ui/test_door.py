@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from bad_inputs import BAD_INPUTS, bad_files
-from browser_kit import CHROMIUM, VIEWPORT, fill, free_port, pick
+from browser_kit import CHROMIUM, VIEWPORT, dashboard, fill, pick
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"browser test needs Debian's chromium at {CHROMIUM}: apt-get install -y chromium chromium-driver",
@@ -27,20 +27,12 @@ ENTERABLE = [(flags, needle) for flags, needle in BAD_INPUTS
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from ftlab.service import Lab
-    from ftlab.ui.app import build_app
-
     saved = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"  # a Hub id is refused at once, the same way on every machine
-    lab = Lab(str(tmp_path_factory.mktemp("door") / "door.duckdb"))
-    demo = build_app(lab)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        yield f"http://127.0.0.1:{port}", lab
+        with dashboard(tmp_path_factory.mktemp("door") / "door.duckdb") as served:
+            yield served
     finally:
-        demo.close()
-        lab.close()
         if saved is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
