@@ -25,7 +25,7 @@ from ftlab.options import Options, build_options, format_validation_error
 
 
 Task = Literal["classification", "ner"]
-ADDED_FIELDS = ("compile",)  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
+ADDED_FIELDS = ("compile", "checkpoint_every")  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
@@ -93,6 +93,12 @@ class RunConfig(Options):
         "evaluation, whatever the batch lengths). Pays on a GPU for runs of thousands of steps; the "
         "compilation itself takes tens of seconds (minutes on a small CPU).",
     )
+    checkpoint_every: str = Field(
+        "10m",
+        description="Write a checkpoint a stopped run resumes from (what the method trains, optimizer, schedule, "
+        "random states, place in the data): every N optimizer steps ('500'), or every N minutes or seconds of "
+        "training ('10m', '90s'); '0' turns it off. The default costs nothing for runs under 10 minutes.",
+    )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
 
     @model_validator(mode="before")
@@ -129,6 +135,7 @@ class RunConfig(Options):
             reason = method.check(self.method_options, self.task, arch)
             if reason:
                 raise ConfigError(f"method '{self.method}' cannot run on model '{self.model}' ({arch}): {reason}")
+        self.checkpoint_policy  # noqa: B018 - raises for a malformed value
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (got {self.device!r})")
         return self
@@ -154,6 +161,21 @@ class RunConfig(Options):
                 data.pop(name, None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def checkpoint_policy(self) -> tuple[int, float]:
+        """(every N steps, every N seconds) from `checkpoint_every`; 0 where unused."""
+        text = str(self.checkpoint_every).strip().lower()
+        unit = {"m": 60.0, "s": 1.0}.get(text[-1:]) if text else None
+        number = text[:-1] if unit else text
+        try:
+            value = float(number)
+        except ValueError:
+            value = -1.0
+        if value < 0 or (unit is None and value != int(value)):
+            raise ConfigError(f"checkpoint_every: expected steps ('500'), minutes ('10m'), seconds ('90s') or '0' "
+                              f"(got {self.checkpoint_every!r})")
+        return (0, value * unit) if unit else (int(value), 0.0)
 
     @property
     def effective_lr(self) -> float:

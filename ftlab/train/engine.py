@@ -22,7 +22,7 @@ from ftlab import methods, metrics, models
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError, FtlabError, field, one_line
 from ftlab.methods import MethodContext
-from ftlab.train import artifacts
+from ftlab.train import artifacts, checkpoint
 from ftlab.train.batching import IGNORE, Encoded, collate, length_grouped_batches, pad_multiple, sorted_batches
 from ftlab.train.throughput import ThroughputWindow, rate
 from ftlab.train.token_cache import encode_cached
@@ -46,7 +46,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         send("started", device=str(run.device), total_steps=run.total_steps, params=reached.params,
              dataset={"fingerprint": run.data.fingerprint, "label_names": run.data.label_names,
                       "sizes": {"train": len(run.train_set), "validation": len(run.val_set), "test": len(run.test_set)}})
-        progress = fit(config, run, reached, send, should_stop)
+        progress = fit(config, run, reached, send, should_stop, artifact_dir)
 
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
         if progress.best_state is not None:
@@ -60,6 +60,8 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         reached.wall_s = time.perf_counter() - reached.t_start
         if artifact_dir:
             reached.artifact_dir = artifacts.save(run.model, config, run.data.label_names, artifact_dir)
+            if progress.stopped != "canceled":  # a canceled run may be retried: it resumes from them
+                checkpoint.discard(artifact_dir)
         summary = reached.summary()
         send("finished", summary=summary, per_class=final["per_class"], confusion=final.get("confusion"),
              report=final.get("report"))
@@ -106,6 +108,9 @@ class Progress:
     best_state: Optional[dict] = None  # trainable_state() of the best validation pass
     evals_since_best: int = 0
     time_to_first_step: Optional[float] = None
+    epoch_rng: Any = None  # the data-order generator's state when this epoch's batches were drawn
+    batches_done: int = 0  # batches of this epoch consumed: with epoch_rng, the place in the data
+    last_checkpoint: float = 0.0  # time.perf_counter() of the last checkpoint (or the start)
 
     @property
     def epoch(self) -> float:
@@ -187,21 +192,70 @@ def setup(config: RunConfig, reached: Reached) -> Run:
 
 
 def fit(config: RunConfig, run: Run, reached: Reached, send: Callable[..., None],
-        should_stop: Callable[[], bool]) -> Progress:
-    """Epochs of micro-batches until a stopping rule ends the run; `reached.progress` follows along."""
+        should_stop: Callable[[], bool], artifact_dir: Optional[str] = None) -> Progress:
+    """Epochs of micro-batches until a stopping rule ends the run; `reached.progress` follows along.
+    With a checkpoint in `artifact_dir`, the run goes on from it instead of from step 0."""
     progress = reached.progress = Progress(reached.t_start, run.steps_per_epoch, ThroughputWindow(run.device))
+    progress.last_checkpoint = time.perf_counter()
     rng = random.Random(config.seed)
+    skip = resume(run, progress, artifact_dir, rng, send)
     pad_id, multiple = run.tokenizer.pad_token_id, pad_multiple(run.device.type)
     run.model.train()
     while progress.stopped is None:
-        for idx in length_grouped_batches(run.train_set.lengths(), config.batch_size, rng):
+        if skip is None:
+            progress.epoch_rng, progress.batches_done = rng.getstate(), 0
+        batches = length_grouped_batches(run.train_set.lengths(), config.batch_size, rng)
+        for idx in batches[skip or 0:]:
             progress.window.start()
             host_batch = collate(run.train_set, idx, pad_id, run.data.task, multiple)
+            progress.batches_done += 1
             if train_micro_batch(config, run, progress, host_batch):
                 after_step(config, run, progress, send, should_stop)
+                if progress.stopped is None and artifact_dir:
+                    maybe_checkpoint(config, run, progress, artifact_dir)
                 if progress.stopped is not None:
                     break
+        skip = None
     return progress
+
+
+def maybe_checkpoint(config: RunConfig, run: Run, progress: Progress, artifact_dir: str) -> None:
+    every_steps, every_s = config.checkpoint_policy
+    if not checkpoint.due(progress.step, run.total_steps, every_steps,
+                          time.perf_counter() - progress.last_checkpoint, every_s):
+        return
+    window = progress.window
+    checkpoint.save(artifact_dir, progress.step, {
+        "trainable": trainable_state(run.model), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "micro": progress.micro, "best_score": progress.best_score,
+        "best_state": progress.best_state, "evals_since_best": progress.evals_since_best,
+        "time_to_first_step": progress.time_to_first_step, "epoch_rng": progress.epoch_rng,
+        "batches_done": progress.batches_done,
+        "totals": (window.train_s, window.samples_seen, window.tokens_seen)})
+    progress.last_checkpoint = time.perf_counter()
+
+
+def resume(run: Run, progress: Progress, artifact_dir: Optional[str], rng: random.Random,
+           send: Callable[..., None]) -> Optional[int]:
+    """Load the newest good checkpoint into the run; returns how many batches of its epoch were
+    already trained (None: no checkpoint, start from step 0)."""
+    state = checkpoint.latest(artifact_dir)
+    if state is None:
+        return None
+    run.model.load_state_dict(state["trainable"], strict=False)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    progress.step, progress.micro = state["step"], state["micro"]
+    progress.best_score, progress.best_state = state["best_score"], state["best_state"]
+    progress.evals_since_best, progress.time_to_first_step = state["evals_since_best"], state["time_to_first_step"]
+    progress.epoch_rng, progress.batches_done = state["epoch_rng"], state["batches_done"]
+    window = progress.window
+    window.train_s, window.samples_seen, window.tokens_seen = state["totals"]
+    rng.setstate(progress.epoch_rng)  # the epoch's batches are drawn again, the trained ones skipped
+    checkpoint.restore_rng(state["rng"])
+    send("log", message=f"resumed from the checkpoint at step {progress.step} of {run.total_steps}",
+         resumed_from_step=progress.step)
+    return progress.batches_done
 
 
 def train_micro_batch(config: RunConfig, run: Run, progress: Progress, host_batch: dict[str, torch.Tensor]) -> bool:
