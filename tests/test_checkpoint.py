@@ -37,6 +37,21 @@ def test_a_resumed_run_ends_with_the_same_test_metrics(keyword_csv, tmp_path, me
     assert checkpoint.latest(art) is None  # a finished run keeps its weights, not its checkpoints
 
 
+def test_an_out_of_memory_retry_resumes_with_half_the_batch(keyword_csv, tmp_path):
+    """The queue retries an OOM with half the batch and twice the accumulation: the run goes on
+    from the checkpoint's step, through the same number of samples."""
+    cfg = RunConfig(dataset=keyword_csv, method="lora", **TINY)
+    art, steps = str(tmp_path), []
+    train(cfg, lambda e: e["event"] == "step" and steps.append(e["step"]), artifact_dir=art,
+          should_stop=lambda: bool(steps) and steps[-1] >= 5)
+    events = []
+    smaller = cfg.replace(batch_size=8, grad_accum=2)
+    done = train(smaller, events.append, artifact_dir=art)
+    logs = [e["message"] for e in events if e["event"] == "log"]
+    assert any(m.startswith("resumed from the checkpoint at step 4 of 14 (batch 16 then, 8 now") for m in logs)
+    assert done["steps"] == 14 and done["stopped_reason"] == "max_steps"
+
+
 def test_a_damaged_checkpoint_is_skipped_for_the_one_before(tmp_path):
     art = str(tmp_path)
     for step in (4, 8, 12):

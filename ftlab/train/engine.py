@@ -198,7 +198,7 @@ def fit(config: RunConfig, run: Run, reached: Reached, send: Callable[..., None]
     progress = reached.progress = Progress(reached.t_start, run.steps_per_epoch, ThroughputWindow(run.device))
     progress.last_checkpoint = time.perf_counter()
     rng = random.Random(config.seed)
-    skip = resume(run, progress, artifact_dir, rng, send)
+    skip = resume(config, run, progress, artifact_dir, rng, send)
     pad_id, multiple = run.tokenizer.pad_token_id, pad_multiple(run.device.type)
     run.model.train()
     while progress.stopped is None:
@@ -230,15 +230,17 @@ def maybe_checkpoint(config: RunConfig, run: Run, progress: Progress, artifact_d
         "scheduler": run.scheduler.state_dict(), "micro": progress.micro, "best_score": progress.best_score,
         "best_state": progress.best_state, "evals_since_best": progress.evals_since_best,
         "time_to_first_step": progress.time_to_first_step, "epoch_rng": progress.epoch_rng,
-        "batches_done": progress.batches_done,
+        "batches_done": progress.batches_done, "batch_size": config.batch_size,
         "totals": (window.train_s, window.samples_seen, window.tokens_seen)})
     progress.last_checkpoint = time.perf_counter()
 
 
-def resume(run: Run, progress: Progress, artifact_dir: Optional[str], rng: random.Random,
+def resume(config: RunConfig, run: Run, progress: Progress, artifact_dir: Optional[str], rng: random.Random,
            send: Callable[..., None]) -> Optional[int]:
     """Load the newest good checkpoint into the run; returns how many batches of its epoch were
-    already trained (None: no checkpoint, start from step 0)."""
+    already trained (None: no checkpoint, start from step 0). After a CUDA out-of-memory the queue
+    retries with half the batch and twice the accumulation: the same samples per step, so the run
+    goes on from the same step, skipping as many samples of the epoch (in a different grouping)."""
     state = checkpoint.latest(artifact_dir)
     if state is None:
         return None
@@ -253,7 +255,11 @@ def resume(run: Run, progress: Progress, artifact_dir: Optional[str], rng: rando
     window.train_s, window.samples_seen, window.tokens_seen = state["totals"]
     rng.setstate(progress.epoch_rng)  # the epoch's batches are drawn again, the trained ones skipped
     checkpoint.restore_rng(state["rng"])
-    send("log", message=f"resumed from the checkpoint at step {progress.step} of {run.total_steps}",
+    saved_batch = state.get("batch_size", config.batch_size)
+    note = "" if saved_batch == config.batch_size else (
+        f" (batch {saved_batch} then, {config.batch_size} now: the rest of this epoch is grouped differently)")
+    progress.batches_done = progress.batches_done * saved_batch // config.batch_size
+    send("log", message=f"resumed from the checkpoint at step {progress.step} of {run.total_steps}{note}",
          resumed_from_step=progress.step)
     return progress.batches_done
 
