@@ -203,6 +203,33 @@ class Lab:
             return [r for r in runs if all(r.get(k) == v for k, v in filters.items())]
         return self.store.runs_records(**filters)
 
+    def scheduler_status(self) -> Optional[str]:
+        """None while the queue's scheduler works; else one line saying what is wrong, for the Queue
+        tab: "scheduler: database error, retrying (N): ..." while it retries, or that it stopped."""
+        if self.remote:
+            import time
+
+            from ftlab.queue import inbox
+
+            snap = inbox.read_snapshot(self.db_path)
+            if snap is None:
+                return None
+            quiet = time.time() - inbox.snapshot_path(self.db_path).stat().st_mtime
+            if quiet > inbox.STALE_AFTER_S:
+                return (f"scheduler: no news for {quiet:.0f} s; the process holding {self.db_path} is not "
+                        "running a scheduler, or it is stuck")
+            return snap.get("scheduler")
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            return "scheduler: stopped; queued jobs will not start until the dashboard restarts"
+        return self.scheduler.health
+
+    def rejected_commands(self) -> list[dict]:
+        """Commands sent to a running scheduler that could never apply (not JSON, unknown op, no such
+        job, a job in the wrong state), oldest first: {"file", "reason", "command"}."""
+        from ftlab.queue import inbox
+
+        return inbox.rejected(self.db_path)
+
     def job_log(self, job_id: str) -> str:
         path = self._job(job_id).get("log_path")
         return Path(path).read_text(errors="replace") if path and Path(path).exists() else ""

@@ -19,6 +19,9 @@ Schema (current version = SCHEMA_VERSION, built by MIGRATIONS in order):
 
 JSON lives in VARCHAR columns, and `json` does the parsing in Python, so no DuckDB extension
 has to be loaded (these machines are offline).
+
+A failure of the database itself (I/O, a lock, a full disk) raises `DatabaseError`, so callers
+(the scheduler retries them) can tell it from a bad argument without importing duckdb.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ import duckdb
 import pandas as pd
 
 from ftlab.errors import FtlabError
+
+DatabaseError = duckdb.Error  # every error DuckDB raises; a write that raised it left nothing behind
 
 STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted")
 # Statuses after which a run never changes again; reaching one stamps finished_at.
@@ -275,12 +280,17 @@ class Store:
                    status: str = "running") -> int:
         self._check_status(status)
         with self._tx():
-            row = self._con.execute(
-                """INSERT INTO runs (status, model, dataset, task, method, seed, config_hash,
-                                     config, versions, device, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                [status, model, dataset, task, method, int(seed), config_hash,
-                 _dumps(config), _dumps(versions), device, _timestamp(None)]).fetchone()
+            return self._insert_run(config, config_hash, model=model, dataset=dataset, task=task, method=method,
+                                    seed=seed, versions=versions, device=device, status=status)
+
+    def _insert_run(self, config: dict, config_hash: str, *, model: str, dataset: str, task: str, method: str,
+                    seed: int, versions: dict[str, str], device: str | None = None, status: str = "queued") -> int:
+        row = self._con.execute(
+            """INSERT INTO runs (status, model, dataset, task, method, seed, config_hash,
+                                 config, versions, device, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            [status, model, dataset, task, method, int(seed), config_hash,
+             _dumps(config), _dumps(versions), device, _timestamp(None)]).fetchone()
         return int(row[0])
 
     def record_event(self, run_id: int, event: dict) -> None:
@@ -341,11 +351,14 @@ class Store:
                           values + [_dumps(summary), run_id])
 
     def _on_finished(self, run_id: int, e: dict) -> None:
-        self._write_summary(run_id, e.get("summary") or {})
+        summary = e.get("summary") or {}
+        self._write_summary(run_id, summary)
+        # A cancel stops the engine at a step and it evaluates what it has: the run was canceled.
+        status = "canceled" if summary.get("stopped_reason") == "canceled" else "succeeded"
         self._con.execute(
-            """UPDATE runs SET status = 'succeeded', error = NULL, confusion = ?, report = ?,
+            """UPDATE runs SET status = ?, error = NULL, confusion = ?, report = ?,
                    finished_at = ? WHERE id = ?""",
-            [_dumps(e.get("confusion")), e.get("report"), _timestamp(e.get("time")), run_id])
+            [status, _dumps(e.get("confusion")), e.get("report"), _timestamp(e.get("time")), run_id])
         self._con.execute("DELETE FROM class_results WHERE run_id = ?", [run_id])
         rows = [[run_id, i, str(c["label"]), _float(c.get("precision")), _float(c.get("recall")),
                  _float(c.get("f1")), _int(c.get("support"))]
@@ -512,16 +525,21 @@ class Store:
     # -- jobs (the queue) -----------------------------------------------------------------------
 
     def add_jobs(self, jobs: list[dict]) -> None:
-        """Queue jobs, all or none: [{"id", "config" (dict), "config_hash", "priority", "owner"}]."""
+        """Queue jobs, all or none: [{"id", "config" (dict), "config_hash", "priority", "owner"}].
+        A job whose id is already there is left as it is: a command applied twice queues once."""
         with self._tx():
             for j in jobs:
                 self._con.execute(
-                    """INSERT INTO jobs (id, status, priority, config, config_hash, owner, created_at)
+                    """INSERT OR IGNORE INTO jobs (id, status, priority, config, config_hash, owner, created_at)
                        VALUES (?, 'queued', ?, ?, ?, ?, ?)""",
                     [j["id"], int(j.get("priority", 0)), _dumps(j["config"]), j.get("config_hash"),
                      j.get("owner"), _timestamp(j.get("time"))])
 
     def update_job(self, job_id: str, **fields) -> None:
+        with self._tx():
+            self._update_job(job_id, fields)
+
+    def _update_job(self, job_id: str, fields: dict) -> None:
         unknown = set(fields) - set(JOB_FIELDS)
         if unknown:
             raise ValueError(f"unknown job field(s) {sorted(unknown)}")
@@ -533,9 +551,26 @@ class Store:
         if "config" in fields and not isinstance(fields["config"], str):
             fields["config"] = _dumps(fields["config"])
         sets = ", ".join(f"{k} = ?" for k in fields)
+        self._require_job(job_id)
+        self._con.execute(f"UPDATE jobs SET {sets} WHERE id = ?", list(fields.values()) + [job_id])
+
+    def start_job(self, job_id: str, run: dict, **fields) -> int:
+        """A queued job takes a device slot, in one transaction: its run is created on the first
+        attempt (`run`: create_run's keyword arguments, config and config_hash included) or reset for
+        a new one (reset_run, with run's config), and the job is marked running with its run and
+        `fields` (update_job's). Returns the run id. Raises FtlabError, changing nothing, for a job
+        that is not queued; a failure leaves neither a half-started job nor a run without its job."""
         with self._tx():
-            self._require_job(job_id)
-            self._con.execute(f"UPDATE jobs SET {sets} WHERE id = ?", list(fields.values()) + [job_id])
+            job = self.get_job(job_id)
+            if job["status"] != "queued":
+                raise FtlabError(f"job {job_id} is {job['status']}; only a queued job can start")
+            run_id = job["run_id"]
+            if run_id is None:
+                run_id = self._insert_run(**run)
+            else:
+                self._reset_run(run_id, run["config"], run["config_hash"])
+            self._update_job(job_id, {**fields, "status": "running", "run_id": run_id})
+        return run_id
 
     def _require_job(self, job_id: str) -> None:
         if self._con.execute("SELECT 1 FROM jobs WHERE id = ?", [job_id]).fetchone() is None:
@@ -570,12 +605,15 @@ class Store:
         """A new attempt of a job's run: drop the series of the attempt before (its logs stay, they
         tell why there was a new attempt), keep the row and id; optionally a changed config."""
         with self._tx():
-            self._require_run(run_id)
-            for table in ("steps", "evals", "class_results"):
-                self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [int(run_id)])
-            if config is not None:
-                self._con.execute("UPDATE runs SET config = ?, config_hash = ? WHERE id = ?",
-                                  [_dumps(config), config_hash, int(run_id)])
-            cleared = ", ".join(f"{c} = NULL" for c in SUMMARY_COLUMNS)
-            self._con.execute(f"UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, summary = NULL, "
-                              f"confusion = NULL, report = NULL, {cleared} WHERE id = ?", [int(run_id)])
+            self._reset_run(run_id, config, config_hash)
+
+    def _reset_run(self, run_id: int, config: dict | None, config_hash: str | None) -> None:
+        self._require_run(run_id)
+        for table in ("steps", "evals", "class_results"):
+            self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [int(run_id)])
+        if config is not None:
+            self._con.execute("UPDATE runs SET config = ?, config_hash = ? WHERE id = ?",
+                              [_dumps(config), config_hash, int(run_id)])
+        cleared = ", ".join(f"{c} = NULL" for c in SUMMARY_COLUMNS)
+        self._con.execute(f"UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, summary = NULL, "
+                          f"confusion = NULL, report = NULL, {cleared} WHERE id = ?", [int(run_id)])

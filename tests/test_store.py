@@ -279,3 +279,48 @@ def test_migrates_a_v1_database(tmp_path):
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
         str(SCHEMA_VERSION),)
     con.close()
+
+
+def test_a_run_its_engine_stopped_on_a_cancel_is_canceled():
+    store = Store()
+    run_id = new_run(store)
+    store.record_event(run_id, started())
+    event = finished()
+    event["summary"]["stopped_reason"] = "canceled"
+    store.record_event(run_id, event)
+    run = store.get_run(run_id)
+    assert run["status"] == "canceled" and run["stopped_reason"] == "canceled" and run["accuracy"] == 0.7
+
+
+def job(job_id="j1"):
+    return {"id": job_id, "config": {"model": "tiny", "seed": 0}, "config_hash": "h", "priority": 0, "time": T0}
+
+
+def test_jobs_added_twice_are_queued_once():
+    """A command applied again after a crash (before its inbox file was removed) queues nothing new."""
+    store = Store()
+    store.add_jobs([job("j1")])
+    store.update_job("j1", status="running")
+    store.add_jobs([job("j1"), job("j2")])
+    assert [(j["id"], j["status"]) for j in store.jobs_records()] == [("j1", "running"), ("j2", "queued")]
+
+
+def test_start_job_gives_a_job_its_run_in_one_step():
+    store = Store()
+    store.add_jobs([job("j1"), job("j2")])
+    run = dict(config={"model": "tiny"}, config_hash="h", model="tiny", dataset="d", task="text-classification",
+               method="lora", seed=0, versions={})
+    run_id = store.start_job("j1", run, device="cpu", attempts=1, started_at=T0, log_path="j1.log")
+    j = store.get_job("j1")
+    assert (j["status"], j["run_id"], j["device"], j["attempts"]) == ("running", run_id, "cpu", 1)
+    assert store.get_run(run_id)["status"] == "queued"
+    store.record_event(run_id, started())
+    store.record_event(run_id, step(1))
+    store.update_job("j1", status="queued")
+    assert store.start_job("j1", {**run, "config": {"model": "tiny", "batch_size": 4}}, attempts=2) == run_id
+    assert store.steps_df(run_id).empty and store.get_run(run_id)["config"] == {"model": "tiny", "batch_size": 4}
+
+    store.update_job("j2", status="canceled")
+    with pytest.raises(FtlabError, match="j2 is canceled"):
+        store.start_job("j2", run, attempts=1)
+    assert store.get_job("j2")["run_id"] is None and len(store.runs_records()) == 1  # no orphan run

@@ -1,32 +1,54 @@
 """The scheduler: the one process that writes the database while jobs run.
 
-Each tick it (1) takes commands other processes left in the inbox, (2) writes the events of
-running jobs into the store, (3) reaps jobs that ended (OOM -> re-queued with half the batch and
-twice the accumulation), (4) starts queued jobs, by priority then age, on free device slots, and
-(5) writes a JSON snapshot of jobs and runs that other processes can read without the database.
+Each tick it (1) applies the commands other processes left in the inbox, (2) writes the events
+of running jobs into the store, (3) reaps jobs that ended, (4) starts queued jobs, by priority
+then age, on free device slots, and (5) writes a JSON snapshot of jobs and runs that other
+processes can read without the database.
 
-On start it recovers from a crash: every job the store says is running belonged to a scheduler
-that died; its worker is killed if still alive and the job is re-queued as `interrupted`, its
-run reset, so no job runs twice at once and no metric is duplicated.
+A job ends as what its worker reached: a `finished` event (not a stop on a cancel) is a success,
+even if a cancel or a stop lands after it; before that, a cancel by its user ends it `canceled`
+and a stop of the scheduler `interrupted`; CUDA out of memory re-queues it with half the batch
+and twice the accumulation; a worker killed by a signal nobody here sent (the kernel's OOM
+killer, a crash) re-queues it, at most `max_crash_retries` times per scheduler; anything else
+is `failed` with its reason.
+
+Nothing stops the loop for good. A job that cannot start (its config no longer loads, the
+backend refuses it) or whose events cannot be recorded fails alone, with its reason. An error of
+the database itself (`DatabaseError`) leaves things where they were (events not yet written stay
+pending, commands stay in the inbox) and the tick is retried with backoff while `health` says
+so ("scheduler: database error, retrying (N): ..."), also in the snapshot and the log.
+
+On start it recovers from a crash or a stop: every job the store says is running or interrupted
+belonged to a scheduler that died or was stopped; its worker is killed if still alive and the job
+is re-queued (its run is reset when it starts again), so no job runs twice at once and no metric
+is duplicated. A job whose run already reached its end in the store (succeeded, or canceled)
+keeps that end instead.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
+import signal
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Optional
 
 from ftlab.config import RunConfig
-from ftlab.errors import FtlabError
+from ftlab.errors import FtlabError, one_line
 from ftlab.provenance import artifacts_dir, versions
 from ftlab.queue import inbox
 from ftlab.queue.backends import LocalBackend, device_slots, kill_stale_worker
-from ftlab.queue.worker import EXIT_OOM
-from ftlab.store import Store
+from ftlab.queue.worker import EXIT_FAILED, EXIT_OK, EXIT_OOM
+from ftlab.store import DatabaseError, Store
 
+log = logging.getLogger(__name__)
 LOG_TAIL = 20
+MAX_BACKOFF_S = 30.0
+FAULT_ENV = "FTLAB_FAULT_DB_ERROR"
 
 
 def new_job_id() -> str:
@@ -38,17 +60,57 @@ def job_specs(configs: list[RunConfig], priority: int = 0, owner: Optional[str] 
              "owner": owner, "time": time.time()} for c in configs]
 
 
+@dataclass
+class Running:
+    """A job this scheduler started: its handle, and what its worker has sent so far."""
+
+    handle: object
+    slot: str
+    run_id: int
+    log_path: str
+    total_steps: Optional[int] = None
+    pending: list = field(default_factory=list)  # events taken from the handle, not yet in the store
+    finished: Optional[dict] = None  # the worker's `finished` event
+    failure: Optional[str] = None  # the reason the worker reported in `failed`
+    error: Optional[str] = None  # why the scheduler itself fails the job
+    canceled: bool = False  # by its user
+    signaled: bool = False  # told to stop by this scheduler (a cancel, a stop, an error)
+
+
+class FailedStart:
+    """The handle of a job its backend could not start: a worker that failed at once, with the reason."""
+
+    pid = None
+
+    def __init__(self, reason: str):
+        self.events = [{"event": "failed", "time": time.time(), "error": reason, "summary": {}}]
+
+    def drain(self) -> list[dict]:
+        out, self.events = self.events, []
+        return out
+
+    def exit_code(self) -> int:
+        return EXIT_FAILED
+
+    def cancel(self) -> None:
+        pass
+
+
 class Scheduler:
+    max_crash_retries = 2
+
     def __init__(self, store: Store, db_path: str, *, backend=None, slots: Optional[list[str]] = None,
                  jobs_per_gpu: int = 1, cpu_slots: int = 1, spare_workers: bool = False):
         self.store, self.db_path = store, db_path
         self.slots = slots or device_slots(jobs_per_gpu, cpu_slots)
         self.backend = backend or LocalBackend(self.slots, spare_workers=spare_workers)
-        self.running: dict[str, tuple[object, str]] = {}  # job id -> (handle, device slot)
-        self.failures: dict[str, Optional[str]] = {}  # job id -> the reason its worker reported
+        self.running: dict[str, Running] = {}
+        self.crashes: dict[str, int] = {}  # job id -> re-queues after its worker was killed
+        self.health: Optional[str] = None  # None, or the line saying what the loop is retrying
         self.artifacts = artifacts_dir(db_path)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        _inject_store_fault(store)
         self.recover()
 
     # ---- commands (the service calls these in-process; other processes go through the inbox) ----
@@ -62,10 +124,13 @@ class Scheduler:
         with self.lock:
             job = self.store.get_job(job_id)
             if job["status"] == "queued":
+                if job["run_id"] is not None:  # the run of an attempt before
+                    self.store.set_status(job["run_id"], "canceled", "canceled while queued")
                 self.store.update_job(job_id, status="canceled", finished_at=time.time(), error="canceled while queued")
                 return "canceled"
             if job["status"] == "running" and job_id in self.running:
-                self.running[job_id][0].cancel()
+                self.running[job_id].canceled = True
+                self._signal(job_id)
                 return "canceling"
             raise FtlabError(f"job {job_id} is {job['status']}; only queued or running jobs can be canceled")
 
@@ -85,123 +150,238 @@ class Scheduler:
     # ---- the loop ---------------------------------------------------------------------------
 
     def recover(self) -> None:
-        for job in self.store.jobs_records(status="running"):
+        for job in self.store.jobs_records(status=["running", "interrupted"]):
             kill_stale_worker(job.get("pid"))
-            if job.get("run_id"):
-                self.store.set_status(job["run_id"], "interrupted", "the scheduler stopped while it ran")
-            self.store.update_job(job["id"], status="queued", pid=None, error="interrupted: re-queued after a restart")
+            run = self._run_of(job)
+            if job["status"] == "running" and run.get("status") in ("succeeded", "canceled"):
+                # its worker's last event reached the store before the scheduler died
+                self.store.update_job(job["id"], status=run["status"], pid=None, finished_at=time.time(), eta_s=None)
+                continue
+            if run:
+                self.store.set_status(run["id"], "interrupted", "the scheduler stopped while it ran")
+            self.store.update_job(job["id"], status="queued", pid=None,
+                                  error="interrupted: re-queued when the scheduler started again")
+
+    def _run_of(self, job: dict) -> dict:
+        """The job's run, or {} if it has none (not started, or its run was deleted since)."""
+        try:
+            return self.store.get_run(job["run_id"]) if job.get("run_id") is not None else {}
+        except FtlabError:
+            return {}
 
     def tick(self) -> None:
         with self.lock:
-            for command in inbox.take(self.db_path):
-                self._apply(command)
+            self._apply_inbox()
             for job_id in list(self.running):
-                self._pump(job_id)
+                try:
+                    self._pump(job_id)
+                except DatabaseError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - this job's handle broke: it fails, the rest go on
+                    self._give_up(job_id, err)
             free = self._free_slots()
             if free:
                 for job, slot in zip(self.store.next_jobs(len(free)), free):
                     self._start(job, slot)
             if hasattr(self.backend, "refill"):  # the local backend's spare workers
                 self.backend.refill()
-            inbox.write_snapshot(self.db_path, self.store)
+            inbox.write_snapshot(self.db_path, self.store, scheduler=self.health)
 
     def run(self, *, until_empty: bool = False, stop: Optional[threading.Event] = None, poll_s: float = 0.2) -> None:
+        """Tick until `stop` is set (with until_empty: until no job is queued or running). No error
+        ends the loop: a failed tick is retried with backoff, `health` saying why (see the module doc)."""
         stop = stop or threading.Event()
+        failures = 0
         while not stop.is_set():
-            self.tick()
-            if until_empty and not self.running and not self.store.next_jobs(1):
-                break
+            try:
+                self.tick()
+                if until_empty and not self.running and not self.store.next_jobs(1):
+                    break
+            except Exception as err:  # noqa: BLE001 - shown and retried, never the end of the queue
+                failures += 1
+                self._report(err, failures)
+                stop.wait(min(MAX_BACKOFF_S, poll_s * 2 ** failures))
+                continue
+            if failures:
+                failures = 0
+                self._report(None, 0)
             stop.wait(poll_s)
 
     def shutdown(self) -> None:
-        """Stop running jobs (they are re-queued as interrupted when the scheduler starts again)."""
+        """Stop running jobs; each ends `interrupted` (queued again when a scheduler starts on this
+        database), or as its worker reached if it got there first."""
         with self.lock:
-            for handle, _ in self.running.values():
-                handle.cancel()
-            deadline = time.monotonic() + 10
-            while self.running and time.monotonic() < deadline:
-                for job_id in list(self.running):
-                    self._pump(job_id, shutting_down=True)
-                time.sleep(0.1)
-            self.backend.close()
+            try:
+                for job_id in self.running:
+                    self._signal(job_id)
+                deadline = time.monotonic() + 10
+                while self.running and time.monotonic() < deadline:
+                    for job_id in list(self.running):
+                        try:
+                            self._pump(job_id, shutting_down=True)
+                        except Exception as err:  # noqa: BLE001 - the store still says running: recover() re-queues it
+                            log.warning("job %s: not recorded as stopped (%s)", job_id, one_line(err))
+                            del self.running[job_id]
+                    time.sleep(0.1)
+            finally:
+                self.backend.close()
 
     # ---- internals ----------------------------------------------------------------------------
 
+    def _report(self, err: Optional[Exception], failures: int) -> None:
+        """Say what the loop is retrying (err), or that it works again (None): `health`, the log, the snapshot."""
+        if err is None:
+            self.health = None
+            log.warning("scheduler: working again")
+        else:
+            what = "database error" if isinstance(err, DatabaseError) else "error"
+            self.health = f"scheduler: {what}, retrying ({failures}): {one_line(err)}"
+            log.warning(self.health, exc_info=None if isinstance(err, DatabaseError) else err)
+        try:
+            inbox.write_scheduler_status(self.db_path, self.health)
+        except OSError:
+            pass
+
     def _free_slots(self) -> list[str]:
-        busy = [d for _, d in self.running.values()]
         free = list(self.slots)
-        for d in busy:
-            free.remove(d)
+        for live in self.running.values():
+            free.remove(live.slot)
         return free
 
+    def _apply_inbox(self) -> None:
+        """Each command in order, its file removed once applied; one that can never apply is set aside
+        with its reason; a database error leaves it and those after it for the next tick."""
+        for path in inbox.pending(self.db_path):
+            try:
+                self._apply(inbox.read(path))
+            except FileNotFoundError:
+                continue
+            except DatabaseError:
+                raise
+            except Exception as err:  # noqa: BLE001 - not JSON, unknown op, no such job, wrong state
+                reason = one_line(err)
+                log.warning("inbox: %s set aside: %s", path.name, reason)
+                inbox.reject(self.db_path, path, reason)
+                continue
+            inbox.done(path)
+
     def _apply(self, command: dict) -> None:
-        try:
-            op = command["op"]
-            if op == "submit":
-                self.store.add_jobs(command["jobs"])
-            elif op == "cancel":
-                self.cancel(command["job"])
-            elif op == "retry":
-                self.retry(command["job"])
-            elif op == "priority":
-                self.set_priority(command["job"], command["priority"])
-        except (FtlabError, KeyError, ValueError):
-            pass  # the sender validated it; a stale command (job already ended) is dropped
+        op = command.get("op")
+        if op == "submit":
+            self.store.add_jobs(command["jobs"])
+        elif op == "cancel":
+            self.cancel(command["job"])
+        elif op == "retry":
+            self.retry(command["job"])
+        elif op == "priority":
+            self.set_priority(command["job"], command["priority"])
+        else:
+            raise FtlabError(f"unknown command {op!r}; one of submit, cancel, retry, priority")
 
     def _start(self, job: dict, slot: str) -> None:
+        log_path = str(self.artifacts / f"job-{job['id']}.log")
         try:
             config = RunConfig(**job["config"])
-        except FtlabError as err:  # e.g. a method removed since the job was queued
-            self.store.update_job(job["id"], status="failed", error=str(err), finished_at=time.time())
+            run = dict(config=config.to_dict(), config_hash=config.hash, model=config.model, dataset=config.dataset,
+                       task=config.task, method=config.method, seed=config.seed, versions=versions())
+            run_id = self.store.start_job(job["id"], run, device=slot, pid=None, attempts=job["attempts"] + 1,
+                                          started_at=time.time(), finished_at=None, error=None, log_path=log_path,
+                                          step=0)
+        except DatabaseError:
+            raise
+        except Exception as err:  # noqa: BLE001 - e.g. its uploaded file is gone, its method removed since
+            self.store.update_job(job["id"], status="failed", error=one_line(err), finished_at=time.time())
             return
-        run_id = job.get("run_id")
-        if run_id is None:
-            run_id = self.store.create_run(config.to_dict(), config.hash, model=config.model, dataset=config.dataset,
-                                           task=config.task, method=config.method, seed=config.seed,
-                                           versions=versions(), status="queued")
-        else:
-            self.store.reset_run(run_id, config.to_dict(), config.hash)
-        log_path = str(self.artifacts / f"job-{job['id']}.log")
         spec = {"config": config.to_dict(), "artifact_dir": str(self.artifacts / f"run-{run_id}")}
-        started = time.time()  # the job starts when its handover does
-        handle = self.backend.start(spec, slot, log_path)
-        self.running[job["id"]] = (handle, slot)
-        self.store.update_job(job["id"], status="running", run_id=run_id, device=slot, pid=getattr(handle, "pid", None),
-                              attempts=job["attempts"] + 1, started_at=started, finished_at=None, error=None,
-                              log_path=log_path, step=0)
+        try:
+            handle = self.backend.start(spec, slot, log_path)
+        except Exception as err:  # noqa: BLE001 - the backend refused it: it fails like a worker that died at once
+            log.warning("job %s could not start: %s", job["id"], one_line(err))
+            handle = FailedStart(f"the job could not start: {one_line(err)}")
+        self.running[job["id"]] = Running(handle, slot, run_id, log_path)
+        if getattr(handle, "pid", None) is not None:
+            self.store.update_job(job["id"], pid=handle.pid)
+
+    def _signal(self, job_id: str) -> None:
+        live = self.running[job_id]
+        live.signaled = True
+        live.handle.cancel()
 
     def _pump(self, job_id: str, shutting_down: bool = False) -> None:
-        handle, _ = self.running[job_id]
+        live = self.running[job_id]
+        live.pending += live.handle.drain()
+        code = live.handle.exit_code()
+        if code is not None:
+            live.pending += live.handle.drain()  # whatever arrived between the drain and the exit
+        while live.pending:  # an event leaves `pending` once it is in the store
+            try:
+                self._record(job_id, live, live.pending[0])
+            except DatabaseError:
+                raise
+            except Exception as err:  # noqa: BLE001 - an event that cannot be recorded: the job fails
+                if live.error is None:
+                    live.error = f"the scheduler could not record its event: {one_line(err)}"
+                    self._signal(job_id)
+            live.pending.pop(0)
+        if code is not None:
+            self._end(job_id, live, code, shutting_down)
+
+    def _end(self, job_id: str, live: Running, code: int, shutting_down: bool) -> None:
         job = self.store.get_job(job_id)
-        run_id = job["run_id"]
-        for event in handle.drain():
-            self._record(job, run_id, event)
-        code = handle.exit_code()
-        if code is None:
-            return
-        for event in handle.drain():  # whatever arrived between the drain and the exit
-            self._record(job, run_id, event)
-        error = self.failures.pop(job_id, None)
-        del self.running[job_id]
-        tail = _tail(job.get("log_path"))
-        now = time.time()
-        if shutting_down:
-            self.store.set_status(run_id, "interrupted", "the scheduler was stopped")
-            self.store.update_job(job_id, status="interrupted", pid=None, finished_at=now, last_log=tail,
-                                  error="interrupted: the scheduler was stopped")
-        elif handle.cancel_at is not None:
-            self.store.set_status(run_id, "canceled", "canceled by the user")
-            self.store.update_job(job_id, status="canceled", pid=None, finished_at=now, last_log=tail,
-                                  error="canceled by the user", eta_s=None)
-        elif code == 0:
+        tail, now = _tail(live.log_path), time.time()
+        status, reason = self._outcome(job, live, code, shutting_down)
+        if status == "succeeded":
             self.store.update_job(job_id, status="succeeded", pid=None, finished_at=now, eta_s=0, last_log=tail)
-        elif code == EXIT_OOM and RunConfig(**job["config"]).batch_size > 1:
-            self._retry_smaller(job, error)
-        else:
-            reason = error or f"worker exited with status {code} (see its log)"
-            if run_id is not None and error is None:
-                self.store.set_status(run_id, "failed", reason)
-            self.store.update_job(job_id, status="failed", pid=None, finished_at=now, error=reason, last_log=tail)
+        elif status == "oom":
+            self._retry_smaller(job, reason)
+        elif status == "crashed":
+            self.store.set_status(live.run_id, "interrupted", reason)
+            self.store.update_job(job_id, status="queued", pid=None, error=reason, last_log=tail, eta_s=None)
+            self.crashes[job_id] = self.crashes.get(job_id, 0) + 1
+        else:  # failed, canceled, interrupted
+            self.store.set_status(live.run_id, status, reason)
+            self.store.update_job(job_id, status=status, pid=None, finished_at=now, error=reason, last_log=tail,
+                                  eta_s=None)
+        del self.running[job_id]
+
+    def _outcome(self, job: dict, live: Running, code: int, shutting_down: bool) -> tuple[str, Optional[str]]:
+        """(status, reason) of a job whose worker exited with `code` (see the module doc); status may
+        also be "oom" or "crashed" (re-queued)."""
+        if live.error:
+            return "failed", live.error
+        stopped = ((live.finished or {}).get("summary") or {}).get("stopped_reason")
+        if live.finished is not None and stopped != "canceled" and (code == EXIT_OK or live.signaled):
+            return "succeeded", None
+        if live.canceled:
+            return "canceled", "canceled by the user"
+        if shutting_down:
+            return "interrupted", "interrupted: the scheduler was stopped"
+        if code == EXIT_OOM and RunConfig(**job["config"]).batch_size > 1:
+            return "oom", live.failure
+        if code < 0 and live.failure is None and not live.signaled:
+            tries = self.crashes.get(job["id"], 0)
+            if tries < self.max_crash_retries:
+                return "crashed", (f"worker exited with status {code} (killed by {_signal_name(-code)}); "
+                                   f"re-queued ({tries + 1} of {self.max_crash_retries})")
+        if live.failure:
+            return "failed", live.failure
+        if code == EXIT_OK:
+            return "failed", "the worker exited without reporting a result (see its log)"
+        return "failed", f"worker exited with status {code} (see its log)"
+
+    def _give_up(self, job_id: str, err: Exception) -> None:
+        """A job whose handle keeps failing: stop its worker and fail it now, without waiting for its exit."""
+        log.error("job %s: %s", job_id, one_line(err), exc_info=err)
+        live = self.running[job_id]
+        try:
+            live.handle.cancel()
+        except Exception:  # noqa: BLE001 - it is failed either way
+            pass
+        reason = f"the scheduler lost this job's worker: {one_line(err)}"
+        if self._run_of({"run_id": live.run_id}):  # not deleted meanwhile
+            self.store.set_status(live.run_id, "failed", reason)
+        self.store.update_job(job_id, status="failed", pid=None, finished_at=time.time(), error=reason)
+        del self.running[job_id]
 
     def _retry_smaller(self, job: dict, error: Optional[str]) -> None:
         """CUDA OOM: half the per-device batch, twice the accumulation: the same effective batch."""
@@ -213,21 +393,46 @@ class Scheduler:
         self.store.update_job(job["id"], status="queued", pid=None, config=smaller.to_dict(), config_hash=smaller.hash,
                               oom_retries=job["oom_retries"] + 1, error=note)
 
-    def _record(self, job: dict, run_id: int, event: dict) -> None:
-        self.store.record_event(run_id, event)
+    def _record(self, job_id: str, live: Running, event: dict) -> None:
+        self.store.record_event(live.run_id, event)
         kind = event["event"]
         if kind == "failed":  # the reason, kept until the process has exited
-            self.failures[job["id"]] = event.get("error")
-        if kind == "finished":  # a finished job shows the run's average speed, the figure Compare shows
-            self.store.update_job(job["id"], samples_per_s=(event.get("summary") or {}).get("train_samples_per_s"))
-        if kind == "started":
-            self.store.update_job(job["id"], total_steps=event.get("total_steps"), device=event.get("device"))
-            job["total_steps"] = event.get("total_steps")
+            live.failure = event.get("error")
+        elif kind == "finished":  # a finished job shows the run's average speed, the figure Compare shows
+            live.finished = event
+            self.store.update_job(job_id, samples_per_s=(event.get("summary") or {}).get("train_samples_per_s"))
+        elif kind == "started":
+            live.total_steps = event.get("total_steps")
+            self.store.update_job(job_id, total_steps=event.get("total_steps"), device=event.get("device"))
         elif kind == "step":
-            total, step, elapsed = job.get("total_steps") or 0, event["step"], event.get("elapsed_s") or 0
+            total, step, elapsed = live.total_steps or 0, event["step"], event.get("elapsed_s") or 0
             eta = (total - step) * elapsed / step if step and total else None
-            self.store.update_job(job["id"], step=step, samples_per_s=event.get("samples_per_s"),
+            self.store.update_job(job_id, step=step, samples_per_s=event.get("samples_per_s"),
                                   last_loss=event.get("loss"), eta_s=eta)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _inject_store_fault(store: Store) -> None:
+    """Test hook: FTLAB_FAULT_DB_ERROR=METHOD:N makes the Nth call of store.METHOD raise a
+    DatabaseError, once (the fault test's database error in the middle of a tick)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    name, _, nth = spec.partition(":")
+    real, calls = getattr(store, name), itertools.count(1)
+
+    def faulty(*args, **kwargs):
+        if next(calls) == int(nth or 1):
+            raise DatabaseError(f"simulated by {FAULT_ENV}={spec}")
+        return real(*args, **kwargs)
+
+    setattr(store, name, faulty)
 
 
 def _tail(path: Optional[str], lines: int = LOG_TAIL) -> Optional[str]:
@@ -237,5 +442,3 @@ def _tail(path: Optional[str], lines: int = LOG_TAIL) -> Optional[str]:
         f.seek(max(0, os.path.getsize(path) - 8000))
         text = f.read().decode("utf-8", "replace")
     return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
-
-

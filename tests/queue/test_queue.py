@@ -10,11 +10,14 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from ftlab.config import RunConfig
 from ftlab.errors import FtlabError
-from ftlab.queue.scheduler import Scheduler
+from ftlab.queue import inbox
+from ftlab.queue.scheduler import Scheduler, job_specs
+from ftlab.queue.worker import EXIT_CANCELED
 from ftlab.service import Lab
 from ftlab.store import Store
 
@@ -159,6 +162,7 @@ def test_failures_retry_vanishing_file_and_killed_worker(sched, tmp_path, keywor
 
     killed, = sched.submit([tiny(epochs=1000, max_steps=None, batch_size=8)])
     drive(sched, lambda: (store.get_job(killed)["step"] or 0) >= 1)
+    sched.max_crash_retries = 0  # no re-queue after a kill here: that is test_a_worker_killed_by_a_signal_...
     os.kill(store.get_job(killed)["pid"], signal.SIGKILL)
     drive(sched, lambda: store.get_job(killed)["status"] in TERMINAL)
     job = store.get_job(killed)
@@ -181,31 +185,64 @@ def test_simulated_oom_retries_with_half_batch(tmp_path, monkeypatch):
         assert any("out of memory" in line for line in run["logs"])
 
 
-class InstantBackend:
-    """Finishes every job at once: the queue's bookkeeping under load, without training."""
+class ScriptedBackend:
+    """Jobs that do what the test says, without training: `script(handle)` runs at each start (it may
+    raise: the start fails), and the test may add events or set the exit status of a handle later."""
 
     class Handle:
-        pid, cancel_at = None, None
+        pid = None
 
-        def __init__(self):
-            self.events = [{"event": "started", "time": time.time(), "total_steps": 1, "params": {}, "dataset": {}},
-                           {"event": "finished", "time": time.time(), "summary": {"accuracy": 0.5}}]
+        def __init__(self, spec):
+            self.spec, self.events, self.code, self.cancel_at = spec, [], None, None
+            self.exits_on_cancel = True  # as a worker does on SIGTERM
 
         def drain(self):
             out, self.events = self.events, []
             return out
 
         def exit_code(self):
-            return 0
+            return self.code
 
         def cancel(self):
-            self.cancel_at = time.monotonic()
+            if self.cancel_at is None:
+                self.cancel_at = time.monotonic()
+                if self.exits_on_cancel and self.code is None:
+                    self.code = EXIT_CANCELED
+
+        def start(self, total_steps=1):
+            self.events.append({"event": "started", "time": time.time(), "total_steps": total_steps,
+                                "params": {}, "dataset": {}})
+
+        def finish(self, steps=1, code=0, stopped_reason="max_steps"):
+            """What a worker that trains `steps` steps sends, then its exit status."""
+            if not self.events:
+                self.start(steps)
+            now = time.time()
+            self.events += [{"event": "step", "time": now, "step": s, "loss": 1.0 / s} for s in range(1, steps + 1)]
+            summary = {"accuracy": 0.5, "stopped_reason": stopped_reason}
+            self.events += [{"event": "eval", "time": now, "step": steps, "split": "test",
+                             "metrics": {"accuracy": 0.5}},
+                            {"event": "finished", "time": now, "summary": summary,
+                             "per_class": [{"label": "good", "f1": 0.5}, {"label": "bad", "f1": 0.5}]}]
+            self.code = code
+
+    def __init__(self, script=None):
+        self.script = script or (lambda handle: handle.start())  # default: runs until canceled
+        self.handles = []
 
     def start(self, spec, device, log_path):
-        return self.Handle()
+        handle = self.Handle(spec)
+        self.script(handle)
+        self.handles.append(handle)
+        return handle
 
     def close(self):
         pass
+
+
+def InstantBackend():
+    """Finishes every job at once: the queue's bookkeeping under load, without training."""
+    return ScriptedBackend(lambda handle: handle.finish())
 
 
 def test_concurrent_submits_all_distinct_and_all_end(tmp_path):
@@ -230,6 +267,256 @@ def test_concurrent_submits_all_distinct_and_all_end(tmp_path):
         assert not errors and len(ids) == 200 and len(set(ids)) == 200
         drive(sched, all_done(store), timeout=120)
         assert set(statuses(store).values()) == {"succeeded"} and len(store.runs_records()) == 200
+
+
+def run_until(sched, until, timeout=60):
+    """The scheduler's own loop (Scheduler.run, which must survive errors) in a thread until `until()`."""
+    stop = threading.Event()
+    thread = threading.Thread(target=sched.run, kwargs={"stop": stop, "poll_s": 0.02}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until():
+            assert thread.is_alive(), "the scheduler loop ended"
+            time.sleep(0.02)
+        assert until(), "timed out; jobs: " + str(statuses(sched.store))
+        assert thread.is_alive(), "the scheduler loop ended"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def fail_once(monkeypatch, obj, name, at_call=1, error=None):
+    """Make obj.name raise (a DuckDB error by default) on its `at_call`-th call, once."""
+    real, calls = getattr(obj, name), []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at_call:
+            raise error or duckdb.IOException(f"simulated failure of {name}")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(obj, name, flaky)
+    return calls
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    """A scheduler on a ScriptedBackend (2 slots) and its store; call it with the script."""
+    made = []
+
+    def make(script=None, slots=2):
+        db = str(tmp_path / "s.duckdb")
+        store = Store(db)
+        made.append(store)
+        return Scheduler(store, db, backend=ScriptedBackend(script), slots=["cpu"] * slots)
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def test_a_job_that_cannot_start_fails_alone_and_the_queue_goes_on(scripted):
+    def script(handle):
+        if handle.spec["config"]["seed"] == 1:
+            raise RuntimeError("no such device")
+        handle.finish()
+
+    sched = scripted(script, slots=1)
+    store = sched.store
+    a, b, c = sched.submit([tiny(seed=s) for s in range(3)])
+    store.add_jobs([{"id": "jbroken", "config": ["not", "a", "config"]}])  # e.g. written by an older ftlab
+    run_until(sched, all_done(store))
+    jobs = {j["id"]: j for j in store.jobs_records()}
+    assert jobs[a]["status"] == jobs[c]["status"] == "succeeded"
+    assert jobs[b]["status"] == "failed" and "RuntimeError: no such device" in jobs[b]["error"]
+    assert jobs["jbroken"]["status"] == "failed" and jobs["jbroken"]["error"].startswith("TypeError")
+    runs = {r["id"]: r for r in store.runs_records()}
+    assert runs[jobs[b]["run_id"]]["status"] == "failed"  # its run says why, and no run row is left queued
+    assert sorted(runs) == sorted(j["run_id"] for j in jobs.values() if j["run_id"])
+    assert sched.health is None
+
+
+def test_a_database_error_mid_tick_is_retried_and_loses_no_event(scripted, monkeypatch):
+    sched = scripted(lambda h: h.finish(steps=4))
+    store = sched.store
+    job, = sched.submit([tiny()])
+    seen = []
+    calls = fail_once(monkeypatch, store, "record_event", at_call=3)  # the second step event
+    real = store.record_event
+    monkeypatch.setattr(store, "record_event", lambda *a: (seen.append(sched.health), real(*a))[1])
+    run_until(sched, all_done(store))
+    assert len(calls) > 3
+    assert seen[2] is None and seen[3].startswith("scheduler: database error, retrying (1)") and "simulated" in seen[3]
+    assert sched.health is None  # healthy again
+    run_id = store.get_job(job)["run_id"]
+    assert store.get_job(job)["status"] == store.get_run(run_id)["status"] == "succeeded"
+    assert list(store.steps_df(run_id)["step"]) == [1, 2, 3, 4]
+    assert len(store.class_results_df(run_id)) == 2
+
+
+def test_the_dashboard_shows_a_failing_database_until_it_recovers(tmp_path, monkeypatch):
+    db = str(tmp_path / "d.duckdb")
+    with Lab(db, start_scheduler=True) as lab:
+        deadline = time.monotonic() + 30
+        while inbox.read_snapshot(db) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lab.scheduler_status() is None
+        broken = threading.Event()
+        broken.set()
+        real = lab.store.next_jobs
+
+        def next_jobs(limit):
+            if broken.is_set():
+                raise duckdb.IOException("simulated: disk I/O error")
+            return real(limit)
+
+        monkeypatch.setattr(lab.store, "next_jobs", next_jobs)
+        while time.monotonic() < deadline and "(2)" not in (lab.scheduler_status() or ""):
+            time.sleep(0.05)
+        status = lab.scheduler_status()
+        assert status.startswith("scheduler: database error, retrying (2)") and "disk I/O error" in status
+        time.sleep(inbox.SNAPSHOT_EVERY_S)
+        assert inbox.read_snapshot(db)["scheduler"].startswith("scheduler: database error")  # other processes see it
+        broken.clear()
+        while time.monotonic() < deadline and lab.scheduler_status() is not None:
+            time.sleep(0.05)
+        assert lab.scheduler_status() is None and lab._thread.is_alive()
+
+
+def test_a_remote_view_shows_the_schedulers_status_and_its_silence(tmp_path):
+    db = str(tmp_path / "held.duckdb")
+    Store(db).close()
+    hold = ("import sys; from ftlab.store import Store; s = Store(sys.argv[1]); print('open', flush=True); "
+            "sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold, db],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with Lab(db) as lab:
+            assert lab.remote and lab.scheduler_status() is None  # no snapshot yet: jobs() says so
+            status = "scheduler: database error, retrying (2): IOException: disk full"
+            inbox.snapshot_path(db).write_text(json.dumps({"time": time.time(), "jobs": [], "runs": [],
+                                                           "scheduler": status}))
+            assert lab.scheduler_status() == status
+            old = time.time() - 120
+            os.utime(inbox.snapshot_path(db), (old, old))
+            assert lab.scheduler_status().startswith("scheduler: no news for 120 s")
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_a_clean_stop_requeues_its_running_jobs_but_not_a_canceled_one(scripted):
+    sched = scripted()  # jobs run until canceled
+    store = sched.store
+    a, b, c = sched.submit([tiny(seed=s) for s in range(3)])
+    sched.tick()
+    assert statuses(store) == {a: "running", b: "running", c: "queued"}
+    assert sched.cancel(b) == "canceling"
+    sched.shutdown()  # the user's cancel had not been reaped yet
+    assert statuses(store) == {a: "interrupted", b: "canceled", c: "queued"}
+    again = Scheduler(store, sched.db_path, backend=ScriptedBackend(), slots=["cpu"])
+    assert statuses(store) == {a: "queued", b: "canceled", c: "queued"}
+    assert store.get_run(store.get_job(b)["run_id"])["status"] == "canceled"
+    again.shutdown()
+
+
+def test_after_a_crash_a_job_whose_worker_had_finished_is_not_run_again(scripted):
+    def script(handle):  # everything sent, the process not yet exited when the scheduler dies
+        handle.finish(steps=2)
+        handle.code = None
+
+    sched = scripted(script)
+    store = sched.store
+    job, = sched.submit([tiny()])
+    sched.tick()
+    sched.tick()
+    assert store.get_run(store.get_job(job)["run_id"])["status"] == "succeeded"
+    Scheduler(store, sched.db_path, backend=ScriptedBackend(), slots=["cpu"])  # the restart after a kill -9
+    assert store.get_job(job)["status"] == "succeeded"
+
+
+def one_running_job(scripted):
+    """A scripted scheduler with one job started, its worker running until the test says otherwise."""
+    sched = scripted()
+    job, = sched.submit([tiny()])
+    sched.tick()
+    return sched, sched.store, job, sched.backend.handles[0]
+
+
+def test_a_cancel_after_the_worker_finished_keeps_the_success(scripted):
+    sched, store, job, handle = one_running_job(scripted)
+    handle.finish(steps=2)  # the worker finished and exited...
+    assert sched.cancel(job) == "canceling"  # ...and the cancel lands before the scheduler saw it
+    sched.tick()
+    run = store.get_run(store.get_job(job)["run_id"])
+    assert store.get_job(job)["status"] == run["status"] == "succeeded"
+
+
+def test_an_engine_stopped_by_a_cancel_ends_canceled(scripted):
+    sched, store, job, handle = one_running_job(scripted)
+    handle.exits_on_cancel = False  # the ZeroGPU backend: the engine stops at its next step and reports
+    sched.cancel(job)
+    handle.finish(steps=1, code=None, stopped_reason="canceled")
+    sched.tick()
+    run_id = store.get_job(job)["run_id"]
+    assert store.get_run(run_id)["status"] == "canceled"  # its finished event said so
+    handle.code = 0
+    sched.tick()
+    assert store.get_job(job)["status"] == store.get_run(run_id)["status"] == "canceled"
+
+
+def test_a_worker_killed_by_a_signal_is_requeued_a_bounded_number_of_times(scripted):
+    kills = {"left": 2}
+
+    def script(handle):
+        handle.start()
+        if handle.spec["config"]["seed"] == 0 and kills["left"]:
+            kills["left"] -= 1
+            handle.code = -9  # e.g. the kernel's OOM killer
+        elif handle.spec["config"]["seed"] == 1:
+            handle.code = -11  # crashes every time
+        else:
+            handle.finish(steps=2)
+
+    sched = scripted(script)
+    store = sched.store
+    survivor, crasher = sched.submit([tiny(seed=0), tiny(seed=1)])
+    run_until(sched, all_done(store))
+    job = store.get_job(survivor)
+    assert job["status"] == "succeeded" and job["attempts"] == 3
+    job = store.get_job(crasher)
+    assert job["status"] == "failed" and "-11" in job["error"] and job["attempts"] == sched.max_crash_retries + 1
+
+
+def test_inbox_commands_wait_out_a_database_error_and_bad_ones_are_set_aside(scripted, monkeypatch):
+    sched = scripted(lambda h: h.finish())
+    store, db = sched.store, sched.db_path
+    specs = job_specs([tiny()])
+    inbox.send(db, {"op": "submit", "jobs": specs})
+    inbox.send(db, {"op": "priority", "job": specs[0]["id"], "priority": 3})  # must wait for the submit
+    fail_once(monkeypatch, store, "add_jobs")
+    with pytest.raises(duckdb.Error):
+        sched.tick()
+    assert len(list(inbox.inbox_dir(db).glob("*.json"))) == 2  # both still there, in order
+    sched.tick()
+    assert store.get_job(specs[0]["id"])["priority"] == 3
+    assert not list(inbox.inbox_dir(db).glob("*.json"))
+
+    corrupt = inbox.inbox_dir(db) / "00000000000000000001-corrupt.json"
+    corrupt.write_text('{"op": "submit", "jobs": [')
+    inbox.send(db, {"op": "explode"})
+    inbox.send(db, {"op": "cancel", "job": "jnothere"})
+    sched.tick()
+    assert not list(inbox.inbox_dir(db).glob("*.json"))
+    rejected = inbox.rejected(db)
+    assert [r["file"] for r in rejected][0] == corrupt.name and len(rejected) == 3
+    assert "JSON" in rejected[0]["reason"] and rejected[0]["command"].startswith('{"op": "submit"')
+    assert "explode" in rejected[1]["reason"] and "jnothere" in rejected[2]["reason"]
+    assert (inbox.inbox_dir(db) / "rejected" / corrupt.name).exists()
+    store.close()
+    with Lab(db) as lab:
+        assert lab.rejected_commands() == rejected
 
 
 def test_remote_commands_reach_a_running_worker(tmp_path, interruptible):
@@ -268,13 +555,18 @@ def test_scheduler_killed_twice_mid_run_loses_nothing(tmp_path):
         return subprocess.Popen([sys.executable, "-m", "ftlab", "worker", "--db", db, "--until-empty"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    for _ in range(2):
+    def importing(job):  # this attempt's worker has not started the job yet: it cannot have finished it
+        return Path(job["log_path"]).read_text().count("imports done") < job["attempts"]
+
+    # first mid-training (the snapshot is up to a second old: a tiny job may have finished since,
+    # and then it stays succeeded), then while a worker imports (that job must run again)
+    for mid_run in (lambda j: (j.get("step") or 0) >= 2, importing):
         proc = start()
         deadline, running = time.monotonic() + 120, []
-        while time.monotonic() < deadline and not running:  # wait until a job is mid-run (reports steps)
-            snap = Path(db + ".state.json")
-            jobs = json.loads(snap.read_text())["jobs"] if snap.exists() else []
-            running = [j["pid"] for j in jobs if (j.get("step") or 0) >= 2 and j["status"] == "running"]
+        while time.monotonic() < deadline and not running:
+            snap = inbox.read_snapshot(db) or {}
+            jobs = snap["jobs"] if snap.get("pid") == proc.pid else []  # not the killed scheduler's
+            running = [j["pid"] for j in jobs if j["status"] == "running" and mid_run(j)]
             time.sleep(0.3)
         assert running
         proc.kill()
