@@ -306,6 +306,8 @@ class Store:
             handler(int(run_id), event)
 
     def _on_started(self, run_id: int, e: dict) -> None:
+        # An attempt that resumed from a checkpoint keeps the curve up to it; the rest is redone.
+        self._trim_series(run_id, int(e.get("resumed_from_step") or 0))
         params = e.get("params") or {}
         data = e.get("dataset") or {}
         self._con.execute(
@@ -554,10 +556,11 @@ class Store:
         self._require_job(job_id)
         self._con.execute(f"UPDATE jobs SET {sets} WHERE id = ?", list(fields.values()) + [job_id])
 
-    def start_job(self, job_id: str, run: dict, **fields) -> int:
+    def start_job(self, job_id: str, run: dict, keep_through_step: int = 0, **fields) -> int:
         """A queued job takes a device slot, in one transaction: its run is created on the first
         attempt (`run`: create_run's keyword arguments, config and config_hash included) or reset for
-        a new one (reset_run, with run's config), and the job is marked running with its run and
+        a new one (reset_run, with run's config, keeping the curve through `keep_through_step`, where
+        a checkpoint lets it resume), and the job is marked running with its run and
         `fields` (update_job's). Returns the run id. Raises FtlabError, changing nothing, for a job
         that is not queued; a failure leaves neither a half-started job nor a run without its job."""
         with self._tx():
@@ -568,7 +571,7 @@ class Store:
             if run_id is None:
                 run_id = self._insert_run(**run)
             else:
-                self._reset_run(run_id, run["config"], run["config_hash"])
+                self._reset_run(run_id, run["config"], run["config_hash"], keep_through_step)
             self._update_job(job_id, {**fields, "status": "running", "run_id": run_id})
         return run_id
 
@@ -607,10 +610,15 @@ class Store:
         with self._tx():
             self._reset_run(run_id, config, config_hash)
 
-    def _reset_run(self, run_id: int, config: dict | None, config_hash: str | None) -> None:
+    def _trim_series(self, run_id: int, keep_through_step: int) -> None:
+        for table in ("steps", "evals"):
+            self._con.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", [int(run_id), int(keep_through_step)])
+        self._con.execute("DELETE FROM class_results WHERE run_id = ?", [int(run_id)])
+
+    def _reset_run(self, run_id: int, config: dict | None, config_hash: str | None,
+                   keep_through_step: int = 0) -> None:
         self._require_run(run_id)
-        for table in ("steps", "evals", "class_results"):
-            self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [int(run_id)])
+        self._trim_series(run_id, keep_through_step)
         if config is not None:
             self._con.execute("UPDATE runs SET config = ?, config_hash = ? WHERE id = ?",
                               [_dumps(config), config_hash, int(run_id)])

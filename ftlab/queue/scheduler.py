@@ -44,6 +44,7 @@ from ftlab.queue import inbox
 from ftlab.queue.backends import LocalBackend, device_slots, kill_stale_worker
 from ftlab.queue.worker import EXIT_FAILED, EXIT_OK, EXIT_OOM
 from ftlab.store import DatabaseError, Store
+from ftlab.train.checkpoint import saved_steps  # reads folder names only: no torch
 
 log = logging.getLogger(__name__)
 LOG_TAIL = 20
@@ -284,7 +285,9 @@ class Scheduler:
             config = RunConfig(**job["config"])
             run = dict(config=config.to_dict(), config_hash=config.hash, model=config.model, dataset=config.dataset,
                        task=config.task, method=config.method, seed=config.seed, versions=versions())
-            run_id = self.store.start_job(job["id"], run, device=slot, pid=None, attempts=job["attempts"] + 1,
+            kept = saved_steps(self.artifacts / f"run-{job['run_id']}") if job.get("run_id") else []
+            run_id = self.store.start_job(job["id"], run, keep_through_step=max(kept, default=0), device=slot,
+                                          pid=None, attempts=job["attempts"] + 1,
                                           started_at=time.time(), finished_at=None, error=None, log_path=log_path,
                                           step=0)
         except DatabaseError:

@@ -8,8 +8,18 @@ May import: torch, transformers, peft, ftlab.config, ftlab.data, ftlab.methods, 
 ftlab.metrics, ftlab.errors. Never the store, the queue, the service or the UI.
 """
 
-from ftlab.train.artifacts import Predictor
-from ftlab.train.artifacts import load as load_predictor
-from ftlab.train.engine import train
-
 __all__ = ["train", "load_predictor", "Predictor"]
+
+
+def __getattr__(name: str):
+    """`train`, `load_predictor` and `Predictor` import torch on first use, not with the package:
+    the scheduler reads checkpoint folders (ftlab.train.checkpoint) without loading torch."""
+    if name == "train":
+        from ftlab.train.engine import train
+
+        return train
+    if name in ("load_predictor", "Predictor"):
+        from ftlab.train import artifacts
+
+        return artifacts.load if name == "load_predictor" else artifacts.Predictor
+    raise AttributeError(f"module 'ftlab.train' has no attribute {name!r}")

@@ -6,6 +6,9 @@ A checkpoint is a folder `<artifact_dir>/checkpoints/step-<N>/` written under a 
 renamed into place, so a reader never sees half of one. `latest` returns the newest one that
 loads; a damaged one (a crash mid-write on a filesystem without atomic rename, a truncated file)
 is skipped for the one before it. The two newest are kept.
+
+torch and numpy are imported where used: the scheduler reads which checkpoints exist
+(`saved_steps`) without them.
 """
 
 from __future__ import annotations
@@ -15,9 +18,6 @@ import random
 import shutil
 from pathlib import Path
 from typing import Optional
-
-import numpy as np
-import torch
 
 KEEP = 2
 STATE = "state.pt"
@@ -42,10 +42,12 @@ def save(artifact_dir: str, step: int, state: dict) -> Path:
     tmp = root / f".step-{step}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    import torch
+
     torch.save({**state, "step": step, "rng": rng_state()}, tmp / STATE)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    for old in sorted(_steps(root), reverse=True)[KEEP:]:
+    for old in saved_steps(artifact_dir)[KEEP:]:
         shutil.rmtree(root / f"step-{old}", ignore_errors=True)
     return final
 
@@ -54,8 +56,10 @@ def latest(artifact_dir: Optional[str]) -> Optional[dict]:
     """The newest checkpoint that loads (with its `step`), or None."""
     if not artifact_dir:
         return None
+    import torch
+
     root = folder(artifact_dir)
-    for step in sorted(_steps(root), reverse=True):
+    for step in saved_steps(artifact_dir):
         try:
             state = torch.load(root / f"step-{step}" / STATE, map_location="cpu", weights_only=False)
         except Exception:  # noqa: BLE001 - damaged or half-written: the one before it
@@ -71,6 +75,9 @@ def discard(artifact_dir: str) -> None:
 
 
 def rng_state() -> dict:
+    import numpy as np
+    import torch
+
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -78,6 +85,9 @@ def rng_state() -> dict:
 
 
 def restore_rng(state: dict) -> None:
+    import numpy as np
+    import torch
+
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -85,7 +95,11 @@ def restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _steps(root: Path) -> list[int]:
+def saved_steps(artifact_dir) -> list[int]:
+    """The steps with a checkpoint folder in `artifact_dir`, newest first (whether each loads is
+    `latest`'s business)."""
+    root = folder(str(artifact_dir))
     if not root.is_dir():
         return []
-    return [int(p.name[5:]) for p in root.iterdir() if p.name.startswith("step-") and p.name[5:].isdigit()]
+    return sorted((int(p.name[5:]) for p in root.iterdir() if p.name.startswith("step-") and p.name[5:].isdigit()),
+                  reverse=True)

@@ -43,10 +43,12 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
 
     try:
         run = setup(config, reached)
+        saved = checkpoint.latest(artifact_dir)
         send("started", device=str(run.device), total_steps=run.total_steps, params=reached.params,
+             resumed_from_step=saved["step"] if saved else 0,
              dataset={"fingerprint": run.data.fingerprint, "label_names": run.data.label_names,
                       "sizes": {"train": len(run.train_set), "validation": len(run.val_set), "test": len(run.test_set)}})
-        progress = fit(config, run, reached, send, should_stop, artifact_dir)
+        progress = fit(config, run, reached, send, should_stop, artifact_dir, saved)
 
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
         if progress.best_state is not None:
@@ -192,13 +194,15 @@ def setup(config: RunConfig, reached: Reached) -> Run:
 
 
 def fit(config: RunConfig, run: Run, reached: Reached, send: Callable[..., None],
-        should_stop: Callable[[], bool], artifact_dir: Optional[str] = None) -> Progress:
+        should_stop: Callable[[], bool], artifact_dir: Optional[str] = None,
+        saved: Optional[dict] = None) -> Progress:
     """Epochs of micro-batches until a stopping rule ends the run; `reached.progress` follows along.
-    With a checkpoint in `artifact_dir`, the run goes on from it instead of from step 0."""
+    From a `saved` checkpoint (checkpoint.latest of `artifact_dir`) the run goes on where it was;
+    new checkpoints go to `artifact_dir`."""
     progress = reached.progress = Progress(reached.t_start, run.steps_per_epoch, ThroughputWindow(run.device))
     progress.last_checkpoint = time.perf_counter()
     rng = random.Random(config.seed)
-    skip = resume(config, run, progress, artifact_dir, rng, send)
+    skip = resume(config, run, progress, saved, rng, send) if saved else None
     pad_id, multiple = run.tokenizer.pad_token_id, pad_multiple(run.device.type)
     run.model.train()
     while progress.stopped is None:
@@ -235,15 +239,12 @@ def maybe_checkpoint(config: RunConfig, run: Run, progress: Progress, artifact_d
     progress.last_checkpoint = time.perf_counter()
 
 
-def resume(config: RunConfig, run: Run, progress: Progress, artifact_dir: Optional[str], rng: random.Random,
-           send: Callable[..., None]) -> Optional[int]:
-    """Load the newest good checkpoint into the run; returns how many batches of its epoch were
-    already trained (None: no checkpoint, start from step 0). After a CUDA out-of-memory the queue
+def resume(config: RunConfig, run: Run, progress: Progress, state: dict, rng: random.Random,
+           send: Callable[..., None]) -> int:
+    """Load a checkpoint into the run; returns how many batches of its epoch were already
+    trained. After a CUDA out-of-memory the queue
     retries with half the batch and twice the accumulation: the same samples per step, so the run
     goes on from the same step, skipping as many samples of the epoch (in a different grouping)."""
-    state = checkpoint.latest(artifact_dir)
-    if state is None:
-        return None
     run.model.load_state_dict(state["trainable"], strict=False)
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])

@@ -20,6 +20,7 @@ from ftlab.queue.scheduler import Scheduler, job_specs
 from ftlab.queue.worker import EXIT_CANCELED
 from ftlab.service import Lab
 from ftlab.store import Store
+from ftlab.train.checkpoint import saved_steps
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 
@@ -585,3 +586,28 @@ def test_scheduler_killed_twice_mid_run_loses_nothing(tmp_path):
             assert list(steps["step"]) == list(range(1, total + 1))  # complete, no duplicates
             evals = store.evals_df(jobs[i]["run_id"])
             assert not evals.duplicated(["step", "split"]).any()
+
+
+def test_a_stopped_job_resumes_from_its_checkpoint_and_keeps_its_curve(sched, keyword_csv):
+    """A clean stop mid-run, then a restart: the job goes on from its last checkpoint (the log
+    says so), its curve keeps the steps before it, and no step is recorded twice."""
+    store = sched.store
+    job, = sched.submit([tiny(dataset=keyword_csv, max_train=320, max_steps=40, checkpoint_every="2",
+                              eval_every=10)])
+    run_dir = lambda: sched.artifacts / f"run-{store.get_job(job)['run_id']}"  # noqa: E731
+    drive(sched, lambda: store.get_job(job)["run_id"] is not None and len(saved_steps(run_dir())) > 0
+          and store.get_job(job)["status"] == "running", timeout=180)
+    sched.shutdown()  # a clean stop: the job is interrupted with a checkpoint behind it
+    kept = saved_steps(run_dir())[0]
+    assert store.get_job(job)["status"] == "interrupted" and kept >= 2
+    again = Scheduler(store, sched.db_path, slots=["cpu"])
+    try:
+        drive(again, all_done(store), timeout=240)
+    finally:
+        again.shutdown()
+    run = store.get_run(store.get_job(job)["run_id"])
+    assert run["status"] == "succeeded", run["error"]
+    assert any(f"resumed from the checkpoint at step {kept} of 40" in line for line in run["logs"]), run["logs"]
+    steps = store.steps_df(run["id"])
+    assert list(steps["step"]) == list(range(1, 41))  # every step once: the kept ones and the redone ones
+    assert saved_steps(run_dir()) == []  # a finished run keeps no checkpoint
