@@ -54,7 +54,11 @@ def build(lab) -> SimpleNamespace:
                 text = queue_logic.log_tail(lab.job_log(queue_logic.parse_job_id(selected))) or NO_LOG
             except Exception as err:  # noqa: BLE001
                 text = one_line(err)
-        return queue_logic.queue_summary(jobs), queue_logic.jobs_table(jobs), text
+        try:
+            health, rejected = lab.scheduler_status(), lab.rejected_commands()
+        except Exception as err:  # noqa: BLE001 - the table still shows; the reason goes above it
+            health, rejected = one_line(err), []
+        return queue_logic.queue_summary(jobs, health, rejected), queue_logic.jobs_table(jobs), text
 
     timer.tick(refresh, [job_id], [summary, table, job_log], show_progress="hidden")
 

@@ -43,3 +43,12 @@ def test_log_tail_shows_text_not_terminal_codes():
     assert queue_logic.log_tail(raw) == ("BertForSequenceClassification LOAD REPORT\n"
                                          "Loading weights: 100%|###| 103/103\nstep 3 loss 0.5")
     assert queue_logic.log_tail("a\nb\nc", lines=2) == "b\nc"
+
+
+def test_the_summary_says_what_is_wrong_with_the_scheduler_and_what_it_set_aside():
+    jobs = [{"id": "ja", "status": "queued", "config": {}}]
+    assert queue_logic.queue_summary(jobs) == "**1** queued"
+    text = queue_logic.queue_summary(jobs, "scheduler: database error, retrying (3): IO Error",
+                                     [{"file": "cmd-1.json", "reason": "not JSON", "command": None}])
+    assert text.startswith("**Problem:** scheduler: database error, retrying (3)") and "**1** queued" in text
+    assert "1 command(s) could not apply" in text and "cmd-1.json" in text and "not JSON" in text

@@ -12,7 +12,7 @@ import re
 import pandas as pd
 
 from ftlab.errors import FtlabError
-from ftlab.ui.logic.format import format_duration, short_dataset
+from ftlab.ui.logic.format import format_duration, md_escape, short_dataset
 
 # Short headers (a long one wraps mid-word in a narrow column); the error sits where it is seen.
 JOB_COLUMNS = ["job", "status", "method", "seed", "progress", "ETA", "error", "samples/s", "loss", "model", "dataset",
@@ -52,7 +52,19 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
 
 
-def queue_summary(jobs: list[dict]) -> str:
+def queue_summary(jobs: list[dict], health: str | None = None, rejected: list[dict] | None = None) -> str:
+    """The line above the jobs table: counts by status; first, what is wrong with the scheduler
+    (`Lab.scheduler_status`), and after, the commands it set aside (`Lab.rejected_commands`)."""
+    text = _counts(jobs)
+    if health:
+        text = f"**Problem:** {md_escape(health)}\n\n{text}"
+    if rejected:
+        lines = [f"- `{md_escape(r.get('file', '?'))}`: {md_escape(r.get('reason', ''))}" for r in rejected[-5:]]
+        text += f"\n\n{len(rejected)} command(s) could not apply and were set aside:\n" + "\n".join(lines)
+    return text
+
+
+def _counts(jobs: list[dict]) -> str:
     counts: dict[str, int] = {}
     for j in jobs:
         counts[j.get("status")] = counts.get(j.get("status"), 0) + 1
