@@ -29,21 +29,33 @@ def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 
     throwaway copy."""
     device = resolve_device(config.device)
     eval_size = config.eval_batch_size or 2 * config.batch_size
-    n = min(len(split), max(config.batch_size, eval_size))
+    n = min(len(split), steps * max(config.batch_size, eval_size))
     if n == 0:
         return {"train_samples_per_s": None, "eval_samples_per_s": None}
     encoded = encode(Split(split.texts[:n], split.labels[:n]), config.task, tokenizer, config.max_length)
+    # The engine pads each batch to its longest member and groups similar lengths (training:
+    # length-sorted pools; evaluation: sorted): batches of neighbours in length order pad as little.
+    order = sorted(range(n), key=lambda i: len(encoded.input_ids[i]))
 
-    def batch_of(size: int) -> dict:
-        idx = list(range(min(size, n)))
-        return to_device(collate(encoded, idx, tokenizer.pad_token_id, config.task, pad_multiple(device.type)), device)
+    def batches_of(size: int) -> list[dict]:
+        chunks = [order[i:i + size] for i in range(0, n, size)] or [order]
+        return [to_device(collate(encoded, idx, tokenizer.pad_token_id, config.task, pad_multiple(device.type)),
+                          device) for idx in chunks]
 
-    batch, eval_batch = batch_of(config.batch_size), batch_of(eval_size)
+    train_batches, eval_batches = batches_of(config.batch_size), batches_of(eval_size)
+    calls = WARMUP_STEPS + steps
+
+    def spread(batches: list, i: int) -> dict:
+        """The i-th of `calls` batches picked evenly from short to long."""
+        return batches[i * (len(batches) - 1) // max(calls - 1, 1)]
+    sizes = {"train": 0, "eval": 0}
     model = model.to(device).train()
     optimizer = make_optimizer(model, config.effective_lr, config.weight_decay, device)
     autocast = autocast_context(config.precision, device)
 
-    def step():
+    def step(i: int):
+        batch = spread(train_batches, i)
+        sizes["train"] += len(batch["input_ids"]) if i >= WARMUP_STEPS else 0
         with autocast:
             loss = model(**batch).loss
         loss.backward()
@@ -52,17 +64,22 @@ def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 
         return loss
 
     def timed(fn, repeats: int) -> float:
-        for _ in range(WARMUP_STEPS):
-            fn()
+        for i in range(WARMUP_STEPS):
+            fn(i)
         t0 = time.perf_counter()
-        for _ in range(repeats):
-            out = fn()
+        for i in range(WARMUP_STEPS, WARMUP_STEPS + repeats):
+            out = fn(i)
         float(out.detach().float().sum())  # wait for the device
         return time.perf_counter() - t0
 
     train_s = timed(step, steps)
     model.eval()
+
+    def forward(i: int):
+        batch = spread(eval_batches, i)
+        sizes["eval"] += len(batch["input_ids"]) if i >= WARMUP_STEPS else 0
+        return model(**batch).logits
+
     with torch.inference_mode():
-        eval_s = timed(lambda: model(**eval_batch).logits, steps)
-    return {"train_samples_per_s": steps * len(batch["input_ids"]) / train_s,
-            "eval_samples_per_s": steps * len(eval_batch["input_ids"]) / eval_s}
+        eval_s = timed(forward, steps)
+    return {"train_samples_per_s": sizes["train"] / train_s, "eval_samples_per_s": sizes["eval"] / eval_s}

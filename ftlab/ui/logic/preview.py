@@ -18,11 +18,13 @@ from ftlab.ui.logic.launch import errors_markdown
 # ---- estimates ---------------------------------------------------------------------------------
 
 # (train samples/s, eval samples/s, per-run overhead s) of full fine-tuning on 2 CPU cores when no
-# run of the model has finished yet; measured on this kind of machine (tiny: ~30 train samples/s,
-# since 4-step runs are dominated by the first batches; minilm: the dashboard's default grid, 2,000
-# tweets, batch 16: full 11.4 train / 42 eval samples/s, LoRA and IA3 16.4).
-DEFAULT_RATES = {"tiny": (30.0, 300.0, 10.0), "tiny-gpt2": (30.0, 300.0, 10.0), "tiny-llama": (30.0, 300.0, 10.0),
-                 "minilm": (11.0, 42.0, 12.0)}
+# run of the model has finished and no probe could run. The overhead (starting the job and loading
+# its data and model, outside the rates) is the part a probe does not measure: minilm's default
+# grid spent 201 s for 187 s of its runs' wall time plus ~2 s of loading each (2026-11-29), so 6 s.
+# The rates are the fallback only: the same grid trained full at 43.7 samples/s and evaluated at
+# 178/s, where a fixed table once said 11 and 42 and estimated 9 min for a 3 min 16 s grid.
+DEFAULT_RATES = {"tiny": (30.0, 300.0, 6.0), "tiny-gpt2": (30.0, 300.0, 6.0), "tiny-llama": (30.0, 300.0, 6.0),
+                 "minilm": (40.0, 170.0, 6.0)}
 UNKNOWN_MODEL_RATES = (5.0, 30.0, 30.0)  # a Hub model is usually larger than MiniLM
 PROBE_SOURCE = "a few timed steps on this machine"
 FROZEN_BASE_SPEEDUP = 1.45  # a method that freezes the base skips its weight gradients and optimizer state
