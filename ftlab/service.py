@@ -211,7 +211,7 @@ class Lab:
 
             from ftlab.queue import inbox
 
-            snap = inbox.read_snapshot(self.db_path)
+            snap = inbox.read_state(self.db_path)  # the status is in the state file: no need for the history
             if snap is None:
                 return None
             quiet = time.time() - inbox.snapshot_path(self.db_path).stat().st_mtime

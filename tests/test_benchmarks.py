@@ -1,5 +1,5 @@
-"""Smoke tests of the benchmarks: throughput.py's peers run the same tiny job end to end, and
-first_step.py drives the queue with cold and spare workers.
+"""Smoke tests of the benchmarks: throughput.py's peers run the same tiny job end to end,
+first_step.py drives the queue with cold and spare workers, and queue_load.py reports every figure.
 
 No timing is asserted (CPU timings on shared machines mean nothing at this size); the test checks
 that every peer reports every field with a finite value, that all three trained the same job
@@ -64,3 +64,17 @@ def test_first_step_benchmark_runs_both_modes(tmp_path):
     for r in lines:
         assert 0 < r["engine_time_to_first_step_s"] <= r["job_start_to_first_step_s"] < r["wall_s"] + 30
     assert "cold/spare" in done.stdout
+
+
+def test_queue_load_benchmark_reports_every_figure(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "queue_load.py"), "--dry-run", "--workdir", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    assert r["jobs"] == r["remote_jobs"] == 40 and r["runs"] == 60 and r["live_jobs"] == 2
+    for key in ("ticks_per_s", "submit_to_start_median_s", "submit_to_start_p95_s", "queue_refresh_owner_s",
+                "queue_refresh_remote_s", "compare_refresh_s", "snapshot_write_s", "snapshot_bytes_per_s"):
+        assert isinstance(r[key], (int, float)) and r[key] >= 0, (key, r[key])
+    assert set(r["snapshot_files_bytes"]) == {"state.json", "history.json"}
+    assert "`python benchmarks/queue_load.py --dry-run" in done.stdout
+    assert "| snapshot bytes written per second |" in done.stdout

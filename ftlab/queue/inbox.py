@@ -3,8 +3,18 @@
 DuckDB lets one process hold a database file. While a scheduler (the dashboard or `ftlab
 worker`) holds it, the CLI drops commands as JSON files into `<db>.inbox/` (written to a temp
 name, then renamed, so the scheduler never reads half a file) and reads jobs and runs from the
-snapshot `<db>.state.json` the scheduler rewrites about once a second. The snapshot's
-"scheduler" is None while the scheduler works, else the line saying what it is retrying.
+scheduler's snapshot, in two files so that what is rewritten every second follows the live work,
+not the whole history:
+
+- `<db>.state.json`, rewritten about once a second: the jobs queued or running, the runs not
+  finished (queued, running, interrupted), "scheduler" (None while the scheduler works, else the
+  line saying what it is retrying) and "history", the version of the history file it goes with;
+- `<db>.history.json`, rewritten only when a job or run enters or leaves that finished set: the
+  other jobs (succeeded, failed, canceled, interrupted) and the finished runs, with its "version".
+
+Both are written to a temp name, then renamed; the history first, then the state naming it.
+`read_snapshot` merges them into what the database would give (jobs in queue order, runs by id),
+reading the state again if it caught the history of another version.
 
 A command file is removed only once its command is applied. One that can never apply (not
 JSON, an unknown op, a job that does not exist or is in the wrong state) is moved to
@@ -22,7 +32,10 @@ from pathlib import Path
 
 SNAPSHOT_EVERY_S = 1.0
 STALE_AFTER_S = 60.0  # a working scheduler rewrites its snapshot every second, or every retry while it fails
-_last_snapshot: dict[str, float] = {}
+LIVE_JOBS = ("queued", "running")  # in the state file; every other job status is in the history file
+LIVE_RUNS = ("queued", "running", "interrupted")  # the rest (store.TERMINAL_STATUSES) are in the history file
+FINISHED_JOBS = ("succeeded", "failed", "canceled", "interrupted")
+FINISHED_RUNS = ("succeeded", "failed", "canceled")
 
 
 def inbox_dir(db_path: str) -> Path:
@@ -31,6 +44,10 @@ def inbox_dir(db_path: str) -> Path:
 
 def snapshot_path(db_path: str) -> Path:
     return Path(str(db_path) + ".state.json")
+
+
+def history_path(db_path: str) -> Path:
+    return Path(str(db_path) + ".history.json")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -89,26 +106,77 @@ def rejected(db_path: str) -> list[dict]:
     return out
 
 
-def write_snapshot(db_path: str, store, force: bool = False, scheduler: str | None = None) -> None:
-    now = time.monotonic()
-    if not force and now - _last_snapshot.get(str(db_path), -1e9) < SNAPSHOT_EVERY_S:
-        return
-    _last_snapshot[str(db_path)] = now
-    state = {"time": time.time(), "pid": os.getpid(), "scheduler": scheduler, "jobs": store.jobs_records(),
-             "runs": store.runs_records()}
-    _atomic_write(snapshot_path(db_path), json.dumps(state, default=str))
+class SnapshotWriter:
+    """The scheduler's side of the snapshot (see the module doc). `write` reads only the live jobs
+    and runs from the store, and the finished ones too when the set of finished ids changed since
+    the last write: an id left the live set (it finished, or was deleted) or came back into it
+    from the history (a retried job, the new attempt of a run)."""
+
+    def __init__(self, db_path: str):
+        self.db_path = str(db_path)
+        self.last = -1e9
+        self.version: str | None = None  # the history file's, None until this writer wrote one
+        self.live: tuple[set, set] = (set(), set())  # job ids, run ids in the last state file
+        self.finished: tuple[set, set] = (set(), set())  # job ids, run ids in the history file
+
+    def write(self, store, scheduler: str | None = None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < SNAPSHOT_EVERY_S:
+            return
+        self.last = now
+        jobs, runs = store.jobs_records(status=LIVE_JOBS), store.runs_records(status=LIVE_RUNS)
+        live = ({j["id"] for j in jobs}, {r["id"] for r in runs})
+        if self.version is None or any(before - now_live or now_live & done for before, now_live, done
+                                       in zip(self.live, live, self.finished)):
+            self._write_history(store)
+        self.live = live
+        state = {"time": time.time(), "pid": os.getpid(), "scheduler": scheduler, "jobs": jobs, "runs": runs,
+                 "history": self.version}
+        _atomic_write(snapshot_path(self.db_path), json.dumps(state, default=str))
+
+    def _write_history(self, store) -> None:
+        jobs, runs = store.jobs_records(status=FINISHED_JOBS), store.runs_records(status=FINISHED_RUNS)
+        self.version = uuid.uuid4().hex
+        _atomic_write(history_path(self.db_path),
+                      json.dumps({"version": self.version, "jobs": jobs, "runs": runs}, default=str))
+        self.finished = ({j["id"] for j in jobs}, {r["id"] for r in runs})
 
 
 def write_scheduler_status(db_path: str, status: str | None) -> None:
-    """Put the scheduler's status into the last snapshot (its jobs and runs unchanged): what other
+    """Put the scheduler's status into the last state file (its jobs and runs unchanged): what other
     processes show while the database cannot be read."""
-    state = read_snapshot(db_path)
+    state = read_state(db_path)
     if state is not None and state.get("scheduler") != status:
         _atomic_write(snapshot_path(db_path), json.dumps({**state, "scheduler": status}, default=str))
 
 
-def read_snapshot(db_path: str) -> dict | None:
+def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads(snapshot_path(db_path).read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def read_state(db_path: str) -> dict | None:
+    """The state file alone: the scheduler's status and the live jobs and runs."""
+    return _read_json(snapshot_path(db_path))
+
+
+def read_snapshot(db_path: str, attempts: int = 50) -> dict | None:
+    """The state file with its history merged in: "jobs" and "runs" as Store.jobs_records() and
+    runs_records() gave them when it was written. None if there is none yet, or if the history
+    it names cannot be read (after `attempts` tries, 10 ms apart: the scheduler renames the
+    history, then the state)."""
+    for _ in range(attempts):
+        state = read_state(db_path)
+        if state is None or state.get("history") is None:  # none yet, or written before the history file
+            return state
+        history = _read_json(history_path(db_path))
+        if history is not None and history.get("version") == state["history"]:
+            live_jobs, live_runs = {j["id"] for j in state["jobs"]}, {r["id"] for r in state["runs"]}
+            jobs = state["jobs"] + [j for j in history["jobs"] if j["id"] not in live_jobs]
+            runs = sorted(state["runs"] + [r for r in history["runs"] if r["id"] not in live_runs],
+                          key=lambda r: r["id"])
+            return {**state, "jobs": jobs, "runs": runs}
+        time.sleep(0.01)
+    return None

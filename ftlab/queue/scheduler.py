@@ -3,7 +3,8 @@
 Each tick it (1) applies the commands other processes left in the inbox, (2) writes the events
 of running jobs into the store, (3) reaps jobs that ended, (4) starts queued jobs, by priority
 then age, on free device slots, and (5) writes a JSON snapshot of jobs and runs that other
-processes can read without the database.
+processes can read without the database: each second the live ones, and the finished ones only
+when that set changed (ftlab.queue.inbox).
 
 A job ends as what its worker reached: a `finished` event (not a stop on a cancel) is a success,
 even if a cancel or a stop lands after it; before that, a cancel by its user ends it `canceled`
@@ -111,6 +112,7 @@ class Scheduler:
         self.artifacts = artifacts_dir(db_path)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        self.snapshot = inbox.SnapshotWriter(db_path)
         _inject_store_fault(store)
         self.recover()
 
@@ -186,7 +188,7 @@ class Scheduler:
                     self._start(job, slot)
             if hasattr(self.backend, "refill"):  # the local backend's spare workers
                 self.backend.refill()
-            inbox.write_snapshot(self.db_path, self.store, scheduler=self.health)
+            self.snapshot.write(self.store, scheduler=self.health)
 
     def run(self, *, until_empty: bool = False, stop: Optional[threading.Event] = None, poll_s: float = 0.2) -> None:
         """Tick until `stop` is set (with until_empty: until no job is queued or running). No error

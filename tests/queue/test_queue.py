@@ -407,6 +407,75 @@ def test_a_remote_view_shows_the_schedulers_status_and_its_silence(tmp_path):
         holder.communicate("", timeout=30)
 
 
+def remote_lab(db, monkeypatch):
+    """A Lab in remote mode on a database this process holds: one that reads the snapshot."""
+    import ftlab.service
+
+    def held(path):
+        raise FtlabError(f"database {path} is in use by another ftlab process")
+
+    monkeypatch.setattr(ftlab.service, "Store", held)
+    lab = Lab(db)
+    monkeypatch.undo()
+    assert lab.remote
+    return lab
+
+
+def test_the_remote_view_is_the_owners_while_jobs_run_finish_and_come_back(scripted, monkeypatch):
+    def script(handle):
+        if handle.spec["config"]["seed"] == 3:
+            raise RuntimeError("no such device")
+        if handle.spec["config"]["seed"] != 2:  # seed 2 runs until canceled
+            handle.finish(steps=2)
+
+    sched = scripted(script)
+    store, db = sched.store, sched.db_path
+    remote = remote_lab(db, monkeypatch)
+
+    def same():
+        sched.snapshot.write(store, force=True)
+        assert remote.jobs() == store.jobs_records()
+        assert remote.runs() == store.runs_records()
+        assert remote.runs(status="succeeded") == store.runs_records(status="succeeded")
+        assert remote.scheduler_status() is None
+
+    a, b, c, d, e = sched.submit([tiny(seed=s) for s in range(5)])
+    sched.cancel(e)
+    same()  # nothing ran yet
+    for _ in range(4):
+        sched.tick()
+        same()
+    assert statuses(store) == {a: "succeeded", b: "succeeded", c: "running", d: "failed", e: "canceled"}
+    sched.retry(d)  # from the finished set back to the queue
+    same()
+    sched.tick()
+    same()
+    sched.cancel(c)
+    sched.tick()
+    same()
+    assert inbox.read_state(db)["jobs"] == [] and len(inbox.read_snapshot(db)["jobs"]) == 5
+
+
+def test_the_per_tick_snapshot_does_not_grow_with_finished_runs(scripted):
+    sched = scripted(lambda h: h.finish() if h.spec["config"]["seed"] else h.start(), slots=11)  # seed 0 runs on
+    store, db = sched.store, sched.db_path
+    sched.submit([tiny(seed=0)])
+    sched.tick()
+    sched.tick()  # its started event recorded: nothing about it changes after this
+    sched.snapshot.write(store, force=True)
+    before, size_before = inbox.read_state(db), inbox.snapshot_path(db).stat().st_size
+    sched.submit([tiny(seed=s) for s in range(1, 201)])
+    while len(store.runs_records(status="succeeded")) < 200:
+        sched.tick()
+    sched.snapshot.write(store, force=True)
+    after, size_after = inbox.read_state(db), inbox.snapshot_path(db).stat().st_size
+    same = ("pid", "scheduler", "jobs", "runs")
+    assert {k: after[k] for k in same} == {k: before[k] for k in same}  # the one live job and its run
+    assert abs(size_after - size_before) <= 4  # only the time's digits may differ
+    assert inbox.history_path(db).stat().st_size > 200 * 500  # where the finished runs went
+    assert len(inbox.read_snapshot(db)["runs"]) == 201
+
+
 def test_a_clean_stop_requeues_its_running_jobs_but_not_a_canceled_one(scripted):
     sched = scripted()  # jobs run until canceled
     store = sched.store
