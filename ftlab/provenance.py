@@ -33,3 +33,8 @@ def artifacts_dir(db_path: str) -> Path:
     """Trained adapters/heads and job logs live beside the database: ftlab.duckdb -> ftlab-artifacts/."""
     p = Path(db_path)
     return p.with_name(p.stem + "-artifacts")
+
+
+def run_dir(db_path: str, run_id: int) -> Path:
+    """One run's trained weights and checkpoints: ftlab-artifacts/run-<id>/."""
+    return artifacts_dir(db_path) / f"run-{run_id}"

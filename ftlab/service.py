@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from ftlab.config import RunConfig
 from ftlab.policy import Policy
-from ftlab.provenance import artifacts_dir, uploads_dir, versions
+from ftlab.provenance import run_dir, uploads_dir, versions
 from ftlab.store import Store
 
 
@@ -36,7 +36,7 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
         if on_event:
             on_event(event)
 
-    out_dir = str(artifacts_dir(db_path) / f"run-{run_id}") if save else None
+    out_dir = str(run_dir(db_path, run_id)) if save else None
     try:
         summary = train(config, emit, artifact_dir=out_dir)
     except KeyboardInterrupt:
@@ -134,8 +134,7 @@ class Lab:
         grid: the model resolves (built-in, model folder, cached, or on the Hub) and the dataset
         loads with its columns, at least two classes and the config's task. Raises the one-line
         reason; a RunConfig alone checks only what needs no loading."""
-        from ftlab import models
-        from ftlab.errors import ConfigError
+        from ftlab import data, models
 
         for name in dict.fromkeys(c.model for c in configs):
             models.check_available(name)
@@ -144,9 +143,7 @@ class Lab:
             key = (c.dataset, c.text_column, c.label_column, c.encoding, c.split_seed)
             if key in checked:
                 continue
-            loaded = self._ui_dataset(*key)
-            if loaded.task != c.task:
-                raise ConfigError(f"task: dataset {c.dataset!r} is a {loaded.task} dataset, not {c.task}")
+            data.require_task(self._ui_dataset(*key), c.dataset, c.task)
             checked.add(key)
 
     def _command(self, op: str, job_id: str, **extra) -> str:

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftlab.errors import DataError
+from ftlab.errors import ConfigError, DataError
 
 from . import builtin, files, hub
 from .card import dataset_card
@@ -166,6 +166,12 @@ def content_fingerprint(task, label_names, splits) -> str:
         else:
             h.update(json.dumps([s.texts, s.labels], ensure_ascii=False, separators=(",", ":")).encode())
     return h.hexdigest()
+
+
+def require_task(data: "TaskData", spec: str, task: str | None) -> None:
+    """A run's task must be its dataset's (the engine and the submit-time check both ask)."""
+    if task and data.task != task:
+        raise ConfigError(f"task: dataset {spec!r} is a {data.task} dataset, not {task}")
 
 
 def load_dataset(

@@ -40,7 +40,7 @@ from typing import Optional
 
 from ftlab.config import RunConfig
 from ftlab.errors import FtlabError, one_line
-from ftlab.provenance import artifacts_dir, versions
+from ftlab.provenance import artifacts_dir, run_dir, versions
 from ftlab.queue import inbox
 from ftlab.queue.backends import LocalBackend, device_slots, kill_stale_worker
 from ftlab.queue.worker import EXIT_FAILED, EXIT_OK, EXIT_OOM
@@ -287,7 +287,7 @@ class Scheduler:
             config = RunConfig(**job["config"])
             run = dict(config=config.to_dict(), config_hash=config.hash, model=config.model, dataset=config.dataset,
                        task=config.task, method=config.method, seed=config.seed, versions=versions())
-            kept = saved_steps(self.artifacts / f"run-{job['run_id']}") if job.get("run_id") else []
+            kept = saved_steps(run_dir(self.db_path, job["run_id"])) if job.get("run_id") else []
             run_id = self.store.start_job(job["id"], run, keep_through_step=max(kept, default=0), device=slot,
                                           pid=None, attempts=job["attempts"] + 1,
                                           started_at=time.time(), finished_at=None, error=None, log_path=log_path,
@@ -297,7 +297,7 @@ class Scheduler:
         except Exception as err:  # noqa: BLE001 - e.g. its uploaded file is gone, its method removed since
             self.store.update_job(job["id"], status="failed", error=one_line(err), finished_at=time.time())
             return
-        spec = {"config": config.to_dict(), "artifact_dir": str(self.artifacts / f"run-{run_id}")}
+        spec = {"config": config.to_dict(), "artifact_dir": str(run_dir(self.db_path, run_id))}
         try:
             handle = self.backend.start(spec, slot, log_path)
         except Exception as err:  # noqa: BLE001 - the backend refused it: it fails like a worker that died at once
