@@ -58,7 +58,8 @@ FRACTION_METRICS = {"accuracy", "macro_f1", "entity_f1", "entity_precision", "en
 # Per-run resource columns that aggregate_seeds averages (with their std) for the bar charts.
 RESOURCE_COLUMNS = ["train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s",
                     "peak_memory_mb", "wall_s", "time_to_first_step_s"]
-MEMORY_KINDS = {"cuda_max_allocated": "GPU allocated", "cpu_peak_rss": "process peak RSS"}
+MEMORY_KINDS = {"cuda_max_allocated": "GPU allocated", "cpu_peak_rss": "peak RSS during the run",
+                "cpu_process_peak_rss": "process peak RSS"}
 
 # Two-sided 95% t quantiles t(0.975, df) for df = 1..30, so ftlab does not need scipy.
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,

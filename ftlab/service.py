@@ -339,7 +339,8 @@ class Lab:
             tokenizer = models.load_tokenizer(config.model)
             model = models.load_model(config.model, config.task, list(loaded.label_names), tokenizer, seed=config.seed)
             heads = models.head_prefixes(model)
-            ctx = MethodContext(config.task, model.config.model_type, heads, 1000)
+            ctx = MethodContext(config.task, model.config.model_type, heads, 1000, tuple(loaded.label_names),
+                                tokenizer=tokenizer)
             model = methods.get_method(config.method).apply(model, config.method_options, ctx)
             cache[key] = metrics.count_parameters(model, heads)
             if probe:

@@ -60,6 +60,76 @@ def test_grad_accumulation_counts_optimizer_steps(keyword_csv):
     assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3]
 
 
+def test_grad_accumulation_ends_each_epoch_on_a_step(keyword_csv, monkeypatch):
+    """96 examples in batches of 16 are 6 micro-batches an epoch; with 4 to a step the epoch's last
+    2 make a step of their own, so each epoch is 2 steps and its evaluation falls on its end."""
+    from ftlab.train import engine
+
+    seen, add = [], engine.ThroughputWindow.add
+    monkeypatch.setattr(engine.ThroughputWindow, "add", lambda self, loss, n, t: (seen.append(n), add(self, loss, n, t)))
+    events = []
+    train(RunConfig(dataset=keyword_csv, method="lora", epochs=2, grad_accum=4, **TINY), events.append)
+    assert events[0]["total_steps"] == 4
+    steps = [e for e in events if e["event"] == "step"]
+    assert [(e["step"], e["epoch"]) for e in steps] == [(1, 0.5), (2, 1.0), (3, 1.5), (4, 2.0)]
+    assert [e["step"] for e in events if e["event"] == "eval" and e["split"] == "validation"] == [2, 4]
+    assert sum(seen) == 2 * 96  # two epochs of examples, not a step's worth into a third
+
+
+def test_partial_accumulation_step_has_the_mean_gradient(keyword_csv, monkeypatch):
+    """A step over 2 micro-batches where 4 were planned is scaled to their mean gradient: the
+    same update as grad_accum=2 over the same batches."""
+    import torch
+
+    from ftlab.train import engine
+
+    norms = {}
+    for accum in (2, 4):
+        grads = []
+        clip = torch.nn.utils.clip_grad_norm_
+        monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
+                            lambda params, max_norm, **kw: (grads.append(float(torch.cat([p.grad.flatten() for p in params]).norm())),
+                                                            clip(params, max_norm, **kw))[1])
+        # 32 examples = 2 micro-batches: with grad_accum 4 the epoch's end forces a step over 2
+        train(RunConfig(dataset=keyword_csv, method="full", epochs=1, grad_accum=accum, model="tiny", max_train=32,
+                        max_eval=16, batch_size=16, seed=0, max_grad_norm=1e9))
+        norms[accum] = grads[0]
+        monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    assert norms[4] == pytest.approx(norms[2], rel=1e-5)
+
+
+def test_fp16_trains_with_a_grad_scaler(keyword_csv, monkeypatch):
+    import torch
+
+    from ftlab.train import engine
+
+    made = []
+    real = torch.amp.GradScaler
+    monkeypatch.setattr(engine.torch.amp, "GradScaler", lambda *a, **kw: made.append(kw) or real(*a, **kw))
+    summary = train(RunConfig(dataset=keyword_csv, method="lora", max_steps=6, precision="fp16", device="cpu", **TINY))
+    assert made == [{"enabled": True}] and summary["steps"] == 6
+    made.clear()
+    train(RunConfig(dataset=keyword_csv, method="lora", max_steps=2, precision="fp32", device="cpu", **TINY))
+    assert made == [{"enabled": False}]
+
+
+def test_peak_memory_is_per_run_within_one_process(keyword_csv):
+    """A grid trains several runs in one process: a later run must not report an earlier peak."""
+    import sys
+
+    import torch
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-run CPU peaks need /proc/self/clear_refs")
+    cfg = RunConfig(dataset=keyword_csv, method="lora", max_steps=2, device="cpu", **TINY)
+    first = train(cfg)
+    block = torch.ones(600 * 2**20 // 4)  # a 600 MB peak between the two runs, then freed
+    del block
+    second = train(cfg)
+    assert second["memory_kind"] == "cpu_peak_rss"
+    assert second["peak_memory_mb"] < first["peak_memory_mb"] + 300
+
+
 def test_same_seed_same_result(keyword_csv):
     cfg = RunConfig(dataset=keyword_csv, method="lora", max_steps=6, **TINY)
     a, b = [], []

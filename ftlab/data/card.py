@@ -29,6 +29,33 @@ def _label_counts(data) -> list:
     return [{"label": n, "count": counts[n], "share": round(counts[n] / total, 4)} for n in names]
 
 
+def entities_cut(tag_rows, label_names, kept_words) -> tuple[int, int]:
+    """(entities truncation cuts, entities in all) for NER rows of tag ids, where the i-th
+    sentence keeps its first kept_words[i] words after truncation. An entity is cut when any of
+    its words is lost: the model never sees it whole, and the test counts it as missed."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    cut = total = 0
+    for tags, kept in zip(tag_rows, kept_words):
+        for _, _, last in get_entities([label_names[t] for t in tags]):
+            total += 1
+            cut += last >= kept
+    return cut, total
+
+
+def _kept_words(enc, n_sentences: int, budget: int) -> list[int]:
+    """Words whose first sub-token falls within `budget` tokens, per sentence of an encoding made
+    without special tokens and without truncation."""
+    kept = []
+    for i in range(n_sentences):
+        firsts = {}
+        for pos, w in enumerate(enc.word_ids(i)):
+            if w is not None:
+                firsts.setdefault(w, pos)
+        kept.append(sum(pos < budget for pos in firsts.values()))
+    return kept
+
+
 def _tokenizer_stats(data, tokenizer, max_length: int) -> dict:
     texts = data.train.texts
     idx = sorted(random.Random(0).sample(range(len(texts)), min(TOKENIZER_SAMPLE, len(texts))))
@@ -42,7 +69,13 @@ def _tokenizer_stats(data, tokenizer, max_length: int) -> dict:
     unk = tokenizer.unk_token_id
     produced = sum(len(ids) for ids in enc["input_ids"])
     unk_count = sum(ids.count(unk) for ids in enc["input_ids"]) if unk is not None else 0
+    cut = {}
+    if is_ner:
+        tags = [data.train.labels[i] for i in idx]
+        cut["entities_cut"], cut["entities_sampled"] = entities_cut(
+            tags, data.label_names, _kept_words(enc, len(sample), max_length - special))
     return {
+        **cut,
         "sampled": len(sample),
         "tokens": _percentiles(lengths),
         "unk_rate": round(unk_count / produced, 4) if unk is not None and produced else None,

@@ -35,6 +35,9 @@ class MethodContext:
     architecture: str  # transformers model_type, e.g. "bert", "gpt2", "llama"
     head_prefixes: tuple[str, ...]  # the task head's module names ("classifier", "score")
     total_steps: int  # optimizer steps planned (AdaLoRA's budget schedule needs it)
+    label_names: tuple = ()  # id -> name (the baselines score label names)
+    train_label_counts: tuple = ()  # examples (tokens for NER) per label id in the train split
+    tokenizer: Any = None  # the model's tokenizer (the zero-shot baseline embeds the label names)
 
 
 @dataclass(frozen=True)
@@ -47,18 +50,19 @@ class Method:
     tasks: frozenset = TASKS
     check: Optional[Callable[[Options, str, str], Optional[str]]] = None
     after_step: Optional[Callable[[Any, int], None]] = None
-    family: str = "peft"  # "full", "selective", "additive", "reparam", "prompt": groups in charts
+    family: str = "peft"  # "full", "selective", "additive", "reparam", "prompt", "baseline": groups in charts
+    trains: bool = True  # False: a baseline, evaluated as `apply` returns it, no optimizer step
 
 
 _REGISTRY: dict[str, Method] = {}
 
 
 def register_method(name: str, options_cls: type[Options], apply: Callable, *, help: str, default_lr: float,
-                    tasks=TASKS, check=None, after_step=None, family: str = "peft") -> Method:
+                    tasks=TASKS, check=None, after_step=None, family: str = "peft", trains: bool = True) -> Method:
     if name in _REGISTRY:
         raise ValueError(f"method {name!r} registered twice")
     method = Method(name, options_cls, apply, " ".join(help.split()), default_lr, frozenset(tasks), check,
-                    after_step, family)
+                    after_step, family, trains)
     _REGISTRY[name] = method
     return method
 
@@ -81,6 +85,11 @@ def get_method(name: str) -> Method:
 def list_methods() -> list[Method]:
     _discover()
     return list(_REGISTRY.values())
+
+
+def baselines(task: str) -> list[Method]:
+    """The reference points of a task (family "baseline"): drawn on every score chart."""
+    return [m for m in list_methods() if not m.trains and task in m.tasks]
 
 
 def option_help(method: Method) -> list[dict]:

@@ -1,5 +1,6 @@
 """What a run costs: parameter counts and peak memory."""
 
+import gc
 import resource
 import sys
 
@@ -50,12 +51,16 @@ def count_parameters(model, head_prefixes: tuple[str, ...]) -> dict:
 
 
 class PeakMemory:
-    """Peak memory of a training run, in MB (MiB, 2**20 bytes).
+    """Peak memory of one run, in MB (MiB, 2**20 bytes), from start() on.
 
     On CUDA: the peak of tensors allocated on the device since start() (torch's
     max_memory_allocated; the caching allocator reserves more than this).
-    Elsewhere: the peak resident set size of this whole process (ru_maxrss). It cannot be reset,
-    so it includes everything the process held before start(), such as the model load.
+    On Linux CPU: the process's peak resident set size since start(): start() resets the
+    kernel's high-water mark (writing 5 to /proc/self/clear_refs) and read() reads it back
+    (VmHWM). What the process held at start() (the loaded model, the data) is included, but not
+    a higher peak an earlier run in the same process reached: each run of a grid reports its own.
+    Where the reset is not possible (macOS, a locked-down /proc): the whole process's peak RSS
+    (ru_maxrss), which never goes down, reported as memory_kind "cpu_process_peak_rss".
 
         with PeakMemory(device) as peak:
             fit(...)
@@ -67,12 +72,16 @@ class PeakMemory:
 
         self.device = torch.device(device)
         self.is_cuda = self.device.type == "cuda"
+        self.per_run = False
 
     def start(self) -> "PeakMemory":
         if self.is_cuda:
             import torch
 
             torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            gc.collect()  # what an earlier run left for the collector should not count
+            self.per_run = reset_peak_rss()
         return self
 
     def read(self) -> dict:
@@ -83,13 +92,38 @@ class PeakMemory:
                 "peak_memory_mb": torch.cuda.max_memory_allocated(self.device) / 2**20,
                 "memory_kind": "cuda_max_allocated",
             }
+        peak_kb = high_water_mark_kb() if self.per_run else None
+        if peak_kb is not None:
+            return {"peak_memory_mb": peak_kb / 1024, "memory_kind": "cpu_peak_rss"}
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         # Linux reports ru_maxrss in kB, macOS in bytes.
         peak_bytes = peak if sys.platform == "darwin" else peak * 1024
-        return {"peak_memory_mb": peak_bytes / 2**20, "memory_kind": "cpu_peak_rss"}
+        return {"peak_memory_mb": peak_bytes / 2**20, "memory_kind": "cpu_process_peak_rss"}
 
     def __enter__(self) -> "PeakMemory":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux 4.0+). False where not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return high_water_mark_kb() is not None
+
+
+def high_water_mark_kb():
+    """VmHWM of /proc/self/status in kB: the peak RSS since the process began or the last reset."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None

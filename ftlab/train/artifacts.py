@@ -24,12 +24,15 @@ WEIGHTS = "trained.safetensors"
 META = "run.json"
 
 
-def save(model, config: RunConfig, label_names: list[str], out_dir: str) -> str:
+def save(model, config: RunConfig, label_names: list[str], out_dir: str, label_counts: tuple = ()) -> str:
+    """The trained tensors, and what rebuilding the model needs: the config, the label names and
+    the train split's label counts (the majority baseline answers from them)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
     save_file(tensors, str(out / WEIGHTS))
-    (out / META).write_text(json.dumps({"config": config.to_dict(), "label_names": label_names}, indent=2))
+    (out / META).write_text(json.dumps({"config": config.to_dict(), "label_names": label_names,
+                                        "label_counts": list(label_counts)}, indent=2))
     return str(out.resolve())
 
 
@@ -70,12 +73,13 @@ def entities(words: list[str], tags: list[str], joiner: str) -> list[dict]:
             for kind, start, last in get_entities(list(tags))]
 
 
-def build_untrained(config: RunConfig, label_names: list[str]):
+def build_untrained(config: RunConfig, label_names: list[str], label_counts: tuple = ()):
     """The model exactly as the engine builds it before its first step (same seed, same method init)."""
     tokenizer = models.load_tokenizer(config.model)
     model = models.load_model(config.model, config.task, label_names, tokenizer, seed=config.seed)
     method = methods.get_method(config.method)
-    ctx = MethodContext(config.task, model.config.model_type, models.head_prefixes(model), 1000)
+    ctx = MethodContext(config.task, model.config.model_type, models.head_prefixes(model), 1000,
+                        tuple(label_names), tuple(label_counts), tokenizer)
     return method.apply(model, config.method_options, ctx), tokenizer
 
 
@@ -86,7 +90,7 @@ def load(artifact_dir: str) -> Predictor:
     meta = json.loads((root / META).read_text())
     config = RunConfig(**meta["config"])
     label_names = meta["label_names"]
-    model, tokenizer = build_untrained(config, label_names)
+    model, tokenizer = build_untrained(config, label_names, tuple(meta.get("label_counts", ())))
     tensors = load_file(str(root / WEIGHTS))
     missing = set(tensors) - {n for n, _ in model.named_parameters()}
     if missing:

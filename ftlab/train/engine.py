@@ -20,6 +20,7 @@ import torch
 from ftlab import data as datasets
 from ftlab import methods, metrics, models
 from ftlab.config import RunConfig
+from ftlab.data.card import entities_cut
 from ftlab.errors import ConfigError, FtlabError, field, one_line
 from ftlab.methods import MethodContext
 from ftlab.train import artifacts, checkpoint
@@ -48,6 +49,10 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
              resumed_from_step=saved["step"] if saved else 0,
              dataset={"fingerprint": run.data.fingerprint, "label_names": run.data.label_names,
                       "sizes": {"train": len(run.train_set), "validation": len(run.val_set), "test": len(run.test_set)}})
+        if reached.truncation and reached.truncation["test_entities_cut"]:
+            t = reached.truncation
+            send("log", message=f"max_length {config.max_length} cuts {t['test_entities_cut']:,} of "
+                                f"{t['test_entities']:,} test entities; the test counts them as missed")
         progress = fit(config, run, reached, send, should_stop, artifact_dir, saved)
 
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
@@ -61,7 +66,8 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         reached.final, reached.memory = final, run.memory.read()
         reached.wall_s = time.perf_counter() - reached.t_start
         if artifact_dir:
-            reached.artifact_dir = artifacts.save(run.model, config, run.data.label_names, artifact_dir)
+            reached.artifact_dir = artifacts.save(run.model, config, run.data.label_names, artifact_dir,
+                                                  label_counts(run.data))
             if progress.stopped != "canceled":  # a canceled run may be retried: it resumes from them
                 checkpoint.discard(artifact_dir)
         summary = reached.summary()
@@ -86,9 +92,10 @@ class Run:
     model: torch.nn.Module
     forward: Callable  # the model's calls (compiled with config.compile): the same module and weights
     method: methods.Method
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
+    optimizer: Optional[torch.optim.Optimizer]  # None for a baseline, which trains nothing
+    scheduler: Optional[torch.optim.lr_scheduler.LambdaLR]
     autocast: Any  # the torch.autocast context every forward runs in
+    scaler: Any  # torch.amp.GradScaler: scales fp16 losses (a pass-through at other precisions)
     memory: metrics.PeakMemory
     steps_per_epoch: int
     total_steps: int
@@ -104,7 +111,8 @@ class Progress:
     steps_per_epoch: int
     window: ThroughputWindow  # the current curve point's loss and throughput, and the run's totals
     step: int = 0  # optimizer steps
-    micro: int = 0  # micro-batches; config.grad_accum of them make a step
+    micro: int = 0  # micro-batches trained
+    accumulated: int = 0  # micro-batches since the last optimizer step: a step at grad_accum or an epoch's end
     stopped: Optional[str] = None  # why the loop ended (the summary's stopped_reason); None while it runs
     best_score: float = -math.inf
     best_state: Optional[dict] = None  # trainable_state() of the best validation pass
@@ -131,11 +139,12 @@ class Reached:
     progress: Optional[Progress] = None
     final: Optional[dict] = None  # evaluate() on the test split
     memory: Optional[dict] = None  # metrics.PeakMemory.read()
+    truncation: Optional[dict] = None  # NER: test entities max_length cuts (test_entities_cut, test_entities)
     wall_s: Optional[float] = None
     artifact_dir: Optional[str] = None
 
     def summary(self) -> dict:
-        summary = dict(self.params or {})
+        summary = dict(self.params or {}, **(self.truncation or {}))
         fit = self.progress
         if fit is not None and fit.step:
             totals = fit.window
@@ -166,6 +175,10 @@ def setup(config: RunConfig, reached: Reached) -> Run:
     tokenizer = models.load_tokenizer(config.model)
     train_set, val_set, test_set = (encode_cached(s, data.task, data.label_names, tokenizer, config.max_length)
                                     for s in (data.train, data.validation, data.test))
+    if data.task == "ner":
+        kept_words = [sum(t != IGNORE for t in row) for row in test_set.labels]  # each kept word's first sub-token
+        cut, total = entities_cut(data.test.labels, data.label_names, kept_words)
+        reached.truncation = {"test_entities_cut": cut, "test_entities": total}
     model = models.load_model(config.model, data.task, data.label_names, tokenizer, seed=config.seed)
     architecture = model.config.model_type
     method = methods.get_method(config.method)
@@ -173,21 +186,25 @@ def setup(config: RunConfig, reached: Reached) -> Run:
         raise ConfigError(f"method '{config.method}' cannot run on model '{config.model}' ({architecture}): {reason}")
 
     steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.grad_accum))
-    total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
-    ctx = MethodContext(data.task, architecture, models.head_prefixes(model), total_steps)
+    total_steps = (config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))) if method.trains else 0
+    ctx = MethodContext(data.task, architecture, models.head_prefixes(model), total_steps, tuple(data.label_names),
+                        label_counts(data), tokenizer)
     model = method.apply(model, config.method_options, ctx).to(device)
     forward = compiled(model) if config.compile else model  # the same module; only calls differ
     reached.params = metrics.count_parameters(model, ctx.head_prefixes)
 
-    optimizer = make_optimizer(model, config.effective_lr, config.weight_decay, device)
-    warmup = int(config.warmup_ratio * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_warmup_decay(s, warmup, total_steps))
+    optimizer = scheduler = None  # a baseline (method.trains False) is evaluated as it is
+    if method.trains:
+        optimizer = make_optimizer(model, config.effective_lr, config.weight_decay, device)
+        warmup = int(config.warmup_ratio * total_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_warmup_decay(s, warmup, total_steps))
     autocast = autocast_context(config.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=resolve_precision(config.precision, device) == "fp16")
     memory = metrics.PeakMemory(device)
     memory.start()
     return Run(device=device, data=data, tokenizer=tokenizer, train_set=train_set, val_set=val_set, test_set=test_set,
                model=model, forward=forward, method=method, optimizer=optimizer, scheduler=scheduler,
-               autocast=autocast, memory=memory, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+               autocast=autocast, scaler=scaler, memory=memory, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                report_every=max(1, total_steps // MAX_CURVE_POINTS), eval_every=config.eval_every or steps_per_epoch,
                primary="accuracy" if data.task == "classification" else "entity_f1")
 
@@ -200,6 +217,9 @@ def fit(config: RunConfig, run: Run, reached: Reached, send: Callable[..., None]
     new checkpoints go to `artifact_dir`."""
     progress = reached.progress = Progress(reached.t_start, run.steps_per_epoch, ThroughputWindow(run.device))
     progress.last_checkpoint = time.perf_counter()
+    if not run.method.trains:
+        progress.stopped = "baseline"
+        return progress
     rng = random.Random(config.seed)
     skip = resume(config, run, progress, saved, rng, send) if saved else None
     pad_id, multiple = run.tokenizer.pad_token_id, pad_multiple(run.device.type)
@@ -212,7 +232,7 @@ def fit(config: RunConfig, run: Run, reached: Reached, send: Callable[..., None]
             progress.window.start()
             host_batch = collate(run.train_set, idx, pad_id, run.data.task, multiple)
             progress.batches_done += 1
-            if train_micro_batch(config, run, progress, host_batch):
+            if train_micro_batch(config, run, progress, host_batch, epoch_end=progress.batches_done == len(batches)):
                 after_step(config, run, progress, send, should_stop)
                 if progress.stopped is None and artifact_dir:
                     maybe_checkpoint(config, run, progress, artifact_dir)
@@ -230,7 +250,7 @@ def maybe_checkpoint(config: RunConfig, run: Run, progress: Progress, artifact_d
     window = progress.window
     checkpoint.save(artifact_dir, progress.step, {
         "trainable": trainable_state(run.model), "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(), "micro": progress.micro, "best_score": progress.best_score,
+        "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "micro": progress.micro, "best_score": progress.best_score,
         "best_state": progress.best_state, "evals_since_best": progress.evals_since_best,
         "time_to_first_step": progress.time_to_first_step, "epoch_rng": progress.epoch_rng,
         "batches_done": progress.batches_done, "batch_size": config.batch_size,
@@ -247,6 +267,8 @@ def resume(config: RunConfig, run: Run, progress: Progress, state: dict, rng: ra
     run.model.load_state_dict(state["trainable"], strict=False)
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
     progress.step, progress.micro = state["step"], state["micro"]
     progress.best_score, progress.best_state = state["best_score"], state["best_state"]
     progress.evals_since_best, progress.time_to_first_step = state["evals_since_best"], state["time_to_first_step"]
@@ -264,22 +286,32 @@ def resume(config: RunConfig, run: Run, progress: Progress, state: dict, rng: ra
     return progress.batches_done
 
 
-def train_micro_batch(config: RunConfig, run: Run, progress: Progress, host_batch: dict[str, torch.Tensor]) -> bool:
-    """Forward and backward one micro-batch, and every grad_accum-th one an optimizer step.
-    True when it stepped. Nothing here waits for the device."""
+def train_micro_batch(config: RunConfig, run: Run, progress: Progress, host_batch: dict[str, torch.Tensor],
+                      epoch_end: bool = False) -> bool:
+    """Forward and backward one micro-batch, and an optimizer step every grad_accum-th one or at
+    the epoch's last: epochs end on a step, so per-epoch evaluations fall on real epoch ends. A
+    step over fewer micro-batches is scaled to the same mean gradient. True when it stepped.
+    Nothing here waits for the device."""
     n_tokens = int(host_batch["attention_mask"].sum())  # counted on the host: no device sync
     with run.autocast:
         loss = run.forward(**to_device(host_batch, run.device)).loss
-    (loss / config.grad_accum).backward()
+    run.scaler.scale(loss / config.grad_accum).backward()
     progress.window.add(loss, len(host_batch["input_ids"]), n_tokens)
     progress.micro += 1
-    if progress.micro % config.grad_accum:
+    progress.accumulated += 1
+    if progress.accumulated < config.grad_accum and not epoch_end:
         return False
+    trainable = [p for p in run.model.parameters() if p.requires_grad]
+    if progress.accumulated < config.grad_accum:
+        torch._foreach_mul_([p.grad for p in trainable if p.grad is not None], config.grad_accum / progress.accumulated)
+    run.scaler.unscale_(run.optimizer)
     if config.max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_([p for p in run.model.parameters() if p.requires_grad], config.max_grad_norm)
-    run.optimizer.step()
+        torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
     run.scheduler.step()
     progress.step += 1
+    progress.accumulated = 0
     if run.method.after_step is not None:
         run.method.after_step(run.model, progress.step)
     run.optimizer.zero_grad(set_to_none=True)
@@ -416,10 +448,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast_context(precision: str, device: torch.device):
-    """bf16 autocast on GPUs that support it ('auto'); fp32 on CPU, where autocast is slower here."""
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' = bf16 on GPUs that support it, fp32 elsewhere (on CPU autocast is slower here)."""
     if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    return precision
+
+
+def autocast_context(precision: str, device: torch.device):
+    """The autocast every forward runs in; fp16 losses are scaled by the run's GradScaler."""
+    precision = resolve_precision(precision, device)
     if precision == "fp32":
         return torch.autocast(device.type, enabled=False)
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
@@ -434,6 +472,15 @@ def make_optimizer(model, lr: float, weight_decay: float, device: torch.device) 
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=device.type in ("cuda", "cpu"))
+
+
+def label_counts(data) -> tuple[int, ...]:
+    """Train examples per label id (tokens per tag for NER)."""
+    counts = [0] * len(data.label_names)
+    for label in data.train.labels:
+        for one in (label if isinstance(label, (list, tuple)) else [label]):
+            counts[one] += 1
+    return tuple(counts)
 
 
 def linear_warmup_decay(step: int, warmup: int, total: int) -> float:

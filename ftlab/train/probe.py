@@ -50,7 +50,8 @@ def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 
         return batches[i * (len(batches) - 1) // max(calls - 1, 1)]
     sizes = {"train": 0, "eval": 0}
     model = model.to(device).train()
-    optimizer = make_optimizer(model, config.effective_lr, config.weight_decay, device)
+    trains = any(p.requires_grad for p in model.parameters())  # a baseline trains nothing
+    optimizer = make_optimizer(model, config.effective_lr, config.weight_decay, device) if trains else None
     autocast = autocast_context(config.precision, device)
 
     def step(i: int):
@@ -72,7 +73,7 @@ def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 
         float(out.detach().float().sum())  # wait for the device
         return time.perf_counter() - t0
 
-    train_s = timed(step, steps)
+    train_s = timed(step, steps) if trains else None
     model.eval()
 
     def forward(i: int):
@@ -82,4 +83,5 @@ def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 
 
     with torch.inference_mode():
         eval_s = timed(forward, steps)
-    return {"train_samples_per_s": sizes["train"] / train_s, "eval_samples_per_s": sizes["eval"] / eval_s}
+    return {"train_samples_per_s": sizes["train"] / train_s if trains else None,
+            "eval_samples_per_s": sizes["eval"] / eval_s}

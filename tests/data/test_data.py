@@ -365,3 +365,37 @@ def test_card_ner_counts_entities(minilm):
     assert sum(x["count"] for x in card["labels"]) == begins
     assert card["length_unit"] == "tokens per sentence" and card["sampled"] == 500
     assert card["unk_rate"] > 0.2
+
+
+def test_entities_cut_counts_entities_past_the_kept_words():
+    from ftlab.data.card import entities_cut
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    rows = [[1, 2, 0, 3, 4], [0, 3, 0, 1]]
+    # sentence 1 keeps 4 words: the LOC entity (words 3-4) loses its last word; sentence 2 keeps all
+    assert entities_cut(rows, names, [4, 4]) == (1, 4)
+    assert entities_cut(rows, names, [2, 2]) == (2, 4)  # row 1 loses LOC (words 3-4), row 2 loses PER (word 3)
+    assert entities_cut(rows, names, [5, 4]) == (0, 4)
+
+
+def test_ner_card_and_run_report_entities_cut_by_max_length(minilm, names_conll):
+    """Sentences of 8-9 words: max_length 8 (6 words after [CLS]/[SEP]) cuts the entities that
+    end past word 6; the card and the engine count the same way."""
+    from ftlab.config import RunConfig
+    from ftlab.data.card import entities_cut
+    from ftlab.train import train
+
+    data = load_dataset(names_conll)
+    card = dataset_card(data, minilm, max_length=8)
+    assert card["entities_sampled"] == 2 * len(data.train)
+    by_hand = entities_cut(data.train.labels, data.label_names, [6] * len(data.train))  # words are single tokens
+    assert card["entities_cut"] == by_hand[0] > 0
+    assert dataset_card(data, minilm, max_length=128)["entities_cut"] == 0
+
+    events = []
+    summary = train(RunConfig(model="tiny", dataset=names_conll, method="head", max_steps=1, max_length=8),
+                    events.append)
+    test = load_dataset(names_conll).test
+    assert (summary["test_entities_cut"], summary["test_entities"]) == entities_cut(
+        test.labels, data.label_names, [6] * len(test))
+    assert any("test entities" in e.get("message", "") for e in events if e["event"] == "log")

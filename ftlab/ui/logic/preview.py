@@ -143,6 +143,9 @@ def card_markdown(card: dict) -> str:
         lines += ["", (f"[UNK] rate: **{unk_text}**{warn}; cut by max_length {card.get('max_length')}: "
                        f"**{card.get('truncation_rate', 0):.1%}** (tokenizer stats on {card.get('sampled', 0):,} "
                        "train examples)")]
+        if card.get("entities_sampled"):
+            lines.append(f"Entities cut by max_length: **{card['entities_cut']:,}** of {card['entities_sampled']:,} "
+                         "in those examples (a cut entity counts as missed)")
     elif card.get("tokenizer_error"):
         lines += ["", f"_Tokenizer statistics unavailable: {md_escape(card['tokenizer_error'])}_"]
     return "\n".join(lines)
