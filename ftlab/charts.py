@@ -216,6 +216,37 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
 
 # -- aggregation --------------------------------------------------------------------------------
 
+BASELINE_STYLE = {"majority": ("#555555", "dot"), "zero-shot": ("#8B4513", "dash")}
+
+
+def baseline_methods() -> set[str]:
+    """The registered methods that train nothing (majority class, zero-shot): reference lines, not points."""
+    from ftlab import methods
+
+    return {m.name for m in methods.list_methods() if not m.trains}
+
+
+def _without_baselines(agg: pd.DataFrame) -> pd.DataFrame:
+    return agg[~agg["method"].isin(baseline_methods())].reset_index(drop=True)
+
+
+def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str) -> list[str]:
+    """A labelled horizontal line per baseline row of `agg` (aggregate_seeds); returns the labels.
+    The model and dataset go into the label when the chart holds more than one pair."""
+    rows = agg[agg["method"].isin(baseline_methods()) & np.isfinite(agg["mean"].astype(float))]
+    mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    labels = []
+    for i, (_, r) in enumerate(rows.iterrows()):
+        colour, dash = BASELINE_STYLE.get(r["method"], ("#555555", "dashdot"))
+        where = f" · {r['model']}, {r['dataset']}" if mixed else ""
+        label = f"{'majority class' if r['method'] == 'majority' else r['method']}{where}: {r['mean']:{fmt}}"
+        fig.add_hline(y=r["mean"], line=dict(color=colour, dash=dash, width=2),
+                      annotation=dict(text=label, font=dict(size=FONT_SIZE - 1, color=colour)),
+                      annotation_position="bottom right" if i % 2 == 0 else "top left")
+        labels.append(label)
+    return labels
+
+
 def score_metric(runs: pd.DataFrame | None) -> str:
     """The headline score of these runs: "entity_f1" when they are all NER, else "accuracy"."""
     if runs is None or len(runs) == 0 or "task" not in runs:
@@ -283,7 +314,7 @@ def versus_full(runs: pd.DataFrame | None, metric: str | None = None) -> pd.Data
     wall_s, time_saved (1 - method / full wall time; negative when slower)."""
     columns = ["model", "dataset", "method", "variant", "n", "score", "score_delta", "trainable_params",
                "params_ratio", "wall_s", "time_saved"]
-    agg = aggregate_seeds(runs, metric)
+    agg = _without_baselines(aggregate_seeds(runs, metric))
     rows = []
     for _, group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
         full = group[(group["method"] == "full") & (group["variant"] == "")]
@@ -333,9 +364,10 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     the best score reachable within a parameter budget stays flat until the next frontier
     point); full fine-tuning is a large star with an annotation."""
     metric = metric or score_metric(_succeeded(runs))
-    agg = aggregate_seeds(runs, metric)
-    # A log axis cannot place 0 or a missing parameter count; such methods are left out.
-    agg = agg[np.isfinite(agg["mean"].astype(float)) & (agg["trainable_params"].astype(float) > 0)]
+    every = aggregate_seeds(runs, metric)
+    # A log axis cannot place 0 or a missing parameter count; such methods are left out (the
+    # baselines, which train nothing, are drawn as horizontal lines instead).
+    agg = every[np.isfinite(every["mean"].astype(float)) & (every["trainable_params"].astype(float) > 0)]
     if agg.empty:
         return empty_figure(f"No succeeded runs with {metric} and a parameter count yet")
     agg = agg.reset_index(drop=True)
@@ -385,6 +417,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                 hovertemplate=f"<b>%{{text}}</b><br>{source}<br>%{{x:,.0f}} trainable params<br>"
                               f"%{{y:{fmt}}}<extra></extra>"))
             n_refs += len(ref)
+    baselines = add_baseline_lines(fig, every[every["dataset"].isin(agg["dataset"])], fmt)
     # dtick=1: one label per decade (1k, 10k, ...); the default 2/5 minor labels print small.
     fig.update_xaxes(type="log", title="Trainable parameters (log scale)", dtick=1, tickformat="~s")
     fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
@@ -392,13 +425,13 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                         "(mean over seeds, 95% CI)",
                    {"metric": metric, "n_points": len(agg), "labels": list(agg["label"]),
                     "frontier": frontiers, "full_ft": bool((agg["method"] == "full").any()),
-                    "n_references": n_refs})
+                    "n_references": n_refs, "baselines": baselines})
 
 
 def _bars(runs, panels: list[tuple[str, str, str]], title: str, empty: str) -> go.Figure:
     """Side-by-side bar panels, one bar per method (colour + pattern per method), error bars
     = std over seeds. panels: (column, subplot title, y axis title)."""
-    agg = aggregate_seeds(runs)
+    agg = _without_baselines(aggregate_seeds(runs))
     agg = agg[agg[[c for c, _, _ in panels]].notna().any(axis=1)].reset_index(drop=True)
     if agg.empty:
         return empty_figure(empty)
@@ -422,7 +455,7 @@ def _bars(runs, panels: list[tuple[str, str, str]], title: str, empty: str) -> g
 def throughput(runs: pd.DataFrame | None) -> go.Figure:
     """Training and evaluation samples/s per method, grouped: the two bars of a method sit side
     by side under its name (train solid, eval hatched); error bars = std over seeds."""
-    agg = aggregate_seeds(runs)
+    agg = _without_baselines(aggregate_seeds(runs))
     cols = ["train_samples_per_s", "eval_samples_per_s"]
     agg = agg[agg[cols].notna().any(axis=1)].reset_index(drop=True)
     if agg.empty:

@@ -135,6 +135,8 @@ def cmd_run(args) -> int:
     configs = load_configs(args.file)
     failures = 0
     with Store(args.db) as store:
+        if args.baselines:
+            configs = service.missing_baselines(configs, store.runs_records(), []) + configs
         for i, config in enumerate(configs, 1):
             label = f"[{i}/{len(configs)}] {config.model}/{config.dataset}/{config.method}/seed{config.seed}"
             run_id, summary, error = service.train_now(config, store, db_path=args.db, save=not args.no_save,
@@ -228,6 +230,7 @@ def cmd_submit(args) -> int:
 
     configs = configs_from_args(args)  # all validated before anything is queued
     with Lab(args.db) as lab:
+        configs = (lab.missing_baselines(configs) if args.baselines else []) + configs
         ids = lab.submit(configs, priority=args.priority)
         where = "the running scheduler" if lab.remote else f"{args.db}; start `python -m ftlab worker --db {args.db}`"
     for job_id, c in zip(ids, configs):
@@ -345,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     db(p)
     p.add_argument("--no-save", action="store_true", help="Do not save the trained adapters/heads.")
     p.add_argument("--quiet", action="store_true", help="No progress bars.")
+    p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                   help="Also run the grid's baselines (majority class, zero-shot) unless this database has them [on]")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("submit", help="Queue runs for the scheduler (a grid: several --method, --seeds N).")
@@ -352,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, grid=True)
     p.add_argument("--seeds", type=int, default=1, help="Runs per method, with seeds SEED, SEED+1, ... [1]")
     p.add_argument("--priority", type=int, default=0, help="Higher runs first [0]")
+    p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                   help="Also run the grid's baselines (majority class, zero-shot) unless this database has them [on]")
     db(p)
     p.set_defaults(func=cmd_submit)
 

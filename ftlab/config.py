@@ -27,6 +27,10 @@ from ftlab.options import Options, build_options, format_validation_error
 Task = Literal["classification", "ner"]
 ADDED_FIELDS = ("compile", "checkpoint_every")  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+# What a baseline run keeps of the run it is a baseline for: the model, the data (the train subset
+# decides the majority label) and how the test is evaluated.
+BASELINE_FIELDS = ("model", "dataset", "task", "text_column", "label_column", "encoding", "max_train", "max_eval",
+                   "split_seed", "max_length", "batch_size", "eval_batch_size", "precision", "device")
 
 
 class RunConfig(Options):
@@ -180,6 +184,19 @@ class RunConfig(Options):
     @property
     def effective_lr(self) -> float:
         return self.lr if self.lr is not None else methods.get_method(self.method).default_lr
+
+    def baselines(self) -> list["RunConfig"]:
+        """The baseline runs this run is read against (methods that train nothing: majority class,
+        zero-shot): same model, data and evaluation, every training field at its default, so runs
+        that differ only in how they train share one baseline run (one config hash)."""
+        keep = {name: getattr(self, name) for name in BASELINE_FIELDS}
+        out = []
+        for method in methods.baselines(self.task):
+            try:
+                out.append(RunConfig(**keep, method=method.name))
+            except ConfigError:  # a baseline this model cannot run (its static check refuses it)
+                continue
+        return out
 
     def replace(self, **changes: Any) -> "RunConfig":
         """A new validated config with some fields changed (method options reset if the method changes)."""

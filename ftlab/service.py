@@ -47,6 +47,27 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
     return run_id, summary, None
 
 
+def missing_baselines(configs: list[RunConfig], runs: list[dict], jobs: list[dict]) -> list[RunConfig]:
+    """Each distinct baseline of `configs` (RunConfig.baselines) whose config hash is not already
+    a run that did not fail, or a job still queued or running."""
+    have = {r.get("config_hash") for r in runs if r.get("status") not in ("failed", "canceled")}
+    have |= {j.get("config_hash") for j in jobs if j.get("status") in ("queued", "running")}
+    wanted: dict[str, RunConfig] = {}
+    for config in configs:
+        if not methods_train(config):
+            continue
+        for base in config.baselines():
+            if base.hash not in have:
+                wanted.setdefault(base.hash, base)
+    return list(wanted.values())
+
+
+def methods_train(config: RunConfig) -> bool:
+    from ftlab import methods
+
+    return methods.get_method(config.method).trains
+
+
 class Lab:
     """Jobs and runs of one database, for the CLI and the dashboard.
 
@@ -113,11 +134,16 @@ class Lab:
         self.close()
 
     # ---- commands ---------------------------------------------------------------------------
-    def submit(self, configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None) -> list[str]:
+    def submit(self, configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None,
+               baselines: bool = False) -> list[str]:
         """Queue validated configs for `owner`; returns their job ids. Nothing is queued if any
-        config is invalid or the policy refuses it (caps, sign-in, jobs per user)."""
+        config is invalid or the policy refuses it (caps, sign-in, jobs per user). With `baselines`,
+        the grid's baseline runs (`RunConfig.baselines`) not yet run or queued go in first."""
         from ftlab.queue import inbox
         from ftlab.queue.scheduler import job_specs
+
+        if baselines:
+            configs = self.missing_baselines(configs) + list(configs)
 
         if not self.policy.is_open:  # skips reading the jobs when there is nothing to check
             configs = self.policy.admit(configs, owner, self.jobs(), uploads=str(uploads_dir(self.db_path)))
@@ -128,6 +154,10 @@ class Lab:
             inbox.send(self.db_path, {"op": "submit", "jobs": specs})
             return [s["id"] for s in specs]
         return self.scheduler.submit(configs, priority, owner)
+
+    def missing_baselines(self, configs: list[RunConfig]) -> list[RunConfig]:
+        """The baseline configs of `configs` that no run (not failed) or live job of this database has."""
+        return missing_baselines(configs, self.runs(), self.jobs())
 
     def check_inputs(self, configs: list[RunConfig]) -> None:
         """What a job needs before it may queue, checked once per distinct model and dataset of a

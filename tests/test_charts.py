@@ -364,3 +364,28 @@ def test_loss_curves_are_smoothed_by_default_and_raw_on_demand(steps, runs):
     assert charts.ema([1.0, 1.0, 1.0], 0.9) == pytest.approx([1.0, 1.0, 1.0])
     with pytest.raises(ValueError):
         charts.loss_curves(steps, runs, smoothing=1.0)
+
+
+def test_baselines_are_lines_on_the_score_chart_and_left_out_of_bars_and_versus_full():
+    runs = pd.DataFrame([
+        {"id": 1, "status": "succeeded", "model": "minilm", "dataset": "tweets", "task": "classification",
+         "method": "full", "seed": 0, "accuracy": 0.71, "trainable_params": 22_000_000, "wall_s": 60.0,
+         "peak_memory_mb": 1500.0, "train_samples_per_s": 40.0, "eval_samples_per_s": 200.0},
+        {"id": 2, "status": "succeeded", "model": "minilm", "dataset": "tweets", "task": "classification",
+         "method": "lora", "seed": 0, "accuracy": 0.70, "trainable_params": 75_000, "wall_s": 40.0,
+         "peak_memory_mb": 1200.0, "train_samples_per_s": 60.0, "eval_samples_per_s": 200.0},
+        {"id": 3, "status": "succeeded", "model": "minilm", "dataset": "tweets", "task": "classification",
+         "method": "majority", "seed": 0, "accuracy": 0.425, "trainable_params": 0, "wall_s": 4.0,
+         "peak_memory_mb": 600.0, "train_samples_per_s": None, "eval_samples_per_s": 900.0},
+        {"id": 4, "status": "succeeded", "model": "minilm", "dataset": "tweets", "task": "classification",
+         "method": "zero-shot", "seed": 0, "accuracy": 0.41, "trainable_params": 0, "wall_s": 5.0,
+         "peak_memory_mb": 700.0, "train_samples_per_s": None, "eval_samples_per_s": 500.0},
+    ])
+    fig = charts.score_vs_params(runs)
+    assert fig.layout.meta["baselines"] == ["majority class: 42.5%", "zero-shot: 41.0%"]
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert sorted(round(s.y0, 3) for s in lines) == [0.41, 0.425]
+    assert fig.layout.meta["n_points"] == 2  # full and lora; the baselines are lines, not points
+    assert set(charts.versus_full(runs)["method"]) == {"lora"}
+    assert charts.memory_and_time(runs).layout.meta["n_methods"] == 2
+    assert charts.throughput(runs).layout.meta["n_methods"] == 2

@@ -95,9 +95,16 @@ def test_run_grid_and_listings(db, tmp_path, keyword_csv, capsys):
                     f" max_eval: 32, max_steps: 3, batch_size: 16}}\ngrid: {{method: [head, ia3], seed: [0, 1]}}\n")
     code, out, err = run_cli(["run", str(grid), "--db", db, "--quiet"], capsys)
     assert code == 0, err
+    assert "6 of 6 runs succeeded" in out  # the grid's 4 and its two baselines, run once for all 4
+    code, out, _ = run_cli(["runs", "--db", db, "--json"], capsys)
+    runs = json.loads(out)
+    assert sorted(r["method"] for r in runs) == ["head", "head", "ia3", "ia3", "majority", "zero-shot"]
+    baseline = next(r for r in runs if r["method"] == "majority")
+    assert baseline["trainable_params"] == 0 and baseline["config"]["max_train"] == 64
+    code, out, err = run_cli(["run", str(grid), "--db", db, "--quiet"], capsys)
+    assert "4 of 4 runs succeeded" in out  # the baselines are in the database already
+    code, out, err = run_cli(["run", str(grid), "--db", db, "--quiet", "--no-baselines"], capsys)
     assert "4 of 4 runs succeeded" in out
-    code, out, _ = run_cli(["runs", "--db", db], capsys)
-    assert out.count("succeeded") == 4
     for what, expected in (("methods", "lora"), ("datasets", "zh-ner"), ("models", "minilm")):
         code, out, _ = run_cli([what, "--json"], capsys)
         names = [row["name"] for row in json.loads(out)]
@@ -127,9 +134,13 @@ def test_submit_validates_everything_before_queueing(db, capsys):
     code, out, _ = run_cli(["jobs", "--db", db, "--json"], capsys)
     assert json.loads(out) == []  # lora was valid, but nothing was queued
     code, out, _ = run_cli(["submit", "--model", "tiny", "--method", "lora", "head", "--seeds", "2", "--db", db], capsys)
-    assert code == 0 and "queued 4 job(s)" in out
+    assert code == 0 and "queued 6 job(s)" in out  # and the two baselines, queued first
     jobs = json.loads(run_cli(["jobs", "--db", db, "--json"], capsys)[1])
-    assert sorted((j["method"], j["seed"]) for j in jobs) == [("head", 0), ("head", 1), ("lora", 0), ("lora", 1)]
+    assert sorted((j["method"], j["seed"]) for j in jobs) == [("head", 0), ("head", 1), ("lora", 0), ("lora", 1),
+                                                              ("majority", 0), ("zero-shot", 0)]
+    code, out, _ = run_cli(["submit", "--model", "tiny", "--method", "lora", "--db", db], capsys)
+    assert "queued 1 job(s)" in out  # its baselines are queued already
+    jobs = [j for j in json.loads(run_cli(["jobs", "--db", db, "--json"], capsys)[1]) if j["method"] != "lora" or j["seed"]]
     assert all(j["status"] == "queued" and j["progress"] == 0.0 for j in jobs)
     code, out, _ = run_cli(["priority", jobs[-1]["id"], "7", "--db", db], capsys)
     assert code == 0 and json.loads(run_cli(["jobs", "--db", db, "--json"], capsys)[1])[0]["id"] == jobs[-1]["id"]

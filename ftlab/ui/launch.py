@@ -276,7 +276,7 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
         if not grid.ok:
             return launch_logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip(), gr.skip(), gr.skip()
         try:
-            ids = lab.submit(grid.configs, owner=visitor(request, profile))
+            ids = lab.submit(grid.configs, owner=visitor(request, profile), baselines=True)
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("submit")
@@ -284,7 +284,9 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
                 gr.skip(), gr.skip(), gr.skip()
         gr.Info(f"Queued {len(ids)} runs")
         summary, table, _ = queue_ui.refresh("")
-        return (status_markdown(f"Queued {len(ids)} run(s): {', '.join(ids)}. The Queue tab shows them."),
+        extra = len(ids) - len(grid.configs)
+        baselines = f" (with {extra} baseline run(s) the charts draw as reference lines)" if extra else ""
+        return (status_markdown(f"Queued {len(ids)} run(s){baselines}: {', '.join(ids)}. The Queue tab shows them."),
                 gr.Tabs(selected="queue"), summary, table)
 
     ui.queue_btn.click(on_queue, ui.form_inputs, [ui.status, tabs, queue_ui.summary, queue_ui.table])
