@@ -263,7 +263,7 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
     Columns: model, dataset, method, variant, metric, n (runs with a score), n_runs, mean, std (sample,
     ddof=1), ci95 (t-based half-width: mean +- ci95 is the 95% confidence interval; NaN for
     n = 1), trainable_params (mean), every RESOURCE_COLUMNS mean and its `<col>_std`,
-    memory_kind (distinct kinds joined by ", "), run_ids, seeds.
+    memory_kind (distinct kinds joined by ", "), run_ids, seeds, scores (each run's score).
     """
     keys = ["model", "dataset", "method"]
     runs = _succeeded(runs)
@@ -271,7 +271,7 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
     stat_cols = ["mean", "std", "n", "ci95"]
     res_cols = [c for col in RESOURCE_COLUMNS for c in (col, f"{col}_std")]
     columns = keys + ["variant", "metric", "n_runs"] + stat_cols + ["trainable_params"] + res_cols + \
-        ["memory_kind", "run_ids", "seeds"]
+        ["memory_kind", "run_ids", "seeds", "scores"]
     if len(runs) == 0:
         return pd.DataFrame(columns=columns)
     runs = runs.copy()
@@ -298,6 +298,7 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
         row["memory_kind"] = ", ".join(kinds) or None
         row["run_ids"] = [int(i) for i in g["id"]] if "id" in g else []
         row["seeds"] = [int(s) for s in g["seed"].dropna()] if "seed" in g else []
+        row["scores"] = [float(x) for x in scores]
         rows.append(row)
     agg = pd.DataFrame(rows, columns=columns)
     return agg.sort_values(["model", "dataset", "trainable_params", "method", "variant"],
@@ -330,6 +331,34 @@ def versus_full(runs: pd.DataFrame | None, metric: str | None = None) -> pd.Data
                          "wall_s": r["wall_s"],
                          "time_saved": 1 - r["wall_s"] / f["wall_s"] if f["wall_s"] else math.nan})
     return pd.DataFrame(rows, columns=columns)
+
+
+def verdicts(runs: pd.DataFrame | None, metric: str | None = None) -> list[dict]:
+    """Which gaps are more than seed noise: per model and dataset, every setting with 2 or more
+    seeds against full fine-tuning (its default variant, else its first), or against the best
+    setting where no full run has 2 seeds. Settings are aggregate_seeds' variants, so runs of
+    different budgets are never pooled. Each item: model, dataset, a, b (labels), text, and the
+    stats.Difference."""
+    from ftlab import stats
+
+    agg = _without_baselines(aggregate_seeds(runs, metric))
+    agg = agg[agg["n"] >= 2]
+    if agg.empty:
+        return []
+    metric = agg["metric"].iloc[0]
+    scale, unit = (100.0, "points") if metric in FRACTION_METRICS else (1.0, METRIC_TITLES.get(metric, metric))
+    agg = agg.assign(label=_labels(agg))
+    out = []
+    for (model, dataset), group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
+        full = group[group["method"] == "full"]
+        ref = (full.sort_values("variant") if len(full) else group.sort_values("mean", ascending=False)).iloc[0]
+        for _, r in group.iterrows():
+            if r["label"] == ref["label"]:
+                continue
+            d = stats.difference(r["scores"], ref["scores"])
+            out.append({"model": model, "dataset": dataset, "a": r["label"], "b": ref["label"], "difference": d,
+                        "text": stats.verdict_text(r["label"], ref["label"], d, scale, unit)})
+    return out
 
 
 def pareto_frontier(points: pd.DataFrame, x: str = "trainable_params", y: str = "mean") -> pd.DataFrame:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ftlab.charts import flat_config, score_metric, versus_full
+from ftlab.charts import METRIC_TITLES, flat_config, score_metric, verdicts, versus_full
 from ftlab.errors import FtlabError
 from ftlab.ui.logic.format import short_dataset
 
@@ -129,6 +129,23 @@ def versus_full_markdown(runs: pd.DataFrame | None) -> str:
         saved = r["time_saved"]
         time_text = "-" if pd.isna(saved) else f"{abs(saved):.0%} {'less' if saved >= 0 else 'more'}"
         lines.append(f"| {name} | {100 * r['score']:.1f}% | {delta} | {share} | {time_text} | {int(r['n'])} |")
+    return "\n".join(lines)
+
+
+def verdicts_markdown(runs: pd.DataFrame | None) -> str:
+    """Under the score chart: each gap to full fine-tuning (or to the best setting) in words,
+    with its 95% interval and whether seed noise explains it."""
+    succeeded = runs[runs["status"] == "succeeded"] if runs is not None and "status" in runs else runs
+    found = verdicts(succeeded)
+    if not found:
+        return ("_Is a gap more than seed noise? Run each setting with 2 or more seeds (Launch: Seeds) and the "
+                "verdicts appear here._")
+    metric = METRIC_TITLES.get(score_metric(succeeded), "score")
+    lines = [f"**Gaps in test {metric}, and whether seed noise explains them** "
+             "(Welch's t-test, 95% interval of the difference of the means):", ""]
+    for v in found:
+        where = f" ({v['model']}, {short_dataset(v['dataset'])})" if len({(x['model'], x['dataset']) for x in found}) > 1 else ""
+        lines.append(f"- {v['text']}{where}")
     return "\n".join(lines)
 
 

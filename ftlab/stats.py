@@ -1,0 +1,68 @@
+"""Is a gap between two settings more than seed noise? Welch's t-test on per-seed scores.
+
+`difference(a, b)` compares the test scores of two settings, each run with several seeds: the
+gap of the means, its 95% confidence interval (Welch-Satterthwaite degrees of freedom: the two
+settings need not vary alike) and whether the interval excludes 0. `verdict_text` says it in
+one sentence for the Compare tab.
+
+May import: scipy, numpy (lazily: the dashboard imports this module at start-up). Nothing of
+ftlab's.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Sequence
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Difference:
+    delta: float  # mean(a) - mean(b)
+    low: float  # the confidence interval of delta
+    high: float
+    p_value: float
+    n_a: int
+    n_b: int
+
+    @property
+    def distinguishable(self) -> bool:
+        """True when the interval excludes 0: the gap is larger than seed noise explains."""
+        return self.low > 0 or self.high < 0
+
+
+def difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Difference:
+    """Welch's t-test of mean(a) - mean(b). Needs 2 or more scores on each side (one seed has no
+    spread to compare a gap with). When neither side varies at all (deterministic runs), the
+    interval is the gap itself."""
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"difference: need 2 or more scores each (got {len(a)} and {len(b)})")
+    delta = statistics.mean(a) - statistics.mean(b)
+    if statistics.pvariance(a) == 0 and statistics.pvariance(b) == 0:
+        return Difference(delta, delta, delta, 1.0 if delta == 0 else 0.0, len(a), len(b))
+    from scipy import stats
+
+    result = stats.ttest_ind(a, b, equal_var=False)
+    interval = result.confidence_interval(confidence_level=confidence)
+    return Difference(delta, float(interval.low), float(interval.high), float(result.pvalue), len(a), len(b))
+
+
+def verdict_text(name_a: str, name_b: str, d: Difference, scale: float = 100.0, unit: str = "points") -> str:
+    """"lora vs full: -0.2 points (-1.9 to +1.5), 3 seeds each: not distinguishable from seed noise"."""
+    seeds = f"{d.n_a} seeds each" if d.n_a == d.n_b else f"{d.n_a} and {d.n_b} seeds"
+    gap = f"{d.delta * scale:+.1f} {unit} ({d.low * scale:+.1f} to {d.high * scale:+.1f})"
+    if d.distinguishable:
+        side = "better" if d.delta > 0 else "worse"
+        p = "p < 0.001" if d.p_value < 0.001 else f"p = {d.p_value:.3f}"
+        judgement = f"{side} than {name_b} beyond seed noise ({p})"
+    else:
+        judgement = "not distinguishable from seed noise"
+    return f"{name_a} vs {name_b}: {gap}, {seeds}: {judgement}"
+
+
+def finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
