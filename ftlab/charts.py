@@ -140,6 +140,8 @@ def _succeeded(runs: pd.DataFrame | None) -> pd.DataFrame:
         return pd.DataFrame()
     if "status" in runs:
         runs = runs[runs["status"] == "succeeded"]
+    if "config" in runs:  # a tuning study's search runs: the study's tuned re-runs stand for them
+        runs = runs[[not (isinstance(c, dict) and c.get("tag") == "trial") for c in runs["config"]]]
     return runs
 
 

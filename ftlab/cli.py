@@ -239,6 +239,66 @@ def cmd_submit(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    import statistics
+    import time
+
+    from ftlab.service import Lab
+
+    names = args.method or ["lora"]
+    base = config_from_args(argparse.Namespace(**{**vars(args), "method": names[0]}))
+    with Lab(args.db) as lab:
+        studies = lab.tune(base, names, trials=args.trials, seeds=args.seeds, parallel=args.parallel,
+                           baselines=args.baselines)
+        if lab.remote or args.submit:
+            where = "the running scheduler" if lab.remote else f"{args.db}; start `python -m ftlab worker --db {args.db}`"
+            print(f"queued {len(studies)} studies ({', '.join(names)}; {args.trials} trials each) in {where}")
+            return 0
+        print(f"tuning {', '.join(names)}: {args.trials} trials each, the best re-run over {args.seeds} seeds; "
+              f"Ctrl-C stops (the studies go on at the next `ftlab worker --db {args.db}`)", flush=True)
+        seen: dict = {}
+        try:
+            while True:
+                lab.scheduler.tick()
+                for job in lab.store.jobs_records():
+                    if job["status"] in ("succeeded", "failed", "canceled", "pruned") and job["id"] not in seen:
+                        seen[job["id"]] = job["status"]
+                        config = job["config"]
+                        what = (f"trial {job['trial']}" if job.get("trial") is not None else
+                                config.get("tag") or ("baseline" if config["method"] in ("majority", "zero-shot") else "default"))
+                        print(f"  {config['method']:<9} {what:<9} seed {config['seed']}  lr {config.get('lr') or '-'}: "
+                              f"{job['status']}", flush=True)
+                rows = lab.store.studies_records()
+                ids = {s["id"] for s in studies}
+                if all(r["status"] != "running" for r in rows if r["id"] in ids) and not lab.scheduler.running \
+                        and not lab.store.next_jobs(1):
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            lab.scheduler.shutdown()
+        runs = lab.store.runs_records(status="succeeded")
+        metric = "accuracy" if base.task == "classification" else "entity_f1"
+        print(f"\n| method | best lr / options (validation {metric}) | tuned: test {metric} | default: test {metric} |")
+        print("|---|---|---|---|")
+        for st in (r for r in lab.store.studies_records() if r["id"] in {s["id"] for s in studies}):
+            best = st.get("best") or {}
+            def score(tag):
+                values = [r[metric] for r in runs if r["method"] == st["method"] and r["config"].get("tag") == tag
+                          and all(r["config"].get(k) == v for k, v in base.to_dict().items()
+                                  if k not in ("method", "method_options", "lr", "seed", "tag"))]
+                if not values:
+                    return "-"
+                return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f} (n={len(values)})" \
+                    if len(values) > 1 else f"{values[0]:.3f} (n=1)"
+            params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in (best.get("params") or {}).items())
+            print(f"| {st['method']} | {params or st.get('error') or '-'} ({best.get('value', float('nan')):.3f}) "
+                  f"| {score('tuned')} | {score(None)} |")
+    return 0
+
+
 def cmd_worker(args) -> int:
     import signal
     import threading
@@ -361,6 +421,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Also run the grid's baselines (majority class, zero-shot) unless this database has them [on]")
     db(p)
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("tune", help="Tune methods on an equal budget (Optuna), then re-run each best setting over seeds.")
+    add_config_flags(p, grid=True)
+    p.add_argument("--trials", type=int, default=6, help="Trials per method: the same number for every method [6]")
+    p.add_argument("--seeds", type=int, default=3, help="Seeds of the best setting's re-runs (and of the default runs "
+                                                        "beside them) [3]")
+    p.add_argument("--parallel", type=int, default=1, help="Trials of one method queued at a time [1]")
+    p.add_argument("--submit", action="store_true", help="Only queue the studies, for a running dashboard or worker.")
+    p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                   help="Also run the majority-class and zero-shot baselines [on]")
+    db(p)
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("worker", help="Run the scheduler: execute queued jobs on the GPUs (or the CPU).")
     db(p)

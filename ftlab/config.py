@@ -25,7 +25,7 @@ from ftlab.options import Options, build_options, format_validation_error
 
 
 Task = Literal["classification", "ner"]
-ADDED_FIELDS = ("compile", "checkpoint_every")  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
+ADDED_FIELDS = ("compile", "checkpoint_every", "tag")  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # What a baseline run keeps of the run it is a baseline for: the model, the data (the train subset
 # decides the majority label) and how the test is evaluated.
@@ -104,6 +104,9 @@ class RunConfig(Options):
         "training ('10m', '90s'); '0' turns it off. The default costs nothing for runs under 10 minutes.",
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    tag: Optional[str] = Field(
+        None, max_length=64, description="A label the run carries into Compare, e.g. 'tuned' (a study's best "
+        "setting re-run over seeds) or 'trial' (a study's search runs, left off the charts); training ignores it.")
 
     @model_validator(mode="before")
     @classmethod

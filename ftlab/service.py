@@ -47,19 +47,21 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
     return run_id, summary, None
 
 
-def missing_baselines(configs: list[RunConfig], runs: list[dict], jobs: list[dict]) -> list[RunConfig]:
-    """Each distinct baseline of `configs` (RunConfig.baselines) whose config hash is not already
-    a run that did not fail, or a job still queued or running."""
+def absent(configs: list[RunConfig], runs: list[dict], jobs: list[dict]) -> list[RunConfig]:
+    """The distinct configs of `configs` whose hash is neither a run that did not fail nor a job
+    still queued or running: what a grid still has to run."""
     have = {r.get("config_hash") for r in runs if r.get("status") not in ("failed", "canceled")}
     have |= {j.get("config_hash") for j in jobs if j.get("status") in ("queued", "running")}
     wanted: dict[str, RunConfig] = {}
     for config in configs:
-        if not methods_train(config):
-            continue
-        for base in config.baselines():
-            if base.hash not in have:
-                wanted.setdefault(base.hash, base)
+        if config.hash not in have:
+            wanted.setdefault(config.hash, config)
     return list(wanted.values())
+
+
+def missing_baselines(configs: list[RunConfig], runs: list[dict], jobs: list[dict]) -> list[RunConfig]:
+    """The baselines (RunConfig.baselines) of the runs in `configs` that train, not yet run or queued."""
+    return absent([b for c in configs if methods_train(c) for b in c.baselines()], runs, jobs)
 
 
 def methods_train(config: RunConfig) -> bool:
@@ -154,6 +156,37 @@ class Lab:
             inbox.send(self.db_path, {"op": "submit", "jobs": specs})
             return [s["id"] for s in specs]
         return self.scheduler.submit(configs, priority, owner)
+
+    def tune(self, base: RunConfig, method_names: list[str], *, trials: int = 6, seeds: int = 3, parallel: int = 1,
+             name: Optional[str] = None, baselines: bool = True) -> list[dict]:
+        """Queue one tuning study per method over `base` (ftlab.queue.tuning): the same trials and
+        the same steps per trial for each, then the best setting re-run over `seeds` seeds, and
+        the default setting over the same seeds beside it. Returns the studies (id, method, spec)."""
+        import math
+
+        from ftlab.queue import inbox
+        from ftlab.queue.tuning import study_specs
+
+        self.check_inputs([base])
+        loaded = self._ui_dataset(base.dataset, base.text_column, base.label_column, base.encoding, base.split_seed)
+        n_train = min(len(loaded.train), base.max_train or len(loaded.train))
+        per_epoch = math.ceil(n_train / (base.batch_size * base.grad_accum))
+        steps = base.max_steps or max(1, math.ceil(base.epochs * per_epoch))
+        studies = study_specs(base, method_names, trials=trials, seeds=seeds, steps=steps, parallel=parallel,
+                              name=name)
+        defaults = [base.replace(method=m, lr=None, tag=None, seed=base.seed + i)
+                    for m in method_names for i in range(seeds)]
+        self.submit(absent(defaults, self.runs(), self.jobs()), baselines=baselines)
+        if self.remote:
+            inbox.send(self.db_path, {"op": "study", "studies": studies})
+        else:
+            self.store.add_studies(studies)
+        return studies
+
+    def studies(self) -> list[dict]:
+        """Every tuning study with its trials' jobs (local database only)."""
+        store = self._own_store()
+        return [{**st, "jobs": store.study_jobs(st["id"])} for st in store.studies_records()]
 
     def missing_baselines(self, configs: list[RunConfig]) -> list[RunConfig]:
         """The baseline configs of `configs` that no run (not failed) or live job of this database has."""

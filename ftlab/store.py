@@ -16,6 +16,9 @@ Schema (current version = SCHEMA_VERSION, built by MIGRATIONS in order):
   task adds needs no new column); `evals_df` pivots it back to one row per evaluation.
 - class_results(run_id, label): per-class precision/recall/F1/support of the final report.
 - logs(run_id, seq): the last LOG_LINES_KEPT log messages of each run.
+- jobs: the queue (v3); a tuning trial's job carries its study, trial number and parameters (v4).
+- studies: one Optuna study per tuned method (v4): its spec (base config, trials, seeds, search
+  space) and status; the trials themselves are jobs and runs, so the study is rebuilt from them.
 
 JSON lives in VARCHAR columns, and `json` does the parsing in Python, so no DuckDB extension
 has to be loaded (these machines are offline).
@@ -44,9 +47,10 @@ from ftlab.errors import FtlabError
 
 DatabaseError = duckdb.Error  # every error DuckDB raises; a write that raised it left nothing behind
 
-STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted")
-# Statuses after which a run never changes again; reaching one stamps finished_at.
-TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
+STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted", "pruned")
+# Statuses after which a run never changes again; reaching one stamps finished_at. "pruned": a
+# tuning trial stopped early because its validation scores trailed the study's other trials.
+TERMINAL_STATUSES = ("succeeded", "failed", "canceled", "pruned")
 LOG_LINES_KEPT = 200
 
 # Summary keys that get their own column in `runs` (so runs_df can sort and chart them), with
@@ -134,6 +138,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             step BIGINT, total_steps BIGINT, samples_per_s DOUBLE, eta_s DOUBLE, last_loss DOUBLE,
             error VARCHAR, log_path VARCHAR, last_log VARCHAR)""",
     ]),
+    (4, [
+        # v4: tuning. A study searches one method's settings; each trial is an ordinary job.
+        """CREATE TABLE studies (
+            id VARCHAR PRIMARY KEY, name VARCHAR, method VARCHAR, status VARCHAR NOT NULL,
+            spec VARCHAR NOT NULL, created_at TIMESTAMP, finished_at TIMESTAMP, best VARCHAR, error VARCHAR)""",
+        "ALTER TABLE jobs ADD COLUMN study_id VARCHAR",
+        "ALTER TABLE jobs ADD COLUMN trial INTEGER",  # trial number; NULL for the tuned re-runs
+        "ALTER TABLE jobs ADD COLUMN trial_params VARCHAR",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -141,11 +154,13 @@ _CHILD_TABLES = ("steps", "evals", "class_results", "logs")
 _FILTERS = ("status", "dataset", "model", "method")
 # Heavy columns left out of runs_df/runs_records; get_run returns them.
 _DETAIL_COLUMNS = ("confusion", "report")
-_JSON_COLUMNS = ("config", "versions", "summary", "dataset_sizes", "label_names", "confusion")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted")
+_JSON_COLUMNS = ("config", "versions", "summary", "dataset_sizes", "label_names", "confusion", "trial_params",
+                 "spec", "best")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted", "pruned")
 JOB_FIELDS = ("status", "priority", "attempts", "oom_retries", "config", "config_hash", "run_id", "device", "pid",
               "started_at", "finished_at", "step", "total_steps", "samples_per_s", "eta_s", "last_loss", "error",
               "log_path", "last_log")
+STUDY_FIELDS = ("status", "finished_at", "best", "error")
 
 
 def _timestamp(unix: float | None) -> datetime:
@@ -532,10 +547,12 @@ class Store:
         with self._tx():
             for j in jobs:
                 self._con.execute(
-                    """INSERT OR IGNORE INTO jobs (id, status, priority, config, config_hash, owner, created_at)
-                       VALUES (?, 'queued', ?, ?, ?, ?, ?)""",
+                    """INSERT OR IGNORE INTO jobs (id, status, priority, config, config_hash, owner, created_at,
+                                                   study_id, trial, trial_params)
+                       VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [j["id"], int(j.get("priority", 0)), _dumps(j["config"]), j.get("config_hash"),
-                     j.get("owner"), _timestamp(j.get("time"))])
+                     j.get("owner"), _timestamp(j.get("time")), j.get("study_id"), j.get("trial"),
+                     _dumps(j.get("trial_params"))])
 
     def update_job(self, job_id: str, **fields) -> None:
         with self._tx():
@@ -597,6 +614,42 @@ class Store:
                   CASE status WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END,
                   CASE WHEN status = 'queued' THEN -priority ELSE 0 END, seq""", params)
         return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
+
+    def study_jobs(self, study_id: str) -> list[dict]:
+        """A study's jobs (trials and tuned re-runs) in the order they were queued."""
+        names, rows = self._query("SELECT * FROM jobs WHERE study_id = ? ORDER BY seq", [study_id])
+        return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
+
+    # ---- studies ---------------------------------------------------------------------------
+
+    def add_studies(self, studies: list[dict]) -> None:
+        """[{"id", "name", "method", "spec" (dict), "time"}], all or none; an id already there is kept."""
+        with self._tx():
+            for st in studies:
+                self._con.execute(
+                    """INSERT OR IGNORE INTO studies (id, name, method, status, spec, created_at)
+                       VALUES (?, ?, ?, 'running', ?, ?)""",
+                    [st["id"], st.get("name"), st.get("method"), _dumps(st["spec"]), _timestamp(st.get("time"))])
+
+    def studies_records(self, *, status=None) -> list[dict]:
+        where, params = "", []
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            where, params = f"WHERE status IN ({', '.join('?' for _ in wanted)})", wanted
+        names, rows = self._query(f"SELECT * FROM studies {where} ORDER BY created_at, id", params)
+        return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
+
+    def update_study(self, study_id: str, **fields) -> None:
+        unknown = set(fields) - set(STUDY_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown study field(s) {sorted(unknown)}")
+        if isinstance(fields.get("finished_at"), (int, float)):
+            fields["finished_at"] = _timestamp(fields["finished_at"])
+        if "best" in fields and not isinstance(fields["best"], str):
+            fields["best"] = _dumps(fields["best"])
+        with self._tx():
+            self._con.execute(f"UPDATE studies SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                              list(fields.values()) + [study_id])
 
     def next_jobs(self, limit: int) -> list[dict]:
         """The queued jobs to start next: highest priority first, then oldest."""

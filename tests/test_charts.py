@@ -389,3 +389,16 @@ def test_baselines_are_lines_on_the_score_chart_and_left_out_of_bars_and_versus_
     assert set(charts.versus_full(runs)["method"]) == {"lora"}
     assert charts.memory_and_time(runs).layout.meta["n_methods"] == 2
     assert charts.throughput(runs).layout.meta["n_methods"] == 2
+
+
+def test_tuning_trials_stay_off_the_charts_and_tuned_runs_are_their_own_setting():
+    row = {"status": "succeeded", "model": "m", "dataset": "d", "task": "classification", "method": "lora",
+           "trainable_params": 1000}
+    runs = pd.DataFrame([
+        {**row, "id": 1, "seed": 0, "accuracy": 0.6, "config": {"method": "lora", "seed": 0}},
+        {**row, "id": 2, "seed": 0, "accuracy": 0.2, "config": {"method": "lora", "seed": 0, "lr": 0.3, "tag": "trial"}},
+        {**row, "id": 3, "seed": 0, "accuracy": 0.7, "config": {"method": "lora", "seed": 0, "lr": 0.002, "tag": "tuned"}},
+    ])
+    agg = charts.aggregate_seeds(runs)
+    assert sorted(agg["mean"]) == [0.6, 0.7]
+    assert any("tag=tuned" in v for v in agg["variant"])

@@ -52,17 +52,31 @@ class Method:
     after_step: Optional[Callable[[Any, int], None]] = None
     family: str = "peft"  # "full", "selective", "additive", "reparam", "prompt", "baseline": groups in charts
     trains: bool = True  # False: a baseline, evaluated as `apply` returns it, no optimizer step
+    search: tuple = ()  # tuning: (option name, candidate values) pairs, next to the options they set
+    lr_range: Optional[tuple] = None  # tuning: the log-uniform learning-rate range (default: default_lr / 10 .. x 10)
+
+    def search_space(self) -> dict:
+        """What `ftlab tune` searches for this method: {"lr": ("log", low, high), option: [values]}."""
+        low, high = self.lr_range or (self.default_lr / 10, min(self.default_lr * 10, 0.3))
+        return {"lr": ("log", low, high), **{name: list(values) for name, values in self.search}}
 
 
 _REGISTRY: dict[str, Method] = {}
 
 
 def register_method(name: str, options_cls: type[Options], apply: Callable, *, help: str, default_lr: float,
-                    tasks=TASKS, check=None, after_step=None, family: str = "peft", trains: bool = True) -> Method:
+                    tasks=TASKS, check=None, after_step=None, family: str = "peft", trains: bool = True,
+                    search: Optional[dict] = None, lr_range: Optional[tuple] = None) -> Method:
+    """`search`: the options worth tuning and their candidate values ({"r": [4, 8, 16]}); each
+    must be a field of `options_cls`. `lr_range`: (low, high) of the learning rate's search."""
     if name in _REGISTRY:
         raise ValueError(f"method {name!r} registered twice")
+    unknown = set(search or {}) - set(options_cls.model_fields)
+    if unknown:
+        raise ValueError(f"method {name!r}: search names unknown options {sorted(unknown)}")
     method = Method(name, options_cls, apply, " ".join(help.split()), default_lr, frozenset(tasks), check,
-                    after_step, family, trains)
+                    after_step, family, trains, tuple((k, tuple(v)) for k, v in (search or {}).items()),
+                    tuple(lr_range) if lr_range else None)
     _REGISTRY[name] = method
     return method
 

@@ -100,4 +100,5 @@ def check(options: AdapterOptions, task: str, architecture: str) -> Optional[str
 
 
 register_method("adapter", AdapterOptions, apply, default_lr=1e-3, check=check, family="additive",
+                search={"bottleneck": [16, 32, 64, 128]},
                 help="Houlsby bottleneck adapters after every attention and feed-forward block; base frozen.")

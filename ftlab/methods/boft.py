@@ -21,6 +21,6 @@ def apply(model, o: BoftOptions, ctx):
                                                   boft_dropout=o.dropout, target_modules=o.target_modules), ctx)
 
 
-register_method("boft", BoftOptions, apply, default_lr=1e-3, family="reparam",
+register_method("boft", BoftOptions, apply, default_lr=3e-2, family="reparam",
                 check=needs_known_targets("TRANSFORMERS_MODELS_TO_BOFT_TARGET_MODULES_MAPPING", linear_only=True),
                 help="BOFT: rotate the pretrained weights by learned orthogonal butterfly matrices.")

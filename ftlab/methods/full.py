@@ -14,5 +14,5 @@ def apply(model, options: FullOptions, ctx):
     return model
 
 
-register_method("full", FullOptions, apply, default_lr=1e-4, family="full",
+register_method("full", FullOptions, apply, default_lr=1e-4, family="full", lr_range=(1e-5, 5e-4),
                 help="Full fine-tuning: every weight of the model and the task head trains.")

@@ -9,6 +9,6 @@ class LoHaOptions(LycorisOptions):
     """Each of the two Hadamard factors is a rank-r product."""
 
 
-register_method("loha", LoHaOptions, apply_with("LoHaConfig"), default_lr=1e-3, family="reparam",
+register_method("loha", LoHaOptions, apply_with("LoHaConfig"), default_lr=1e-2, family="reparam",
                 check=needs_known_targets("TRANSFORMERS_MODELS_TO_LOHA_TARGET_MODULES_MAPPING", linear_only=True),
                 help="LoHa: the update is the Hadamard product of two low-rank matrices (higher rank per parameter).")

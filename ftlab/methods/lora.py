@@ -26,4 +26,5 @@ def apply(model, o: LoraOptions, ctx):
 
 register_method("lora", LoraOptions, apply, default_lr=5e-3, check=needs_known_targets(
     "TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING"), family="reparam",
+    search={"r": [4, 8, 16, 32], "alpha": [8, 16, 32, 64]},
     help="LoRA: train a low-rank update of the attention projections (query, value by default); DoRA/rsLoRA options.")

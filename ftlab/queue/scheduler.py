@@ -43,6 +43,7 @@ from ftlab.errors import FtlabError, one_line
 from ftlab.provenance import artifacts_dir, run_dir, versions
 from ftlab.queue import inbox
 from ftlab.queue.backends import LocalBackend, device_slots, kill_stale_worker
+from ftlab.queue.tuning import Tuner
 from ftlab.queue.worker import EXIT_FAILED, EXIT_OK, EXIT_OOM
 from ftlab.store import DatabaseError, Store
 from ftlab.train.checkpoint import saved_steps  # reads folder names only: no torch
@@ -57,9 +58,12 @@ def new_job_id() -> str:
     return "j" + uuid.uuid4().hex[:10]
 
 
-def job_specs(configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None) -> list[dict]:
+def job_specs(configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None,
+              extras: Optional[list[dict]] = None) -> list[dict]:
+    """Jobs to queue; `extras` (one dict per config) adds fields such as a tuning trial's study."""
     return [{"id": new_job_id(), "config": c.to_dict(), "config_hash": c.hash, "priority": int(priority),
-             "owner": owner, "time": time.time()} for c in configs]
+             "owner": owner, "time": time.time(), **(extra or {})}
+            for c, extra in zip(configs, extras or [None] * len(configs))]
 
 
 @dataclass
@@ -76,6 +80,7 @@ class Running:
     failure: Optional[str] = None  # the reason the worker reported in `failed`
     error: Optional[str] = None  # why the scheduler itself fails the job
     canceled: bool = False  # by its user
+    pruned: bool = False  # stopped by its tuning study (its validation scores trailed)
     signaled: bool = False  # told to stop by this scheduler (a cancel, a stop, an error)
 
 
@@ -115,6 +120,7 @@ class Scheduler:
         self.snapshot = inbox.SnapshotWriter(db_path)
         _inject_store_fault(store)
         self.recover()
+        self.tuner = Tuner(store, self._submit_tuning, self.prune)
 
     # ---- commands (the service calls these in-process; other processes go through the inbox) ----
 
@@ -136,6 +142,17 @@ class Scheduler:
                 self._signal(job_id)
                 return "canceling"
             raise FtlabError(f"job {job_id} is {job['status']}; only queued or running jobs can be canceled")
+
+    def prune(self, job_id: str) -> None:
+        """Stop a running tuning trial; it ends `pruned`."""
+        if job_id in self.running:
+            self.running[job_id].pruned = True
+            self._signal(job_id)
+
+    def _submit_tuning(self, items: list) -> list[str]:
+        specs = job_specs([c for c, _ in items], extras=[extra for _, extra in items])
+        self.store.add_jobs(specs)
+        return [s["id"] for s in specs]
 
     def retry(self, job_id: str) -> str:
         job = self.store.get_job(job_id)
@@ -182,6 +199,7 @@ class Scheduler:
                     raise
                 except Exception as err:  # noqa: BLE001 - this job's handle broke: it fails, the rest go on
                     self._give_up(job_id, err)
+            self.tuner.tick()
             free = self._free_slots()
             if free:
                 for job, slot in zip(self.store.next_jobs(len(free)), free):
@@ -198,7 +216,7 @@ class Scheduler:
         while not stop.is_set():
             try:
                 self.tick()
-                if until_empty and not self.running and not self.store.next_jobs(1):
+                if until_empty and not self.running and not self.store.next_jobs(1) and not self.tuner.active():
                     break
             except Exception as err:  # noqa: BLE001 - shown and retried, never the end of the queue
                 failures += 1
@@ -278,8 +296,10 @@ class Scheduler:
             self.retry(command["job"])
         elif op == "priority":
             self.set_priority(command["job"], command["priority"])
+        elif op == "study":
+            self.store.add_studies(command["studies"])
         else:
-            raise FtlabError(f"unknown command {op!r}; one of submit, cancel, retry, priority")
+            raise FtlabError(f"unknown command {op!r}; one of submit, cancel, retry, priority, study")
 
     def _start(self, job: dict, slot: str) -> None:
         log_path = str(self.artifacts / f"job-{job['id']}.log")
@@ -343,7 +363,7 @@ class Scheduler:
             self.store.set_status(live.run_id, "interrupted", reason)
             self.store.update_job(job_id, status="queued", pid=None, error=reason, last_log=tail, eta_s=None)
             self.crashes[job_id] = self.crashes.get(job_id, 0) + 1
-        else:  # failed, canceled, interrupted
+        else:  # failed, canceled, interrupted, pruned
             self.store.set_status(live.run_id, status, reason)
             self.store.update_job(job_id, status=status, pid=None, finished_at=now, error=reason, last_log=tail,
                                   eta_s=None)
@@ -354,6 +374,8 @@ class Scheduler:
         also be "oom" or "crashed" (re-queued)."""
         if live.error:
             return "failed", live.error
+        if live.pruned:
+            return "pruned", "pruned: its validation score trailed the study's other trials"
         stopped = ((live.finished or {}).get("summary") or {}).get("stopped_reason")
         if live.finished is not None and stopped != "canceled" and (code == EXIT_OK or live.signaled):
             return "succeeded", None
