@@ -140,22 +140,27 @@ class Lab:
                baselines: bool = False) -> list[str]:
         """Queue validated configs for `owner`; returns their job ids. Nothing is queued if any
         config is invalid or the policy refuses it (caps, sign-in, jobs per user). With `baselines`,
-        the grid's baseline runs (`RunConfig.baselines`) not yet run or queued go in first."""
+        the grid's baseline runs (`RunConfig.baselines`) not yet run or queued go in first, owned by
+        no one and outside the per-user caps."""
         from ftlab.queue import inbox
         from ftlab.queue.scheduler import job_specs
-
-        if baselines:
-            configs = self.missing_baselines(configs) + list(configs)
 
         if not self.policy.is_open:  # skips reading the jobs when there is nothing to check
             configs = self.policy.admit(configs, owner, self.jobs(), uploads=str(uploads_dir(self.db_path)))
         self.check_inputs(configs)
-
-        if self.remote:
-            specs = job_specs(configs, priority, owner)
-            inbox.send(self.db_path, {"op": "submit", "jobs": specs})
-            return [s["id"] for s in specs]
-        return self.scheduler.submit(configs, priority, owner)
+        # Baselines are shared references (no owner), outside the per-user caps: seconds each, same model and data.
+        groups = [(self.missing_baselines(configs) if baselines else [], None), (list(configs), owner)]
+        ids: list[str] = []
+        for group, who in groups:
+            if not group:
+                continue
+            if self.remote:
+                specs = job_specs(group, priority, who)
+                inbox.send(self.db_path, {"op": "submit", "jobs": specs})
+                ids += [s["id"] for s in specs]
+            else:
+                ids += self.scheduler.submit(group, priority, who)
+        return ids
 
     def tune(self, base: RunConfig, method_names: list[str], *, trials: int = 6, seeds: int = 3, parallel: int = 1,
              name: Optional[str] = None, baselines: bool = True) -> list[dict]:
@@ -187,6 +192,17 @@ class Lab:
         """Every tuning study with its trials' jobs (local database only)."""
         store = self._own_store()
         return [{**st, "jobs": store.study_jobs(st["id"])} for st in store.studies_records()]
+
+    def study_figures(self, study_id: str) -> dict:
+        """Optuna's figures of one study ({"history", "parallel", "importance"}; fewer while few trials are done)."""
+        from ftlab.errors import FtlabError
+        from ftlab.queue.tuning import study_figures
+
+        store = self._own_store()
+        row = next((st for st in store.studies_records() if st["id"] == study_id), None)
+        if row is None:
+            raise FtlabError(f"no tuning study {study_id!r} in {self.db_path}")
+        return study_figures(store, row)
 
     def missing_baselines(self, configs: list[RunConfig]) -> list[RunConfig]:
         """The baseline configs of `configs` that no run (not failed) or live job of this database has."""

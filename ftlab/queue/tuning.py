@@ -119,6 +119,49 @@ class LiveStudy:
         return self.row["spec"]
 
 
+def load_study(store: Store, row: dict) -> LiveStudy:
+    """The Optuna study as its jobs and runs in the store say it stands: finished trials added
+    with their scores, queued or running ones asked again with the same parameters."""
+    from optuna.trial import TrialState, create_trial
+
+    live = LiveStudy(row, new_study())
+    dists = distributions(row["spec"]["space"])
+    for job in store.study_jobs(row["id"]):
+        if job.get("trial") is None:
+            continue
+        params = job["trial_params"]
+        scores = validation_scores(store, job, row["spec"]["metric"])
+        if job["status"] in TERMINAL:
+            state = {"succeeded": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(job["status"], TrialState.FAIL)
+            value = max(scores.values()) if state == TrialState.COMPLETE and scores else None
+            if state == TrialState.COMPLETE and value is None:
+                state = TrialState.FAIL
+            live.study.add_trial(create_trial(params=params, distributions=dists, value=value, state=state,
+                                              intermediate_values=scores))
+        else:  # queued, running or interrupted: the same parameters, a trial Optuna waits on again
+            live.study.enqueue_trial(params)
+            trial = live.study.ask(dists)
+            live.trials[job["id"]] = trial
+            for step, score in sorted(scores.items()):
+                trial.report(score, step)
+            live.reported[job["id"]] = set(scores)
+    return live
+
+
+def validation_scores(store: Store, job: dict, metric: str) -> dict[int, float]:
+    """The job's run's validation scores by step (the study's metric)."""
+    if job.get("run_id") is None:
+        return {}
+    try:
+        evals = store.evals_df(job["run_id"])
+    except Exception:  # noqa: BLE001 - its run was deleted: no scores
+        return {}
+    if evals is None or not len(evals) or metric not in evals:
+        return {}
+    rows = evals[(evals["split"] == "validation") & evals[metric].notna()]
+    return {int(s): float(v) for s, v in zip(rows["step"], rows[metric])}
+
+
 class Tuner:
     """The studies of one database, driven by its scheduler (`tick` on each of its ticks)."""
 
@@ -134,52 +177,12 @@ class Tuner:
     def tick(self) -> None:
         for row in self.store.studies_records(status="running"):
             if row["id"] not in self.live:
-                self.live[row["id"]] = self._rebuild(row)
+                self.live[row["id"]] = load_study(self.store, row)
             self._advance(self.live[row["id"]])
         for study_id in [s for s, live in self.live.items() if live.row.get("status") != "running"]:
             del self.live[study_id]
 
     # ---- one study --------------------------------------------------------------------------
-
-    def _rebuild(self, row: dict) -> LiveStudy:
-        """The Optuna study as its jobs and runs in the store say it stands."""
-        from optuna.trial import TrialState, create_trial
-
-        live = LiveStudy(row, new_study())
-        dists = distributions(row["spec"]["space"])
-        for job in self.store.study_jobs(row["id"]):
-            if job.get("trial") is None:
-                continue
-            params = job["trial_params"]
-            scores = self._validation(job, row["spec"]["metric"])
-            if job["status"] in TERMINAL:
-                state = {"succeeded": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(job["status"], TrialState.FAIL)
-                value = max(scores.values()) if state == TrialState.COMPLETE and scores else None
-                if state == TrialState.COMPLETE and value is None:
-                    state = TrialState.FAIL
-                live.study.add_trial(create_trial(params=params, distributions=dists, value=value, state=state,
-                                                  intermediate_values=scores))
-            else:  # queued, running or interrupted: the same parameters, a trial Optuna waits on again
-                live.study.enqueue_trial(params)
-                trial = live.study.ask(dists)
-                live.trials[job["id"]] = trial
-                for step, score in sorted(scores.items()):
-                    trial.report(score, step)
-                live.reported[job["id"]] = set(scores)
-        return live
-
-    def _validation(self, job: dict, metric: str) -> dict[int, float]:
-        """The job's run's validation scores by step (the study's metric)."""
-        if job.get("run_id") is None:
-            return {}
-        try:
-            evals = self.store.evals_df(job["run_id"])
-        except Exception:  # noqa: BLE001 - its run was deleted: no scores
-            return {}
-        if evals is None or not len(evals) or metric not in evals:
-            return {}
-        rows = evals[(evals["split"] == "validation") & evals[metric].notna()]
-        return {int(s): float(v) for s, v in zip(rows["step"], rows[metric])}
 
     def _advance(self, live: LiveStudy) -> None:
         from optuna.trial import TrialState
@@ -191,7 +194,7 @@ class Tuner:
             trial = live.trials.get(job["id"])
             if trial is None:
                 continue
-            scores = self._validation(job, spec["metric"])
+            scores = validation_scores(self.store, job, spec["metric"])
             for step in sorted(set(scores) - live.reported.setdefault(job["id"], set())):
                 trial.report(scores[step], step)
                 live.reported[job["id"]].add(step)
@@ -248,3 +251,20 @@ class Tuner:
     def _close(self, live: LiveStudy, status: str, error: Optional[str] = None) -> None:
         self.store.update_study(live.row["id"], status=status, finished_at=time.time(), error=error)
         live.row = {**live.row, "status": status}
+
+
+def study_figures(store: Store, row: dict) -> dict:
+    """Optuna's own Plotly figures of a study: optimization history, parameter importances (2 or
+    more finished trials), parallel coordinates. {} for a study with no finished trial."""
+    from optuna import visualization
+    from optuna.trial import TrialState
+
+    study = load_study(store, row).study
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    if not done:
+        return {}
+    out = {"history": visualization.plot_optimization_history(study),
+           "parallel": visualization.plot_parallel_coordinate(study)}
+    if len(done) >= 2 and len(row["spec"]["space"]) >= 2:
+        out["importance"] = visualization.plot_param_importances(study)
+    return out

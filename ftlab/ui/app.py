@@ -82,6 +82,8 @@ def build_app(lab) -> gr.Blocks:
 
         demo.load(None, None, None, js=OPEN_TAB_JS, queue=False)
         compare_tab.select(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
+        compare_tab.select(compare_ui.show_study, [compare_ui.study_pick], compare_ui.study_outputs,
+                           show_progress="hidden")
         run_tab.select(run_ui.choices, [run_ui.picker], [run_ui.picker])
         playground_tab.select(playground_ui.choices, [playground_ui.runs], [playground_ui.runs])
 

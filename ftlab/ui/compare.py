@@ -70,6 +70,17 @@ def build(lab) -> SimpleNamespace:
         export_status = gr.Markdown(elem_id="compare-export-status", container=False)
     export_file = gr.File(label="Export (every column of the shown runs)", interactive=False, visible=False,
                           elem_id="compare-export-file", height=90)
+    with gr.Accordion("Tuning studies (Optuna)", open=False, elem_id="compare-studies"):
+        with gr.Row(equal_height=True):
+            study_pick = gr.Dropdown([], label="Study", info="One study per tuned method; newest first.",
+                                     elem_id="compare-study", scale=4)
+            study_btn = gr.Button("Refresh studies", size="sm", elem_id="compare-study-refresh", scale=1, min_width=90)
+        study_text = gr.Markdown(elem_id="compare-study-text")
+        with gr.Row():
+            history_plot = gr.Plot(label="Optimization history", elem_id="compare-study-history", show_label=False)
+            importance_plot = gr.Plot(label="Parameter importances", elem_id="compare-study-importance",
+                                      show_label=False)
+        parallel_plot = gr.Plot(label="Parallel coordinates", elem_id="compare-study-parallel", show_label=False)
 
     filters = [f_dataset, f_model, f_method, f_status, smoothing]
 
@@ -114,6 +125,29 @@ def build(lab) -> SimpleNamespace:
                     status_markdown(f"Exported {len(runs)} run(s) as {fmt.upper()}."))
         return run
 
+    def show_study(study_id=None):
+        try:
+            studies = lab.studies()
+            choices = compare_logic.study_choices(studies)
+            study_id = study_id if any(v == study_id for _, v in choices) else (choices[0][1] if choices else None)
+            study = next((st for st in studies if st["id"] == study_id), None)
+            figs = lab.study_figures(study_id) if study_id else {}
+        except Exception as err:
+            if not isinstance(err, FtlabError):
+                log.exception("studies")
+            return gr.skip(), status_markdown(one_line(err), ok=False), gr.skip(), gr.skip(), gr.skip()
+        blank = charts.empty_figure("Needs finished trials")
+        return (gr.update(choices=choices, value=study_id), compare_logic.study_markdown(study),
+                sized(figs.get("history", blank), HEIGHTS["bars"]),
+                sized(figs.get("importance", charts.empty_figure("Needs 2 finished trials and 2 searched settings")),
+                      HEIGHTS["bars"]),
+                sized(figs.get("parallel", blank), HEIGHTS["bars"]))
+
+    study_outputs = [study_pick, study_text, history_plot, importance_plot, parallel_plot]
+    study_btn.click(show_study, [study_pick], study_outputs)
+    study_pick.input(show_study, [study_pick], study_outputs)
+
     csv_btn.click(export("csv"), filters, [export_file, export_status])
     parquet_btn.click(export("parquet"), filters, [export_file, export_status])
-    return SimpleNamespace(refresh=refresh, filters=filters, outputs=outputs, table=table)
+    return SimpleNamespace(refresh=refresh, filters=filters, outputs=outputs, table=table, show_study=show_study,
+                           study_pick=study_pick, study_outputs=study_outputs)

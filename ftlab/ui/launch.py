@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 SEEDS_HELP = ("Runs per method. Seeds are first_seed, first_seed+1, ...; two or more show how much of a "
               "difference between methods is noise (the Compare tab draws 95% intervals).")
 FIRST_SEED_HELP = "Seed of each method's first run (later runs add 1)."
+TUNE_HELP = ("Instead of one setting per method: an Optuna study per method searches its learning rate and main "
+             "options (trials are queue jobs; the weak ones are pruned), then re-runs the best over the seeds, "
+             "shown as 'tuned' beside the defaults. Each method starts from its default options.")
 
 
 def _number(name: str, default, label: str | None = None):
@@ -127,6 +130,11 @@ def build(lab) -> SimpleNamespace:
                 with gr.Row():
                     for name, kind, default in chunk:
                         training[name] = _training_widget(name, kind, default)
+            with gr.Row():
+                tune = gr.Checkbox(False, label="Tune each method (Optuna)", info=TUNE_HELP, elem_id="launch-tune")
+                trials = gr.Number(value=6, label="Trials per method", precision=0, minimum=2, maximum=50,
+                                   info="The same number for every method: an equal budget.", elem_id="launch-trials",
+                                   min_width=150)
             with gr.Accordion(launch_logic.ADVANCED_ACCORDION, open=False):
                 advanced = [f for f in launch_logic.TRAINING_FIELDS if f[0] not in launch_logic.MAIN_TRAINING_FIELDS]
                 with gr.Row():
@@ -259,6 +267,7 @@ def build(lab) -> SimpleNamespace:
 
     estimate_btn.click(on_estimate, form_inputs, [status, estimate_out])
     return SimpleNamespace(queue_btn=queue_btn, status=status, form_inputs=form_inputs, read_form=read_form,
+                           tune=tune, trials=trials,
                            model=model, dataset=dataset, card=card, show_card=show_card, card_inputs=card_inputs)
 
 
@@ -267,6 +276,7 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
     with its table already showing the new jobs."""
 
     def on_queue(request: gr.Request, profile: gr.OAuthProfile | None, *values):
+        values, (tune_on, n_trials) = values[:-2], values[-2:]
         try:
             grid = ui.read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
@@ -275,6 +285,8 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
                 gr.skip(), gr.skip(), gr.skip()
         if not grid.ok:
             return launch_logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip(), gr.skip(), gr.skip()
+        if tune_on:
+            return on_tune(grid, n_trials)
         try:
             ids = lab.submit(grid.configs, owner=visitor(request, profile), baselines=True)
         except Exception as err:
@@ -289,5 +301,24 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
         return (status_markdown(f"Queued {len(ids)} run(s){baselines}: {', '.join(ids)}. The Queue tab shows them."),
                 gr.Tabs(selected="queue"), summary, table)
 
-    ui.queue_btn.click(on_queue, ui.form_inputs, [ui.status, tabs, queue_ui.summary, queue_ui.table])
+    def on_tune(grid, n_trials):
+        names = list(dict.fromkeys(c.method for c in grid.configs))
+        seeds = len(grid.configs) // len(names)
+        try:
+            if not lab.policy.is_open:
+                raise FtlabError("tuning is off on this shared dashboard: it queues many runs per method")
+            studies = lab.tune(grid.configs[0], names, trials=int(n_trials or 6), seeds=seeds)
+        except Exception as err:
+            if not isinstance(err, FtlabError):
+                log.exception("tune")
+            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), \
+                gr.skip(), gr.skip(), gr.skip()
+        summary, table, _ = queue_ui.refresh("")
+        return (status_markdown(f"Tuning {', '.join(names)}: {len(studies)} Optuna studies of {int(n_trials or 6)} "
+                                f"trials each, the best setting of each re-run over {seeds} seed(s) beside the "
+                                "default runs. The Queue tab shows the trials as they are asked; Compare shows the "
+                                "studies."), gr.Tabs(selected="queue"), summary, table)
+
+    ui.queue_btn.click(on_queue, ui.form_inputs + [ui.tune, ui.trials],
+                       [ui.status, tabs, queue_ui.summary, queue_ui.table])
 

@@ -101,12 +101,14 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     assert lines and all(n <= 1 for _, n in lines), [x for x in lines if x[1] > 1]
     error_header = page.locator("#queue-table th").filter(has_text="error").first.bounding_box()
     assert error_header["x"] + 40 < VIEWPORT["width"]  # the error column is on screen
-    ids = wait_for(lambda: len(job_statuses(page)) == 4 and set(job_statuses(page)), 60, "4 jobs in the table")
+    # the 4 runs and the grid's 2 baselines (majority class, zero-shot), which the charts draw as lines
+    ids = wait_for(lambda: len(job_statuses(page)) == 6 and set(job_statuses(page)), 60, "6 jobs in the table")
     assert ids == {j["id"] for j in lab.jobs()}
     configs = [j["config"] for j in lab.jobs()]
-    assert sorted((c["method"], c["seed"]) for c in configs) == [("head", 0), ("head", 1), ("lora", 0), ("lora", 1)]
-    assert all((c["model"], c["max_train"], c["max_eval"], c["max_steps"], c["batch_size"]) == ("tiny", 64, 32, 4, 16)
-               for c in configs)
+    assert sorted((c["method"], c["seed"]) for c in configs) == [("head", 0), ("head", 1), ("lora", 0), ("lora", 1),
+                                                                 ("majority", 0), ("zero-shot", 0)]
+    assert all((c["model"], c["max_train"], c["max_eval"], c["batch_size"]) == ("tiny", 64, 32, 16) for c in configs)
+    assert all(c["max_steps"] == 4 for c in configs if c["method"] in ("head", "lora"))
 
     # reload mid-run: a fresh page shows the same jobs (state lives in the database, not the page)
     wait_for(lambda: "running" in job_statuses(page).values(), 120, "a running job")
@@ -133,7 +135,8 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
                     60, "the score chart")
     assert meta["meta"]["n_points"] == 2 and sorted(meta["meta"]["labels"]) == ["head", "lora"]
     assert meta["meta"]["metric"] == "accuracy" and meta["meta"]["full_ft"] is False
-    assert page.locator("#compare-table").inner_text().count("succeeded") == 4
+    assert [b.split(":")[0] for b in meta["meta"]["baselines"]] == ["majority class", "zero-shot"]
+    assert page.locator("#compare-table").inner_text().count("succeeded") == 6
     points = [xs for xs in meta["xs"] if len(xs) == 1]
     assert len(points) == 2  # the two method markers (the frontier line is its own trace)
     for elem_id in ("compare-throughput", "compare-memory", "compare-loss"):
@@ -149,7 +152,7 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     assert "tab=compare" in page.url
     page.locator("#compare-export-csv").click()
     expect(page.locator("#compare-export-file a").first).to_be_visible(timeout=30_000)
-    expect(page.locator("#compare-export-status")).to_contain_text("Exported 4 run(s) as CSV")
+    expect(page.locator("#compare-export-status")).to_contain_text("Exported 6 run(s) as CSV")
 
     # -- Run: a row of the Compare table opens that run here: summary, confusion matrix, weights
     page.locator('#compare-table [data-testid="cell-0-0"]').click()  # run #1 (the table is oldest first)
@@ -204,7 +207,7 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     page.locator("#launch-queue").click()
     expect(page.locator("#launch-status")).to_contain_text("Columns and encoding > Label column", timeout=60_000)
     expect(page.locator("#launch-status")).not_to_contain_text("--label-column")
-    assert len(lab.jobs()) == 4
+    assert len(lab.jobs()) == 6  # the 4 runs and their 2 baselines
 
     # a run that fails: the Run tab says why, shows its log and offers Retry, not weights
     from ftlab.config import RunConfig

@@ -100,3 +100,22 @@ def test_versus_full_says_what_each_method_gives_up_and_saves():
                                     wall_s=[20.0, 15.0])
     text = compare_logic.versus_full_markdown(runs)
     assert "| lora | 78.0% | -2.0 pts | 1.00% of full's | 25% less | 1 |" in text
+
+
+def test_study_picker_and_summary():
+    from ftlab.ui.logic.compare import study_choices, study_markdown
+
+    spec = {"trials": 3, "seeds": 2, "eval_every": 50, "metric": "accuracy",
+            "space": {"lr": ["log", 5e-4, 5e-2], "r": [4, 8, 16]}}
+    jobs = [{"trial": 0, "status": "succeeded"}, {"trial": 1, "status": "pruned"}, {"trial": 2, "status": "running"},
+            {"trial": None, "status": "queued"}]
+    study = {"id": "s1", "name": "tune-x", "method": "lora", "status": "running", "spec": spec, "jobs": jobs,
+             "best": {"trial": 0, "value": 0.6871, "params": {"lr": 0.00312, "r": 16}}}
+    older = {**study, "id": "s0", "method": "ia3", "jobs": [], "best": None}
+    assert study_choices([older, study]) == [("tune-x · lora · running · 2/3 trials", "s1"),
+                                             ("tune-x · ia3 · running · 0/3 trials", "s0")]
+    text = study_markdown(study)
+    assert "3 trials of 100 steps each" in text and "lr 0.0005..0.05 (log)" in text and "r in [4, 8, 16]" in text
+    assert "1 pruned, 1 running, 1 succeeded" in text
+    assert "Best: trial 0, lr=0.00312, r=16, validation accuracy 68.7%; re-run over 2 seed(s)" in text
+    assert "tick **Tune**" in study_markdown(None)

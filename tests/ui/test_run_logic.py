@@ -68,3 +68,6 @@ def test_playground_starts_with_the_newest_runs_one_per_method():
     assert run_logic.default_picks(runs, 4) == [4, 2]  # newest lora, then full, of dataset b
     assert run_logic.default_picks(runs, 1) == [4]
     assert run_logic.default_picks([], 4) == []
+    baseline = {"id": 6, "status": "succeeded", "model": "tiny", "dataset": "b", "method": "majority",
+                "trainable_params": 0}
+    assert run_logic.default_picks(runs + [baseline], 4) == [4, 2]  # baselines are the charts' lines, not picks

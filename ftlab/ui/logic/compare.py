@@ -149,6 +149,40 @@ def verdicts_markdown(runs: pd.DataFrame | None) -> str:
     return "\n".join(lines)
 
 
+def study_choices(studies: list[dict]) -> list[tuple[str, str]]:
+    """(label, study id) for the study picker: name, method, status, trials finished of planned."""
+    out = []
+    for st in studies:
+        trials = [j for j in st.get("jobs", []) if j.get("trial") is not None]
+        done = sum(j["status"] in ("succeeded", "failed", "canceled", "pruned") for j in trials)
+        out.append((f"{st.get('name')} · {st.get('method')} · {st['status']} · {done}/{st['spec']['trials']} trials",
+                    st["id"]))
+    return out[::-1]  # newest first
+
+
+def study_markdown(study: dict | None) -> str:
+    """What a study searched, how its trials ended and what it found."""
+    if not study:
+        return "_No tuning study yet: tick **Tune** on the Launch tab, or run `python -m ftlab tune`._"
+    spec, best = study["spec"], study.get("best") or {}
+    trials = [j for j in study.get("jobs", []) if j.get("trial") is not None]
+    counts: dict[str, int] = {}
+    for j in trials:
+        counts[j["status"]] = counts.get(j["status"], 0) + 1
+    space = ", ".join(f"{k} {v[1]:g}..{v[2]:g} (log)" if isinstance(v, list) and v and v[0] == "log"
+                      else f"{k} in {v}" for k, v in spec["space"].items())
+    lines = [f"**{study['method']}**: {spec['trials']} trials of {spec['eval_every'] * 2} steps each, "
+             f"searching {space}. Trials: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none yet")
+             + "."]
+    if best:
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
+        lines.append(f"Best: trial {best['trial']}, {params}, validation {spec['metric'].replace('_', ' ')} "
+                     f"{best['value']:.1%}; re-run over {spec['seeds']} seed(s) as **tuned**.")
+    if study.get("error"):
+        lines.append(f"Study failed: {study['error']}")
+    return "\n\n".join(lines)
+
+
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 

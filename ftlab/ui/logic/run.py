@@ -32,6 +32,8 @@ def default_picks(runs: list[dict], limit: int) -> list[int]:
         return []
     newest, picks, methods = done[0], [], set()
     for r in done:
+        if r.get("trainable_params") == 0:  # a baseline: the charts draw it; the user may add it here
+            continue
         if (r.get("model"), r.get("dataset")) == (newest.get("model"), newest.get("dataset")) and r.get("method") not in methods:
             picks.append(int(r["id"]))
             methods.add(r.get("method"))
