@@ -21,12 +21,10 @@ import argparse
 import statistics
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ftlab import data as datasets  # noqa: E402
 from ftlab import methods, service  # noqa: E402
 from ftlab.config import RunConfig  # noqa: E402
 from ftlab.experiments import load_experiment  # noqa: E402
@@ -39,26 +37,12 @@ SCORES = {"classification": ("accuracy", "macro_f1"), "ner": ("entity_f1", "toke
 CLEARS_BY = 0.10  # the target: every method at least 10 points above the majority baseline
 
 
-def majority_scores(task: str, dataset: str) -> dict:
-    """The test score of always answering the most frequent training label (all 'O' for NER)."""
-    d = datasets.load_dataset(dataset, max_train=BUDGET.get("max_train"), max_eval=BUDGET.get("max_eval"))
-    if task == "ner":
-        tags = [t for row in d.test for t in row["labels"]]
-        return {"entity_f1": 0.0, "token_accuracy": sum(d.label_names[t] == "O" for t in tags) / len(tags)}
-    top = Counter(row["label"] for row in d.train).most_common(1)[0][0]
-    gold = [row["label"] for row in d.test]
-    n_classes = len(d.label_names)
-    hits = sum(g == top for g in gold)
-    # macro-F1 of a constant answer: F1 of the one class it names, 0 for the others
-    precision, recall = hits / len(gold), 1.0
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return {"accuracy": hits / len(gold), "macro_f1": f1 / n_classes}
-
-
 def configs(task: str, names: list[str], lrs: list[float] | None, seeds: list[int]) -> list[RunConfig]:
     out = []
     for name in names:
-        for lr in lrs or [None]:
+        method = methods.get_method(name)
+        # the default written out: a default run and a sweep run at that rate are one config (one hash)
+        for lr in lrs or [method.default_lr if method.trains else None]:
             for seed in seeds:
                 out.append(RunConfig(**{**BUDGET, "dataset": DATASETS[task], "task": task, "method": name,
                                         "lr": lr, "seed": seed, "checkpoint_every": "0"}))
@@ -77,20 +61,26 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def table(task: str, runs: list[dict], majority: dict) -> list[str]:
+def table(task: str, runs: list[dict]) -> list[str]:
+    """One row per (method, lr), best first; the baselines (majority class, zero-shot) are runs too."""
     primary, second = SCORES[task]
+    majority = next((r for r in runs if r["method"] == "majority"), None)
+    if majority is None:
+        return ["(no majority-class run yet: it is the row every method is measured against)"]
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["method"], RunConfig(**r["config"]).effective_lr), []).append(r)
+        lr = RunConfig(**r["config"]).effective_lr if methods.get_method(r["method"]).trains else None
+        groups.setdefault((r["method"], lr), []).append(r)
     lines = [f"| method | lr | seeds | test {primary} | test {second} | vs majority ({primary}) | trainable params |",
              "|---|---|---|---|---|---|---|"]
     for (name, lr), rows in sorted(groups.items(), key=lambda kv: -statistics.mean(r[primary] for r in kv[1])):
         first = [r[primary] for r in rows]
         gap = statistics.mean(first) - majority[primary]
         flag = "" if gap >= CLEARS_BY else " (below target)"
-        lines.append(f"| {name} | {lr:g} | {len(rows)} | {mean_std(first)} | {mean_std([r[second] for r in rows])} "
-                     f"| {gap * 100:+.1f} points{flag} | {rows[0]['trainable_params']:,} |")
-    lines.append(f"| majority class | - | - | {majority[primary]:.3f} | {majority[second]:.3f} | 0 | 0 |")
+        flag = flag if lr is not None else " (baseline)"
+        lines.append(f"| {name} | {'-' if lr is None else f'{lr:g}'} | {len(rows)} | {mean_std(first)} "
+                     f"| {mean_std([r[second] for r in rows])} | {gap * 100:+.1f} points{flag} "
+                     f"| {rows[0]['trainable_params']:,} |")
     return lines
 
 
@@ -106,12 +96,14 @@ def main(argv=None) -> int:
 
     names = args.methods or [m.name for m in methods.list_methods() if args.task in m.tasks]
     wanted = configs(args.task, names, args.lrs, args.seeds)
+    # the majority-class run (seed-free, one run) is the row every method is measured against
+    wanted += [c for c in configs(args.task, ["majority"], None, [0]) if c.hash not in {w.hash for w in wanted}]
     with Store(args.db) as store:
         done = finished(store)
         todo = [c for c in wanted if c.hash not in done]
         for i, config in enumerate([] if args.report_only else todo, 1):
             t0 = time.perf_counter()
-            run_id, summary, error = service.train_now(config, store, db_path=args.db, save=False)
+            _, summary, error = service.train_now(config, store, db_path=args.db, save=False)
             score = "" if error else f"{summary[SCORES[args.task][0]]:.3f}"
             print(f"[{i}/{len(todo)}] {config.method} lr={config.effective_lr:g} seed={config.seed}: "
                   f"{error or score} ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -122,7 +114,7 @@ def main(argv=None) -> int:
           + (f" --lrs {' '.join(f'{lr:g}' for lr in args.lrs)}" if args.lrs else ""))
     print(f"# {BUDGET.get('model')}, {DATASETS[args.task]}, {BUDGET.get('max_train')} train examples, "
           f"{BUDGET.get('epochs')} epoch, batch {BUDGET.get('batch_size')}; test split of {BUDGET.get('max_eval')}\n")
-    print("\n".join(table(args.task, runs, majority_scores(args.task, DATASETS[args.task]))))
+    print("\n".join(table(args.task, runs)))
     return 0
 
 
