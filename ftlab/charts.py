@@ -141,7 +141,7 @@ def _succeeded(runs: pd.DataFrame | None) -> pd.DataFrame:
     if "status" in runs:
         runs = runs[runs["status"] == "succeeded"]
     if "config" in runs:  # a tuning study's search runs: the study's tuned re-runs stand for them
-        runs = runs[[not (isinstance(c, dict) and c.get("tag") == "trial") for c in runs["config"]]]
+        runs = runs[[flat_config(c).get("tag") != "trial" for c in runs["config"]]]
     return runs
 
 
@@ -209,11 +209,27 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
         if len(distinct) < 2:
             names.update({k: "" for k in distinct})
             continue
-        fields = sorted({f for flat in distinct.values() for f in flat
-                         if len({json.dumps(d.get(f), default=str) for d in distinct.values()}) > 1})
+        fields = sorted({f for flat in distinct.values() for f in flat if f not in QUIET_FIELDS
+                         and len({json.dumps(d.get(f), default=str) for d in distinct.values()}) > 1})
         for k, flat in distinct.items():
-            names[k] = ", ".join(f"{f}={flat.get(f)}" for f in fields)
+            text = ", ".join(f"{f.removeprefix('method_options.')}={_short(f, flat.get(f))}" for f in fields)
+            names[k] = f"{flat['tag']}: {text}" if flat.get("tag") and text else (flat.get("tag") or text)
     return keys, names
+
+
+# Config fields left out of variant names: bookkeeping (when to checkpoint) and the tag, which
+# leads the name instead ("tuned: lr=0.00352, r=32").
+QUIET_FIELDS = {"checkpoint_every", "tag"}
+
+
+UNSET = {"lr": "default", "max_train": "all", "max_eval": "all", "max_steps": "epochs"}
+
+
+def _short(name: str, value) -> str:
+    """A config value in a label: floats to 3 significant digits; unset as what it means ('lr=default')."""
+    if value is None:
+        return UNSET.get(name, "none")
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 # -- aggregation --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """ftlab.charts: hand-made frames in the shapes Store returns, figures checked by their data."""
 
+import json
 import math
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def test_runs_with_other_settings_are_not_averaged_as_seeds():
     two_options = frame.assign(config=[cfg(2000, 0), cfg(2000, 1, r=16), cfg(2000, 0, r=16), cfg(2000, 1),
                                        frame["config"][4], frame["config"][5]])
     agg = charts.aggregate_seeds(two_options, "accuracy")
-    assert sorted(agg[agg["method"] == "lora"]["variant"]) == ["method_options.r=16", "method_options.r=8"]
+    assert sorted(agg[agg["method"] == "lora"]["variant"]) == ["r=16", "r=8"]
 
 
 def test_aggregate_single_seed_has_no_interval(runs):
@@ -397,8 +398,10 @@ def test_tuning_trials_stay_off_the_charts_and_tuned_runs_are_their_own_setting(
     runs = pd.DataFrame([
         {**row, "id": 1, "seed": 0, "accuracy": 0.6, "config": {"method": "lora", "seed": 0}},
         {**row, "id": 2, "seed": 0, "accuracy": 0.2, "config": {"method": "lora", "seed": 0, "lr": 0.3, "tag": "trial"}},
-        {**row, "id": 3, "seed": 0, "accuracy": 0.7, "config": {"method": "lora", "seed": 0, "lr": 0.002, "tag": "tuned"}},
+        {**row, "id": 3, "seed": 0, "accuracy": 0.7, "config": {"method": "lora", "seed": 0, "lr": 0.0023456,
+                                                                 "tag": "tuned", "checkpoint_every": "0"}},
+        {**row, "id": 4, "seed": 1, "accuracy": 0.1, "config": json.dumps({"method": "lora", "seed": 1, "tag": "trial"})},
     ])
     agg = charts.aggregate_seeds(runs)
-    assert sorted(agg["mean"]) == [0.6, 0.7]
-    assert any("tag=tuned" in v for v in agg["variant"])
+    assert sorted(agg["mean"]) == [0.6, 0.7]  # trials, dicts or JSON text, stay off
+    assert sorted(agg["variant"]) == ["lr=default", "tuned: lr=0.00235"]

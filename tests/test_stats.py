@@ -66,7 +66,7 @@ def test_verdicts_compare_each_setting_with_full_and_never_pool_budgets():
                   ("majority", 0, 0.42, {}), ("majority", 1, 0.42, {})])  # a baseline: a line, not a verdict
     found = charts.verdicts(runs)
     assert sorted((v["a"], v["b"]) for v in found) == [("lora (max_train=200)", "full"),
-                                                       ("lora (max_train=None)", "full")]
+                                                       ("lora (max_train=all)", "full")]
     small = next(v for v in found if "200" in v["a"])
     assert small["difference"].delta == pytest.approx(0.605 - 0.71) and small["difference"].distinguishable
     same_budget = next(v for v in found if "200" not in v["a"])

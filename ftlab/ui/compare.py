@@ -71,7 +71,7 @@ def build(lab) -> SimpleNamespace:
     export_file = gr.File(label="Export (every column of the shown runs)", interactive=False, visible=False,
                           elem_id="compare-export-file", height=90)
     with gr.Accordion("Tuning studies (Optuna)", open=False, elem_id="compare-studies"):
-        with gr.Row(equal_height=True):
+        with gr.Row():
             study_pick = gr.Dropdown([], label="Study", info="One study per tuned method; newest first.",
                                      elem_id="compare-study", scale=4)
             study_btn = gr.Button("Refresh studies", size="sm", elem_id="compare-study-refresh", scale=1, min_width=90)
