@@ -92,3 +92,26 @@ def test_trial_settings_come_from_the_method_search_space():
     assert (config.lr, config.method_options.r, config.method_options.alpha, config.eval_every) == (0.002, 16, 32, 5)
     with pytest.raises(Exception, match="baseline"):
         tuning.study_specs(base, ["majority"], trials=2, seeds=1, steps=10)
+
+
+def test_lab_tune_queues_defaults_baselines_and_one_study_per_method(tmp_path):
+    from ftlab.queue import inbox
+    from ftlab.service import Lab
+
+    db = str(tmp_path / "lab.duckdb")
+    base = RunConfig(model="tiny", dataset="tweets-sentiment", max_train=64, max_eval=32, batch_size=16, epochs=2)
+    with Lab(db) as lab:
+        studies = lab.tune(base, ["lora", "head"], trials=4, seeds=2)
+        assert [s["method"] for s in studies] == ["lora", "head"]
+        assert all(s["spec"]["eval_every"] == 4 for s in studies)  # 64 / 16 x 2 epochs = 8 steps, 2 passes
+        jobs = lab.jobs()
+        assert sorted((j["config"]["method"], j["config"]["seed"]) for j in jobs) == [
+            ("head", 0), ("head", 1), ("lora", 0), ("lora", 1), ("majority", 0), ("zero-shot", 0)]
+        assert [s["status"] for s in lab.store.studies_records()] == ["running", "running"]
+        lab.tune(base, ["lora"], trials=4, seeds=2)  # the defaults and baselines are queued already
+        assert len(lab.jobs()) == 6 and len(lab.store.studies_records()) == 3
+        # another process's studies arrive through the inbox, like its jobs
+        (other,) = tuning.study_specs(base, ["ia3"], trials=2, seeds=1, steps=8)
+        inbox.send(db, {"op": "study", "studies": [other]})
+        lab.scheduler._apply_inbox()
+        assert other["id"] in {s["id"] for s in lab.store.studies_records()}
