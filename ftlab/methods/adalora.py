@@ -42,5 +42,5 @@ def check(o: AdaLoraOptions, task: str, architecture: str):
     return needs_known_targets("TRANSFORMERS_MODELS_TO_ADALORA_TARGET_MODULES_MAPPING")(o, task, architecture)
 
 
-register_method("adalora", AdaLoraOptions, apply, default_lr=1e-3, check=check, after_step=after_step,
+register_method("adalora", AdaLoraOptions, apply, default_lr=3e-2, check=check, after_step=after_step,
                 family="reparam", help="AdaLoRA: LoRA with an SVD-style budget that moves rank to the matrices that need it.")

@@ -21,5 +21,5 @@ def check(options, task: str, architecture: str):
     return None
 
 
-register_method("bitfit", BitFitOptions, apply, default_lr=1e-3, check=check, family="selective",
+register_method("bitfit", BitFitOptions, apply, default_lr=1e-2, check=check, family="selective",
                 help="BitFit: train only the bias terms of the model and the task head (~0.1% of weights).")

@@ -17,5 +17,5 @@ def apply(model, options: HeadOptions, ctx):
     return model
 
 
-register_method("head", HeadOptions, apply, default_lr=5e-3, family="selective",
+register_method("head", HeadOptions, apply, default_lr=5e-2, family="selective",
                 help="Linear probe: freeze the pretrained model and train only the task head.")

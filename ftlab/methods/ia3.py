@@ -29,5 +29,5 @@ def check(o: IA3Options, task: str, architecture: str):
     return needs_known_targets("TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING")(o, task, architecture)
 
 
-register_method("ia3", IA3Options, apply, default_lr=1e-2, check=check, family="additive",
+register_method("ia3", IA3Options, apply, default_lr=3e-2, check=check, family="additive",
                 help="IA3: learn vectors that rescale keys, values and feed-forward activations (fewest parameters).")

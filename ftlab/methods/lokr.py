@@ -9,6 +9,6 @@ class LoKrOptions(LycorisOptions):
     """The update is kron(W1, A@B) with A@B of rank r."""
 
 
-register_method("lokr", LoKrOptions, apply_with("LoKrConfig"), default_lr=1e-2, family="reparam",
+register_method("lokr", LoKrOptions, apply_with("LoKrConfig"), default_lr=3e-2, family="reparam",
                 check=needs_known_targets("TRANSFORMERS_MODELS_TO_LOKR_TARGET_MODULES_MAPPING", linear_only=True),
                 help="LoKr: the update is a Kronecker product with a low-rank factor.")

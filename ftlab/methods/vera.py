@@ -19,6 +19,6 @@ def apply(model, o: VeraOptions, ctx):
     return wrap_with_peft(model, VeraConfig, dict(r=o.r, vera_dropout=o.dropout, target_modules=o.target_modules), ctx)
 
 
-register_method("vera", VeraOptions, apply, default_lr=1e-2, family="reparam",
+register_method("vera", VeraOptions, apply, default_lr=1e-1, family="reparam",
                 check=needs_known_targets("TRANSFORMERS_MODELS_TO_VERA_TARGET_MODULES_MAPPING"),
                 help="VeRA: frozen random low-rank matrices shared by all layers; only scaling vectors train.")
