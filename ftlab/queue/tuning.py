@@ -91,12 +91,14 @@ def distributions(space: dict) -> dict:
     return out
 
 
-def new_study(seed: int = 0):
+def new_study(trials: int, seed: int = 0):
+    """TPE whose first half of the trials (at most Optuna's default 10) sample at random: with
+    Optuna's default of 10 random trials, a 6-trial study would never use TPE at all."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
-                               pruner=make_pruner())
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(10, trials // 2)))
+    return optuna.create_study(direction="maximize", sampler=sampler, pruner=make_pruner())
 
 
 def make_pruner():
@@ -124,7 +126,7 @@ def load_study(store: Store, row: dict) -> LiveStudy:
     with their scores, queued or running ones asked again with the same parameters."""
     from optuna.trial import TrialState, create_trial
 
-    live = LiveStudy(row, new_study())
+    live = LiveStudy(row, new_study(row["spec"]["trials"]))
     dists = distributions(row["spec"]["space"])
     for job in store.study_jobs(row["id"]):
         if job.get("trial") is None:
