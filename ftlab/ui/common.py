@@ -64,6 +64,11 @@ def clamp_fraction_axis(fig: go.Figure) -> go.Figure:
             e = float(errors[i]) if i < len(errors) and errors[i] is not None else 0.0
             lows.append(float(y) - e)
             highs.append(float(y) + e)
+    # the baselines' horizontal lines stay in view: they are the scores to beat
+    for shape in fig.layout.shapes or ():
+        if shape.type == "line" and shape.y0 is not None and shape.y0 == shape.y1:
+            lows.append(float(shape.y0))
+            highs.append(float(shape.y0))
     if not lows:
         return fig
     lo, hi = max(0.0, min(lows)), min(1.0, max(highs))

@@ -28,6 +28,12 @@ def test_score_axis_stays_within_0_and_100_percent():
     low, high = clamp_fraction_axis(charts.score_vs_params(tight)).layout.yaxis.range
     assert 0.7 < low < 0.8 and 0.9 < high < 1.0
     assert min(0.80 - low, high - 0.90) / (high - low) >= 0.08  # the end markers are not cut by the frame
+    # a baseline far below the points widens the range: its line is the score to beat
+    base = pd.DataFrame({"id": [5], "status": ["succeeded"], "model": ["tiny"], "dataset": ["d"],
+                         "task": ["classification"], "method": ["majority"], "seed": [0], "accuracy": [0.42],
+                         "trainable_params": [0]})
+    low, high = clamp_fraction_axis(charts.score_vs_params(pd.concat([tight, base]))).layout.yaxis.range
+    assert low < 0.42 < 0.90 < high
     empty = clamp_fraction_axis(charts.score_vs_params(None))
     assert empty.layout.yaxis.range is None
     # the log x axis spans whole decades: 195 and 4,291 parameters -> 100 to 10k

@@ -115,7 +115,7 @@ def test_study_picker_and_summary():
     assert study_choices([older, study]) == [("tune-x · lora · running · 2/3 trials", "s1"),
                                              ("tune-x · ia3 · running · 0/3 trials", "s0")]
     text = study_markdown(study)
-    assert "3 trials of 100 steps each" in text and "lr 0.0005..0.05 (log)" in text and "r in [4, 8, 16]" in text
+    assert "3 trials of about 100 steps each" in text and "lr 0.0005..0.05 (log)" in text and "r in [4, 8, 16]" in text
     assert "1 pruned, 1 running, 1 succeeded" in text
     assert "Best: trial 0, lr=0.00312, r=16, validation accuracy 68.7%; re-run over 2 seed(s)" in text
     assert "tick **Tune**" in study_markdown(None)

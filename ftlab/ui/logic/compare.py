@@ -171,7 +171,7 @@ def study_markdown(study: dict | None) -> str:
         counts[j["status"]] = counts.get(j["status"], 0) + 1
     space = ", ".join(f"{k} {v[1]:g}..{v[2]:g} (log)" if isinstance(v, list) and v and v[0] == "log"
                       else f"{k} in {v}" for k, v in spec["space"].items())
-    lines = [f"**{study['method']}**: {spec['trials']} trials of {spec['eval_every'] * 2} steps each, "
+    lines = [f"**{study['method']}**: {spec['trials']} trials of about {spec['eval_every'] * 2} steps each, "
              f"searching {space}. Trials: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none yet")
              + "."]
     if best:
