@@ -43,7 +43,7 @@ def configs(task: str, names: list[str], lrs: list[float] | None, seeds: list[in
         method = methods.get_method(name)
         # the default written out: a default run and a sweep run at that rate are one config (one hash)
         for lr in lrs or [method.default_lr if method.trains else None]:
-            for seed in seeds:
+            for seed in seeds if method.trains else seeds[:1]:  # a baseline is the same on every seed
                 out.append(RunConfig(**{**BUDGET, "dataset": DATASETS[task], "task": task, "method": name,
                                         "lr": lr, "seed": seed, "checkpoint_every": "0"}))
     return out
