@@ -52,3 +52,10 @@ def test_the_summary_says_what_is_wrong_with_the_scheduler_and_what_it_set_aside
                                      [{"file": "cmd-1.json", "reason": "not JSON", "command": None}])
     assert text.startswith("**Problem:** scheduler: database error, retrying (3)") and "**1** queued" in text
     assert "1 command(s) could not apply" in text and "cmd-1.json" in text and "not JSON" in text
+
+
+def test_the_summary_counts_pruned_tuning_trials():
+    from ftlab.ui.logic.queue import queue_summary
+
+    jobs = [{"status": "succeeded"}, {"status": "pruned"}, {"status": "pruned"}, {"status": "running"}]
+    assert queue_summary(jobs).startswith("**1** running · **1** succeeded · **2** pruned")

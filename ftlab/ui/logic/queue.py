@@ -70,7 +70,7 @@ def _counts(jobs: list[dict]) -> str:
         counts[j.get("status")] = counts.get(j.get("status"), 0) + 1
     if not jobs:
         return "No jobs yet: queue runs in the Launch tab."
-    order = ["running", "queued", "succeeded", "failed", "canceled", "interrupted"]
+    order = ["running", "queued", "succeeded", "pruned", "failed", "canceled", "interrupted"]
     return " · ".join(f"**{counts[s]}** {s}" for s in order if counts.get(s))
 
 
