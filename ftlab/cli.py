@@ -243,6 +243,7 @@ def cmd_tune(args) -> int:
     import statistics
     import time
 
+    from ftlab import methods
     from ftlab.service import Lab
 
     names = args.method or ["lora"]
@@ -264,8 +265,9 @@ def cmd_tune(args) -> int:
                     if job["status"] in ("succeeded", "failed", "canceled", "pruned") and job["id"] not in seen:
                         seen[job["id"]] = job["status"]
                         config = job["config"]
+                        baseline = not methods.get_method(config["method"]).trains
                         what = (f"trial {job['trial']}" if job.get("trial") is not None else
-                                config.get("tag") or ("baseline" if config["method"] in ("majority", "zero-shot") else "default"))
+                                config.get("tag") or ("baseline" if baseline else "default"))
                         print(f"  {config['method']:<9} {what:<9} seed {config['seed']}  lr {config.get('lr') or '-'}: "
                               f"{job['status']}", flush=True)
                 rows = lab.store.studies_records()

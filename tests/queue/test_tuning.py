@@ -1,8 +1,6 @@
 """Tuning end to end on the tiny model: Optuna studies whose trials are queue jobs, one pruned,
 the study rebuilt after a scheduler restart mid-study, the best setting re-run over seeds."""
 
-import time
-
 import optuna
 import pytest
 
@@ -10,6 +8,7 @@ from ftlab.config import RunConfig
 from ftlab.queue import tuning
 from ftlab.queue.scheduler import Scheduler
 from ftlab.store import Store
+from test_queue import drive  # the queue tests' tick-until loop
 
 TERMINAL = {"succeeded", "failed", "canceled", "pruned"}
 
@@ -19,16 +18,6 @@ class PruneTrialOne(optuna.pruners.BasePruner):
 
     def prune(self, study, trial):
         return trial.number == 1
-
-
-def drive(sched, until, timeout=400):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sched.tick()
-        if until():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out: " + str([(j["id"], j["status"], j["error"]) for j in sched.store.jobs_records()]))
 
 
 def test_studies_prune_survive_a_restart_and_rerun_the_best_over_seeds(tmp_path, monkeypatch):
@@ -45,11 +34,12 @@ def test_studies_prune_survive_a_restart_and_rerun_the_best_over_seeds(tmp_path,
 
     sched = Scheduler(store, db, slots=["cpu"], spare_workers=True)
     finished = lambda: sum(j["status"] in TERMINAL for j in store.jobs_records())  # noqa: E731
-    drive(sched, lambda: finished() >= 3 and any(j["status"] == "running" for j in store.jobs_records()))
+    drive(sched, lambda: finished() >= 3 and any(j["status"] == "running" for j in store.jobs_records()),
+          timeout=400)
     sched.shutdown()  # mid-study: the running trial is interrupted, re-queued by the next scheduler
 
     sched = Scheduler(store, db, slots=["cpu"], spare_workers=True)
-    drive(sched, lambda: all(s["status"] != "running" for s in store.studies_records()))
+    drive(sched, lambda: all(s["status"] != "running" for s in store.studies_records()), timeout=400)
     sched.shutdown()
 
     for st in store.studies_records():
