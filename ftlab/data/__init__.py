@@ -7,7 +7,7 @@ A spec is a built-in name, a local file (.csv .tsv .jsonl .json for classificati
 .bio .iob .txt for CoNLL NER) or a Hub dataset ("imdb", "glue/sst2", "owner/name"). Every
 problem a user can fix is a one-line `DataError`.
 
-May import: pandas, datasets, charset-normalizer, ftlab.errors, ftlab.hub; torch and transformers
+May import: pandas, datasets, charset-normalizer, ftlab.errors, ftlab.cache, ftlab.hub; torch and transformers
 only inside functions that need a tokenizer (the dataset card). Never ftlab.config or anything above.
 """
 

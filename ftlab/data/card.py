@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from .words import tokenize_words
+
 TOKENIZER_SAMPLE = 2000  # tokenizer stats on at most this many train examples: ~1 s, stable to ~1%
 
 
@@ -43,13 +45,13 @@ def entities_cut(tag_rows, label_names, kept_words) -> tuple[int, int]:
     return cut, total
 
 
-def _kept_words(enc, n_sentences: int, budget: int) -> list[int]:
+def _kept_words(word_ids: list, budget: int) -> list[int]:
     """Words whose first sub-token falls within `budget` tokens, per sentence of an encoding made
     without special tokens and without truncation."""
     kept = []
-    for i in range(n_sentences):
+    for row in word_ids:
         firsts = {}
-        for pos, w in enumerate(enc.word_ids(i)):
+        for pos, w in enumerate(row):
             if w is not None:
                 firsts.setdefault(w, pos)
         kept.append(sum(pos < budget for pos in firsts.values()))
@@ -63,17 +65,20 @@ def _tokenizer_stats(data, tokenizer, max_length: int) -> dict:
     is_ner = data.task == "ner"
     # No special tokens here: [CLS]/[SEP] are never [UNK] and would dilute unk_rate; they are
     # added back for lengths, since those decide truncation.
-    enc = tokenizer(sample, add_special_tokens=False, truncation=False, is_split_into_words=is_ner)
+    if is_ner:
+        input_ids, word_ids = tokenize_words(tokenizer, sample, add_special_tokens=False)
+    else:
+        input_ids = tokenizer(sample, add_special_tokens=False, truncation=False)["input_ids"]
     special = tokenizer.num_special_tokens_to_add(pair=False)
-    lengths = [len(ids) + special for ids in enc["input_ids"]]
+    lengths = [len(ids) + special for ids in input_ids]
     unk = tokenizer.unk_token_id
-    produced = sum(len(ids) for ids in enc["input_ids"])
-    unk_count = sum(ids.count(unk) for ids in enc["input_ids"]) if unk is not None else 0
+    produced = sum(len(ids) for ids in input_ids)
+    unk_count = sum(ids.count(unk) for ids in input_ids) if unk is not None else 0
     cut = {}
     if is_ner:
         tags = [data.train.labels[i] for i in idx]
         cut["entities_cut"], cut["entities_sampled"] = entities_cut(
-            tags, data.label_names, _kept_words(enc, len(sample), max_length - special))
+            tags, data.label_names, _kept_words(word_ids, max_length - special))
     return {
         **cut,
         "sampled": len(sample),

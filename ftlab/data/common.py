@@ -10,7 +10,8 @@ from typing import NamedTuple
 
 from ftlab.errors import DataError, field
 
-BUILTIN_NAMES = ("tweets-sentiment", "zh-reviews", "zh-ner")
+BUILTIN_NAMES = ("tweets-sentiment", "zh-reviews", "zh-ner", "wnut16-ner", "bbc-news", "sentiment-tweets",
+                 "sentiment-movies", "sentiment-products", "sentiment-news")
 BUILTIN_HINT = "Built-in datasets: " + ", ".join(BUILTIN_NAMES) + "; or pass a local CSV/JSONL/CoNLL file."
 
 

@@ -17,6 +17,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 from ftlab import methods, models
 from ftlab.config import RunConfig
+from ftlab.data.words import tokenize_words
 from ftlab.errors import FtlabError
 from ftlab.methods import MethodContext
 
@@ -55,11 +56,11 @@ class Predictor:
     def _tag(self, text: str) -> dict:
         # Whitespace-separated languages tag words; text without spaces (Chinese) tags characters.
         words = text.split() if " " in text.strip() else [c for c in text if not c.isspace()]
-        enc = self.tokenizer([words], is_split_into_words=True, truncation=True,
-                             max_length=self.config.max_length, return_tensors="pt")
-        guess = self.model(**enc).logits[0].argmax(-1).tolist()
+        ids, word_ids = tokenize_words(self.tokenizer, [words], self.config.max_length)
+        guess = self.model(input_ids=torch.tensor(ids), attention_mask=torch.ones(1, len(ids[0]), dtype=torch.long)
+                           ).logits[0].argmax(-1).tolist()
         tags, seen = ["O"] * len(words), set()
-        for pos, w in enumerate(enc.word_ids(0)):
+        for pos, w in enumerate(word_ids[0]):
             if w is not None and w not in seen:
                 seen.add(w)
                 tags[w] = self.label_names[guess[pos]]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ftlab.data.words import tokenize_words
+
 IGNORE = -100  # label of positions that do not count in the loss (special tokens, sub-words)
 
 
@@ -34,15 +36,15 @@ def encode(split, task: str, tokenizer, max_length: int) -> Encoded:
     if task == "classification":
         enc = tokenizer(list(split.texts), truncation=True, max_length=max_length)
         return Encoded(enc["input_ids"], list(split.labels))
-    enc = tokenizer([list(t) for t in split.texts], is_split_into_words=True, truncation=True, max_length=max_length)
+    input_ids, word_ids = tokenize_words(tokenizer, split.texts, max_length)
     labels = []
-    for i, tags in enumerate(split.labels):
+    for words, tags in zip(word_ids, split.labels):
         row, prev = [], None
-        for w in enc.word_ids(i):
+        for w in words:
             row.append(IGNORE if w is None or w == prev else tags[w])
             prev = w
         labels.append(row)
-    return Encoded(enc["input_ids"], labels)
+    return Encoded(input_ids, labels)
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random, pool_batches: int = 64) -> list[list[int]]:

@@ -22,16 +22,15 @@ from typing import Optional
 
 import numpy as np
 
+from ftlab import cache
 from ftlab.train.batching import Encoded, encode
 
-CACHE_VERSION = 1  # bump when encode() changes what it produces
+CACHE_VERSION = 2  # bump when encode() changes what it produces
 
 
 def cache_dir() -> Optional[Path]:
-    root = os.environ.get("FTLAB_CACHE", "").strip()
-    if root.lower() in ("off", "0", "none", "false"):
-        return None
-    return Path(root or Path.home() / ".cache" / "ftlab") / "tokens"
+    base = cache.root()
+    return None if base is None else base / "tokens"
 
 
 _IDENTITIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
