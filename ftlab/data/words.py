@@ -27,7 +27,7 @@ def tokenize_words(tokenizer, sentences: list, max_length: int | None = None, *,
     Truncation to `max_length` keeps the leading and trailing special tokens and cuts words
     from the end, after the bare markers are gone (so they take no room)."""
     enc = tokenizer([list(s) for s in sentences], is_split_into_words=True, truncation=False,
-                    add_special_tokens=add_special_tokens)
+                    add_special_tokens=add_special_tokens, verbose=False)  # no "longer than max" warning: cut below
     bare = _bare_marker(tokenizer)
     all_ids, all_words = [], []
     for i in range(len(sentences)):

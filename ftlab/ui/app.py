@@ -17,6 +17,7 @@ CSS = """
 .ftlab-compact th, .ftlab-compact td { padding: 3px 10px !important; line-height: 1.3 !important; }
 .ftlab-policy { border-left: 4px solid var(--color-accent); padding: 2px 10px !important; font-size: 0.92em; }
 .ftlab-readonly td { cursor: pointer; }
+.ftlab-help { font-size: 0.88em; opacity: 0.8; margin-top: -6px !important; }
 .ftlab-readonly th { white-space: nowrap; }
 """
 # The open tab lives in the address (?tab=compare): a reload or a shared link opens the same tab.

@@ -92,6 +92,9 @@ def build(lab) -> SimpleNamespace:
                 dataset = gr.Dropdown(builtin_data, value=launch_logic.DEFAULT_DATASET,
                                       allow_custom_value=caps is None or caps.hub_datasets,
                                       label="Dataset", info=launch_logic.help_for("dataset"), elem_id="launch-dataset")
+            model_about = gr.Markdown(launch_logic.model_markdown(launch_logic.DEFAULT_MODEL), elem_id="launch-model-about",
+                                      elem_classes="ftlab-help")
+            model.change(launch_logic.model_markdown, model, model_about, queue=False)
             upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
                                      f"{launch_logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(UPLOAD_SUFFIXES),
                                      size="sm", elem_id="launch-upload")
@@ -260,7 +263,10 @@ def build(lab) -> SimpleNamespace:
             rows.append({"method": method, "runs": len(configs), "trainable_params": est["trainable_params"],
                          "total_params": est["total_params"], "seconds": seconds, "source": source})
         slots = len(lab.scheduler.slots) if lab.scheduler is not None else 1
-        msg = preview_logic.estimate_markdown(rows, len(grid.configs), slots)
+        on_cpu = lab.scheduler is None or all(str(s).startswith("cpu") for s in lab.scheduler.slots)
+        info = model_registry.BUILTIN.get(grid.configs[0].model)
+        note = (preview_logic.slow_model_note(info.name, info.kind, info.params, rows, on_cpu) if info else "")
+        msg = preview_logic.estimate_markdown(rows, len(grid.configs), slots, note)
         if any(r.get("error") for r in rows):
             return msg, gr.update(visible=False)
         return msg, gr.update(value=preview_logic.estimate_table(rows), visible=True)

@@ -160,3 +160,10 @@ def test_default_launch_draws_a_validation_curve():
     steps = d["max_train"] // d["batch_size"]
     assert 0 < d["eval_every"] < steps and d["epochs"] == 1.0
     assert "draws no validation curve" in launch_logic.help_for("eval_every")
+
+
+def test_the_model_picker_says_what_a_builtin_model_is():
+    assert launch_logic.model_markdown("e5-small").startswith("Encoder · multilingual-e5-small")
+    assert "Chinese" in launch_logic.model_markdown("e5-small")
+    assert launch_logic.model_markdown("smollm2").startswith("Decoder · SmolLM2-135M-Instruct")
+    assert launch_logic.model_markdown("bert-base-uncased") == "" and launch_logic.model_markdown("") == ""

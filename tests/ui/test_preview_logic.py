@@ -82,3 +82,14 @@ def test_card_markdown_shows_sizes_balance_lengths_and_unk_rate():
         assert words in md, words
     no_tok = preview_logic.card_markdown({**card, "tokens": None, "tokenizer_error": "model 'x' is not cached"})
     assert "Tokenizer statistics unavailable: model 'x' is not cached" in no_tok
+
+
+def test_a_large_decoder_on_cpu_gets_a_slow_note_with_the_estimate():
+    rows = [{"method": "lora", "runs": 2, "trainable_params": 1, "total_params": 2, "seconds": 1500.0,
+             "source": "a guess"}]
+    note = preview_logic.slow_model_note("smollm2", "decoder", 134_515_008, rows, on_cpu=True)
+    assert note.startswith("smollm2 is a 135M-parameter decoder") and "25m 00s" in note
+    assert note in preview_logic.estimate_markdown(rows, 2, 1, note)
+    assert preview_logic.slow_model_note("smollm2", "decoder", 134_515_008, rows, on_cpu=False) == ""
+    assert preview_logic.slow_model_note("e5-small", "encoder", 117_653_760, rows, on_cpu=True) == ""
+    assert preview_logic.slow_model_note("tiny-llama", "decoder", 0, rows, on_cpu=True) == ""

@@ -98,6 +98,15 @@ def help_for(name: str) -> str:
     return text
 
 
+def model_markdown(name: str) -> str:
+    """One line under the model picker: what a built-in model is (size, language, where it comes
+    from); a Hub id or a folder gets nothing."""
+    from ftlab import models
+
+    info = models.BUILTIN.get((name or "").strip())
+    return f"{info.kind.capitalize()} · {md_escape(info.description)}" if info else ""
+
+
 # ---- the launch grid -----------------------------------------------------------------------------
 
 def parse_option_lines(text: str | None) -> dict:

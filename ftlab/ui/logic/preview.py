@@ -95,7 +95,18 @@ def estimate_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=ESTIMATE_COLUMNS)
 
 
-def estimate_markdown(rows: list[dict], n_runs: int, slots: int) -> str:
+def slow_model_note(model: str, kind: str, params: int, rows: list[dict], on_cpu: bool) -> str:
+    """A line for a launch that trains a large decoder on CPU cores: it is not a few minutes, and
+    the user should hear it before queueing, not from the progress bar. Empty otherwise."""
+    if not on_cpu or kind != "decoder" or params < 50_000_000:
+        return ""
+    timed = [r["seconds"] for r in rows if r.get("seconds")]
+    longest = f" (up to {format_duration(max(timed))} a run here)" if timed else ""
+    return (f"{model} is a {params / 1e6:.0f}M-parameter decoder and this launch runs on CPU cores: expect it to "
+            f"be slow{longest}. A smaller max_train or a GPU box (README, \"On a GPU\") makes it minutes.")
+
+
+def estimate_markdown(rows: list[dict], n_runs: int, slots: int, note: str = "") -> str:
     """The words above the estimate table: the whole grid's time and where the times come from.
     A grid with a method that cannot run gets no total (it would not run as estimated), only the
     reasons."""
@@ -109,7 +120,7 @@ def estimate_markdown(rows: list[dict], n_runs: int, slots: int) -> str:
     where = "; ".join(f"{', '.join(methods)}: {source}" for source, methods in sources.items())
     return (f"**{n_runs} runs**, about **{format_duration(total)}** in all on {slots} device slot(s), one job per "
             f"slot at a time. Rough times, from medians of finished runs of the same model, else from a few "
-            f"timed steps on this machine ({where}).")
+            f"timed steps on this machine ({where})." + (f"\n\n**{note}**" if note else ""))
 
 
 # ---- dataset card --------------------------------------------------------------------------------
