@@ -419,7 +419,7 @@ class Lab:
             model = models.load_model(config.model, config.task, list(loaded.label_names), tokenizer, seed=config.seed)
             heads = models.head_prefixes(model)
             ctx = MethodContext(config.task, model.config.model_type, heads, 1000, tuple(loaded.label_names),
-                                tokenizer=tokenizer)
+                                tokenizer=tokenizer, model_name=config.model, seed=config.seed, train=loaded.train)
             model = methods.get_method(config.method).apply(model, config.method_options, ctx)
             cache[key] = metrics.count_parameters(model, heads)
             if probe:

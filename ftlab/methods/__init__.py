@@ -38,6 +38,9 @@ class MethodContext:
     label_names: tuple = ()  # id -> name (the baselines score label names)
     train_label_counts: tuple = ()  # examples (tokens for NER) per label id in the train split
     tokenizer: Any = None  # the model's tokenizer (the zero-shot baseline embeds the label names)
+    model_name: str = ""  # the run's model (prompting loads its language-model head)
+    seed: int = 0  # the run's seed (few-shot prompting draws its examples with it)
+    train: Any = None  # the train split (texts, labels): few-shot prompting's examples come from it
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,11 @@ class Method:
     tasks: frozenset = TASKS
     check: Optional[Callable[[Options, str, str], Optional[str]]] = None
     after_step: Optional[Callable[[Any, int], None]] = None
-    family: str = "peft"  # "full", "selective", "additive", "reparam", "prompt", "baseline": groups in charts
+    family: str = "peft"  # "full", "selective", "additive", "reparam", "prompt", "baseline", "prompting": chart groups
     trains: bool = True  # False: a baseline, evaluated as `apply` returns it, no optimizer step
     search: tuple = ()  # tuning: (option name, candidate values) pairs, next to the options they set
     lr_range: Optional[tuple] = None  # tuning: the log-uniform learning-rate range (default: default_lr / 10 .. x 10)
+    reads_train: bool = False  # apply() reads ctx.train (few-shot prompting's examples)
 
     def search_space(self) -> dict:
         """What `ftlab tune` searches for this method: {"lr": ("log", low, high), option: [values]}."""
@@ -66,7 +70,7 @@ _REGISTRY: dict[str, Method] = {}
 
 def register_method(name: str, options_cls: type[Options], apply: Callable, *, help: str, default_lr: float,
                     tasks=TASKS, check=None, after_step=None, family: str = "peft", trains: bool = True,
-                    search: Optional[dict] = None, lr_range: Optional[tuple] = None) -> Method:
+                    search: Optional[dict] = None, lr_range: Optional[tuple] = None, reads_train: bool = False) -> Method:
     """`search`: the options worth tuning and their candidate values ({"r": [4, 8, 16]}); each
     must be a field of `options_cls`. `lr_range`: (low, high) of the learning rate's search."""
     if name in _REGISTRY:
@@ -76,17 +80,23 @@ def register_method(name: str, options_cls: type[Options], apply: Callable, *, h
         raise ValueError(f"method {name!r}: search names unknown options {sorted(unknown)}")
     method = Method(name, options_cls, apply, " ".join(help.split()), default_lr, frozenset(tasks), check,
                     after_step, family, trains, tuple((k, tuple(v)) for k, v in (search or {}).items()),
-                    tuple(lr_range) if lr_range else None)
+                    tuple(lr_range) if lr_range else None, reads_train)
     _REGISTRY[name] = method
     return method
 
 
+_DISCOVERED: list = []
+
+
 def _discover() -> None:
-    if _REGISTRY:
+    """Import every method module once. (Not "is the registry empty?": importing one method module
+    directly registers that method alone, and the others must still be found.)"""
+    if _DISCOVERED:
         return
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
+    _DISCOVERED.append(True)
 
 
 def get_method(name: str) -> Method:

@@ -2,9 +2,11 @@
 
 - `majority`: always the label most frequent in the train split (for NER the most frequent tag,
   "O"). The floor a trained model has to clear.
-- `zero-shot`: the pretrained encoder as it is: the text and each label name are embedded
+- `zero-shot`: the pretrained model as it is. An encoder embeds the text and each label name
   (mean pooling over the last hidden states) and the text gets the label whose embedding is
-  closest (cosine). What the base model knows before any fine-tuning.
+  closest (cosine). A decoder is prompted instead: an instruction naming the labels, the text,
+  and the label whose words it finds most likely (ftlab.methods.prompting). What the base model
+  knows before any fine-tuning.
 
 Neither trains a parameter (`trains=False`): the engine evaluates the module `apply` returns,
 which answers like a transformers model (`.logits`, `.loss`).
@@ -16,7 +18,8 @@ from types import SimpleNamespace
 
 from pydantic import Field
 
-from ftlab.methods import register_method
+from ftlab.methods import prompting, register_method
+from ftlab.models import is_decoder
 from ftlab.options import Options
 
 
@@ -60,6 +63,8 @@ class ZeroShotOptions(Options):
                           "'This text is {label}.'; {label} is replaced by the label's name, underscores as spaces.")
     temperature: float = Field(0.05, gt=0, le=10, description="Cosine similarities are divided by this to "
                                "make logits; it changes the reported loss, never the predicted label.")
+    instruction: str = Field(prompting.INSTRUCTION, description=prompting.INSTRUCTION_HELP)
+    example: str = Field(prompting.EXAMPLE, description=prompting.EXAMPLE_HELP)
 
 
 def zero_shot_module(encoder, label_vectors, temperature: float):
@@ -93,6 +98,9 @@ def mean_pooled(encoder, input_ids, attention_mask):
 def apply_zero_shot(model, options: ZeroShotOptions, ctx):
     import torch
 
+    if is_decoder(ctx.architecture):
+        return prompting.prompting(ctx, options.instruction, options.example, [], 0)
+
     encoder = model.base_model  # BertModel, GPT2Model, LlamaModel...: the body without the task head
     for p in model.parameters():
         p.requires_grad_(False)
@@ -105,6 +113,8 @@ def apply_zero_shot(model, options: ZeroShotOptions, ctx):
 
 
 def check_template(options: ZeroShotOptions, task: str, architecture: str):
+    if is_decoder(architecture):
+        return prompting.check_templates(options.instruction, options.example)
     if "{label}" not in options.template:
         return "template must contain {label}, where the label's name goes"
     return None
@@ -115,5 +125,6 @@ register_method("majority", MajorityOptions, apply_majority, default_lr=1e-3, fa
                      "Trains nothing; the score to clear.")
 register_method("zero-shot", ZeroShotOptions, apply_zero_shot, default_lr=1e-3, family="baseline", trains=False,
                 tasks={"classification"}, check=check_template,
-                help="Baseline: the base model before fine-tuning. Each text gets the label whose name embeds "
-                     "closest (mean pooling, cosine). Trains nothing.")
+                help="Baseline: the base model before fine-tuning. On an encoder each text gets the label whose "
+                     "name embeds closest (mean pooling, cosine); a decoder is prompted with an instruction naming "
+                     "the labels and answers with the label it finds most likely. Trains nothing.")

@@ -238,6 +238,30 @@ def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: in
     return model
 
 
+def is_decoder(architecture: str) -> bool:
+    """A model that continues text (GPT-2, Llama, Qwen2, ...): transformers has a causal-LM class
+    for it and no masked-LM class (BERT-like encoders have both)."""
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    return architecture in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and architecture not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def load_causal_lm(name: str, tokenizer, seed: int = 0):
+    """The decoder `name` with its language-model head (prompting scores continuations with it)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    if name.startswith("tiny"):
+        cfg = _tiny_config(name, len(tokenizer), tokenizer.pad_token_id, 2)
+        return AutoModelForCausalLM.from_config(cfg)
+    try:
+        return AutoModelForCausalLM.from_pretrained(_source(name))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot load {name!r} as a text generator: {str(err).splitlines()[0]}") from None
+
+
 def head_prefixes(model) -> tuple[str, ...]:
     """Names of the freshly initialised task head: trained by every method, reported separately."""
     names = {n.split(".")[0] for n, _ in model.named_children()}

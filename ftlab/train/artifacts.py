@@ -75,12 +75,20 @@ def entities(words: list[str], tags: list[str], joiner: str) -> list[dict]:
 
 
 def build_untrained(config: RunConfig, label_names: list[str], label_counts: tuple = ()):
-    """The model exactly as the engine builds it before its first step (same seed, same method init)."""
+    """The model exactly as the engine builds it before its first step (same seed, same method init;
+    few-shot prompting draws the same examples from the same train split)."""
     tokenizer = models.load_tokenizer(config.model)
     model = models.load_model(config.model, config.task, label_names, tokenizer, seed=config.seed)
     method = methods.get_method(config.method)
+    train = None
+    if method.reads_train:
+        from ftlab import data
+
+        train = data.load_dataset(config.dataset, split_seed=config.split_seed, text_column=config.text_column,
+                                  label_column=config.label_column, encoding=config.encoding,
+                                  max_train=config.max_train, max_eval=config.max_eval).train
     ctx = MethodContext(config.task, model.config.model_type, models.head_prefixes(model), 1000,
-                        tuple(label_names), tuple(label_counts), tokenizer)
+                        tuple(label_names), tuple(label_counts), tokenizer, config.model, config.seed, train)
     return method.apply(model, config.method_options, ctx), tokenizer
 
 

@@ -53,6 +53,8 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
             t = reached.truncation
             send("log", message=f"max_length {config.max_length} cuts {t['test_entities_cut']:,} of "
                                 f"{t['test_entities']:,} test entities; the test counts them as missed")
+        if getattr(run.model, "prompt", None):  # prompting: the words the model reads, for the record
+            send("log", message="prompt: " + run.model.prompt)
         progress = fit(config, run, reached, send, should_stop, artifact_dir, saved)
 
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
@@ -188,7 +190,7 @@ def setup(config: RunConfig, reached: Reached) -> Run:
     steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.grad_accum))
     total_steps = (config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))) if method.trains else 0
     ctx = MethodContext(data.task, architecture, models.head_prefixes(model), total_steps, tuple(data.label_names),
-                        label_counts(data), tokenizer)
+                        label_counts(data), tokenizer, config.model, config.seed, data.train)
     model = method.apply(model, config.method_options, ctx).to(device)
     forward = compiled(model) if config.compile else model  # the same module; only calls differ
     reached.params = metrics.count_parameters(model, ctx.head_prefixes)
