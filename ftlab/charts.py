@@ -234,7 +234,7 @@ def _short(name: str, value) -> str:
 
 # -- aggregation --------------------------------------------------------------------------------
 
-BASELINE_STYLE = {"majority": ("#555555", "dot"), "zero-shot": ("#8B4513", "dash")}
+BASELINE_STYLE = {"majority": ("#555555", "dot"), "zero-shot": ("#8B4513", "dash"), "few-shot": ("#B8860B", "dashdot")}
 
 
 def baseline_methods() -> set[str]:
@@ -473,6 +473,109 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                    {"metric": metric, "n_points": len(agg), "labels": list(agg["label"]),
                     "frontier": frontiers, "full_ft": bool((agg["method"] == "full").any()),
                     "n_references": n_refs, "baselines": baselines})
+
+
+CURVE_FIELDS = {"seed", "max_train", "balanced_train"} | QUIET_FIELDS  # what a learning curve's points may differ in
+
+
+def _train_size(value) -> float:
+    """Training examples a run used, from its stored dataset sizes (dict or JSON text)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return math.nan
+    return float(value.get("train", math.nan)) if isinstance(value, dict) else math.nan
+
+
+def curve_points(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
+    """One row per (model, dataset, method, setting, training-set size) of the training methods:
+    columns model, dataset, method, setting, n_train, mean, std, lo, hi (min and max over seeds),
+    n. `setting` is the rest of the config (learning rate, options, ...) so runs that differ in
+    more than their size and seed are separate curves."""
+    runs = _succeeded(runs)
+    columns = ["model", "dataset", "method", "setting", "n_train", "mean", "std", "lo", "hi", "n"]
+    if len(runs) == 0 or "dataset_sizes" not in runs:
+        return pd.DataFrame(columns=columns)
+    metric = metric or score_metric(runs)
+    runs = runs[~runs["method"].isin(baseline_methods())].copy()
+    runs["n_train"] = [_train_size(v) for v in runs["dataset_sizes"]]
+    runs["score"] = _num(runs[metric]) if metric in runs else math.nan
+    runs["setting"] = [json.dumps({k: v for k, v in sorted(flat_config(c).items()) if k not in CURVE_FIELDS
+                                   and k not in ("model", "dataset", "method")}, default=str)
+                       for c in (runs["config"] if "config" in runs else [{}] * len(runs))]
+    runs = runs[np.isfinite(runs["n_train"]) & np.isfinite(runs["score"])]
+    rows = []
+    for key, g in runs.groupby(["model", "dataset", "method", "setting", "n_train"], sort=False):
+        scores = g["score"]
+        rows.append(dict(zip(["model", "dataset", "method", "setting", "n_train"], key), mean=scores.mean(),
+                         std=scores.std(ddof=1) if len(scores) > 1 else math.nan, lo=scores.min(), hi=scores.max(),
+                         n=len(scores)))
+    return pd.DataFrame(rows, columns=columns).sort_values(["model", "dataset", "method", "setting", "n_train"])
+
+
+def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.Figure:
+    """Test score against the number of training examples (log x): a line per method through
+    the seed means, a band from the lowest to the highest seed, for every method run at 2 or
+    more sizes. Zero-shot and the majority class are horizontal lines; few-shot prompting is a
+    point at the number of labelled examples its prompt holds."""
+    metric = metric or score_metric(_succeeded(runs))
+    points = curve_points(runs, metric)
+    sizes = points.groupby(["model", "dataset", "method", "setting"], sort=False)["n_train"].transform("nunique")
+    points = points[sizes >= 2] if len(points) else points
+    if points.empty:
+        return empty_figure("Runs of a method at 2 or more training-set sizes draw a learning curve "
+                            "(Launch: Learning curve: training-set sizes)")
+    fmt = _score_format(metric)
+    fig = go.Figure()
+    curves = points.groupby(["model", "dataset", "method", "setting"], sort=False)
+    mixed = points[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    settings = points.groupby(["model", "dataset", "method"])["setting"].nunique()
+    labels = []
+    for (model, dataset, method, setting), g in curves:
+        colour, symbol = method_style(method)
+        qualifiers = ([f"{model}, {dataset}"] if mixed else []) + (
+            [", ".join(f"{_short(k, v)}" for k, v in json.loads(setting).items())] if settings[(model, dataset, method)] > 1
+            else [])
+        label = f"{method} ({'; '.join(q for q in qualifiers if q)})" if any(qualifiers) else method
+        labels.append(label)
+        x = list(g["n_train"])
+        if (g["n"] > 1).any():
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(g["hi"]) + list(g["lo"])[::-1], fill="toself",
+                                     fillcolor=colour, opacity=0.15, line=dict(width=0), hoverinfo="skip",
+                                     showlegend=False, legendgroup=label))
+        fig.add_trace(go.Scatter(
+            x=x, y=g["mean"], mode="lines+markers", name=label, legendgroup=label,
+            line=dict(color=colour, width=2.5 if method == "full" else 2),
+            marker=dict(symbol=symbol, size=9, color=colour), customdata=np.stack([g["n"], g["lo"], g["hi"]], -1),
+            hovertemplate=(f"<b>{label}</b><br>%{{x:,.0f}} training examples<br>mean %{{y:{fmt}}} over "
+                           f"%{{customdata[0]}} seed(s), from %{{customdata[1]:{fmt}}} to %{{customdata[2]:{fmt}}}"
+                           "<extra></extra>")))
+    pairs = points[["model", "dataset"]].drop_duplicates()
+    every = aggregate_seeds(runs, metric)
+    every = every.merge(pairs, on=["model", "dataset"])
+    lines = every[every["method"].isin({"majority", "zero-shot"})]
+    # The majority label can change with the subset; one line per method: the mean over the sizes.
+    lines = lines.groupby(["model", "dataset", "method"], as_index=False).agg(mean=("mean", "mean"))
+    baselines = add_baseline_lines(fig, lines, fmt)
+    shots = _succeeded(runs)
+    shots = shots[(shots["method"] == "few-shot") & shots["dataset"].isin(pairs["dataset"])] if len(shots) else shots
+    if len(shots):
+        k = [flat_config(c).get("method_options.shots", 4) for c in shots["config"]]
+        n_classes = [len(json.loads(v)) if isinstance(v, str) else len(v or []) for v in shots["label_names"]] \
+            if "label_names" in shots else [1] * len(shots)
+        x = [a * b for a, b in zip(k, n_classes)]
+        colour = BASELINE_STYLE["few-shot"][0]
+        fig.add_trace(go.Scatter(x=x, y=_num(shots[metric]), mode="markers", name="few-shot prompting",
+                                 marker=dict(symbol="star", size=14, color=colour, line=dict(width=1, color="white")),
+                                 hovertemplate=f"<b>few-shot</b><br>%{{x}} examples in the prompt<br>%{{y:{fmt}}}"
+                                               "<extra></extra>"))
+        baselines.append("few-shot prompting")
+    fig.update_xaxes(type="log", title="Training examples (log scale)", dtick=1, tickformat="~s")
+    fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
+    return _layout(fig, f"Learning curve: {_metric_title(metric).split(' (')[0]} vs training examples "
+                        "(mean over seeds; band: lowest to highest seed)",
+                   {"metric": metric, "curves": labels, "n_points": len(points), "baselines": baselines})
 
 
 def _bars(runs, panels: list[tuple[str, str, str]], title: str, empty: str) -> go.Figure:

@@ -25,11 +25,12 @@ from ftlab.options import Options, build_options, format_validation_error
 
 
 Task = Literal["classification", "ner"]
-ADDED_FIELDS = ("compile", "checkpoint_every", "tag")  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
+ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train")  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # What a baseline run keeps of the run it is a baseline for: the model, the data (the train subset
 # decides the majority label) and how the test is evaluated.
-BASELINE_FIELDS = ("model", "dataset", "task", "text_column", "label_column", "encoding", "max_train", "max_eval",
+BASELINE_FIELDS = ("model", "dataset", "task", "text_column", "label_column", "encoding", "max_train",
+                   "balanced_train", "max_eval",
                    "split_seed", "max_length", "batch_size", "eval_batch_size", "precision", "device")
 
 
@@ -68,6 +69,9 @@ class RunConfig(Options):
         None, gt=0, description="Stop training after this many seconds, then evaluate what was reached."
     )
     max_train: Optional[int] = Field(None, ge=1, description="Use at most this many training examples (a fixed seeded subset).")
+    balanced_train: bool = Field(False, description="With max_train (classification): take the training examples "
+                                 "class by class, as equal in number as the data allows, as a learning curve's small "
+                                 "sizes do; off: the first max_train of the shuffled split, in the data's proportions.")
     max_eval: Optional[int] = Field(None, ge=1, description="Use at most this many validation and test examples each.")
 
     # --- optimisation -----------------------------------------------------------------------

@@ -405,3 +405,41 @@ def test_tuning_trials_stay_off_the_charts_and_tuned_runs_are_their_own_setting(
     agg = charts.aggregate_seeds(runs)
     assert sorted(agg["mean"]) == [0.6, 0.7]  # trials, dicts or JSON text, stay off
     assert sorted(agg["variant"]) == ["lr=default", "tuned: lr=0.00235"]
+
+
+def test_learning_curve_draws_methods_at_two_or_more_sizes_with_bands_and_baselines():
+    import json
+
+    rows = []
+    rid = 0
+    for method, base in (("full", 0.5), ("lora", 0.45)):
+        for size in (16, 64, 256):
+            for seed in (0, 1):
+                rid += 1
+                rows.append({"id": rid, "status": "succeeded", "model": "minilm", "dataset": "d", "method": method,
+                             "task": "classification", "seed": seed, "accuracy": base + size / 1000 + seed / 100,
+                             "trainable_params": 1000, "dataset_sizes": json.dumps({"train": size}),
+                             "config": {"method": method, "max_train": size, "balanced_train": True, "seed": seed,
+                                        "lr": None},
+                             "label_names": json.dumps(["a", "b"])})
+    rows.append({"id": 90, "status": "succeeded", "model": "minilm", "dataset": "d", "method": "head", "seed": 0,
+                 "task": "classification", "accuracy": 0.4, "trainable_params": 10,
+                 "dataset_sizes": json.dumps({"train": 64}), "config": {"method": "head"}, "label_names": "[]"})
+    rows.append({"id": 91, "status": "succeeded", "model": "minilm", "dataset": "d", "method": "zero-shot", "seed": 0,
+                 "task": "classification", "accuracy": 0.3, "trainable_params": 0,
+                 "dataset_sizes": json.dumps({"train": 64}), "config": {"method": "zero-shot"}, "label_names": "[]"})
+    rows.append({"id": 92, "status": "succeeded", "model": "minilm", "dataset": "d", "method": "few-shot", "seed": 0,
+                 "task": "classification", "accuracy": 0.35, "trainable_params": 0,
+                 "dataset_sizes": json.dumps({"train": 64}),
+                 "config": {"method": "few-shot", "method_options": {"shots": 4}}, "label_names": json.dumps(["a", "b"])})
+    fig = charts.learning_curve(pd.DataFrame(rows))
+    meta = fig.layout.meta
+    assert meta["curves"] == ["full", "lora"]  # head ran at one size only: no curve
+    assert meta["n_points"] == 6 and fig.layout.xaxis.type == "log"
+    full = next(t for t in fig.data if t.name == "full")
+    assert list(full.x) == [16, 64, 256] and list(full.y) == pytest.approx([0.521, 0.569, 0.761])
+    assert sum(1 for t in fig.data if t.fill == "toself") == 2  # a seed band per curve
+    shots = next(t for t in fig.data if t.name == "few-shot prompting")
+    assert list(shots.x) == [8]  # 4 examples x 2 classes in the prompt
+    assert any(label.startswith("zero-shot") for label in meta["baselines"])
+    assert charts.learning_curve(pd.DataFrame(rows[:2])).layout.meta.get("n_points") is None  # one size: empty

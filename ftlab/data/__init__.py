@@ -150,6 +150,28 @@ def _split(loaded: Loaded, seed: int) -> tuple[Split, Split, Split]:
     return _pick(train_pair, train_idx, nested), val, test
 
 
+def balanced_first(labels: list, n: int) -> list[int]:
+    """Indices of n examples taken class by class from a shuffled split: each class gets n / K
+    (the first ones in split order); a class with fewer gives all it has and the rest go to the
+    others in turn. Kept in split order, so a larger n's set contains a smaller one's."""
+    by_class: dict = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    classes = sorted(by_class)
+    take = dict.fromkeys(classes, 0)
+    left = min(n, len(labels))
+    while left > 0:
+        open_classes = [c for c in classes if take[c] < len(by_class[c])]
+        share = max(1, left // len(open_classes))
+        for c in open_classes:
+            extra = min(share, len(by_class[c]) - take[c], left)
+            take[c] += extra
+            left -= extra
+            if left == 0:
+                break
+    return sorted(i for c in classes for i in by_class[c][: take[c]])
+
+
 def content_fingerprint(task, label_names, splits) -> str:
     """sha256 of a canonical byte encoding: identical content gives the same hex on any machine.
 
@@ -183,11 +205,13 @@ def load_dataset(
     encoding: str | None = None,
     max_train: int | None = None,
     max_eval: int | None = None,
+    balanced: bool = False,
 ) -> TaskData:
     """Load a built-in, a local file or a Hub dataset as train/validation/test splits.
 
     Sources without splits get a seeded 80/10/10 split; `max_train` keeps the first N of the
-    shuffled train split, `max_eval` caps validation and test each.
+    shuffled train split (with `balanced`, N taken class by class: see `balanced_first`), `max_eval`
+    caps validation and test each.
     """
     _check_cap("max_train", max_train)
     _check_cap("max_eval", max_eval)
@@ -203,7 +227,9 @@ def load_dataset(
 
     train, validation, test = _split(loaded, split_seed)
     if max_train is not None:
-        train = Split(train.texts[:max_train], train.labels[:max_train])
+        keep = balanced_first(train.labels, max_train) if balanced and loaded.task == "classification" \
+            else range(min(max_train, len(train)))
+        train = Split([train.texts[i] for i in keep], [train.labels[i] for i in keep])
     if max_eval is not None:
         validation = Split(validation.texts[:max_eval], validation.labels[:max_eval])
         test = Split(test.texts[:max_eval], test.labels[:max_eval])

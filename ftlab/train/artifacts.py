@@ -86,7 +86,8 @@ def build_untrained(config: RunConfig, label_names: list[str], label_counts: tup
 
         train = data.load_dataset(config.dataset, split_seed=config.split_seed, text_column=config.text_column,
                                   label_column=config.label_column, encoding=config.encoding,
-                                  max_train=config.max_train, max_eval=config.max_eval).train
+                                  max_train=config.max_train, max_eval=config.max_eval,
+                                 balanced=config.balanced_train).train
     ctx = MethodContext(config.task, model.config.model_type, models.head_prefixes(model), 1000,
                         tuple(label_names), tuple(label_counts), tokenizer, config.model, config.seed, train)
     return method.apply(model, config.method_options, ctx), tokenizer

@@ -172,7 +172,8 @@ def setup(config: RunConfig, reached: Reached) -> Run:
     seed_everything(config.seed)
     data = datasets.load_dataset(config.dataset, split_seed=config.split_seed, text_column=config.text_column,
                                  label_column=config.label_column, encoding=config.encoding,
-                                 max_train=config.max_train, max_eval=config.max_eval)
+                                 max_train=config.max_train, max_eval=config.max_eval,
+                                 balanced=config.balanced_train)
     datasets.require_task(data, config.dataset, config.task)
     tokenizer = models.load_tokenizer(config.model)
     train_set, val_set, test_set = (encode_cached(s, data.task, data.label_names, tokenizer, config.max_length)

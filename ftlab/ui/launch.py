@@ -133,6 +133,9 @@ def build(lab) -> SimpleNamespace:
                 with gr.Row():
                     for name, kind, default in chunk:
                         training[name] = _training_widget(name, kind, default)
+            training["train_sizes"] = gr.Textbox(label="Learning curve: training-set sizes", value="",
+                                                 placeholder=launch_logic.CURVE_SIZES, info=launch_logic.SIZES_HELP,
+                                                 elem_id="launch-train-sizes")
             with gr.Row():
                 tune = gr.Checkbox(False, label="Tune each method (Optuna)", info=TUNE_HELP, elem_id="launch-tune")
                 trials = gr.Number(value=6, label="Trials per method", precision=0, minimum=2, maximum=50,
@@ -177,14 +180,16 @@ def build(lab) -> SimpleNamespace:
             return launch_logic.build_grid(model_v, dataset_v, methods_v, texts, seeds_v, first_v, train_v)
 
     # ---- events ---------------------------------------------------------------------------------
-    def on_methods(selected, n_seeds):
-        return [gr.update(value=launch_logic.queue_label(selected, n_seeds))] + \
+    def on_methods(selected, n_seeds, sizes):
+        return [gr.update(value=launch_logic.queue_label(selected, n_seeds, sizes))] + \
                [gr.update(visible=name in (selected or [])) for name in option_names]
 
-    method_box.change(on_methods, [method_box, seeds], [queue_btn] + [option_groups[n] for n in option_names],
-                      queue=False)
-    seeds.change(lambda s, n: gr.update(value=launch_logic.queue_label(s, n)), [method_box, seeds], [queue_btn],
-                 queue=False)
+    sizes_box = training["train_sizes"]
+    method_box.change(on_methods, [method_box, seeds, sizes_box],
+                      [queue_btn] + [option_groups[n] for n in option_names], queue=False)
+    for box in (seeds, sizes_box):
+        box.change(lambda m, n, z: gr.update(value=launch_logic.queue_label(m, n, z)), [method_box, seeds, sizes_box],
+                   [queue_btn], queue=False)
 
     def show_card(spec, model_name, max_length, text_column, label_column, encoding):
         spec = (spec or "").strip()
@@ -313,6 +318,8 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
         try:
             if not lab.policy.is_open:
                 raise FtlabError("tuning is off on this shared dashboard: it queues many runs per method")
+            if len({c.max_train for c in grid.configs}) > 1:
+                raise FtlabError("tune one training-set size at a time: clear 'Learning curve: training-set sizes'")
             studies = lab.tune(grid.configs[0], names, trials=int(n_trials or 6), seeds=seeds)
         except Exception as err:
             if not isinstance(err, FtlabError):

@@ -167,3 +167,31 @@ def test_the_model_picker_says_what_a_builtin_model_is():
     assert "Chinese" in launch_logic.model_markdown("e5-small")
     assert launch_logic.model_markdown("smollm2").startswith("Decoder · SmolLM2-135M-Instruct")
     assert launch_logic.model_markdown("bert-base-uncased") == "" and launch_logic.model_markdown("") == ""
+
+
+def test_a_learning_curve_launch_is_methods_by_sizes_by_seeds():
+    assert launch_logic.parse_sizes("all, 64 16,256") == [16, 64, 256, None]
+    assert launch_logic.parse_sizes("") == []
+    with pytest.raises(ConfigError, match="'lots' is not a whole number"):
+        launch_logic.parse_sizes("16, lots")
+    training = {**launch_logic.training_defaults(), "train_sizes": "16, 64, all"}
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["full", "head"], {}, 2, 0, training)
+    assert grid.ok and len(grid.configs) == 2 * 3 * 2
+    assert launch_logic.queue_label(["full", "head"], 2, "16, 64, all") == "Queue 12 runs"
+    sizes = sorted({(c.max_train or 0, c.balanced_train) for c in grid.configs})
+    assert sizes == [(0, False), (16, True), (64, True)]  # 'all' is the whole split, as it comes
+    bad = launch_logic.build_grid("tiny", "tweets-sentiment", ["full"], {}, 1, 0, {**training, "train_sizes": "1"})
+    assert not bad.ok and "too small" in bad.errors[0]
+
+
+def test_balanced_sizes_take_classes_equally_and_nest():
+    from ftlab.data import balanced_first, load_dataset
+
+    labels = [0] * 50 + [1] * 5 + [2] * 30
+    take = balanced_first(labels, 30)
+    counts = [sum(labels[i] == c for i in take) for c in range(3)]
+    assert counts == [13, 5, 12] or counts == [12, 5, 13]  # the small class gives all it has
+    assert set(balanced_first(labels, 12)) <= set(take)
+    data = load_dataset("tweets-sentiment", max_train=64, balanced=True)
+    per_class = [data.train.labels.count(c) for c in range(3)]
+    assert len(data.train) == 64 and max(per_class) - min(per_class) <= 1

@@ -179,16 +179,47 @@ def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return out, errors
 
 
-def grid_size(methods: Iterable[str] | None, seeds: Any) -> int:
+CURVE_SIZES = "16, 64, 256, 1024, 4096, all"
+SIZES_HELP = ("A learning curve: one run per size x method x seed, e.g. " + CURVE_SIZES + " ('all' = the whole "
+              "train split; the others take that many examples class by class, as balanced as the data allows). "
+              "Empty: one size, max_train. Compare draws score against training examples.")
+
+
+def parse_sizes(text: Any) -> list[int | None]:
+    """"16, 64, all" -> [16, 64, None]; empty -> []. Raises ConfigError naming the bad entry."""
+    out: list[int | None] = []
+    for part in str(text or "").replace(";", ",").replace(" ", ",").split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if part in ("all", "0"):
+            size = None
+        else:
+            try:
+                size = int(float(part.replace("_", "")))
+            except ValueError:
+                raise ConfigError(f"training-set sizes: {part!r} is not a whole number or 'all'") from None
+            if size < 2:
+                raise ConfigError(f"training-set sizes: {size} is too small (at least 2 examples)")
+        if size not in out:
+            out.append(size)
+    return sorted(out, key=lambda n: math.inf if n is None else n)
+
+
+def grid_size(methods: Iterable[str] | None, seeds: Any, sizes: Any = "") -> int:
     try:
         n_seeds = int(seeds or 0)
     except (TypeError, ValueError):
         n_seeds = 0
-    return len(list(methods or [])) * max(n_seeds, 0)
+    try:
+        n_sizes = max(1, len(parse_sizes(sizes)))
+    except ConfigError:
+        n_sizes = 1
+    return len(list(methods or [])) * max(n_seeds, 0) * n_sizes
 
 
-def queue_label(methods, seeds) -> str:
-    n = grid_size(methods, seeds)
+def queue_label(methods, seeds, sizes: Any = "") -> str:
+    n = grid_size(methods, seeds, sizes)
     return f"Queue {n} run{'s' if n != 1 else ''}"
 
 
@@ -234,11 +265,18 @@ def build_grid(model: str | None, dataset: str | None, methods: list[str] | None
     except ConfigError as err:
         grid.errors.append(str(err))
         start = 0
-    fields, errors = clean_training(training or {})
+    training = dict(training or {})
+    try:
+        sizes = parse_sizes(training.pop("train_sizes", ""))
+    except ConfigError as err:
+        grid.errors.append(str(err))
+        sizes = []
+    fields, errors = clean_training(training)
     grid.errors += errors
-    if len(methods) * n_seeds > MAX_RUNS_PER_LAUNCH:
-        grid.errors.append(f"{len(methods) * n_seeds} runs in one launch is too many (limit {MAX_RUNS_PER_LAUNCH}); "
-                           "use fewer seeds or methods")
+    n_runs = len(methods) * n_seeds * max(1, len(sizes))
+    if n_runs > MAX_RUNS_PER_LAUNCH:
+        grid.errors.append(f"{n_runs} runs in one launch is too many (limit {MAX_RUNS_PER_LAUNCH}); "
+                           "use fewer seeds, methods or sizes")
     if grid.errors or not model or not dataset:
         return grid
     # Model, dataset and training fields first, once (with the option-free `full` method), so a bad
@@ -260,8 +298,9 @@ def build_grid(model: str | None, dataset: str | None, methods: list[str] | None
         except FtlabError as err:
             grid.errors.append(f"{method}: {err.render(page_label)}")
             continue
-        grid.configs.append(base)
-        grid.configs += [base.replace(seed=s) for s in range(start + 1, start + n_seeds)]
+        for size in sizes or [fields.get("max_train")]:
+            sized = base.replace(max_train=size, balanced_train=size is not None) if sizes else base
+            grid.configs += [sized] + [sized.replace(seed=s) for s in range(start + 1, start + n_seeds)]
     if grid.errors:
         grid.configs = []
     return grid
