@@ -58,6 +58,9 @@ class Method:
     search: tuple = ()  # tuning: (option name, candidate values) pairs, next to the options they set
     lr_range: Optional[tuple] = None  # tuning: the log-uniform learning-rate range (default: default_lr / 10 .. x 10)
     reads_train: bool = False  # apply() reads ctx.train (few-shot prompting's examples)
+    # options -> True when only the task head trains on a frozen body: the engine may then train
+    # the head on the body's cached features (ftlab.train.feature_cache)
+    frozen_body: Optional[Callable[[Options], bool]] = None
 
     def search_space(self) -> dict:
         """What `ftlab tune` searches for this method: {"lr": ("log", low, high), option: [values]}."""
@@ -70,7 +73,8 @@ _REGISTRY: dict[str, Method] = {}
 
 def register_method(name: str, options_cls: type[Options], apply: Callable, *, help: str, default_lr: float,
                     tasks=TASKS, check=None, after_step=None, family: str = "peft", trains: bool = True,
-                    search: Optional[dict] = None, lr_range: Optional[tuple] = None, reads_train: bool = False) -> Method:
+                    search: Optional[dict] = None, lr_range: Optional[tuple] = None, reads_train: bool = False,
+                    frozen_body: Optional[Callable[[Options], bool]] = None) -> Method:
     """`search`: the options worth tuning and their candidate values ({"r": [4, 8, 16]}); each
     must be a field of `options_cls`. `lr_range`: (low, high) of the learning rate's search."""
     if name in _REGISTRY:
@@ -80,7 +84,7 @@ def register_method(name: str, options_cls: type[Options], apply: Callable, *, h
         raise ValueError(f"method {name!r}: search names unknown options {sorted(unknown)}")
     method = Method(name, options_cls, apply, " ".join(help.split()), default_lr, frozenset(tasks), check,
                     after_step, family, trains, tuple((k, tuple(v)) for k, v in (search or {}).items()),
-                    tuple(lr_range) if lr_range else None, reads_train)
+                    tuple(lr_range) if lr_range else None, reads_train, frozen_body)
     _REGISTRY[name] = method
     return method
 

@@ -18,4 +18,5 @@ def apply(model, options: HeadOptions, ctx):
 
 
 register_method("head", HeadOptions, apply, default_lr=5e-2, family="selective",
+                frozen_body=lambda options: not options.train_pooler,
                 help="Linear probe: freeze the pretrained model and train only the task head.")

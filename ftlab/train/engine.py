@@ -23,7 +23,7 @@ from ftlab.config import RunConfig
 from ftlab.data.card import entities_cut
 from ftlab.errors import ConfigError, FtlabError, field, one_line
 from ftlab.methods import MethodContext
-from ftlab.train import artifacts, checkpoint
+from ftlab.train import artifacts, checkpoint, feature_cache
 from ftlab.train.batching import IGNORE, Encoded, collate, length_grouped_batches, pad_multiple, sorted_batches
 from ftlab.train.throughput import ThroughputWindow, rate
 from ftlab.train.token_cache import encode_cached
@@ -53,6 +53,10 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
             t = reached.truncation
             send("log", message=f"max_length {config.max_length} cuts {t['test_entities_cut']:,} of "
                                 f"{t['test_entities']:,} test entities; the test counts them as missed")
+        if reached.features:
+            f = reached.features
+            send("log", message=f"the frozen body's features: {f['reused']:,} texts from the cache, "
+                                f"{f['computed']:,} computed now; the head trains on them")
         if getattr(run.model, "prompt", None):  # prompting: the words the model reads, for the record
             send("log", message="prompt: " + run.model.prompt)
         progress = fit(config, run, reached, send, should_stop, artifact_dir, saved)
@@ -142,6 +146,7 @@ class Reached:
     final: Optional[dict] = None  # evaluate() on the test split
     memory: Optional[dict] = None  # metrics.PeakMemory.read()
     truncation: Optional[dict] = None  # NER: test entities max_length cuts (test_entities_cut, test_entities)
+    features: Optional[dict] = None  # head on a frozen body: cached feature rows {computed, reused}
     wall_s: Optional[float] = None
     artifact_dir: Optional[str] = None
 
@@ -194,6 +199,15 @@ def setup(config: RunConfig, reached: Reached) -> Run:
                         label_counts(data), tokenizer, config.model, config.seed, data.train)
     model = method.apply(model, config.method_options, ctx).to(device)
     forward = compiled(model) if config.compile else model  # the same module; only calls differ
+    head = getattr(model, ctx.head_prefixes[0], None)
+    if (method.frozen_body and method.frozen_body(config.method_options) and not config.compile
+            and feature_cache.supported(model, architecture, ctx.head_prefixes)):
+        # Only the head trains: the body's features are computed once (or read from the cache).
+        features, computed = feature_cache.compute(model, head, [train_set, val_set, test_set], data.task,
+                                                   tokenizer.pad_token_id, device,
+                                                   config.eval_batch_size or 2 * config.batch_size, config.model)
+        forward = feature_cache.CachedHead(model, head, features, data.task, feature_cache.head_dropout(model))
+        reached.features = {"computed": computed, "reused": len(features) - computed}
     reached.params = metrics.count_parameters(model, ctx.head_prefixes)
 
     optimizer = scheduler = None  # a baseline (method.trains False) is evaluated as it is
