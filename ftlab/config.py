@@ -25,7 +25,7 @@ from ftlab.options import Options, build_options, format_validation_error
 
 
 Task = Literal["classification", "ner"]
-ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train")  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
+ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_from")  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # What a baseline run keeps of the run it is a baseline for: the model, the data (the train subset
 # decides the majority label) and how the test is evaluated.
@@ -69,6 +69,10 @@ class RunConfig(Options):
         None, gt=0, description="Stop training after this many seconds, then evaluate what was reached."
     )
     max_train: Optional[int] = Field(None, ge=1, description="Use at most this many training examples (a fixed seeded subset).")
+    init_from: Optional[int] = Field(None, ge=1, description="Continue from this run's trained weights (same model "
+                                     "and method; the method's options are the run's) on this run's data, which must "
+                                     "have the same label names. The run is also scored on the first run's test split "
+                                     "before and after, and reports the difference as forgetting.")
     balanced_train: bool = Field(False, description="With max_train (classification): take the training examples "
                                  "class by class, as equal in number as the data allows, as a learning curve's small "
                                  "sizes do; off: the first max_train of the shuffled split, in the data's proportions.")

@@ -37,8 +37,9 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
             on_event(event)
 
     out_dir = str(run_dir(db_path, run_id)) if save else None
+    init_dir = str(run_dir(db_path, config.init_from)) if config.init_from else None
     try:
-        summary = train(config, emit, artifact_dir=out_dir)
+        summary = train(config, emit, artifact_dir=out_dir, init_dir=init_dir)
     except KeyboardInterrupt:
         store.set_status(run_id, "failed", "interrupted by the user")
         raise

@@ -154,6 +154,13 @@ _CHILD_TABLES = ("steps", "evals", "class_results", "logs")
 _FILTERS = ("status", "dataset", "model", "method")
 # Heavy columns left out of runs_df/runs_records; get_run returns them.
 _DETAIL_COLUMNS = ("confusion", "report")
+# Continual runs (config init_from) as columns of every run listing: what they continue, what the
+# old task lost and the new one gained (NULL for other runs).
+_DERIVED_COLUMNS = (
+    "TRY_CAST(json_extract_string(config, '$.init_from') AS BIGINT) AS init_from",
+    "TRY_CAST(json_extract_string(summary, '$.forgetting') AS DOUBLE) AS forgetting",
+    "TRY_CAST(json_extract_string(summary, '$.new_task_gain') AS DOUBLE) AS new_task_gain",
+)
 _JSON_COLUMNS = ("config", "versions", "summary", "dataset_sizes", "label_names", "confusion", "trial_params",
                  "spec", "best")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted", "pruned")
@@ -480,7 +487,7 @@ class Store:
             values = [wanted] if isinstance(wanted, str) else list(wanted)
             where.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "FALSE")
             params += values
-        columns = self._runs_columns()
+        columns = self._runs_columns() + list(_DERIVED_COLUMNS)
         sql = f"SELECT {', '.join(columns)} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)

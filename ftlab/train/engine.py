@@ -12,6 +12,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -33,8 +34,11 @@ MAX_CURVE_POINTS = 200  # step events per run: enough for a smooth curve, cheap 
 
 
 def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optional[str] = None,
-          should_stop: Optional[Callable[[], bool]] = None) -> dict:
-    """Train and evaluate one run. Returns the summary (also sent in the `finished` event)."""
+          should_stop: Optional[Callable[[], bool]] = None, init_dir: Optional[str] = None) -> dict:
+    """Train and evaluate one run. Returns the summary (also sent in the `finished` event).
+
+    `init_dir`: the saved run `config.init_from` continues (default: its folder beside
+    `artifact_dir`, where the queue keeps every run's artifacts)."""
     emit = emit or (lambda event: None)
     should_stop = should_stop or (lambda: False)
     reached = Reached(t_start=time.perf_counter())
@@ -43,7 +47,12 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         emit({"event": kind, "time": time.time(), **fields})
 
     try:
-        run = setup(config, reached)
+        if config.init_from and not init_dir:
+            if not artifact_dir:
+                raise ConfigError(f"{field('init_from')}: continuing run {config.init_from} needs its saved "
+                                  "weights: run this through the queue or with the database it was saved beside")
+            init_dir = str(Path(artifact_dir).parent / f"run-{config.init_from}")
+        run = setup(config, reached, init_dir)
         saved = checkpoint.latest(artifact_dir)
         send("started", device=str(run.device), total_steps=run.total_steps, params=reached.params,
              resumed_from_step=saved["step"] if saved else 0,
@@ -59,6 +68,9 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
                                 f"{f['computed']:,} computed now; the head trains on them")
         if getattr(run.model, "prompt", None):  # prompting: the words the model reads, for the record
             send("log", message="prompt: " + run.model.prompt)
+        if run.parent is not None:  # continual: both tasks' scores before the first step
+            run.parent.before = _scores(run, run.parent.test_set, run.parent.data, config)
+            run.parent.new_before = _scores(run, run.test_set, run.data, config)
         progress = fit(config, run, reached, send, should_stop, artifact_dir, saved)
 
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
@@ -67,6 +79,12 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         final = evaluate(run.forward, run.test_set, run.data, run.tokenizer, config, run.device, run.autocast)
         send("eval", step=progress.step, split="test", metrics=final["metrics"],
              eval_samples_per_s=final["samples_per_s"])
+        if run.parent is not None:
+            reached.continual = continual_summary(run, final["metrics"], config)
+            send("log", message=f"continued from run {config.init_from}: its test {run.primary} "
+                                f"{reached.continual['old_task_before']:.3f} -> {reached.continual['old_task_after']:.3f} "
+                                f"(forgetting {reached.continual['forgetting']:+.3f}); this test "
+                                f"{reached.continual['new_task_before']:.3f} -> {final['metrics'][run.primary]:.3f}")
 
         # ---- report: wall_s leaves out saving the artifacts -----------------------------------
         reached.final, reached.memory = final, run.memory.read()
@@ -108,6 +126,17 @@ class Run:
     report_every: int  # optimizer steps per curve point (step event)
     eval_every: int  # optimizer steps per validation pass
     primary: str  # the validation metric that picks the best checkpoint
+    parent: Optional["Parent"] = None  # init_from: the run this one continues
+
+
+@dataclass
+class Parent:
+    """The run a continual run starts from: its test split, to measure forgetting on."""
+    run_id: int
+    data: datasets.TaskData
+    test_set: Encoded
+    before: Optional[float] = None  # its test score with its own weights (before this run trains)
+    new_before: Optional[float] = None  # the score of its weights on this run's test split
 
 
 @dataclass
@@ -147,11 +176,12 @@ class Reached:
     memory: Optional[dict] = None  # metrics.PeakMemory.read()
     truncation: Optional[dict] = None  # NER: test entities max_length cuts (test_entities_cut, test_entities)
     features: Optional[dict] = None  # head on a frozen body: cached feature rows {computed, reused}
+    continual: Optional[dict] = None  # init_from: scores before/after on both tasks, forgetting, gain
     wall_s: Optional[float] = None
     artifact_dir: Optional[str] = None
 
     def summary(self) -> dict:
-        summary = dict(self.params or {}, **(self.truncation or {}))
+        summary = dict(self.params or {}, **(self.truncation or {}), **(self.continual or {}))
         fit = self.progress
         if fit is not None and fit.step:
             totals = fit.window
@@ -169,7 +199,7 @@ class Reached:
         return summary
 
 
-def setup(config: RunConfig, reached: Reached) -> Run:
+def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -> Run:
     """Data, the model with its method, the optimizer: all the first step needs. The parameter counts
     go into `reached` as soon as they are known, so that a run failing after them (a method that
     left nothing to train) still reports them."""
@@ -187,7 +217,11 @@ def setup(config: RunConfig, reached: Reached) -> Run:
         kept_words = [sum(t != IGNORE for t in row) for row in test_set.labels]  # each kept word's first sub-token
         cut, total = entities_cut(data.test.labels, data.label_names, kept_words)
         reached.truncation = {"test_entities_cut": cut, "test_entities": total}
-    model = models.load_model(config.model, data.task, data.label_names, tokenizer, seed=config.seed)
+    parent = None
+    if config.init_from:
+        model, parent = continue_from(config, init_dir, data, tokenizer)
+    else:
+        model = models.load_model(config.model, data.task, data.label_names, tokenizer, seed=config.seed)
     architecture = model.config.model_type
     method = methods.get_method(config.method)
     if method.check is not None and (reason := method.check(config.method_options, data.task, architecture)):
@@ -197,7 +231,8 @@ def setup(config: RunConfig, reached: Reached) -> Run:
     total_steps = (config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))) if method.trains else 0
     ctx = MethodContext(data.task, architecture, models.head_prefixes(model), total_steps, tuple(data.label_names),
                         label_counts(data), tokenizer, config.model, config.seed, data.train)
-    model = method.apply(model, config.method_options, ctx).to(device)
+    # A continued run's model is the parent's, its method already applied and its weights trained.
+    model = (model if parent is not None else method.apply(model, config.method_options, ctx)).to(device)
     forward = compiled(model) if config.compile else model  # the same module; only calls differ
     head = getattr(model, ctx.head_prefixes[0], None)
     if (method.frozen_body and method.frozen_body(config.method_options) and not config.compile
@@ -223,7 +258,47 @@ def setup(config: RunConfig, reached: Reached) -> Run:
                model=model, forward=forward, method=method, optimizer=optimizer, scheduler=scheduler,
                autocast=autocast, scaler=scaler, memory=memory, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                report_every=max(1, total_steps // MAX_CURVE_POINTS), eval_every=config.eval_every or steps_per_epoch,
-               primary="accuracy" if data.task == "classification" else "entity_f1")
+               primary="accuracy" if data.task == "classification" else "entity_f1", parent=parent)
+
+
+def continue_from(config: RunConfig, init_dir: str, data, tokenizer):
+    """The model of saved run `config.init_from` (its method applied, its weights loaded) and its
+    test split. Refused with the reason when it cannot continue: missing, another model or
+    method, other label names."""
+    run_id = config.init_from
+    if not (Path(init_dir) / artifacts.META).is_file():
+        raise ConfigError(f"{field('init_from')}: run {run_id} has no saved weights in {init_dir} "
+                          "(it failed, was trained with saving off, or belongs to another database)")
+    parent = artifacts.load(init_dir)
+    if parent.config.model != config.model or parent.config.method != config.method:
+        raise ConfigError(f"{field('init_from')}: run {run_id} trained {parent.config.method} on "
+                          f"{parent.config.model}; continue it with the same model and method")
+    if list(parent.label_names) != list(data.label_names):
+        raise ConfigError(f"{field('init_from')}: run {run_id} has labels {list(parent.label_names)}, "
+                          f"{config.dataset} has {list(data.label_names)}: continual runs need the same label names")
+    p = parent.config
+    old = datasets.load_dataset(p.dataset, split_seed=p.split_seed, text_column=p.text_column,
+                                label_column=p.label_column, encoding=p.encoding, max_train=p.max_train,
+                                max_eval=p.max_eval, balanced=p.balanced_train)
+    old_test = encode_cached(old.test, old.task, old.label_names, tokenizer, config.max_length)
+    model = parent.model
+    model.train()
+    return model, Parent(run_id, old, old_test)
+
+
+def _scores(run: Run, dataset: Encoded, data, config: RunConfig) -> float:
+    result = evaluate(run.forward, dataset, data, run.tokenizer, config, run.device, run.autocast)
+    return float(result["metrics"][run.primary])
+
+
+def continual_summary(run: Run, final_metrics: dict, config: RunConfig) -> dict:
+    """Both tasks before and after; forgetting = the old task's score lost, gain = the new task's
+    score won (in the primary metric: accuracy, or entity F1)."""
+    after = _scores(run, run.parent.test_set, run.parent.data, config)
+    new_after = float(final_metrics[run.primary])
+    return {"init_from": run.parent.run_id, "old_task_before": run.parent.before, "old_task_after": after,
+            "forgetting": run.parent.before - after, "new_task_before": run.parent.new_before,
+            "new_task_gain": new_after - run.parent.new_before}
 
 
 def fit(config: RunConfig, run: Run, reached: Reached, send: Callable[..., None],
