@@ -578,6 +578,48 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
                    {"metric": metric, "curves": labels, "n_points": len(points), "baselines": baselines})
 
 
+def forgetting(runs: pd.DataFrame | None) -> go.Figure:
+    """Continual runs (init_from): what the new task gained against what the old task lost, one
+    point per method (and model, and the pair of datasets), mean over seeds with their range.
+    Up is better, left is better: a method in the top left learns without forgetting."""
+    runs = _succeeded(runs)
+    if len(runs) == 0 or "forgetting" not in runs:
+        return empty_figure("Continued runs (init_from) draw new-task gain against old-task forgetting")
+    runs = runs[np.isfinite(_num(runs["forgetting"])) & np.isfinite(_num(runs["new_task_gain"]))].copy()
+    if runs.empty:
+        return empty_figure("Continued runs (init_from) draw new-task gain against old-task forgetting")
+    metric = score_metric(runs)
+    parents = {}
+    if "init_from" in runs:
+        everything = _succeeded(runs)
+        parents = dict(zip(everything["id"], everything["dataset"])) if "id" in everything else {}
+    runs["pair"] = [f"{parents.get(p, 'run ' + str(p))} → {d}" for p, d in zip(runs["init_from"], runs["dataset"])]
+    fig = go.Figure()
+    labels = []
+    mixed = runs[["model", "pair"]].drop_duplicates().shape[0] > 1
+    for (model, pair, method), g in runs.groupby(["model", "pair", "method"], sort=False):
+        colour, symbol = method_style(method)
+        x, y = _num(g["forgetting"]), _num(g["new_task_gain"])
+        label = f"{method} ({model}, {pair})" if mixed else method
+        labels.append(label)
+        fig.add_trace(go.Scatter(
+            x=[x.mean()], y=[y.mean()], mode="markers+text", name=label, text=[method], textposition="top center",
+            marker=dict(color=colour, symbol=symbol, size=16 if method == "full" else 13, line=dict(width=1, color="white")),
+            error_x=dict(type="data", symmetric=False, array=[x.max() - x.mean()], arrayminus=[x.mean() - x.min()],
+                         visible=len(g) > 1, thickness=1.5),
+            error_y=dict(type="data", symmetric=False, array=[y.max() - y.mean()], arrayminus=[y.mean() - y.min()],
+                         visible=len(g) > 1, thickness=1.5),
+            hovertemplate=(f"<b>{label}</b><br>forgetting %{{x:+.1%}} (old task's score lost)<br>"
+                           f"gain %{{y:+.1%}} (new task's score won)<br>{len(g)} run(s)<extra></extra>")))
+    fig.add_vline(x=0, line=dict(color="#999", width=1))
+    fig.update_xaxes(title=f"Forgetting: old task's {_metric_title(metric).split(' (')[0].lower()} lost (points)",
+                     tickformat="+.0%", zeroline=False)
+    fig.update_yaxes(title=f"Gain: new task's {_metric_title(metric).split(' (')[0].lower()} won (points)",
+                     tickformat="+.0%")
+    return _layout(fig, "Continual fine-tuning: new-task gain vs old-task forgetting (mean over seeds; bars: range)",
+                   {"labels": labels, "n_points": len(labels)})
+
+
 def _bars(runs, panels: list[tuple[str, str, str]], title: str, empty: str) -> go.Figure:
     """Side-by-side bar panels, one bar per method (colour + pattern per method), error bars
     = std over seeds. panels: (column, subplot title, y axis title)."""

@@ -163,6 +163,23 @@ class Lab:
                 ids += self.scheduler.submit(group, priority, who)
         return ids
 
+    def continue_run(self, run_id: int, dataset: str, owner: Optional[str] = None, **changes) -> list[str]:
+        """Queue a continual run: run `run_id`'s config on `dataset`, starting from its trained
+        weights (RunConfig.init_from). Refused here, before queueing, when the run has no weights
+        or the new data's label names differ."""
+        from ftlab.errors import FtlabError
+
+        run = self._own_store().get_run(int(run_id))
+        if run.get("status") != "succeeded":
+            raise FtlabError(f"run {run_id} has no trained weights to continue (status {run.get('status')})")
+        config = RunConfig(**run["config"]).replace(dataset=dataset, init_from=int(run_id), **changes)
+        loaded = self._ui_dataset(config.dataset, config.text_column, config.label_column, config.encoding,
+                                  config.split_seed)
+        if list(loaded.label_names) != list(run.get("label_names") or []):
+            raise FtlabError(f"{dataset} has labels {list(loaded.label_names)}, run {run_id} has "
+                             f"{list(run.get('label_names') or [])}: a continual run needs the same label names")
+        return self.submit([config], owner=owner, baselines=True)
+
     def tune(self, base: RunConfig, method_names: list[str], *, trials: int = 6, seeds: int = 3, parallel: int = 1,
              name: Optional[str] = None, baselines: bool = True) -> list[dict]:
         """Queue one tuning study per method over `base` (ftlab.queue.tuning): the same trials and

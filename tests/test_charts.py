@@ -443,3 +443,17 @@ def test_learning_curve_draws_methods_at_two_or_more_sizes_with_bands_and_baseli
     assert list(shots.x) == [8]  # 4 examples x 2 classes in the prompt
     assert any(label.startswith("zero-shot") for label in meta["baselines"])
     assert charts.learning_curve(pd.DataFrame(rows[:2])).layout.meta.get("n_points") is None  # one size: empty
+
+
+def test_forgetting_chart_places_each_method_by_gain_and_forgetting():
+    rows = [{"id": 1, "status": "succeeded", "model": "minilm", "dataset": "movies", "method": "full", "seed": 0,
+             "task": "classification", "accuracy": 0.8, "init_from": None, "forgetting": None, "new_task_gain": None}]
+    for i, (method, forget, gain) in enumerate([("full", 0.10, 0.20), ("full", 0.14, 0.22), ("lora", 0.02, 0.15)]):
+        rows.append({"id": 10 + i, "status": "succeeded", "model": "minilm", "dataset": "products", "method": method,
+                     "seed": i, "task": "classification", "accuracy": 0.7, "init_from": 1, "forgetting": forget,
+                     "new_task_gain": gain})
+    fig = charts.forgetting(pd.DataFrame(rows))
+    assert fig.layout.meta["labels"] == ["full", "lora"]
+    full = next(t for t in fig.data if t.name == "full")
+    assert full.x[0] == pytest.approx(0.12) and full.y[0] == pytest.approx(0.21) and full.error_x.visible
+    assert charts.forgetting(pd.DataFrame(rows[:1])).layout.meta.get("n_points") is None

@@ -33,7 +33,8 @@ def figures(lab, runs, smoothing: float = charts.LOSS_SMOOTHING):
             sized(charts.loss_curves(steps, runs, smoothing=min(max(float(smoothing or 0), 0.0), 0.99)),
                   HEIGHTS["curves"]),
             sized(charts.eval_curves(evals, runs=runs), HEIGHTS["curves"]),
-            clamp_fraction_axis(sized(charts.learning_curve(runs), HEIGHTS["score"])))
+            clamp_fraction_axis(sized(charts.learning_curve(runs), HEIGHTS["score"])),
+            sized(charts.forgetting(runs), HEIGHTS["score"]))
 
 
 def build(lab) -> SimpleNamespace:
@@ -53,7 +54,9 @@ def build(lab) -> SimpleNamespace:
     versus = gr.Markdown(elem_id="compare-versus-full", elem_classes="ftlab-compact")
     score_plot = gr.Plot(label="Score vs trainable parameters", elem_id="compare-score", show_label=False)
     verdict = gr.Markdown(elem_id="compare-verdicts", elem_classes="ftlab-compact")
-    curve_plot = gr.Plot(label="Learning curve", elem_id="compare-curve", show_label=False, visible=False)
+    with gr.Row():
+        curve_plot = gr.Plot(label="Learning curve", elem_id="compare-curve", show_label=False, visible=False)
+        forgetting_plot = gr.Plot(label="Forgetting", elem_id="compare-forgetting", show_label=False, visible=False)
     with gr.Row():
         throughput_plot = gr.Plot(label="Throughput", elem_id="compare-throughput", show_label=False)
         memory_plot = gr.Plot(label="Memory and time", elem_id="compare-memory", show_label=False)
@@ -97,19 +100,20 @@ def build(lab) -> SimpleNamespace:
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("compare")
-            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 13
+            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 14
         choices = compare_logic.filter_choices(everything)
         n_ok = int((runs["status"] == "succeeded").sum()) if len(runs) else 0
         text = (f"**{len(runs)}** run(s) shown ({n_ok} succeeded) of {len(everything)} in the database. "
                 "Points are means over seeds; hover for values.")
         dropdowns = [gr.update(choices=choices["dataset"]), gr.update(choices=choices["model"]),
                      gr.update(choices=choices["method"])]
-        curve = figs[5]
+        curve, forgot = figs[5], figs[6]
         return [text, compare_logic.versus_full_markdown(runs), figs[0], compare_logic.verdicts_markdown(runs),
                 gr.update(value=curve, visible=bool((curve.layout.meta or {}).get("n_points"))),
+                gr.update(value=forgot, visible=bool((forgot.layout.meta or {}).get("n_points"))),
                 *figs[1:5], compare_logic.runs_table(runs), *dropdowns, gr.skip()]
 
-    outputs = [caption, versus, score_plot, verdict, curve_plot, throughput_plot, memory_plot, loss_plot, eval_plot,
+    outputs = [caption, versus, score_plot, verdict, curve_plot, forgetting_plot, throughput_plot, memory_plot, loss_plot, eval_plot,
                table, f_dataset, f_model, f_method, export_status]
     refresh_btn.click(refresh, filters, outputs)
     for f in filters[:4]:

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ftlab import charts
+from ftlab.data import list_datasets
 from ftlab.errors import FtlabError, one_line
 from ftlab.ui.access import visitor
 from ftlab.ui.common import IMPORT_LOCK, sized
@@ -36,6 +37,15 @@ def build(lab) -> SimpleNamespace:
                     rerun_btn = gr.Button("Re-run", variant="primary", size="sm", elem_id="run-rerun",
                                           visible=lab.policy.can_launch)
                     download_btn = gr.Button("Download weights (zip)", size="sm", elem_id="run-download")
+            with gr.Row(equal_height=False, visible=lab.policy.can_launch) as continue_row:
+                continue_data = gr.Dropdown([d.name for d in list_datasets()], value=None, allow_custom_value=True,
+                                            label="Continue on dataset", elem_id="run-continue-data", scale=2,
+                                            info="Continual fine-tuning: start from this run's trained weights on "
+                                                 "new data with the same label names; the new run reports how much "
+                                                 "of this run's test score it forgets.")
+                continue_btn = gr.Button("Continue from this run", size="sm", elem_id="run-continue", scale=1,
+                                         min_width=160)
+            lineage = gr.Markdown(elem_id="run-lineage")
             action = gr.Markdown(elem_id="run-action")
             download_file = gr.File(label="Trained adapter/head and config", interactive=False, visible=False,
                                     elem_id="run-download-file", height=80)
@@ -66,14 +76,15 @@ def build(lab) -> SimpleNamespace:
 
     def show(run_id):
         if run_id in (None, ""):
-            return ["_Pick a run._"] + [gr.skip()] * 6 + [""] + [gr.skip()] * 3
+            return ["_Pick a run._"] + [gr.skip()] * 6 + [""] + [gr.skip()] * 4 + [""]
         try:
             detail = lab.run_detail(int(run_id))
             runs_frame = lab.runs_df()
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("run %s", run_id)
-            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 6 + [""] + [gr.skip()] * 3
+            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 6 + [""] + [gr.skip()] * 4 + [""]
+        everything = runs_frame.to_dict("records")
         run = detail["run"]
         actions = run_logic.run_actions(run)
         can_rerun = lab.policy.can_launch and actions["rerun"] is not None
@@ -90,10 +101,12 @@ def build(lab) -> SimpleNamespace:
                 "",
                 gr.update(value=actions["rerun"] or "Re-run", visible=can_rerun),
                 gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),  # a retry repeats the same seed
-                gr.update(visible=actions["download"])]
+                gr.update(visible=actions["download"]),
+                gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),
+                run_logic.lineage_markdown(int(run_id), everything)]
 
     outputs = [summary, confusion, loss_plot, eval_plot, classes, config, logs, action, rerun_btn, rerun_seed,
-               download_btn]
+               download_btn, continue_row, lineage]
     picker.change(show, [picker], outputs)
     refresh_btn.click(choices, [picker], [picker]).then(show, [picker], outputs)
 
@@ -129,4 +142,20 @@ def build(lab) -> SimpleNamespace:
         return status_markdown(f"Queued job {ids[0]}: {cfg.method}, seed {cfg.seed} (see the Queue tab).")
 
     rerun_btn.click(rerun, [picker, rerun_seed], [action])
+
+    def continue_run(request: gr.Request, profile: gr.OAuthProfile | None, run_id, dataset):
+        try:
+            if run_id in (None, ""):
+                raise FtlabError("pick a run first")
+            with IMPORT_LOCK:
+                ids = lab.continue_run(int(run_id), run_logic.continue_config_dataset(dataset),
+                                       owner=visitor(request, profile))
+        except Exception as err:
+            if not isinstance(err, FtlabError):
+                log.exception("continue %s", run_id)
+            return status_markdown("Nothing was queued: " + one_line(err), ok=False)
+        return status_markdown(f"Queued job {ids[-1]}: run {run_id} continued on {dataset} (see the Queue tab); "
+                               "it reports forgetting on this run's test split.")
+
+    continue_btn.click(continue_run, [picker, continue_data], [action])
     return SimpleNamespace(picker=picker, choices=choices, show=show, outputs=outputs)

@@ -71,3 +71,24 @@ def test_playground_starts_with_the_newest_runs_one_per_method():
     baseline = {"id": 6, "status": "succeeded", "model": "tiny", "dataset": "b", "method": "majority",
                 "trainable_params": 0}
     assert run_logic.default_picks(runs + [baseline], 4) == [4, 2]  # baselines are the charts' lines, not picks
+
+
+def test_lineage_follows_init_from_up_and_lists_the_continuations():
+    import pandas as pd
+
+    runs = pd.DataFrame([{"id": 3, "dataset": "sentiment-movies", "init_from": None},
+                         {"id": 7, "dataset": "sentiment-products", "init_from": 3},
+                         {"id": 9, "dataset": "sentiment-news", "init_from": 7},
+                         {"id": 11, "dataset": "sentiment-tweets", "init_from": 7},
+                         {"id": 12, "dataset": "tweets-sentiment", "init_from": None}])
+    runs["init_from"] = runs["init_from"].astype("Int64")  # as runs_df gives it: nullable ints
+    records = runs.to_dict("records")
+    chain, children = run_logic.lineage(7, records)
+    assert [r["id"] for r in chain] == [3, 7] and [r["id"] for r in children] == [9, 11]
+    text = run_logic.lineage_markdown(9, records)
+    assert text.startswith("Lineage (continual fine-tuning): #3 on sentiment-movies → #7 on sentiment-products → "
+                           "**#9 on sentiment-news**")
+    assert run_logic.lineage_markdown(12, records) == ""
+    rows = dict(run_logic.continual_rows({"init_from": 3, "forgetting": 0.05, "old_task_before": 0.8,
+                                          "old_task_after": 0.75, "new_task_before": 0.5, "new_task_gain": 0.2}))
+    assert rows["forgetting (points lost)"] == "+5.0" and rows["gain (points won)"] == "+20.0"

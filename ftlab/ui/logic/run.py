@@ -99,6 +99,7 @@ def run_summary_markdown(run: dict) -> str:
     else:
         scores = [("accuracy", _pct(s.get("accuracy"))), ("macro-F1", _pct(s.get("macro_f1")))]
     scores.append(("test loss", _num(s.get("eval_loss"), "{:.4f}")))
+    scores += continual_rows(s.get("summary") if isinstance(s.get("summary"), dict) else {})
     trainable, total = s.get("trainable_params"), s.get("total_params")
     share = f" ({trainable / total:.2%} of {total:,})" if trainable and total else ""
     costs = [("trainable params", (f"{trainable:,}" if trainable is not None else "-") + share),
@@ -118,6 +119,61 @@ def run_summary_markdown(run: dict) -> str:
     lines += ["", "| score (test) | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in scores]
     lines += ["", "| cost | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in costs]
     return "\n".join(lines)
+
+
+def lineage(run_id: int, runs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the chain of runs this one continues, root first and ending with this run; the runs that
+    continue this one), from the runs' init_from."""
+    def parent_of(r):
+        value = r.get("init_from")
+        return None if value is None or value == "" or pd.isna(value) else int(value)
+
+    by_id = {int(r["id"]): r for r in runs if r.get("id") is not None}
+    chain, seen, current = [], set(), by_id.get(int(run_id))
+    while current is not None and int(current["id"]) not in seen:
+        seen.add(int(current["id"]))
+        chain.append(current)
+        current = by_id.get(parent_of(current))
+    children = [r for r in runs if parent_of(r) == int(run_id)]
+    return chain[::-1], children
+
+
+def lineage_markdown(run_id: int, runs: list[dict]) -> str:
+    """"Lineage: #3 full on sentiment-movies → **#7** full on sentiment-products → #9 (continues it)"; empty
+    for a run that neither continues nor is continued."""
+    chain, children = lineage(run_id, runs)
+    if len(chain) <= 1 and not children:
+        return ""
+
+    def name(r, bold=False):
+        text = f"#{r['id']} on {md_escape(short_dataset(r.get('dataset')))}"
+        return f"**{text}**" if bold else text
+
+    parts = [name(r, int(r["id"]) == int(run_id)) for r in chain]
+    line = "Lineage (continual fine-tuning): " + " → ".join(parts)
+    if children:
+        line += " → continued by " + ", ".join(name(r) for r in children)
+    return line
+
+
+def continual_rows(summary: dict) -> list[tuple[str, str]]:
+    """A continued run's scores on both tasks, for the summary table."""
+    if not summary or summary.get("forgetting") is None:
+        return []
+    parent = summary.get("init_from")
+    return [(f"run #{parent}'s test, before → after", f"{_pct(summary.get('old_task_before'))} → "
+             f"{_pct(summary.get('old_task_after'))}"),
+            ("forgetting (points lost)", f"{summary['forgetting'] * 100:+.1f}"),
+            ("this test before training", _pct(summary.get("new_task_before"))),
+            ("gain (points won)", f"{summary.get('new_task_gain', 0) * 100:+.1f}")]
+
+
+def continue_config_dataset(dataset: str | None) -> str:
+    """The dataset a "Continue from this run" click trains on, or a one-line reason."""
+    dataset = (dataset or "").strip()
+    if not dataset:
+        raise FtlabError("pick the dataset to continue on (same label names as this run's)")
+    return dataset
 
 
 def _unfinished_markdown(s: dict) -> str:
