@@ -1,0 +1,88 @@
+"""The adaptation map in a real browser: a learning curve and continual runs on Compare, the
+lineage and "Continue from this run" on the Run tab, the sizes box on Launch.
+
+The database is filled first with tiny-model runs (head at two sizes and two seeds, a zero-shot
+baseline, a full run continued on a second dataset), then the dashboard is served over it."""
+
+import random
+from pathlib import Path
+
+import pytest
+from browser_kit import CHROMIUM, VIEWPORT, dashboard, fill, open_tab, plot_meta, shot, wait_for
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"browser test needs Debian's chromium at {CHROMIUM}: apt-get install -y chromium chromium-driver",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs playwright: pip install playwright==1.65.2")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory, keyword_csv):
+    from ftlab import service
+    from ftlab.config import RunConfig
+    from ftlab.store import Store
+
+    folder = tmp_path_factory.mktemp("adaptation")
+    second = folder / "second.csv"
+    rng = random.Random(2)
+    second.write_text("text,label\n" + "".join(
+        f"{' '.join(rng.sample(['the', 'a', 'film', 'plot', 'day', 'city'], 4))} "
+        f"{ {'good': 'superb', 'bad': 'awful', 'meh': 'fine'}[lab] } {i},{lab}\n"
+        for i, lab in enumerate(rng.choice(['good', 'bad', 'meh']) for _ in range(200))))
+    db = str(folder / "adapt.duckdb")
+    base = dict(model="tiny", max_eval=40, batch_size=16, epochs=2)
+    ids = {}
+    with Store(db) as store:
+        for size in (16, 64):
+            for seed in (0, 1):
+                service.train_now(RunConfig(dataset=keyword_csv, method="head", max_train=size, balanced_train=True,
+                                            seed=seed, **base), store, db_path=db)
+        service.train_now(RunConfig(dataset=keyword_csv, method="zero-shot", max_train=64, balanced_train=True,
+                                    **base), store, db_path=db)
+        ids["parent"], _, err = service.train_now(RunConfig(dataset=keyword_csv, method="full", max_train=120, lr=3e-3,
+                                                            **base), store, db_path=db)
+        assert err is None
+        ids["child"], _, err = service.train_now(RunConfig(dataset=str(second), method="full", max_train=120, lr=3e-3,
+                                                           init_from=ids["parent"], **base), store, db_path=db)
+        assert err is None
+    return db, ids, str(second)
+
+
+@pytest.mark.timeout(600)
+def test_curve_forgetting_lineage_and_continue(filled, browser):
+    db, ids, second = filled
+    with dashboard(db, start_scheduler=False) as (url, _lab):
+        page = browser.new_page(viewport=VIEWPORT)
+        crashes: list[str] = []
+        page.on("pageerror", lambda err: crashes.append(str(err)))
+        page.goto(url)
+        page.wait_for_selector("#launch-queue")
+
+        # Launch: two sizes multiply the grid
+        fill(page, "launch-train-sizes", "16, 64")
+        expect(page.locator("#launch-queue")).to_have_text("Queue 6 runs")
+
+        # Compare: the learning curve and the forgetting chart appear, drawn from the runs
+        open_tab(page, "Compare")
+        curve = wait_for(lambda: plot_meta(page, "compare-curve"), 60, "the learning curve")
+        assert curve["meta"]["curves"] == ["head"] and any(b.startswith("zero-shot") for b in curve["meta"]["baselines"])
+        assert sorted(set(x for xs in curve["xs"] for x in xs if isinstance(x, (int, float))) & {16, 64}) == [16, 64]
+        forgot = wait_for(lambda: plot_meta(page, "compare-forgetting"), 30, "the forgetting chart")
+        assert forgot["meta"]["labels"] == ["full"]
+        page.locator("#compare-curve").scroll_into_view_if_needed()
+        shot(page, "compare-adaptation")
+
+        # Run: the continued run's lineage and scores on both tasks; continue it again
+        open_tab(page, "Run")
+        page.locator("#run-picker input").first.click()
+        page.get_by_role("option").filter(has_text=f"#{ids['child']} ").first.click()
+        expect(page.locator("#run-lineage")).to_contain_text(f"#{ids['parent']} on", timeout=30_000)
+        expect(page.locator("#run-lineage")).to_contain_text(f"#{ids['child']} on")
+        expect(page.locator("#run-summary")).to_contain_text("forgetting (points lost)")
+        box = page.locator("#run-continue-data input").first
+        box.fill("tweets-sentiment")
+        box.press("Enter")
+        page.locator("#run-continue").click()
+        expect(page.locator("#run-action")).to_contain_text("same label names", timeout=60_000)
+        assert not crashes, crashes
