@@ -18,22 +18,20 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from method_defaults import BUDGET, finished  # noqa: E402
+from method_defaults import BUDGET, train_missing  # noqa: E402
 
-from ftlab import data, service  # noqa: E402
+from ftlab import data  # noqa: E402
 from ftlab.config import RunConfig  # noqa: E402
-from ftlab.store import Store  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = ["zh-reviews:minilm", "zh-reviews:e5-small", "zh-ner:minilm", "zh-ner:e5-small",
         "tweets-sentiment:minilm", "tweets-sentiment:smollm2", "wnut16-ner:minilm", "bbc-news:minilm"]
 METHODS = ["full", "lora", "head"]
-SCORE = {"classification": "accuracy", "ner": "entity_f1"}
+SCORE = {"classification": "accuracy", "ner": "entity_f1"}  # the table's cell; method_defaults prints the same
 
 
 def configs(rows: list[str], methods: list[str], seeds: list[int]) -> list[RunConfig]:
@@ -79,18 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("--report-only", action="store_true", help="print the table from the runs already in --db")
     args = p.parse_args(argv)
 
-    wanted = configs(args.rows, args.methods, args.seeds)
-    with Store(args.db) as store:
-        done = finished(store)
-        todo = [c for c in wanted if c.hash not in done]
-        for i, config in enumerate([] if args.report_only else todo, 1):
-            t0 = time.perf_counter()
-            _, summary, error = service.train_now(config, store, db_path=args.db, save=False)
-            score = "" if error else f"{summary[SCORE[config.task]]:.3f}"
-            print(f"[{i}/{len(todo)}] {config.dataset} {config.model} {config.method} seed={config.seed}: "
-                  f"{error or score} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        done = finished(store)
-    runs = [done[c.hash] for c in wanted if c.hash in done]
+    runs = train_missing(configs(args.rows, args.methods, args.seeds), args.db, args.report_only)
     print(f"\n# python benchmarks/base_models.py --seeds {' '.join(map(str, args.seeds))}"
           + (f" --rows {' '.join(args.rows)}" if args.rows != ROWS else ""))
     print(f"# {BUDGET.get('max_train')} train examples, {BUDGET.get('epochs')} epoch, batch {BUDGET.get('batch_size')}, "

