@@ -24,7 +24,10 @@ from ftlab.ui.logic.launch import errors_markdown
 # The rates are the fallback only: the same grid trained full at 43.7 samples/s and evaluated at
 # 178/s, where a fixed table once said 11 and 42 and estimated 9 min for a 3 min 16 s grid.
 DEFAULT_RATES = {"tiny": (30.0, 300.0, 6.0), "tiny-gpt2": (30.0, 300.0, 6.0), "tiny-llama": (30.0, 300.0, 6.0),
-                 "minilm": (40.0, 170.0, 6.0)}
+                 "minilm": (40.0, 170.0, 6.0),
+                 # e5-small: zh-reviews, 2,000 train / 1,000 test, one epoch, 2 cores busy with other work
+                 # (2026-11-30): full 394 s, lora 208 s. smollm2: 135M decoder, a guess from its size.
+                 "e5-small": (7.0, 60.0, 15.0), "smollm2": (1.5, 10.0, 30.0)}
 UNKNOWN_MODEL_RATES = (5.0, 30.0, 30.0)  # a Hub model is usually larger than MiniLM
 PROBE_SOURCE = "a few timed steps on this machine"
 FROZEN_BASE_SPEEDUP = 1.45  # a method that freezes the base skips its weight gradients and optimizer state
