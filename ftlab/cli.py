@@ -215,6 +215,15 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from ftlab.service import Lab
+
+    with Lab(args.db) as lab:
+        folder = lab.export(args.run, args.format, args.out)
+    print(f"run {args.run} exported as {args.format} to {folder}")
+    return 0
+
+
 def cmd_card(args) -> int:
     from ftlab import data, models
 
@@ -466,6 +475,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job")
     db(p)
     p.set_defaults(func=cmd_log)
+
+    p = sub.add_parser("export", help="Write a run as a standard peft adapter or merged transformers folder.")
+    p.add_argument("run", type=int, help="the run's id (ftlab runs)")
+    p.add_argument("--format", choices=["adapter", "merged"], default="merged",
+                   help="adapter: a peft folder (PeftModel.from_pretrained); merged: a plain transformers folder "
+                        "(AutoModelFor...Classification, pipeline), the adapter folded in where the method allows it")
+    p.add_argument("--out", required=True, help="a new, empty folder")
+    p.add_argument("--db", default="ftlab.duckdb", help="the database the run is in")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("runs", help="List recorded runs.")
     db(p)

@@ -163,6 +163,18 @@ class Lab:
                 ids += self.scheduler.submit(group, priority, who)
         return ids
 
+    def export(self, run_id: int, fmt: str, out_dir: str) -> str:
+        """Write a succeeded run as a standard peft adapter or merged transformers folder with a Hub
+        model card (ftlab.train.export); returns the folder."""
+        from ftlab.errors import FtlabError
+        from ftlab.train import export
+
+        run = self._own_store().get_run(int(run_id))
+        art = self.artifact_path(run)
+        if run.get("status") != "succeeded" or not art or not Path(art).is_dir():
+            raise FtlabError(f"run {run_id} has no trained weights to export (status {run.get('status')})")
+        return export.export(art, fmt, out_dir, run)
+
     def continue_run(self, run_id: int, dataset: str, owner: Optional[str] = None, **changes) -> list[str]:
         """Queue a continual run: run `run_id`'s config on `dataset`, starting from its trained
         weights (RunConfig.init_from). Refused here, before queueing, when the run has no weights

@@ -1,0 +1,128 @@
+"""Take a trained run home: standard folders that peft or transformers load without ftlab.
+
+- `adapter`: a peft folder (adapter_config.json, adapter_model.safetensors, the task head in
+  modules_to_save) for the methods peft implements; `PeftModel.from_pretrained(base, DIR)`.
+- `merged`: a plain transformers folder (the adapter folded into the weights where the method
+  allows it, the tokenizer, id2label/label2id) that `AutoModelFor...Classification` and
+  `transformers.pipeline` load.
+Both carry a Hub model card (README.md with model-index results). A combination that cannot
+work (prompt-learning methods cannot merge; full fine-tuning has no adapter; the Houlsby adapter
+is ftlab's own module) is refused with the reason and what to use instead.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from ftlab.errors import FtlabError
+from ftlab.train import artifacts
+
+FORMATS = ("adapter", "merged")
+PROMPT_LEARNING = {"prefix", "prompt", "ptuning"}
+
+
+def _is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def refusal(method: str, is_peft: bool, fmt: str) -> str | None:
+    """Why `method` cannot be exported as `fmt`, or None."""
+    if fmt == "adapter" and not is_peft:
+        return (f"{method} is not a peft adapter (it changes the model's own weights or adds ftlab's own modules): "
+                "use --format merged" + ("" if method != "adapter" else "; the Houlsby adapter has no standard export yet"))
+    if fmt == "merged" and method in PROMPT_LEARNING:
+        return f"{method} adds virtual tokens, which cannot be folded into the weights: use --format adapter"
+    if fmt == "merged" and method == "adapter":
+        return ("the Houlsby adapter adds bottleneck layers, which cannot be folded into the weights; "
+                "predict with ftlab (the run's folder) instead")
+    return None
+
+
+def model_card(run: dict, fmt: str, base: str) -> str:
+    """A Hub model card: YAML metadata (model-index with the run's test scores) and how to load it."""
+    task = run.get("task") or run["config"].get("task")
+    pipeline = "text-classification" if task == "classification" else "token-classification"
+    if task == "classification":
+        metrics = [("accuracy", "accuracy", "Test accuracy"), ("f1", "macro_f1", "Test macro-F1")]
+    else:
+        metrics = [("f1", "entity_f1", "Test entity F1"), ("precision", "entity_precision", "Test entity precision"),
+                   ("recall", "entity_recall", "Test entity recall")]
+    summary = run.get("summary") or {}
+    values = [{"type": t, "value": round(float(summary.get(k, run.get(k))), 4), "name": n}
+              for t, k, n in metrics if summary.get(k, run.get(k)) is not None]
+    dataset = run["config"]["dataset"]
+    meta = {
+        "library_name": "peft" if fmt == "adapter" else "transformers",
+        "base_model": base,
+        "pipeline_tag": pipeline,
+        "tags": ["ftlab", run["config"]["method"], pipeline],
+        "model-index": [{"name": f"ftlab-run-{run.get('id')}", "results": [{
+            "task": {"type": pipeline, "name": pipeline.replace("-", " ").title()},
+            "dataset": {"name": dataset, "type": dataset},
+            "metrics": values}]}],
+    }
+    versions = run.get("versions") or {}
+    lines = ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
+             f"# {run['config']['method']} on {run['config']['model']}, {dataset}", "",
+             f"Trained with ftlab (run {run.get('id')}): method `{run['config']['method']}`, "
+             f"{run.get('trainable_params') or summary.get('trainable_params') or 0:,} trainable parameters of "
+             f"{run.get('total_params') or summary.get('total_params') or 0:,}, seed {run['config'].get('seed')}.", "",
+             "| test metric | value |", "|---|---|"] + [f"| {v['name']} | {v['value']} |" for v in values] + [""]
+    if fmt == "adapter":
+        auto = "AutoModelForSequenceClassification" if task == "classification" else "AutoModelForTokenClassification"
+        lines += ["```python", "from peft import PeftModel", f"from transformers import {auto}", "",
+                  f"base = {auto}.from_pretrained({base!r}, num_labels={len(run.get('label_names') or [])})",
+                  "model = PeftModel.from_pretrained(base, 'THIS_FOLDER')", "```"]
+    else:
+        lines += ["```python", "from transformers import pipeline", "",
+                  f"predict = pipeline({pipeline!r}, model='THIS_FOLDER')", "```"]
+    if versions:
+        lines += ["", "Library versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())
+                                                      if isinstance(v, str)) + "."]
+    lines += ["", "The run's full config is in `ftlab_run.json`."]
+    return "\n".join(lines) + "\n"
+
+
+def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
+    """Write run `run` (its artifacts in `artifact_dir`) as `fmt` into `out_dir`; returns the folder."""
+    if fmt not in FORMATS:
+        raise FtlabError(f"unknown export format {fmt!r}: use {' or '.join(FORMATS)}")
+    predictor = artifacts.load(artifact_dir)
+    model, method = predictor.model, predictor.config.method
+    peft_backed = _is_peft(model)
+    reason = refusal(method, peft_backed, fmt)
+    if reason:
+        raise FtlabError(f"run {run.get('id')}: {reason}")
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FtlabError(f"{out} is not empty: export into a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    base = getattr((model.get_base_model() if peft_backed else model).config, "_name_or_path", "") \
+        or predictor.config.model
+    if fmt == "adapter":
+        model.save_pretrained(str(out))
+    else:
+        plain = model.merge_and_unload() if peft_backed else model
+        labels = list(predictor.label_names)
+        plain.config.id2label = dict(enumerate(labels))
+        plain.config.label2id = {name: i for i, name in enumerate(labels)}
+        plain.save_pretrained(str(out))
+    predictor.tokenizer.save_pretrained(str(out))
+    (out / "README.md").write_text(model_card(run, fmt, base))
+    shutil.copy(Path(artifact_dir) / artifacts.META, out / "ftlab_run.json")
+    return str(out.resolve())
+
+
+def describe(folder: str) -> dict:
+    """What an export folder holds (for the CLI's line and the tests)."""
+    names = sorted(p.name for p in Path(folder).iterdir())
+    kind = "adapter" if "adapter_config.json" in names else "merged"
+    return {"folder": folder, "format": kind, "files": names,
+            "card": (Path(folder) / "README.md").is_file(), "labels": json.loads(
+                (Path(folder) / "ftlab_run.json").read_text()).get("label_names")}

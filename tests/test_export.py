@@ -1,0 +1,95 @@
+"""Exports load with peft / transformers alone and predict what ftlab predicts."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ftlab import service
+from ftlab.config import RunConfig
+from ftlab.errors import FtlabError
+from ftlab.store import Store
+from ftlab.train import artifacts
+
+TEXTS = ["what a wonderful film", "a terrible plot and a terrible ending", "the music was okay"]
+
+# Runs in a fresh interpreter whose path holds site-packages but not this repository.
+LOADER = r"""
+import json, sys
+folder, fmt, task = sys.argv[1:4]
+texts = json.loads(sys.argv[4])
+try:
+    import ftlab  # noqa: F401
+    raise SystemExit("ftlab is importable: the check would prove nothing")
+except ImportError:
+    pass
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+tok = AutoTokenizer.from_pretrained(folder)
+if fmt == "merged":
+    clf = pipeline("text-classification", model=folder, tokenizer=tok, top_k=None)
+    print(json.dumps([{r["label"]: r["score"] for r in row} for row in clf(texts)]))
+else:
+    from peft import PeftConfig, PeftModel
+    cfg = PeftConfig.from_pretrained(folder)
+    meta = json.load(open(folder + "/ftlab_run.json"))
+    base = AutoModelForSequenceClassification.from_pretrained(cfg.base_model_name_or_path,
+                                                              num_labels=len(meta["label_names"]))
+    model = PeftModel.from_pretrained(base, folder).eval()
+    with torch.no_grad():
+        probs = model(**tok(texts, padding=True, return_tensors="pt")).logits.softmax(-1)
+    print(json.dumps([dict(zip(meta["label_names"], row)) for row in probs.tolist()]))
+"""
+
+
+def _load_elsewhere(folder, fmt, tmp_path):
+    script = tmp_path / "load_export.py"
+    script.write_text(LOADER)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-I", str(script), folder, fmt, "classification", json.dumps(TEXTS)],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("model,method,fmt", [("tiny", "full", "merged"), ("tiny", "lora", "merged"),
+                                              ("minilm", "lora", "adapter")])
+def test_an_export_predicts_what_ftlab_predicts(model, method, fmt, keyword_csv, tmp_path):
+    db = str(tmp_path / "lab.duckdb")
+    with Store(db) as store:
+        run_id, summary, err = service.train_now(RunConfig(model=model, dataset=keyword_csv, method=method,
+                                                           max_train=96, max_eval=24, batch_size=16, max_steps=6),
+                                                 store, db_path=db)
+        assert err is None
+        record = store.get_run(run_id)
+    art = service.Lab.resolve_artifacts(db, record["artifact_dir"])
+    ours = [p["probs"] for p in artifacts.load(art).predict(TEXTS)]
+    with service.Lab(db) as lab:
+        folder = lab.export(run_id, fmt, str(tmp_path / "export"))
+    names = {p.name for p in Path(folder).iterdir()}
+    assert ("adapter_config.json" in names) == (fmt == "adapter") and "README.md" in names
+    card = (Path(folder) / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    metric = meta["model-index"][0]["results"][0]["metrics"][0]
+    assert metric["type"] == "accuracy" and metric["value"] == pytest.approx(summary["accuracy"], abs=1e-4)
+    theirs = _load_elsewhere(folder, fmt, tmp_path)
+    for mine, other in zip(ours, theirs):  # the same probabilities, label by label (ftlab rounds to 4 places)
+        assert set(mine) == set(other) and all(other[k] == pytest.approx(v, abs=2e-4) for k, v in mine.items())
+
+
+def test_exports_that_cannot_work_are_refused_with_what_to_use(keyword_csv, tmp_path):
+    db = str(tmp_path / "lab.duckdb")
+    with Store(db) as store:
+        full_id, _, _ = service.train_now(RunConfig(model="tiny", dataset=keyword_csv, method="full", max_train=32,
+                                                    max_eval=16, max_steps=1), store, db_path=db)
+        prompt_id, _, _ = service.train_now(RunConfig(model="tiny", dataset=keyword_csv, method="prompt", max_train=32,
+                                                      max_eval=16, max_steps=1), store, db_path=db)
+    with service.Lab(db) as lab:
+        with pytest.raises(FtlabError, match="use --format merged"):
+            lab.export(full_id, "adapter", str(tmp_path / "a"))
+        with pytest.raises(FtlabError, match="cannot be folded into the weights: use --format adapter"):
+            lab.export(prompt_id, "merged", str(tmp_path / "b"))
