@@ -37,6 +37,12 @@ def build(lab) -> SimpleNamespace:
                     rerun_btn = gr.Button("Re-run", variant="primary", size="sm", elem_id="run-rerun",
                                           visible=lab.policy.can_launch)
                     download_btn = gr.Button("Download weights (zip)", size="sm", elem_id="run-download")
+            with gr.Row(equal_height=False):
+                export_fmt = gr.Radio(["merged", "adapter"], value="merged", label="Export for use without ftlab",
+                                      info="merged: a transformers folder (pipeline, AutoModelFor...Classification); "
+                                           "adapter: a peft folder (PeftModel.from_pretrained). Both with a Hub "
+                                           "model card.", elem_id="run-export-format", scale=2)
+                export_btn = gr.Button("Export (zip)", size="sm", elem_id="run-export", scale=1, min_width=120)
             with gr.Row(equal_height=False, visible=lab.policy.can_launch) as continue_row:
                 continue_data = gr.Dropdown([d.name for d in list_datasets()], value=None, allow_custom_value=True,
                                             label="Continue on dataset", elem_id="run-continue-data", scale=2,
@@ -47,7 +53,7 @@ def build(lab) -> SimpleNamespace:
                                          min_width=160)
             lineage = gr.Markdown(elem_id="run-lineage")
             action = gr.Markdown(elem_id="run-action")
-            download_file = gr.File(label="Trained adapter/head and config", interactive=False, visible=False,
+            download_file = gr.File(label="Trained weights and config, or an export", interactive=False, visible=False,
                                     elem_id="run-download-file", height=80)
         with gr.Column(scale=1):
             confusion = gr.Plot(elem_id="run-confusion", show_label=False)
@@ -124,6 +130,23 @@ def build(lab) -> SimpleNamespace:
                 status_markdown(f"Zipped run {run_id}'s trained weights and config: download below."))
 
     download_btn.click(download, [picker], [download_file, action])
+
+    def export(run_id, fmt):
+        try:
+            if run_id in (None, ""):
+                raise FtlabError("pick a run first")
+            work = tempfile.mkdtemp(prefix="ftlab-export-")
+            with IMPORT_LOCK:
+                folder = lab.export(int(run_id), fmt, f"{work}/run-{int(run_id)}-{fmt}")
+            path = run_logic.zip_folder(folder, work, f"ftlab-run-{int(run_id)}-{fmt}")
+        except Exception as err:
+            if not isinstance(err, FtlabError):
+                log.exception("export %s", run_id)
+            return gr.update(value=None, visible=False), status_markdown(one_line(err), ok=False)
+        return (gr.update(value=path, visible=True),
+                status_markdown(f"Exported run {run_id} as a {fmt} folder with a model card: download below."))
+
+    export_btn.click(export, [picker, export_fmt], [download_file, action])
 
     def rerun(request: gr.Request, profile: gr.OAuthProfile | None, run_id, mode):
         try:

@@ -85,4 +85,9 @@ def test_curve_forgetting_lineage_and_continue(filled, browser):
         box.press("Enter")
         page.locator("#run-continue").click()
         expect(page.locator("#run-action")).to_contain_text("same label names", timeout=60_000)
+
+        # Export the run as a plain transformers folder: a zip to download
+        page.locator("#run-export").click()
+        expect(page.locator("#run-action")).to_contain_text("Exported run", timeout=60_000)
+        expect(page.locator("#run-download-file")).to_contain_text(f"ftlab-run-{ids['child']}-merged")
         assert not crashes, crashes

@@ -201,19 +201,27 @@ def rerun_config(config: dict, next_seed: bool = False) -> RunConfig:
     return cfg.replace(seed=cfg.seed + 1) if next_seed else cfg
 
 
+def zip_folder(folder: str | Path, dest_dir: str | Path, name: str) -> str:
+    """A zip of `folder` (entries under `name`/) at dest_dir/name.zip; returns its path."""
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{name}.zip"
+    root = Path(folder)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                zf.write(f, f"{name}/{f.relative_to(root)}")
+    return str(path)
+
+
 def zip_artifacts(artifact_dir: str | None, dest_dir: str | Path, run_id: int) -> str:
     """A zip of a run's trained adapter/head folder; returns the zip's path."""
     if not artifact_dir or not Path(artifact_dir).is_dir():
         raise FtlabError(f"run {run_id} has no saved weights (it did not succeed, or its artifact folder was removed)")
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    path = dest / f"ftlab-run-{run_id}.zip"
-    root = Path(artifact_dir)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(root.rglob("*")):
-            if f.is_file():
-                zf.write(f, f"run-{run_id}/{f.relative_to(root)}")
-    return str(path)
+    path = zip_folder(artifact_dir, dest_dir, f"run-{run_id}")
+    final = Path(path).with_name(f"ftlab-run-{run_id}.zip")
+    Path(path).replace(final)
+    return str(final)
 
 
 def class_table(classes: pd.DataFrame | None) -> pd.DataFrame:
