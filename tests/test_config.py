@@ -1,5 +1,7 @@
 """RunConfig: validated on construction, one-line errors naming the field, stable hash, files."""
 
+import json
+
 import pytest
 
 from ftlab.config import RunConfig, field_help, parse_opts
@@ -84,3 +86,27 @@ def test_from_yaml_and_json(tmp_path):
     with pytest.raises(ConfigError, match="methd: unknown option"):
         load_configs(tmp_path / "typo.yaml")
 
+
+
+def test_ner_runs_give_the_fresh_head_its_own_rate():
+    import torch
+
+    from ftlab import models
+    from ftlab.config import NER_HEAD_LR
+    from ftlab.train.engine import make_optimizer
+
+    ner = RunConfig(model="tiny", dataset="zh-ner", method="lora")
+    assert ner.head_lr == NER_HEAD_LR and ner.effective_head_lr == NER_HEAD_LR and ner.effective_lr == 5e-3
+    assert RunConfig(model="tiny", dataset="zh-ner", method="lora", head_lr=1e-3).effective_head_lr == 1e-3
+    cls = RunConfig(model="tiny", dataset="tweets-sentiment", method="lora")
+    assert cls.head_lr is None and cls.effective_head_lr == cls.effective_lr
+    assert "head_lr" not in json.dumps(cls.to_dict()) or cls.to_dict()["head_lr"] is None
+    assert RunConfig(model="tiny", dataset="zh-ner", method="majority").head_lr is None  # trains nothing
+
+    tok = models.load_tokenizer("tiny")
+    model = models.load_model("tiny", "ner", ["O", "B-X", "I-X"], tok)
+    opt = make_optimizer(model, 1e-4, 0.01, torch.device("cpu"), 5e-2, ("classifier",))
+    head = {id(p) for p in model.classifier.parameters()}
+    for group in opt.param_groups:
+        assert group["lr"] == (5e-2 if all(id(p) in head for p in group["params"]) else 1e-4)
+    assert sum(len(g["params"]) for g in opt.param_groups) == sum(1 for _ in model.parameters())

@@ -51,7 +51,9 @@ def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 
     sizes = {"train": 0, "eval": 0}
     model = model.to(device).train()
     trains = any(p.requires_grad for p in model.parameters())  # a baseline trains nothing
-    optimizer = make_optimizer(model, config.effective_lr, config.weight_decay, device) if trains else None
+    # The head's rate only shapes the optimizer's groups here (a probe times steps, it scores nothing).
+    optimizer = make_optimizer(model, config.effective_lr, config.weight_decay, device, config.effective_head_lr,
+                               ("classifier", "score")) if trains else None
     autocast = autocast_context(config.precision, device)
 
     def step(i: int):
