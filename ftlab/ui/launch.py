@@ -148,7 +148,7 @@ def build(lab) -> SimpleNamespace:
                                            elem_id="launch-first-seed", min_width=150)
                     for name, kind, default in advanced[:3]:
                         training[name] = _training_widget(name, kind, default)
-                for chunk in (advanced[3:7], advanced[7:]):
+                for chunk in (advanced[3:7], advanced[7:11], advanced[11:]):
                     with gr.Row():
                         for name, kind, default in chunk:
                             training[name] = _training_widget(name, kind, default)

@@ -48,10 +48,12 @@ TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
     ("grad_accum", "int", 1),
     ("warmup_ratio", "float", 0.06),
     ("weight_decay", "float", 0.01),
+    ("head_lr", "optfloat", 0),
     ("max_grad_norm", "float", 1.0),
     ("early_stopping", "int", 0),
     ("eval_batch_size", "optint", 0),
     ("split_seed", "int", 0),
+    ("init_from", "optint", 0),
     ("precision", ("auto", "fp32", "bf16", "fp16"), "auto"),
     ("compile", "bool", False),
     ("device", "text", "auto"),
@@ -62,7 +64,8 @@ DATA_FIELDS = ["text_column", "label_column", "encoding"]
 # A number box is never empty, so 0 stands for "not set" in the optional fields.
 ZERO_MEANS = {"max_train": "every training example", "max_eval": "every validation/test example",
               "max_steps": "as many as the epochs give", "time_budget_s": "no time limit",
-              "eval_batch_size": "2 x batch_size"}
+              "eval_batch_size": "2 x batch_size", "head_lr": "the run's lr (classification), 5e-2 (NER)",
+              "init_from": "start from the pretrained model"}
 
 MAX_UPLOAD_BYTES = int(float(os.environ.get("FTLAB_MAX_UPLOAD_MB") or 50) * 2**20)  # per uploaded file
 
