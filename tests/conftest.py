@@ -12,22 +12,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tokenized splits are cached (ftlab/train/token_cache.py): the suite uses, and fills, its own cache.
 os.environ["FTLAB_CACHE"] = tempfile.mkdtemp(prefix="ftlab-test-cache-")
 
-WORDS = "the a movie film plot actor scene story music ending time people day night city".split()
+from keyword_data import WORDS, write_keyword_csv  # noqa: E402 - the environment above comes first
 
 
 @pytest.fixture(scope="session")
 def keyword_csv(tmp_path_factory):
     """Sentiment decided by one keyword among filler words: learnable by any method."""
-    rng = random.Random(0)
-    path = tmp_path_factory.mktemp("data") / "keywords.csv"
-    rows = ["text,label"]
-    for i in range(400):
-        label = rng.choice(["good", "bad", "meh"])
-        words = rng.sample(WORDS, 6)
-        words.insert(rng.randrange(7), {"good": "wonderful", "bad": "terrible", "meh": "okay"}[label])
-        rows.append(f"{' '.join(words)} {i},{label}")
-    path.write_text("\n".join(rows) + "\n")
-    return str(path)
+    return write_keyword_csv(tmp_path_factory.mktemp("data") / "keywords.csv")
 
 
 @pytest.fixture(scope="session")

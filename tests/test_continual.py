@@ -1,29 +1,18 @@
 """Continual fine-tuning: a run continues another's weights on new data and reports forgetting."""
 
-import random
-
 import pytest
+from conftest import write_keyword_csv
 
 from ftlab import service
 from ftlab.config import RunConfig
 from ftlab.store import Store
 
-WORDS = "the a movie film plot actor scene story music ending time people".split()
+SECOND_TASK = {"good": "superb", "bad": "awful", "meh": "fine"}  # same labels, other keywords
 
 
 @pytest.fixture(scope="module")
 def second_task(tmp_path_factory):
-    """Same labels as keyword_csv (good/bad/meh), other keywords: a new task to continue on."""
-    rng = random.Random(1)
-    path = tmp_path_factory.mktemp("data") / "second.csv"
-    rows = ["text,label"]
-    for i in range(300):
-        label = rng.choice(["good", "bad", "meh"])
-        words = rng.sample(WORDS, 6)
-        words.insert(rng.randrange(7), {"good": "superb", "bad": "awful", "meh": "fine"}[label])
-        rows.append(f"{' '.join(words)} x{i},{label}")
-    path.write_text("\n".join(rows) + "\n")
-    return str(path)
+    return write_keyword_csv(tmp_path_factory.mktemp("data") / "second.csv", SECOND_TASK, n=300, seed=1)
 
 
 def test_a_continued_run_starts_from_the_parent_and_reports_forgetting(keyword_csv, second_task, tmp_path):

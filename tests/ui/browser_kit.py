@@ -92,3 +92,15 @@ def dashboard(db: str, **lab_options):
     finally:
         demo.close()
         lab.close()
+
+
+def require_browser():
+    """Skip the calling test module without Debian's chromium or playwright; else playwright's
+    sync API."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"browser test needs Debian's chromium at {CHROMIUM}: apt-get install -y chromium chromium-driver",
+                    allow_module_level=True)
+    return pytest.importorskip("playwright.sync_api",
+                               reason="browser test needs playwright: pip install playwright==1.65.2")

@@ -11,14 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_kit import CHROMIUM, VIEWPORT, dashboard, fill, open_tab, pick, plot_meta, shot, upload, wait_for
+from browser_kit import VIEWPORT, dashboard, fill, open_tab, pick, plot_meta, require_browser, shot, upload, wait_for
 
 JOB_ID = re.compile(r"^j[0-9a-f]{10}$")
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"browser test needs Debian's chromium at {CHROMIUM}: apt-get install -y chromium chromium-driver",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs playwright: pip install playwright==1.65.2")
+sync_api = require_browser()
 expect = sync_api.expect
 
 

@@ -4,16 +4,12 @@ lineage and "Continue from this run" on the Run tab, the sizes box on Launch.
 The database is filled first with tiny-model runs (head at two sizes and two seeds, a zero-shot
 baseline, a full run continued on a second dataset), then the dashboard is served over it."""
 
-import random
-from pathlib import Path
-
 import pytest
-from browser_kit import CHROMIUM, VIEWPORT, dashboard, fill, open_tab, plot_meta, shot, wait_for
+from browser_kit import VIEWPORT, dashboard, fill, open_tab, plot_meta, require_browser, shot, wait_for
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"browser test needs Debian's chromium at {CHROMIUM}: apt-get install -y chromium chromium-driver",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs playwright: pip install playwright==1.65.2")
+from keyword_data import write_keyword_csv
+
+sync_api = require_browser()
 expect = sync_api.expect
 
 
@@ -24,12 +20,7 @@ def filled(tmp_path_factory, keyword_csv):
     from ftlab.store import Store
 
     folder = tmp_path_factory.mktemp("adaptation")
-    second = folder / "second.csv"
-    rng = random.Random(2)
-    second.write_text("text,label\n" + "".join(
-        f"{' '.join(rng.sample(['the', 'a', 'film', 'plot', 'day', 'city'], 4))} "
-        f"{ {'good': 'superb', 'bad': 'awful', 'meh': 'fine'}[lab] } {i},{lab}\n"
-        for i, lab in enumerate(rng.choice(['good', 'bad', 'meh']) for _ in range(200))))
+    second = write_keyword_csv(folder / "second.csv", {"good": "superb", "bad": "awful", "meh": "fine"}, 200, 2)
     db = str(folder / "adapt.duckdb")
     base = dict(model="tiny", max_eval=40, batch_size=16, epochs=2)
     ids = {}
