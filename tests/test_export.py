@@ -88,6 +88,13 @@ def test_exports_that_cannot_work_are_refused_with_what_to_use(keyword_csv, tmp_
                                                     max_eval=16, max_steps=1), store, db_path=db)
         prompt_id, _, _ = service.train_now(RunConfig(model="tiny", dataset=keyword_csv, method="prompt", max_train=32,
                                                       max_eval=16, max_steps=1), store, db_path=db)
+    # the command line: one line naming the folder, or one line saying why not
+    done = subprocess.run([sys.executable, "-m", "ftlab", "export", str(full_id), "--format", "merged", "--out",
+                           str(tmp_path / "cli"), "--db", db], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith(f"run {full_id} exported as merged to "), done.stderr[-500:]
+    done = subprocess.run([sys.executable, "-m", "ftlab", "export", str(full_id), "--format", "adapter", "--out",
+                           str(tmp_path / "cli2"), "--db", db], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "use --format merged" in done.stderr and "Traceback" not in done.stderr
     with service.Lab(db) as lab:
         with pytest.raises(FtlabError, match="use --format merged"):
             lab.export(full_id, "adapter", str(tmp_path / "a"))
