@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ftlab.ui import compare, launch, playground, queue, run
+from ftlab.ui import api, compare, launch, playground, queue, run
 from ftlab.ui.logic import run as run_logic
 
 # Compact Markdown tables (dataset card, run summary): gradio's default cell padding makes a
@@ -54,6 +54,9 @@ def build_app(lab) -> gr.Blocks:
     policy = lab.policy
     with gr.Blocks(title="ftlab", fill_width=True, analytics_enabled=False, head=ADDRESS_HEAD) as demo:
         gr.HTML(f"<style>{CSS}</style>", elem_id="ftlab-style", padding=False)
+        # First, so these names are theirs: /submit, /jobs, /cancel, /runs, /run, /predict for scripts
+        # (gradio names the page's own events after their functions and would take a free name).
+        api.register(lab)
         with gr.Row(equal_height=True):
             gr.Markdown(_header(lab), elem_id="header")
             if policy.require_login:
