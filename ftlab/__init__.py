@@ -9,9 +9,23 @@ The rooms, top to bottom (data flows down; tests/test_layers.py checks every imp
     store.py       DuckDB, the only code that opens it            -> errors
     train/         the engine: one run, setup -> fit -> evaluate  -> config, data, methods, models, metrics
     methods/       one module per fine-tuning method              -> options, models
-    data/ models.py metrics/   datasets, base models, scores      -> errors, hub
+    data/ models/ metrics/     datasets, base models, scores      -> errors, hub, cache
     config.py      RunConfig, validated and hashable              -> options, methods, data, models
-    options.py errors.py hub.py provenance.py: leaves every layer may use.
+    options.py errors.py hub.py provenance.py cache.py: leaves every layer may use.
+
+For scripts: `from ftlab import Lab, RunConfig` (both load lazily: importing ftlab stays cheap).
 """
 
-__version__ = "0.1.0"
+from ftlab._version import __version__  # noqa: F401
+
+
+def __getattr__(name: str):
+    if name == "Lab":
+        from ftlab.service import Lab
+
+        return Lab
+    if name == "RunConfig":
+        from ftlab.config import RunConfig
+
+        return RunConfig
+    raise AttributeError(f"module 'ftlab' has no attribute {name!r}")

@@ -17,7 +17,7 @@ def versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             if name == "ftlab":
-                from ftlab import __version__
+                from ftlab._version import __version__
 
                 out[name] = __version__
     return out

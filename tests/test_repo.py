@@ -65,3 +65,15 @@ def test_the_space_installs_every_runtime_requirement():
     runtime, space = pins("requirements.txt"), pins("spaces/requirements.txt")
     missing = {name: spec for name, spec in runtime.items() if name != "gradio" and space.get(name) != spec}
     assert not missing, f"spaces/requirements.txt lacks or pins differently: {missing}"
+
+
+def test_scripts_import_lab_and_runconfig_from_the_package():
+    import ftlab
+    from ftlab.config import RunConfig
+    from ftlab.service import Lab
+
+    assert ftlab.Lab is Lab and ftlab.RunConfig is RunConfig
+    import pytest
+
+    with pytest.raises(AttributeError):
+        ftlab.NoSuchThing  # noqa: B018

@@ -138,11 +138,9 @@ class RayBackend:
         self.started = not ray.is_initialized()  # False: this process already had Ray; leave it alone
         if self.started and address:
             # Ship this ftlab to every node, so a cluster runs the driver's code (torch & co. must be there).
-            import ftlab
-
+            package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../ftlab
             try:
-                ray.init(address=address, log_to_driver=False,
-                         runtime_env={"py_modules": [os.path.dirname(os.path.abspath(ftlab.__file__))]})
+                ray.init(address=address, log_to_driver=False, runtime_env={"py_modules": [package_dir]})
             except ConnectionError as err:
                 # Ray 2.60 clusters use token auth by default; a driver only sends the token in token mode
                 raise FtlabError(f"cannot connect to the Ray cluster at {address} ({err}); if it uses token "
