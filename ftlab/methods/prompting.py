@@ -6,10 +6,11 @@
 - `zero-shot` (registered in baseline.py) does the same with no examples on a decoder; on an
   encoder it compares embeddings instead.
 
-No free text is generated or parsed: every label's continuation is scored, all labels of a batch
-of texts in one forward pass. The part of the prompt before the text (instruction, examples) is
-the same for every text: it runs through the model once, and its key/value cache is reused by
-every batch, so k examples per class cost little more than none.
+No free text is generated or parsed: every label's continuation is scored. A batch of texts runs
+once, which scores every label's first token; only labels of two or more tokens run a second,
+short pass over each text's cache. The part of the prompt before the text (instruction,
+examples) is the same for every text: it runs through the model once, and its key/value cache is
+reused by every batch.
 
 The module `apply` returns answers like a transformers classifier: `.logits` are the labels' log-
 likelihoods (summed over each label's tokens), `.loss` their cross-entropy against the truth.
@@ -104,6 +105,7 @@ def prompt_scorer(lm, tokenizer, label_names, prefix: str, tail: str, lead: str)
     if any(not row for row in label_ids) or len({tuple(r) for r in label_ids}) < len(label_ids):
         raise ConfigError("two labels tokenize the same (or to nothing): prompting cannot tell them apart")
     skip = set(tokenizer.all_special_ids) - set(prefix_ids + tail_ids)
+    pad_id = tokenizer.pad_token_id or 0
 
     class PromptScorer(torch.nn.Module):
         def __init__(self):
@@ -124,37 +126,59 @@ def prompt_scorer(lm, tokenizer, label_names, prefix: str, tail: str, lead: str)
                                                 for k, v in self.cached[1]])
 
         def forward(self, input_ids, attention_mask=None, labels=None, **_):
+            """Two passes: the texts once (after the cached prefix), which gives every label's first
+            token; then only the labels of two or more tokens, continuing each text's cache."""
+            from transformers import DynamicCache
+
             device = input_ids.device
             if attention_mask is None:
                 attention_mask = torch.ones_like(input_ids)
-            texts = [[t for t, m in zip(row, mask) if m and t not in skip]
-                     for row, mask in zip(input_ids.tolist(), attention_mask.tolist())]
-            rows = [(text + tail_ids, label) for text in texts for label in label_ids]
-            width = max(len(q) + len(a) for q, a in rows)
-            n, p = len(rows), len(prefix_ids)
-            batch = torch.full((n, width), tokenizer.pad_token_id or 0, dtype=torch.long)
+            queries = [[t for t, m in zip(row, mask) if m and t not in skip] + tail_ids
+                       for row, mask in zip(input_ids.tolist(), attention_mask.tolist())]
+            n, p, width = len(queries), len(prefix_ids), max(len(q) for q in queries)
+            batch = torch.full((n, width), pad_id, dtype=torch.long)
             mask = torch.zeros((n, p + width), dtype=torch.long)
             mask[:, :p] = 1
-            for r, (query, answer) in enumerate(rows):
-                batch[r, : len(query) + len(answer)] = torch.tensor(query + answer)
-                mask[r, p : p + len(query) + len(answer)] = 1
-            cache = self.prefix_cache(device, n)
-            positions = torch.arange(p, p + width).expand(n, width)
-            hidden = self.lm.base_model(input_ids=batch.to(device), attention_mask=mask.to(device),
-                                        position_ids=positions.to(device), past_key_values=cache,
-                                        use_cache=True).last_hidden_state
+            for r, query in enumerate(queries):
+                batch[r, : len(query)] = torch.tensor(query)
+                mask[r, p : p + len(query)] = 1
+            out = self.lm.base_model(input_ids=batch.to(device), attention_mask=mask.to(device),
+                                     position_ids=torch.arange(p, p + width).expand(n, width).to(device),
+                                     past_key_values=self.prefix_cache(device, n), use_cache=True)
             head = self.lm.get_output_embeddings()
-            scores = torch.zeros(n, device=device)
-            for r, (query, answer) in enumerate(rows):
-                # token answer[j] sits at len(query) + j and is predicted one position earlier
-                at = torch.arange(len(query) - 1, len(query) - 1 + len(answer), device=device)
-                logp = head(hidden[r, at]).float().log_softmax(-1)
-                scores[r] = logp[torch.arange(len(answer)), torch.tensor(answer, device=device)].sum()
-            logits = scores.view(len(texts), len(label_ids))
+            last = out.last_hidden_state[torch.arange(n), torch.tensor([len(q) - 1 for q in queries])]
+            first = head(last).float().log_softmax(-1)  # [n, vocab]: each label's first token
+            scores = first[:, [answer[0] for answer in label_ids]]  # [n, labels]
+            longer = [j for j, answer in enumerate(label_ids) if len(answer) > 1]
+            if longer:
+                k = len(longer)
+                rest = max(len(label_ids[j]) - 1 for j in longer)
+                cont = torch.full((n * k, rest), pad_id, dtype=torch.long)
+                cont_mask = torch.cat([mask.repeat_interleave(k, 0), torch.zeros((n * k, rest), dtype=torch.long)], 1)
+                positions = torch.zeros((n * k, rest), dtype=torch.long)
+                for r, query in enumerate(queries):
+                    for i, j in enumerate(longer):
+                        feed = label_ids[j][:-1]  # tokens 0..m-2 predict tokens 1..m-1
+                        cont[r * k + i, : len(feed)] = torch.tensor(feed)
+                        cont_mask[r * k + i, p + width : p + width + len(feed)] = 1
+                        positions[r * k + i] = torch.arange(p + len(query), p + len(query) + rest)
+                cache = DynamicCache(ddp_cache_data=[(layer.keys.repeat_interleave(k, 0),
+                                                      layer.values.repeat_interleave(k, 0))
+                                                     for layer in out.past_key_values.layers])
+                hidden = self.lm.base_model(input_ids=cont.to(device), attention_mask=cont_mask.to(device),
+                                            position_ids=positions.to(device), past_key_values=cache,
+                                            use_cache=True).last_hidden_state
+                logp = head(hidden).float().log_softmax(-1)  # [n * k, rest, vocab]
+                extra = torch.zeros((n, len(label_ids)), device=device)
+                for r in range(n):
+                    for i, j in enumerate(longer):
+                        target = torch.tensor(label_ids[j][1:], device=device)
+                        extra[r, j] = logp[r * k + i, torch.arange(len(target), device=device), target].sum()
+                scores = scores + extra
             loss = None
             if labels is not None:
-                loss = torch.nn.functional.cross_entropy(logits, labels)
-            return SimpleNamespace(logits=logits, loss=loss)
+                loss = torch.nn.functional.cross_entropy(scores, labels)
+            return SimpleNamespace(logits=scores, loss=loss)
 
     return PromptScorer()
 
