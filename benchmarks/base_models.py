@@ -53,18 +53,25 @@ def cell(runs: list[dict], score: str) -> str:
     return text + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
 
 
+def cells_majority(runs: list[dict], score: str) -> str:
+    return cell([r for r in runs if r["method"] == "majority"], score)
+
+
 def table(rows: list[str], methods: list[str], runs: list[dict]) -> list[str]:
-    lines = ["| dataset | model | " + " | ".join(methods) + " | majority class | minutes a run (full) |",
-             "|---|---|" + "---|" * (len(methods) + 2)]
+    lines = ["| dataset | model | " + " | ".join(methods) + " | majority class | seeds | minutes a run (full) |",
+             "|---|---|" + "---|" * (len(methods) + 3)]
     for row in rows:
         dataset, model = row.split(":")
         mine = [r for r in runs if r["dataset"] == dataset and r["model"] == model]
         score = SCORE[data.infer_task(dataset)]
-        cells = [cell([r for r in mine if r["method"] == m], score) for m in methods + ["majority"]]
+        cells = [cell([r for r in mine if r["method"] == m], score) for m in methods]
         full = [r["wall_s"] for r in mine if r["method"] == "full" and r.get("wall_s")]
         minutes = f"{statistics.mean(full) / 60:.1f}" if full else "-"
         name = dataset + (" (entity F1)" if score == "entity_f1" else "")
-        lines.append(f"| {name} | {model} | " + " | ".join(cells) + f" | {minutes} |")
+        counts = sorted({sum(1 for r in mine if r["method"] == m) for m in methods} - {0})
+        seeds = "-".join(map(str, dict.fromkeys([counts[0], counts[-1]]))) if counts else "-"
+        lines.append(f"| {name} | {model} | " + " | ".join(cells) + f" | {cells_majority(mine, score)} | {seeds} "
+                     f"| {minutes} |")
     return lines
 
 
