@@ -65,7 +65,8 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         if reached.features:
             f = reached.features
             send("log", message=f"the frozen body's features: {f['reused']:,} texts from the cache, "
-                                f"{f['computed']:,} computed now; the head trains on them")
+                                f"{f['computed']:,} computed now; the head trains on them (no samples/s is "
+                                "reported: it would time the head alone)")
         if getattr(run.model, "prompt", None):  # prompting: the words the model reads, for the record
             send("log", message="prompt: " + run.model.prompt)
         if run.parent is not None:  # continual: both tasks' scores before the first step
@@ -194,6 +195,12 @@ class Reached:
             summary.update(self.memory or {}, eval_samples_per_s=self.final["samples_per_s"],
                            stopped_reason=fit.stopped, eval_loss=self.final["metrics"]["loss"])
         summary["wall_s"] = self.wall_s
+        if self.features:
+            # On cached features the steps and evaluations run the head alone: samples/s would
+            # measure that, not the method, and flatter it on every throughput chart. Left out.
+            for key in ("train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s"):
+                summary.pop(key, None)
+            summary["features_cached"] = self.features["reused"]
         if self.artifact_dir:
             summary["artifact_dir"] = self.artifact_dir
         return summary
