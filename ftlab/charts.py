@@ -573,8 +573,7 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
         baselines.append("few-shot prompting")
     fig.update_xaxes(type="log", title="Training examples (log scale)", dtick=1, tickformat="~s")
     fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
-    return _layout(fig, f"Learning curve: {_metric_title(metric).split(' (')[0]} vs training examples "
-                        "(mean over seeds; band: lowest to highest seed)",
+    return _layout(fig, f"Learning curve: {_metric_title(metric).split(' (')[0].lower()} (band: seed range)",
                    {"metric": metric, "curves": labels, "n_points": len(points), "baselines": baselines})
 
 
@@ -582,18 +581,17 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
     """Continual runs (init_from): what the new task gained against what the old task lost, one
     point per method (and model, and the pair of datasets), mean over seeds with their range.
     Up is better, left is better: a method in the top left learns without forgetting."""
-    runs = _succeeded(runs)
-    if len(runs) == 0 or "forgetting" not in runs:
+    everything = _succeeded(runs)
+    if len(everything) == 0 or "forgetting" not in everything:
         return empty_figure("Continued runs (init_from) draw new-task gain against old-task forgetting")
-    runs = runs[np.isfinite(_num(runs["forgetting"])) & np.isfinite(_num(runs["new_task_gain"]))].copy()
+    # A pair is named by its datasets (the parent's, from the parent run when it is in the frame),
+    # so the seeds of "movies -> products" are one point whatever their parents' ids.
+    datasets = dict(zip(everything["id"], everything["dataset"])) if "id" in everything else {}
+    runs = everything[np.isfinite(_num(everything["forgetting"])) & np.isfinite(_num(everything["new_task_gain"]))].copy()
     if runs.empty:
         return empty_figure("Continued runs (init_from) draw new-task gain against old-task forgetting")
     metric = score_metric(runs)
-    parents = {}
-    if "init_from" in runs:
-        everything = _succeeded(runs)
-        parents = dict(zip(everything["id"], everything["dataset"])) if "id" in everything else {}
-    runs["pair"] = [f"{parents.get(p, 'run ' + str(p))} → {d}" for p, d in zip(runs["init_from"], runs["dataset"])]
+    runs["pair"] = [f"{datasets.get(p, 'run ' + str(p))} → {d}" for p, d in zip(runs["init_from"], runs["dataset"])]
     fig = go.Figure()
     labels = []
     mixed = runs[["model", "pair"]].drop_duplicates().shape[0] > 1
@@ -616,7 +614,7 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
                      tickformat="+.0%", zeroline=False)
     fig.update_yaxes(title=f"Gain: new task's {_metric_title(metric).split(' (')[0].lower()} won (points)",
                      tickformat="+.0%")
-    return _layout(fig, "Continual fine-tuning: new-task gain vs old-task forgetting (mean over seeds; bars: range)",
+    return _layout(fig, "Continual fine-tuning: gain vs forgetting (bars: seed range)",
                    {"labels": labels, "n_points": len(labels)})
 
 
