@@ -541,7 +541,7 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
         labels.append(label)
         x = list(g["n_train"])
         if (g["n"] > 1).any():
-            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(g["hi"]) + list(g["lo"])[::-1], fill="toself",
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(g["hi"]) + list(g["lo"])[::-1], fill="toself", mode="lines",
                                      fillcolor=colour, opacity=0.15, line=dict(width=0), hoverinfo="skip",
                                      showlegend=False, legendgroup=label))
         fig.add_trace(go.Scatter(
