@@ -1,5 +1,6 @@
 """Head-only training on a frozen body's cached features."""
 
+import pytest
 import torch
 
 from ftlab import models
@@ -11,6 +12,13 @@ from ftlab.train.batching import collate, encode
 
 def _logs(events):
     return [e["message"] for e in events if e["event"] == "log"]
+
+
+@pytest.fixture(autouse=True)
+def cold_cache(tmp_path, monkeypatch):
+    """Each test starts from an empty feature cache (earlier tests fill the session's with the same
+    tiny model and texts)."""
+    monkeypatch.setenv("FTLAB_CACHE", str(tmp_path / "cache"))
 
 
 def test_cached_features_answer_as_the_model_does_in_eval_mode(names_conll, keyword_csv):
