@@ -74,20 +74,22 @@ def entities(words: list[str], tags: list[str], joiner: str) -> list[dict]:
             for kind, start, last in get_entities(list(tags))]
 
 
+def run_data(config: RunConfig):
+    """The splits `config` trains and is tested on (its dataset, split seed, columns and caps)."""
+    from ftlab import data
+
+    return data.load_dataset(config.dataset, split_seed=config.split_seed, text_column=config.text_column,
+                             label_column=config.label_column, encoding=config.encoding, max_train=config.max_train,
+                             max_eval=config.max_eval, balanced=config.balanced_train)
+
+
 def build_untrained(config: RunConfig, label_names: list[str], label_counts: tuple = ()):
     """The model exactly as the engine builds it before its first step (same seed, same method init;
     few-shot prompting draws the same examples from the same train split)."""
     tokenizer = models.load_tokenizer(config.model)
     model = models.load_model(config.model, config.task, label_names, tokenizer, seed=config.seed)
     method = methods.get_method(config.method)
-    train = None
-    if method.reads_train:
-        from ftlab import data
-
-        train = data.load_dataset(config.dataset, split_seed=config.split_seed, text_column=config.text_column,
-                                  label_column=config.label_column, encoding=config.encoding,
-                                  max_train=config.max_train, max_eval=config.max_eval,
-                                 balanced=config.balanced_train).train
+    train = run_data(config).train if method.reads_train else None
     ctx = MethodContext(config.task, model.config.model_type, models.head_prefixes(model), 1000,
                         tuple(label_names), tuple(label_counts), tokenizer, config.model, config.seed, train)
     return method.apply(model, config.method_options, ctx), tokenizer

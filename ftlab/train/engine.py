@@ -212,10 +212,7 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
     left nothing to train) still reports them."""
     device = resolve_device(config.device)
     seed_everything(config.seed)
-    data = datasets.load_dataset(config.dataset, split_seed=config.split_seed, text_column=config.text_column,
-                                 label_column=config.label_column, encoding=config.encoding,
-                                 max_train=config.max_train, max_eval=config.max_eval,
-                                 balanced=config.balanced_train)
+    data = artifacts.run_data(config)
     datasets.require_task(data, config.dataset, config.task)
     tokenizer = models.load_tokenizer(config.model)
     train_set, val_set, test_set = (encode_cached(s, data.task, data.label_names, tokenizer, config.max_length)
@@ -241,10 +238,10 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
     # A continued run's model is the parent's, its method already applied and its weights trained.
     model = (model if parent is not None else method.apply(model, config.method_options, ctx)).to(device)
     forward = compiled(model) if config.compile else model  # the same module; only calls differ
-    head = getattr(model, ctx.head_prefixes[0], None)
     if (method.frozen_body and method.frozen_body(config.method_options) and not config.compile
             and feature_cache.supported(model, architecture, ctx.head_prefixes)):
         # Only the head trains: the body's features are computed once (or read from the cache).
+        head = getattr(model, ctx.head_prefixes[0])
         features, computed = feature_cache.compute(model, head, [train_set, val_set, test_set], data.task,
                                                    tokenizer.pad_token_id, device,
                                                    config.eval_batch_size or 2 * config.batch_size, config.model)
@@ -284,10 +281,7 @@ def continue_from(config: RunConfig, init_dir: str, data, tokenizer):
     if list(parent.label_names) != list(data.label_names):
         raise ConfigError(f"{field('init_from')}: run {run_id} has labels {list(parent.label_names)}, "
                           f"{config.dataset} has {list(data.label_names)}: continual runs need the same label names")
-    p = parent.config
-    old = datasets.load_dataset(p.dataset, split_seed=p.split_seed, text_column=p.text_column,
-                                label_column=p.label_column, encoding=p.encoding, max_train=p.max_train,
-                                max_eval=p.max_eval, balanced=p.balanced_train)
+    old = artifacts.run_data(parent.config)
     old_test = encode_cached(old.test, old.task, old.label_names, tokenizer, config.max_length)
     model = parent.model
     model.train()
@@ -573,11 +567,10 @@ def make_optimizer(model, lr: float, weight_decay: float, device: torch.device, 
         raise ConfigError("the method left no trainable parameter")
     head_lr = lr if head_lr is None else head_lr
     groups = []
-    for is_head, rate in ((False, lr), (True, head_lr)):
-        mine = [p for n, p in named if models.in_head(n, head_prefixes) == is_head] if head_prefixes else \
-            ([p for _, p in named] if not is_head else [])
-        groups += [{"params": [p for p in mine if p.ndim >= 2], "weight_decay": weight_decay, "lr": rate},
-                   {"params": [p for p in mine if p.ndim < 2], "weight_decay": 0.0, "lr": rate}]
+    for is_head, group_lr in ((False, lr), (True, head_lr)):  # no head_prefixes: every parameter is the body's
+        mine = [p for n, p in named if models.in_head(n, head_prefixes) == is_head]
+        groups += [{"params": [p for p in mine if p.ndim >= 2], "weight_decay": weight_decay, "lr": group_lr},
+                   {"params": [p for p in mine if p.ndim < 2], "weight_decay": 0.0, "lr": group_lr}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=device.type in ("cuda", "cpu"))
 
 
