@@ -53,10 +53,6 @@ def cell(runs: list[dict], score: str) -> str:
     return text + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
 
 
-def cells_majority(runs: list[dict], score: str) -> str:
-    return cell([r for r in runs if r["method"] == "majority"], score)
-
-
 def table(rows: list[str], methods: list[str], runs: list[dict]) -> list[str]:
     lines = ["| dataset | model | " + " | ".join(methods) + " | majority class | seeds | minutes a run (full) |",
              "|---|---|" + "---|" * (len(methods) + 3)]
@@ -70,7 +66,7 @@ def table(rows: list[str], methods: list[str], runs: list[dict]) -> list[str]:
         name = dataset + (" (entity F1)" if score == "entity_f1" else "")
         counts = sorted({sum(1 for r in mine if r["method"] == m) for m in methods} - {0})
         seeds = "-".join(map(str, dict.fromkeys([counts[0], counts[-1]]))) if counts else "-"
-        lines.append(f"| {name} | {model} | " + " | ".join(cells) + f" | {cells_majority(mine, score)} | {seeds} "
+        lines.append(f"| {name} | {model} | " + " | ".join(cells) + f" | {cell([r for r in mine if r['method'] == 'majority'], score)} | {seeds} "
                      f"| {minutes} |")
     return lines
 

@@ -12,7 +12,6 @@ is ftlab's own module) is refused with the reason and what to use instead.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -118,11 +117,3 @@ def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
     shutil.copy(Path(artifact_dir) / artifacts.META, out / "ftlab_run.json")
     return str(out.resolve())
 
-
-def describe(folder: str) -> dict:
-    """What an export folder holds (for the CLI's line and the tests)."""
-    names = sorted(p.name for p in Path(folder).iterdir())
-    kind = "adapter" if "adapter_config.json" in names else "merged"
-    return {"folder": folder, "format": kind, "files": names,
-            "card": (Path(folder) / "README.md").is_file(), "labels": json.loads(
-                (Path(folder) / "ftlab_run.json").read_text()).get("label_names")}
