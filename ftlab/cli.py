@@ -224,6 +224,15 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    from ftlab.service import Lab
+
+    with Lab(args.db) as lab:
+        sent = lab.sync(args.to, args.runs)
+    print(f"{sent} run(s) sent to {args.to}")
+    return 0
+
+
 def cmd_card(args) -> int:
     from ftlab import data, models
 
@@ -484,6 +493,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="a new, empty folder")
     p.add_argument("--db", default="ftlab.duckdb", help="the database the run is in")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sync", help="Mirror runs already in the database into an experiment tracker.")
+    p.add_argument("--to", required=True, choices=["mlflow", "tensorboard"],
+                   help="mlflow: $MLFLOW_TRACKING_URI, else a SQLite store beside the database; tensorboard: event "
+                        "files beside the database. Runs already there are skipped.")
+    p.add_argument("--runs", nargs="+", type=int, help="only these run ids (default: every finished run)")
+    p.add_argument("--db", default=DEFAULT_DB, help="the database the runs are in")
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("runs", help="List recorded runs.")
     db(p)

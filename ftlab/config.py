@@ -19,13 +19,16 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import Field, SerializeAsAny, ValidationError, model_validator
 
-from ftlab import methods
+from ftlab import methods, tracking
 from ftlab.errors import ConfigError, FtlabError
 from ftlab.options import Options, build_options, format_validation_error
 
 
 Task = Literal["classification", "ner"]
 ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_from", "head_lr")
+# Fields that say where a run is reported, not what it computes: never part of its hash, so a run
+# mirrored to a tracker is the same run as one that was not (ftlab sync back-fills the latter).
+UNHASHED_FIELDS = ("report_to",)
 # A fresh token-classification head learns the rare entity tags far too slowly at the rates that
 # suit adapters or full fine-tuning: one epoch of wnut16-ner on MiniLM at LoRA's 5e-3 left entity
 # F1 at 0.000, where the head alone at 5e-2 reached 0.287 (2026-11-30). NER runs give the head
@@ -36,7 +39,7 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # decides the majority label) and how the test is evaluated.
 BASELINE_FIELDS = ("model", "dataset", "task", "text_column", "label_column", "encoding", "max_train",
                    "balanced_train", "max_eval",
-                   "split_seed", "max_length", "batch_size", "eval_batch_size", "precision", "device")
+                   "split_seed", "max_length", "batch_size", "eval_batch_size", "precision", "device", "report_to")
 
 
 class RunConfig(Options):
@@ -120,6 +123,10 @@ class RunConfig(Options):
         "training ('10m', '90s'); '0' turns it off. The default costs nothing for runs under 10 minutes.",
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    report_to: tuple[str, ...] = Field(
+        (), description="Experiment trackers that mirror the run (config, training curve, evaluations, final "
+        "metrics): " + ", ".join(tracking.NAMES) + "; several allowed, e.g. 'mlflow,tensorboard'. Each needs its "
+        "package installed. Empty: none.")
     tag: Optional[str] = Field(
         None, max_length=64, description="A label the run carries into Compare, e.g. 'tuned' (a study's best "
         "setting re-run over seeds) or 'trial' (a study's search runs, left off the charts); training ignores it.")
@@ -140,6 +147,8 @@ class RunConfig(Options):
             raise ConfigError("dataset: give a built-in name, a file path or a Hub dataset name")
         if not data.get("task"):
             data["task"] = datasets.infer_task(dataset)
+        if isinstance(data.get("report_to"), str):  # CLI and forms: "mlflow,tensorboard"; "none"
+            data["report_to"] = [t for t in data["report_to"].replace(" ", ",").split(",") if t and t != "none"]
         if data["task"] == "ner" and data.get("head_lr") in (None, "") and method.trains:
             data["head_lr"] = NER_HEAD_LR
         return data
@@ -160,6 +169,9 @@ class RunConfig(Options):
             reason = method.check(self.method_options, self.task, arch)
             if reason:
                 raise ConfigError(f"method '{self.method}' cannot run on model '{self.model}' ({arch}): {reason}")
+        unknown = [t for t in self.report_to if t not in tracking.NAMES]
+        if unknown:
+            raise ConfigError(f"report_to: unknown tracker {unknown[0]!r} (known: {', '.join(tracking.NAMES)})")
         self.checkpoint_policy  # noqa: B018 - raises for a malformed value
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (got {self.device!r})")
@@ -184,6 +196,8 @@ class RunConfig(Options):
         for name in ADDED_FIELDS:
             if data.get(name) == RunConfig.model_fields[name].default:
                 data.pop(name, None)
+        for name in UNHASHED_FIELDS:
+            data.pop(name, None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -22,17 +22,22 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
     Errors are recorded with the run (status failed, reason, metrics reached), then returned as
     one line, never raised: a grid goes on after one run fails. KeyboardInterrupt propagates.
     """
+    from ftlab import tracking
     from ftlab.train import train
 
+    tracking.check(config.report_to)
     run_id = store.create_run(config.to_dict(), config.hash, model=config.model, dataset=config.dataset,
                               task=config.task, method=config.method, seed=config.seed, versions=versions())
     error: Optional[str] = None
+    mirror = tracking.Mirror(db_path, lambda _: config.to_dict(),
+                             lambda rid, message: store.record_event(rid, {"event": "log", "message": message}))
 
     def emit(event: dict) -> None:
         nonlocal error
         if event["event"] == "failed":
             error = event["error"]
         store.record_event(run_id, event)
+        mirror.event(run_id, event)
         if on_event:
             on_event(event)
 
@@ -42,6 +47,7 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
         summary = train(config, emit, artifact_dir=out_dir, init_dir=init_dir)
     except KeyboardInterrupt:
         store.set_status(run_id, "failed", "interrupted by the user")
+        mirror.end(run_id, "interrupted")
         raise
     except Exception:
         return run_id, None, error or "failed"
@@ -175,6 +181,12 @@ class Lab:
             raise FtlabError(f"run {run_id} has no trained weights to export (status {run.get('status')})")
         return export.export(art, fmt, out_dir, run)
 
+    def sync(self, tracker: str, run_ids: Optional[list[int]] = None, progress: Callable[[str], None] = print) -> int:
+        """Mirror stored runs into an experiment tracker (ftlab.tracking.sync); returns how many were sent."""
+        from ftlab import tracking
+
+        return tracking.sync(self._own_store(), self.db_path, tracker, run_ids, progress)
+
     def continue_run(self, run_id: int, dataset: str, owner: Optional[str] = None, **changes) -> list[str]:
         """Queue a continual run: run `run_id`'s config on `dataset`, starting from its trained
         weights (RunConfig.init_from). Refused here, before queueing, when the run has no weights
@@ -243,8 +255,9 @@ class Lab:
         grid: the model resolves (built-in, model folder, cached, or on the Hub) and the dataset
         loads with its columns, at least two classes and the config's task. Raises the one-line
         reason; a RunConfig alone checks only what needs no loading."""
-        from ftlab import data, models
+        from ftlab import data, models, tracking
 
+        tracking.check(dict.fromkeys(t for c in configs for t in c.report_to))
         for name in dict.fromkeys(c.model for c in configs):
             models.check_available(name)
         checked = set()

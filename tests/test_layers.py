@@ -109,6 +109,8 @@ RULES = [
     ("ftlab.models", ("ftlab.train", "ftlab.store", "ftlab.queue", "ftlab.service", "ftlab.ui", "ftlab.config")),
     ("ftlab.metrics", ("ftlab.train", "ftlab.store", "ftlab.queue", "ftlab.service", "ftlab.ui")),
     ("ftlab.options", ("ftlab.config", "ftlab.methods", "torch")),
+    ("ftlab.tracking", ("gradio", "duckdb", "ftlab.config", "ftlab.store", "ftlab.queue", "ftlab.service", "ftlab.ui",
+                        "ftlab.train")),
 ]
 
 

@@ -5,6 +5,7 @@
                                 inbox.py (other processes)          worker.py (one job)
 
 May import: ftlab.store (the scheduler only: one writing process per database), ftlab.config,
-ftlab.provenance, ftlab.errors, and ftlab.train inside the worker process. Never the service or
+ftlab.provenance, ftlab.errors, ftlab.tracking (the scheduler mirrors what it records to
+experiment trackers), and ftlab.train inside the worker process. Never the service or
 the UI; workers never open DuckDB and report through events instead.
 """

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ftlab.config import RunConfig
+from ftlab import tracking
 from ftlab.errors import FtlabError, one_line
 from ftlab.provenance import artifacts_dir, run_dir, versions
 from ftlab.queue import inbox
@@ -118,6 +119,10 @@ class Scheduler:
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.snapshot = inbox.SnapshotWriter(db_path)
+        # Trackers (RunConfig.report_to) see the events this process records, never the workers.
+        self.mirror = tracking.Mirror(db_path, lambda run_id: self.store.get_run(run_id)["config"],
+                                      lambda run_id, message: self.store.record_event(
+                                          run_id, {"event": "log", "time": time.time(), "message": message}))
         _inject_store_fault(store)
         self.recover()
         self.tuner = Tuner(store, self._submit_tuning, self.prune)
@@ -355,6 +360,7 @@ class Scheduler:
         job = self.store.get_job(job_id)
         tail, now = _tail(live.log_path), time.time()
         status, reason = self._outcome(job, live, code, shutting_down)
+        self.mirror.end(live.run_id, status if status in ("succeeded", "canceled", "interrupted") else "failed")
         if status == "succeeded":
             self.store.update_job(job_id, status="succeeded", pid=None, finished_at=now, eta_s=0, last_log=tail)
         elif status == "oom":
@@ -422,6 +428,7 @@ class Scheduler:
 
     def _record(self, job_id: str, live: Running, event: dict) -> None:
         self.store.record_event(live.run_id, event)
+        self.mirror.event(live.run_id, event)
         kind = event["event"]
         if kind == "failed":  # the reason, kept until the process has exited
             live.failure = event.get("error")

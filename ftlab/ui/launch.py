@@ -10,6 +10,7 @@ import gradio as gr
 
 from ftlab import methods as method_registry
 from ftlab import models as model_registry
+from ftlab import tracking
 from ftlab.data import list_datasets
 from ftlab.errors import FtlabError, one_line
 from ftlab.provenance import uploads_dir
@@ -43,6 +44,9 @@ def _training_widget(name: str, kind, default):
     if isinstance(kind, tuple):
         return gr.Dropdown(list(kind), value=default, label=name, info=launch_logic.help_for(name),
                            elem_id=f"launch-{name}", min_width=150)
+    if kind == "trackers":
+        return gr.CheckboxGroup(list(tracking.NAMES), value=default, label=name, info=launch_logic.help_for(name),
+                                elem_id=f"launch-{name.replace('_', '-')}", min_width=150)
     if kind == "bool":
         return gr.Checkbox(value=default, label=name, info=launch_logic.help_for(name), elem_id=f"launch-{name}",
                            min_width=150)

@@ -34,7 +34,7 @@ MAX_RUNS_PER_LAUNCH = 200
 
 # Training options the Launch tab shows, in order: (field, kind, default shown). kind: "int",
 # "float", "optint" / "optfloat" (empty = None), "lr" (text, empty = the method's default), "bool"
-# (a checkbox), or a tuple of choices. Defaults differ from RunConfig's where RunConfig's would take hours on CPU.
+# (a checkbox), "trackers" (a checkbox per tracker), or a tuple of choices. Defaults differ from RunConfig's where RunConfig's would take hours on CPU.
 TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
     ("epochs", "float", 1.0),
     ("max_train", "optint", 2000),
@@ -57,6 +57,7 @@ TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
     ("precision", ("auto", "fp32", "bf16", "fp16"), "auto"),
     ("compile", "bool", False),
     ("device", "text", "auto"),
+    ("report_to", "trackers", []),
 ]
 # The first few are shown; the rest sit in an "Advanced" accordion.
 MAIN_TRAINING_FIELDS = ["epochs", "max_train", "max_eval", "batch_size", "lr", "max_length", "eval_every", "max_steps"]
@@ -165,6 +166,9 @@ def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         kind = kinds.get(name, "text")
         if kind == "bool":
             out[name] = bool(value)
+            continue
+        if kind == "trackers":
+            out[name] = list(value or [])
             continue
         if isinstance(kind, tuple) or kind == "text":
             text = (value or "").strip() if isinstance(value, str) else value
