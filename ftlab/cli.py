@@ -224,6 +224,15 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_push(args) -> int:
+    from ftlab.service import Lab
+
+    with Lab(args.db) as lab:
+        url = lab.push(args.run, args.repo, args.format, private=args.private)
+    print(f"run {args.run} pushed to {url}")
+    return 0
+
+
 def cmd_sync(args) -> int:
     from ftlab.service import Lab
 
@@ -493,6 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="a new, empty folder")
     p.add_argument("--db", default="ftlab.duckdb", help="the database the run is in")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("push", help="Upload a run's export (with its model card) to a Hugging Face Hub model repo.")
+    p.add_argument("run", type=int, help="the run's id (ftlab runs)")
+    p.add_argument("--repo", required=True, help="USER/NAME or ORG/NAME; created if it does not exist")
+    p.add_argument("--format", choices=["auto", "adapter", "merged"], default="auto",
+                   help="as for export; auto: merged where the method allows it, else the peft adapter")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--db", default=DEFAULT_DB, help="the database the run is in")
+    p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("sync", help="Mirror runs already in the database into an experiment tracker.")
     p.add_argument("--to", required=True, choices=["mlflow", "tensorboard"],

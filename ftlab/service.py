@@ -172,14 +172,28 @@ class Lab:
     def export(self, run_id: int, fmt: str, out_dir: str) -> str:
         """Write a succeeded run as a standard peft adapter or merged transformers folder with a Hub
         model card (ftlab.train.export); returns the folder."""
-        from ftlab.errors import FtlabError
         from ftlab.train import export
+
+        run, art = self._trained(run_id, "export")
+        return export.export(art, fmt, out_dir, run)
+
+    def _trained(self, run_id: int, what: str) -> tuple[dict, str]:
+        """A succeeded run and its artifacts folder, or the one-line reason there is none."""
+        from ftlab.errors import FtlabError
 
         run = self._own_store().get_run(int(run_id))
         art = self.artifact_path(run)
         if run.get("status") != "succeeded" or not art or not Path(art).is_dir():
-            raise FtlabError(f"run {run_id} has no trained weights to export (status {run.get('status')})")
-        return export.export(art, fmt, out_dir, run)
+            raise FtlabError(f"run {run_id} has no trained weights to {what} (status {run.get('status')})")
+        return run, art
+
+    def push(self, run_id: int, repo: str, fmt: str = "auto", token: Optional[str] = None,
+             private: bool = False) -> str:
+        """Upload a succeeded run's export to the Hub model repo `repo`; returns its URL."""
+        from ftlab.train import export
+
+        run, art = self._trained(run_id, "push")
+        return export.push(art, run, repo, fmt=fmt, token=token, private=private)
 
     def sync(self, tracker: str, run_ids: Optional[list[int]] = None, progress: Callable[[str], None] = print) -> int:
         """Mirror stored runs into an experiment tracker (ftlab.tracking.sync); returns how many were sent."""

@@ -7,11 +7,16 @@
   `transformers.pipeline` load.
 Both carry a Hub model card (README.md with model-index results). A combination that cannot
 work (prompt-learning methods cannot merge; full fine-tuning has no adapter; the Houlsby adapter
-is ftlab's own module) is refused with the reason and what to use instead.
+is ftlab's own module) is refused with the reason and what to use instead; `auto` picks merged
+where the method allows it, else adapter.
+
+`push` uploads an export to a Hub model repo with huggingface_hub (HF_ENDPOINT, the token given or
+the machine's login); an unreachable Hub is one line within seconds (ftlab.hub).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from ftlab.errors import FtlabError
 from ftlab.train import artifacts
 
 FORMATS = ("adapter", "merged")
+CHOICES = FORMATS + ("auto",)
 PROMPT_LEARNING = {"prefix", "prompt", "ptuning"}
 
 
@@ -90,11 +96,13 @@ def model_card(run: dict, fmt: str, base: str) -> str:
 
 def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
     """Write run `run` (its artifacts in `artifact_dir`) as `fmt` into `out_dir`; returns the folder."""
-    if fmt not in FORMATS:
-        raise FtlabError(f"unknown export format {fmt!r}: use {' or '.join(FORMATS)}")
+    if fmt not in CHOICES:
+        raise FtlabError(f"unknown export format {fmt!r}: use {', '.join(CHOICES)}")
     predictor = artifacts.load(artifact_dir)
     model, method = predictor.model, predictor.config.method
     peft_backed = _is_peft(model)
+    if fmt == "auto":
+        fmt = "adapter" if peft_backed and refusal(method, peft_backed, "merged") else "merged"
     reason = refusal(method, peft_backed, fmt)
     if reason:
         raise FtlabError(f"run {run.get('id')}: {reason}")
@@ -117,3 +125,40 @@ def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
     shutil.copy(Path(artifact_dir) / artifacts.META, out / "ftlab_run.json")
     return str(out.resolve())
 
+
+
+def push(artifact_dir: str, run: dict, repo: str, *, fmt: str = "auto", token: str | None = None,
+         private: bool = False) -> str:
+    """Export run `run` as `fmt` and upload it to the Hub model repo `repo` ("user/name"), created
+    if missing. Returns the repo's URL. Every failure is one line: offline, a bad name, a refused token."""
+    import tempfile
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from ftlab import hub
+
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        raise FtlabError(f"--repo {repo!r}: expected USER/NAME (letters, digits, '-', '_', '.')") from None
+    if "/" not in repo:
+        raise FtlabError(f"--repo {repo!r}: expected USER/NAME, e.g. alice/{repo}")
+    reason = hub.offline_reason()
+    if reason:
+        raise FtlabError(f"cannot push run {run.get('id')} to the Hub: {reason}")
+    config = run["config"]
+    message = f"ftlab run {run.get('id')}: {config['method']} on {config['model']}, {config['dataset']}"
+    with tempfile.TemporaryDirectory(prefix="ftlab-push-") as tmp:
+        folder = export(artifact_dir, fmt, str(Path(tmp) / "export"), run)
+        api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+        try:
+            url = api.create_repo(repo, private=private, exist_ok=True, repo_type="model")
+            api.upload_folder(folder_path=folder, repo_id=repo, repo_type="model", commit_message=message)
+        except HfHubHTTPError as err:
+            status = getattr(err.response, "status_code", None)
+            why = {401: "the Hub did not accept the token (sign in, or set HF_TOKEN)",
+                   403: f"this token may not write to {repo}"}.get(status, str(err).splitlines()[0])
+            raise FtlabError(f"push to {repo} failed: {why}") from None
+    return str(url)

@@ -4,6 +4,7 @@ its trained adapter/head; and Re-run (same seed or the next one)."""
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from types import SimpleNamespace
 
@@ -43,6 +44,15 @@ def build(lab) -> SimpleNamespace:
                                            "adapter: a peft folder (PeftModel.from_pretrained). Both with a Hub "
                                            "model card.", elem_id="run-export-format", scale=2)
                 export_btn = gr.Button("Export (zip)", size="sm", elem_id="run-export", scale=1, min_width=120)
+            with gr.Row(equal_height=False):
+                push_repo = gr.Textbox(label="Push the export to the Hub", placeholder="USER/NAME",
+                                       info="A model repo (created if missing) gets the export chosen above and its "
+                                            "model card. On a Space: your own account, after Sign in; locally: "
+                                            "this machine's Hugging Face login (HF_TOKEN).",
+                                       elem_id="run-push-repo", scale=2)
+                with gr.Column(scale=1, min_width=120):
+                    push_private = gr.Checkbox(value=True, label="private", elem_id="run-push-private")
+                    push_btn = gr.Button("Push", size="sm", elem_id="run-push")
             with gr.Row(equal_height=False, visible=lab.policy.can_launch) as continue_row:
                 continue_data = gr.Dropdown([d.name for d in list_datasets()], value=None, allow_custom_value=True,
                                             label="Continue on dataset", elem_id="run-continue-data", scale=2,
@@ -147,6 +157,21 @@ def build(lab) -> SimpleNamespace:
                 status_markdown(f"Exported run {run_id} as a {fmt} folder with a model card: download below."))
 
     export_btn.click(export, [picker, export_fmt], [download_file, action])
+
+    def push(token: gr.OAuthToken | None, run_id, repo, private, fmt):
+        try:
+            if run_id in (None, ""):
+                raise FtlabError("pick a run first")
+            key = run_logic.push_token(getattr(token, "token", None), on_space=bool(os.environ.get("SPACE_ID")))
+            with IMPORT_LOCK:
+                url = lab.push(int(run_id), (repo or "").strip(), fmt, token=key, private=bool(private))
+        except Exception as err:
+            if not isinstance(err, FtlabError):
+                log.exception("push %s", run_id)
+            return status_markdown(one_line(err), ok=False)
+        return status_markdown(f"Pushed run {run_id} ({fmt}) to [{url}]({url}).")
+
+    push_btn.click(push, [picker, push_repo, push_private, export_fmt], [action])
 
     def rerun(request: gr.Request, profile: gr.OAuthProfile | None, run_id, mode):
         try:

@@ -7,6 +7,7 @@ baseline, a full run continued on a second dataset), then the dashboard is serve
 import pytest
 from browser_kit import VIEWPORT, dashboard, fill, open_tab, plot_meta, require_browser, shot, wait_for
 
+from hub_stub import FakeHub, hub_api
 from keyword_data import write_keyword_csv
 
 sync_api = require_browser()
@@ -41,9 +42,14 @@ def filled(tmp_path_factory, keyword_csv):
 
 
 @pytest.mark.timeout(600)
-def test_curve_forgetting_lineage_and_continue(filled, browser):
+def test_curve_forgetting_lineage_and_continue(filled, browser, monkeypatch):
     db, ids, second = filled
-    with dashboard(db, start_scheduler=False) as (url, _lab):
+    hub = FakeHub()
+    with hub_api(hub.get, hub.post) as (hub_url, _), dashboard(db, start_scheduler=False) as (url, _lab):
+        hub.url = hub_url
+        monkeypatch.setenv("HF_ENDPOINT", hub_url)
+        monkeypatch.setenv("HF_TOKEN", "hf_test")  # locally a push uses the machine's login
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         page = browser.new_page(viewport=VIEWPORT)
         crashes: list[str] = []
         page.on("pageerror", lambda err: crashes.append(str(err)))
@@ -81,4 +87,10 @@ def test_curve_forgetting_lineage_and_continue(filled, browser):
         page.locator("#run-export").click()
         expect(page.locator("#run-action")).to_contain_text("Exported run", timeout=60_000)
         expect(page.locator("#run-download-file")).to_contain_text(f"ftlab-run-{ids['child']}-merged")
+
+        # Push the same export to a (stub) Hub repo
+        fill(page, "run-push-repo", "alice/continued")
+        page.locator("#run-push").click()
+        expect(page.locator("#run-action")).to_contain_text(f"Pushed run {ids['child']} (merged) to", timeout=60_000)
+        assert [c["repo"] for c in hub.commits] == ["alice/continued"] and "README.md" in hub.commits[0]["files"]
         assert not crashes, crashes

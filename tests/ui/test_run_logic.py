@@ -92,3 +92,10 @@ def test_lineage_follows_init_from_up_and_lists_the_continuations():
     rows = dict(run_logic.continual_rows({"init_from": 3, "forgetting": 0.05, "old_task_before": 0.8,
                                           "old_task_after": 0.75, "new_task_before": 0.5, "new_task_gain": 0.2}))
     assert rows["forgetting (points lost)"] == "+5.0" and rows["gain (points won)"] == "+20.0"
+
+
+def test_a_push_from_the_dashboard_uses_the_visitors_own_token():
+    assert run_logic.push_token("hf_visitor", on_space=True) == "hf_visitor"
+    assert run_logic.push_token(None, on_space=False) is None  # locally: the machine's login
+    with pytest.raises(FtlabError, match="sign in with Hugging Face"):  # never the Space owner's token
+        run_logic.push_token(None, on_space=True)

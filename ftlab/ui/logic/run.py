@@ -8,6 +8,7 @@ ftlab.errors and the other logic modules.
 from __future__ import annotations
 
 import math
+from typing import Optional
 import zipfile
 from pathlib import Path
 
@@ -232,3 +233,13 @@ def class_table(classes: pd.DataFrame | None) -> pd.DataFrame:
     for c in ("precision", "recall", "f1"):
         out[c] = [None if pd.isna(v) else round(float(v), 4) for v in out[c]]
     return out
+
+
+def push_token(signed_in: Optional[str], on_space: bool) -> Optional[str]:
+    """The token a push from the dashboard uses: the visitor's own sign-in; on a Space nothing
+    else (the Space's token is its owner's, never a visitor's), locally the machine's login (None)."""
+    if signed_in:
+        return signed_in
+    if on_space:
+        raise FtlabError("sign in with Hugging Face (top of the page) to push to your account")
+    return None
