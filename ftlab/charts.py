@@ -27,6 +27,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ftlab.text import t
+
 TEMPLATE = "plotly_white"
 FONT_SIZE = 13  # >= 12 keeps ticks legible on a 1280x800 screenshot
 
@@ -100,10 +102,14 @@ def t975(df: int) -> float:
     return next(t for d, t in _T975_LARGE if df >= d)
 
 
-def _metric_title(metric: str, split: str = "Test") -> str:
-    name = METRIC_TITLES.get(metric, metric.replace("_", " "))
+def _metric_name(metric: str) -> str:
+    return t(f"metric_{metric}", METRIC_TITLES.get(metric, metric.replace("_", " ")))
+
+
+def _metric_title(metric: str, split: str = "test") -> str:
     unit = " (%)" if metric in FRACTION_METRICS else ""
-    return f"{split} {name}{unit}"
+    return t("metric_title", split=t(f"split_{split.lower()}", split.capitalize()), metric=_metric_name(metric),
+             unit=unit)
 
 
 def _score_format(metric: str) -> str:
@@ -364,7 +370,7 @@ def verdicts(runs: pd.DataFrame | None, metric: str | None = None) -> list[dict]
     if agg.empty:
         return []
     metric = agg["metric"].iloc[0]
-    scale, unit = (100.0, "points") if metric in FRACTION_METRICS else (1.0, METRIC_TITLES.get(metric, metric))
+    scale, unit = (100.0, None) if metric in FRACTION_METRICS else (1.0, _metric_name(metric))
     agg = agg.assign(label=_labels(agg))
     out = []
     for (model, dataset), group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
@@ -416,7 +422,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     # baselines, which train nothing, are drawn as horizontal lines instead).
     agg = every[np.isfinite(every["mean"].astype(float)) & (every["trainable_params"].astype(float) > 0)]
     if agg.empty:
-        return empty_figure(f"No succeeded runs with {metric} and a parameter count yet")
+        return empty_figure(t("chart_no_score", metric=_metric_name(metric)))
     agg = agg.reset_index(drop=True)
     agg["label"] = _labels(agg)
     fmt = _score_format(metric)
@@ -435,7 +441,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                         line=dict(width=1, color="white")),
             error_y=dict(type="data", array=_err([r["ci95"]]), visible=r["n"] > 1, thickness=1.5, width=6),
             customdata=[[r["n"], r["std"], r["ci95"]]],
-            hovertemplate=(f"<b>{r['label']}</b><br>%{{x:,.0f}} trainable params<br>"
+            hovertemplate=(f"<b>{r['label']}</b><br>%{{x:,.0f}} {t('chart_trainable_hover')}<br>"
                            + (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
                               f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}" if r["n"] > 1 else
                               f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")))
@@ -445,11 +451,11 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
         frontiers += list(front["label"])
         fig.add_trace(go.Scatter(
             x=front["trainable_params"], y=front["mean"], mode="lines", line_shape="hv",
-            line=dict(color=FRONTIER_COLOR, dash="dash", width=2), name="Pareto frontier",
-            hoverinfo="skip", showlegend=not any(t.name == "Pareto frontier" for t in fig.data)))
+            line=dict(color=FRONTIER_COLOR, dash="dash", width=2), name=t("chart_frontier"),
+            hoverinfo="skip", showlegend=not any(tr.name == t("chart_frontier") for tr in fig.data)))
     for _, r in agg[agg["method"] == "full"].iterrows():
         # Annotations on a log axis take log10(x).
-        fig.add_annotation(x=math.log10(r["trainable_params"]), y=r["mean"], text="full fine-tuning",
+        fig.add_annotation(x=math.log10(r["trainable_params"]), y=r["mean"], text=t("chart_full_ft"),
                            showarrow=True, arrowhead=2, ax=-60, ay=-40, font=dict(size=FONT_SIZE))
     n_refs = 0
     if reference is not None and len(reference):
@@ -466,10 +472,9 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
             n_refs += len(ref)
     baselines = add_baseline_lines(fig, every[every["dataset"].isin(agg["dataset"])], fmt)
     # dtick=1: one label per decade (1k, 10k, ...); the default 2/5 minor labels print small.
-    fig.update_xaxes(type="log", title="Trainable parameters (log scale)", dtick=1, tickformat="~s")
+    fig.update_xaxes(type="log", title=t("chart_trainable_axis"), dtick=1, tickformat="~s")
     fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
-    return _layout(fig, f"{_metric_title(metric).split(' (')[0]} vs trainable parameters "
-                        "(mean over seeds, 95% CI)",
+    return _layout(fig, t("chart_score_title", metric=_metric_title(metric).split(" (")[0]),
                    {"metric": metric, "n_points": len(agg), "labels": list(agg["label"]),
                     "frontier": frontiers, "full_ft": bool((agg["method"] == "full").any()),
                     "n_references": n_refs, "baselines": baselines})
@@ -524,8 +529,7 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
     sizes = points.groupby(["model", "dataset", "method", "setting"], sort=False)["n_train"].transform("nunique")
     points = points[sizes >= 2] if len(points) else points
     if points.empty:
-        return empty_figure("Runs of a method at 2 or more training-set sizes draw a learning curve "
-                            "(Launch: Learning curve: training-set sizes)")
+        return empty_figure(t("chart_curve_empty"))
     fmt = _score_format(metric)
     fig = go.Figure()
     curves = points.groupby(["model", "dataset", "method", "setting"], sort=False)
@@ -566,14 +570,14 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
             if "label_names" in shots else [1] * len(shots)
         x = [a * b for a, b in zip(k, n_classes)]
         colour = BASELINE_STYLE["few-shot"][0]
-        fig.add_trace(go.Scatter(x=x, y=_num(shots[metric]), mode="markers", name="few-shot prompting",
+        fig.add_trace(go.Scatter(x=x, y=_num(shots[metric]), mode="markers", name=t("chart_few_shot"),
                                  marker=dict(symbol="star", size=14, color=colour, line=dict(width=1, color="white")),
                                  hovertemplate=f"<b>few-shot</b><br>%{{x}} examples in the prompt<br>%{{y:{fmt}}}"
                                                "<extra></extra>"))
-        baselines.append("few-shot prompting")
-    fig.update_xaxes(type="log", title="Training examples (log scale)", dtick=1, tickformat="~s")
+        baselines.append(t("chart_few_shot"))
+    fig.update_xaxes(type="log", title=t("chart_examples_axis"), dtick=1, tickformat="~s")
     fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
-    return _layout(fig, f"Learning curve: {_metric_title(metric).split(' (')[0].lower()} (band: seed range)",
+    return _layout(fig, t("chart_curve_title", metric=_metric_title(metric).split(" (")[0].lower()),
                    {"metric": metric, "curves": labels, "n_points": len(points), "baselines": baselines})
 
 
@@ -583,13 +587,13 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
     Up is better, left is better: a method in the top left learns without forgetting."""
     everything = _succeeded(runs)
     if len(everything) == 0 or "forgetting" not in everything:
-        return empty_figure("Continued runs (init_from) draw new-task gain against old-task forgetting")
+        return empty_figure(t("chart_forgetting_empty"))
     # A pair is named by its datasets (the parent's, from the parent run when it is in the frame),
     # so the seeds of "movies -> products" are one point whatever their parents' ids.
     datasets = dict(zip(everything["id"], everything["dataset"])) if "id" in everything else {}
     runs = everything[np.isfinite(_num(everything["forgetting"])) & np.isfinite(_num(everything["new_task_gain"]))].copy()
     if runs.empty:
-        return empty_figure("Continued runs (init_from) draw new-task gain against old-task forgetting")
+        return empty_figure(t("chart_forgetting_empty"))
     metric = score_metric(runs)
     runs["pair"] = [f"{datasets.get(p, 'run ' + str(p))} → {d}" for p, d in zip(runs["init_from"], runs["dataset"])]
     fig = go.Figure()
@@ -610,11 +614,9 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
             hovertemplate=(f"<b>{label}</b><br>forgetting %{{x:+.1%}} (old task's score lost)<br>"
                            f"gain %{{y:+.1%}} (new task's score won)<br>{len(g)} run(s)<extra></extra>")))
     fig.add_vline(x=0, line=dict(color="#999", width=1))
-    fig.update_xaxes(title=f"Forgetting: old task's {_metric_title(metric).split(' (')[0].lower()} lost (points)",
-                     tickformat="+.0%", zeroline=False)
-    fig.update_yaxes(title=f"Gain: new task's {_metric_title(metric).split(' (')[0].lower()} won (points)",
-                     tickformat="+.0%")
-    return _layout(fig, "Continual fine-tuning: gain vs forgetting (bars: seed range)",
+    fig.update_xaxes(title=t("chart_forgetting_axis", metric=_metric_name(metric)), tickformat="+.0%", zeroline=False)
+    fig.update_yaxes(title=t("chart_gain_axis", metric=_metric_name(metric)), tickformat="+.0%")
+    return _layout(fig, t("chart_forgetting_title"),
                    {"labels": labels, "n_points": len(labels)})
 
 
@@ -649,7 +651,7 @@ def throughput(runs: pd.DataFrame | None) -> go.Figure:
     cols = ["train_samples_per_s", "eval_samples_per_s"]
     agg = agg[agg[cols].notna().any(axis=1)].reset_index(drop=True)
     if agg.empty:
-        return empty_figure("No succeeded runs with throughput yet")
+        return empty_figure(t("chart_throughput_empty"))
     labels = _labels(agg)
     fig = go.Figure()
     for label, (_, r) in zip(labels, agg.iterrows()):
@@ -657,7 +659,7 @@ def throughput(runs: pd.DataFrame | None) -> go.Figure:
         # A two-level axis (method, train/eval): the method name sits under its pair of bars,
         # so the reader needs no legend, and one trace per method keeps one colour per method.
         fig.add_trace(go.Bar(
-            x=[[label, label], ["train", "eval"]], y=[r[c] for c in cols], name=label,
+            x=[[label, label], [t("chart_train"), t("chart_eval")]], y=[r[c] for c in cols], name=label,
             marker=dict(color=colour, pattern=dict(shape=["", "/"], fgcolor="white", size=8)),
             error_y=dict(type="data", array=_err([r[f"{c}_std"] for c in cols]), visible=r["n_runs"] > 1),
             customdata=[[r["n_runs"], r[f"{c}_std"]] for c in cols],
@@ -666,17 +668,16 @@ def throughput(runs: pd.DataFrame | None) -> go.Figure:
     # overlay, not group: each (method, split) slot holds one bar; "group" would reserve a slot
     # for every method in every category and make the bars hairlines.
     fig.update_layout(barmode="overlay", bargap=0.15)
-    fig.update_yaxes(title="Throughput (samples/s)")
+    fig.update_yaxes(title=t("chart_throughput_axis"))
     fig.update_xaxes(tickangle=0)
-    return _layout(fig, "Throughput per method: train and eval (mean over seeds, ±1 std)",
+    return _layout(fig, t("chart_throughput_title"),
                    {"n_methods": len(agg), "labels": labels}, legend=None)
 
 
 def token_throughput(runs: pd.DataFrame | None) -> go.Figure:
     """Training tokens/s (real, non-pad tokens) per method; error bars = std over seeds."""
-    return _bars(runs, [("train_tokens_per_s", "", "Training throughput (tokens/s)")],
-                 "Training token throughput (non-pad tokens, mean over seeds, ±1 std)",
-                 "No succeeded runs with token throughput yet")
+    return _bars(runs, [("train_tokens_per_s", "", t("chart_tokens_axis"))], t("chart_tokens_title"),
+                 t("chart_tokens_empty"))
 
 
 def memory_and_time(runs: pd.DataFrame | None) -> go.Figure:
@@ -685,13 +686,12 @@ def memory_and_time(runs: pd.DataFrame | None) -> go.Figure:
     kinds = sorted(set(succeeded["memory_kind"].dropna())) if "memory_kind" in succeeded else []
     # GPU allocator peaks and CPU process RSS measure different things (RSS includes the loaded
     # model and the Python heap): say which one the bars show, and warn when they are mixed.
-    memory_title = "Peak memory" + (
-        f" ({MEMORY_KINDS.get(kinds[0], kinds[0])})" if len(kinds) == 1 else
-        " (mixed GPU/CPU measures: not comparable)" if len(kinds) > 1 else "")
-    fig = _bars(runs, [("peak_memory_mb", memory_title, "Peak memory (MB)"),
-                       ("wall_s", "Wall time (setup + train + eval)", "Wall time (s)")],
-                "Memory and time per method (mean over seeds, ±1 std)",
-                "No succeeded runs with memory or time yet")
+    memory_title = t("chart_memory") + (
+        f" ({t('memory_' + kinds[0], MEMORY_KINDS.get(kinds[0], kinds[0]))})" if len(kinds) == 1 else
+        t("chart_memory_mixed") if len(kinds) > 1 else "")
+    fig = _bars(runs, [("peak_memory_mb", memory_title, t("chart_memory_axis")),
+                       ("wall_s", t("chart_wall"), t("chart_wall_axis"))],
+                t("chart_memory_title"), t("chart_memory_empty"))
     if not fig.layout.meta.get("empty"):
         fig.layout.meta = {**fig.layout.meta, "memory_kinds": kinds}
     return fig
@@ -745,7 +745,7 @@ def _curves(frame: pd.DataFrame, y: str, runs, mode: str, smoothing: float = 0.0
             line=dict(color=s["color"], dash=s["dash"], width=2),
             # A few symbols along each line: a second cue besides colour, without clutter.
             marker=dict(symbol=s["symbol"], color=s["color"], size=8, maxdisplayed=12)))
-    fig.update_xaxes(title="Optimizer step")
+    fig.update_xaxes(title=t("chart_step_axis"))
     return fig
 
 
@@ -759,12 +759,12 @@ def loss_curves(steps: pd.DataFrame | None, runs: pd.DataFrame | None = None,
     Each line is an exponential moving average (`smoothing`, 0 = the raw logged losses): a few
     methods' raw losses are noise on top of each other."""
     if steps is None or len(steps) == 0 or "loss" not in steps or steps["loss"].notna().sum() == 0:
-        return empty_figure("No training steps logged yet")
+        return empty_figure(t("chart_loss_empty"))
     if not 0 <= smoothing < 1:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
     fig = _curves(steps, "loss", runs, "lines+markers", smoothing)
-    fig.update_yaxes(title="Training loss (cross-entropy, mean over logging window)")
-    title = f"Training loss (moving average, smoothing {smoothing:g})" if smoothing else "Training loss (raw)"
+    fig.update_yaxes(title=t("chart_loss_axis"))
+    title = t("chart_loss_title_smooth", smoothing=f"{smoothing:g}") if smoothing else t("chart_loss_title_raw")
     return _layout(fig, title, {"n_runs": len(fig.data), "smoothing": smoothing}, legend="below")
 
 
@@ -774,17 +774,17 @@ def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.
     is a different split and is left out unless split="test")."""
     metric = metric or score_metric(runs)
     # Runs evaluate on the validation split only with eval_every > 0 (the default evaluates once, on test).
-    hint = (f"No {split} {metric} logged yet" if split != "validation"
-            else f"No validation {metric} yet: curves need runs<br>launched with eval_every > 0")
+    hint = (t("chart_eval_empty", split=t(f"split_{split}", split), metric=_metric_name(metric))
+            if split != "validation" else t("chart_eval_empty_validation", metric=_metric_name(metric)))
     if evals is None or len(evals) == 0 or metric not in evals:
         return empty_figure(hint)
     frame = evals[evals["split"] == split] if "split" in evals else evals
     if frame[metric].notna().sum() == 0:
         return empty_figure(hint)
     fig = _curves(frame, metric, runs, "lines+markers")
-    title = _metric_title(metric, split.capitalize())
+    title = _metric_title(metric, split)
     fig.update_yaxes(title=title, tickformat=".0%" if metric in FRACTION_METRICS else None)
-    return _layout(fig, title.split(" (")[0] + " during training", {"n_runs": len(fig.data), "metric": metric},
+    return _layout(fig, t("chart_eval_title", title=title.split(" (")[0]), {"n_runs": len(fig.data), "metric": metric},
                    legend="below")
 
 
@@ -792,17 +792,17 @@ def confusion_heatmap(matrix, labels) -> go.Figure:
     """Confusion counts: rows = true label (first at the top), columns = predicted label."""
     z = np.asarray(matrix if matrix is not None else [], dtype=float)
     if z.ndim != 2 or z.size == 0:
-        return empty_figure("No confusion matrix for this run")
+        return empty_figure(t("chart_confusion_empty"))
     labels = [str(x) for x in labels] if labels is not None and len(labels) == z.shape[0] else \
         [str(i) for i in range(z.shape[0])]
     row_share = z / np.maximum(z.sum(axis=1, keepdims=True), 1)
     fig = go.Figure(go.Heatmap(
         z=z, x=labels, y=labels, colorscale="Blues", texttemplate="%{z:,.0f}",
-        textfont=dict(size=FONT_SIZE + 1), customdata=row_share, colorbar=dict(title="count"),
+        textfont=dict(size=FONT_SIZE + 1), customdata=row_share, colorbar=dict(title=t("chart_count")),
         hovertemplate="true %{y}, predicted %{x}<br>%{z:,.0f} (%{customdata:.1%} of true %{y})<extra></extra>"))
-    fig.update_xaxes(title="Predicted", side="bottom", type="category")
+    fig.update_xaxes(title=t("chart_predicted"), side="bottom", type="category")
     # Reversed so the matrix reads like the printed one: first label top-left.
-    fig.update_yaxes(title="True", autorange="reversed", type="category")
+    fig.update_yaxes(title=t("chart_true"), autorange="reversed", type="category")
     accuracy = float(np.trace(z) / z.sum()) if z.sum() else math.nan
-    return _layout(fig, f"Confusion matrix (test, {z.sum():,.0f} examples, diagonal {accuracy:.1%})",
+    return _layout(fig, t("chart_confusion_title", n=f"{z.sum():,.0f}", accuracy=f"{accuracy:.1%}"),
                    {"shape": list(z.shape)}, legend=None)

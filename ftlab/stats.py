@@ -51,17 +51,21 @@ def difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFI
     return Difference(delta, float(interval.low), float(interval.high), float(result.pvalue), len(a), len(b))
 
 
-def verdict_text(name_a: str, name_b: str, d: Difference, scale: float = 100.0, unit: str = "points") -> str:
-    """"lora vs full: -0.2 points (-1.9 to +1.5), 3 seeds each: not distinguishable from seed noise"."""
-    seeds = f"{d.n_a} seeds each" if d.n_a == d.n_b else f"{d.n_a} and {d.n_b} seeds"
-    gap = f"{d.delta * scale:+.1f} {unit} ({d.low * scale:+.1f} to {d.high * scale:+.1f})"
+def verdict_text(name_a: str, name_b: str, d: Difference, scale: float = 100.0, unit: str | None = None) -> str:
+    """"lora vs full: -0.2 points (-1.9 to +1.5), 3 seeds each: not distinguishable from seed noise"
+    (in the dashboard's language: ftlab.text)."""
+    from ftlab.text import t
+
+    unit = unit or t("verdict_points")
+    seeds = t("verdict_seeds_each", n=d.n_a) if d.n_a == d.n_b else t("verdict_seeds", a=d.n_a, b=d.n_b)
+    gap = t("verdict_gap", delta=f"{d.delta * scale:+.1f}", unit=unit, low=f"{d.low * scale:+.1f}",
+            high=f"{d.high * scale:+.1f}")
     if d.distinguishable:
-        side = "better" if d.delta > 0 else "worse"
         p = "p < 0.001" if d.p_value < 0.001 else f"p = {d.p_value:.3f}"
-        judgement = f"{side} than {name_b} beyond seed noise ({p})"
+        judgement = t("verdict_better" if d.delta > 0 else "verdict_worse", b=name_b, p=p)
     else:
-        judgement = "not distinguishable from seed noise"
-    return f"{name_a} vs {name_b}: {gap}, {seeds}: {judgement}"
+        judgement = t("verdict_noise")
+    return t("verdict", a=name_a, b=name_b, gap=gap, seeds=seeds, judgement=judgement)
 
 
 def finite(values) -> list[float]:

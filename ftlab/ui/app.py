@@ -7,7 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from ftlab.ui import api, compare, launch, playground, queue, run
+from ftlab.text import t
+from ftlab.ui import api, compare, i18n, launch, playground, queue, run
+from ftlab.ui.i18n import L
 from ftlab.ui.logic import run as run_logic
 
 # Compact Markdown tables (dataset card, run summary): gradio's default cell padding makes a
@@ -27,23 +29,24 @@ window.history.replaceState(null, '', u); }"""
 # The address is read before the page mounts: mounting selects the first tab, and its select
 # event rewrites the address.
 ADDRESS_HEAD = "<script>window.ftlabTab = new URL(window.location.href).searchParams.get('tab');</script>"
+# Tab buttons are found by their element id (their text is in the page's language).
 OPEN_TAB_JS = """() => { const want = window.ftlabTab;
-const labels = %s; if (!want || !labels[want]) return;
-const button = [...document.querySelectorAll('button[role="tab"]')].find(b => b.innerText.trim() === labels[want]);
+if (!want || !%s.includes(want)) return;
+const button = document.querySelector('button[role="tab"][id="tab-' + want + '-button"]');
 if (button && button.getAttribute('aria-selected') !== 'true') button.click(); }""" % json.dumps(
-    {"launch": "Launch", "queue": "Queue", "compare": "Compare", "run": "Run", "playground": "Playground"})
+    ["launch", "queue", "compare", "run", "playground"])
 
 
 
 def _header(lab) -> str:
     policy = lab.policy
     if not policy.can_launch:
-        where = "read-only leaderboard"
+        where = t("header_leaderboard")
     else:
-        slots = ", ".join(lab.scheduler.slots) if getattr(lab, "scheduler", None) is not None else "another process"
-        where = f"device slots: {slots}" + ("" if policy.mode == "local" else f" · {policy.mode} mode")
-    return (f"### ftlab · fine-tuning lab\n<small>database `{Path(lab.db_path).name}` · {where} · "
-            "what does full fine-tuning buy over the parameter-efficient methods?</small>")
+        slots = (", ".join(lab.scheduler.slots) if getattr(lab, "scheduler", None) is not None
+                 else t("header_other_process"))
+        where = t("header_slots", slots=slots) + ("" if policy.mode == "local" else t("header_mode", mode=policy.mode))
+    return t("header", db=Path(lab.db_path).name, where=where)
 
 
 def build_app(lab) -> gr.Blocks:
@@ -52,27 +55,28 @@ def build_app(lab) -> gr.Blocks:
     Launch or Queue tab; with sign-in required, a Hugging Face login button sits in the header.
     Returns the Blocks unlaunched."""
     policy = lab.policy
-    with gr.Blocks(title="ftlab", fill_width=True, analytics_enabled=False, head=ADDRESS_HEAD) as demo:
+    with i18n.Dashboard(title="ftlab", fill_width=True, analytics_enabled=False, head=ADDRESS_HEAD + i18n.HEAD) as demo:
         gr.HTML(f"<style>{CSS}</style>", elem_id="ftlab-style", padding=False)
         # First, so these names are theirs: /submit, /jobs, /cancel, /runs, /run, /predict for scripts
         # (gradio names the page's own events after their functions and would take a free name).
         api.register(lab)
         with gr.Row(equal_height=True):
-            gr.Markdown(_header(lab), elem_id="header")
+            header = gr.Markdown(elem_id="header")
+            switch = i18n.language_switch()
             if policy.require_login:
                 gr.LoginButton(elem_id="login", scale=0, min_width=300, size="md")
         if not policy.can_launch and policy.describe():
             gr.Markdown(policy.describe(), elem_id="policy", elem_classes="ftlab-policy")
         with gr.Tabs(selected="launch" if policy.can_launch else "compare", elem_id="tabs") as tabs:
-            with gr.Tab("Launch", id="launch", elem_id="tab-launch", visible=policy.can_launch) as launch_tab:
+            with gr.Tab(L("tab_launch"), id="launch", elem_id="tab-launch", visible=policy.can_launch) as launch_tab:
                 launch_ui = launch.build(lab)
-            with gr.Tab("Queue", id="queue", elem_id="tab-queue", visible=policy.can_launch) as queue_tab:
+            with gr.Tab(L("tab_queue"), id="queue", elem_id="tab-queue", visible=policy.can_launch) as queue_tab:
                 queue_ui = queue.build(lab)
-            with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_tab:
+            with gr.Tab(L("tab_compare"), id="compare", elem_id="tab-compare") as compare_tab:
                 compare_ui = compare.build(lab)
-            with gr.Tab("Run", id="run", elem_id="tab-run") as run_tab:
+            with gr.Tab(L("tab_run"), id="run", elem_id="tab-run") as run_tab:
                 run_ui = run.build(lab)
-            with gr.Tab("Playground", id="playground", elem_id="tab-playground") as playground_tab:
+            with gr.Tab(L("tab_playground"), id="playground", elem_id="tab-playground") as playground_tab:
                 playground_ui = playground.build(lab)
 
         # Cross-tab wiring: launching goes to Queue; a Compare row opens in Run; each tab reads the
@@ -84,6 +88,14 @@ def build_app(lab) -> gr.Blocks:
         queue_tab.select(queue_ui.refresh, [queue_ui.job_id], [queue_ui.summary, queue_ui.table, queue_ui.job_log],
                          show_progress="hidden")
 
+        demo.load(None, None, switch, js=i18n.APPLY_JS, queue=False)
+        demo.load(lambda: _header(lab), None, header, queue=False)
+        # gradio's own locale follows the browser and re-translates the open tab's button only: the
+        # tab names come from the server too, in the language the page asked for.
+        tab_list = [("launch", launch_tab), ("queue", queue_tab), ("compare", compare_tab), ("run", run_tab),
+                    ("playground", playground_tab)]
+        demo.load(lambda: [gr.Tab(label=t(f"tab_{name}")) for name, _ in tab_list], None, [tab for _, tab in tab_list],
+                  queue=False)
         demo.load(None, None, None, js=OPEN_TAB_JS, queue=False)
         compare_tab.select(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
         compare_tab.select(compare_ui.show_study, [compare_ui.study_pick], compare_ui.study_outputs,

@@ -11,7 +11,9 @@ import gradio as gr
 
 from ftlab import charts
 from ftlab.errors import FtlabError, one_line
+from ftlab.text import t
 from ftlab.ui.common import clamp_fraction_axis, decade_range, sized
+from ftlab.ui.i18n import L
 from ftlab.ui.logic import compare as compare_logic
 from ftlab.ui.logic.format import status_markdown
 
@@ -39,53 +41,52 @@ def figures(lab, runs, smoothing: float = charts.LOSS_SMOOTHING):
 
 def build(lab) -> SimpleNamespace:
     with gr.Row(equal_height=False):
-        f_dataset = gr.Dropdown([], multiselect=True, label="Dataset", info="Empty = all datasets.",
+        f_dataset = gr.Dropdown([], multiselect=True, label=L("launch_dataset"), info=L("compare_dataset_info"),
                                 elem_id="compare-dataset", scale=3)
-        f_model = gr.Dropdown([], multiselect=True, label="Model", info="Empty = all models.",
+        f_model = gr.Dropdown([], multiselect=True, label=L("compare_model"), info=L("compare_model_info"),
                               elem_id="compare-model", scale=2)
-        f_method = gr.Dropdown([], multiselect=True, label="Methods", info="Empty = all methods.",
+        f_method = gr.Dropdown([], multiselect=True, label=L("launch_methods"), info=L("compare_methods_info"),
                                elem_id="compare-method", scale=3)
-        f_status = gr.Dropdown(["succeeded", "running", "queued", "failed", "canceled", "interrupted"],
-                               value=["succeeded"], multiselect=True, label="Status",
-                               info="Charts draw succeeded runs (curves: all shown runs).",
+        f_status = gr.Dropdown([(L(f"status_{s}"), s) for s in ("succeeded", "running", "queued", "failed", "canceled",
+                                                                 "interrupted")],
+                               value=["succeeded"], multiselect=True, label=L("compare_status"),
+                               info=L("compare_status_info"),
                                elem_id="compare-status", scale=2)
-        refresh_btn = gr.Button("Refresh", size="sm", elem_id="compare-refresh", scale=1, min_width=90)
+        refresh_btn = gr.Button(L("refresh"), size="sm", elem_id="compare-refresh", scale=1, min_width=90)
     caption = gr.Markdown(elem_id="compare-caption")
     versus = gr.Markdown(elem_id="compare-versus-full", elem_classes="ftlab-compact")
-    score_plot = gr.Plot(label="Score vs trainable parameters", elem_id="compare-score", show_label=False)
+    score_plot = gr.Plot(elem_id="compare-score", show_label=False)
     verdict = gr.Markdown(elem_id="compare-verdicts", elem_classes="ftlab-compact")
     with gr.Row():
-        curve_plot = gr.Plot(label="Learning curve", elem_id="compare-curve", show_label=False, visible=False)
-        forgetting_plot = gr.Plot(label="Forgetting", elem_id="compare-forgetting", show_label=False, visible=False)
+        curve_plot = gr.Plot(elem_id="compare-curve", show_label=False, visible=False)
+        forgetting_plot = gr.Plot(elem_id="compare-forgetting", show_label=False, visible=False)
     with gr.Row():
-        throughput_plot = gr.Plot(label="Throughput", elem_id="compare-throughput", show_label=False)
-        memory_plot = gr.Plot(label="Memory and time", elem_id="compare-memory", show_label=False)
-    smoothing = gr.Slider(0, 0.99, value=charts.LOSS_SMOOTHING, step=0.01, label="Loss smoothing",
-                          info="Moving average of the training-loss lines (0 = the raw logged losses; higher = "
-                               "smoother, lagging more).", elem_id="compare-smoothing")
+        throughput_plot = gr.Plot(elem_id="compare-throughput", show_label=False)
+        memory_plot = gr.Plot(elem_id="compare-memory", show_label=False)
+    smoothing = gr.Slider(0, 0.99, value=charts.LOSS_SMOOTHING, step=0.01, label=L("compare_smoothing"),
+                          info=L("compare_smoothing_info"), elem_id="compare-smoothing")
     with gr.Row():
-        loss_plot = gr.Plot(label="Loss curves", elem_id="compare-loss", show_label=False)
-        eval_plot = gr.Plot(label="Eval curves", elem_id="compare-eval", show_label=False)
+        loss_plot = gr.Plot(elem_id="compare-loss", show_label=False)
+        eval_plot = gr.Plot(elem_id="compare-eval", show_label=False)
     table = gr.Dataframe(interactive=False, wrap=False, max_height=420, elem_id="compare-table",
-                         label="Runs (≠ columns: the config fields that differ between the shown runs; opt. = "
-                               "method option). Click a row to open the run in the Run tab.")
+                         label=L("compare_table"))
     with gr.Row(equal_height=True):
-        csv_btn = gr.Button("Export CSV", size="sm", elem_id="compare-export-csv", scale=1)
-        parquet_btn = gr.Button("Export Parquet", size="sm", elem_id="compare-export-parquet", scale=1)
+        csv_btn = gr.Button(L("export_csv"), size="sm", elem_id="compare-export-csv", scale=1)
+        parquet_btn = gr.Button(L("export_parquet"), size="sm", elem_id="compare-export-parquet", scale=1)
         export_status = gr.Markdown(elem_id="compare-export-status", container=False)
-    export_file = gr.File(label="Export (every column of the shown runs)", interactive=False, visible=False,
+    export_file = gr.File(label=L("compare_export_file"), interactive=False, visible=False,
                           elem_id="compare-export-file", height=90)
-    with gr.Accordion("Tuning studies (Optuna)", open=False, elem_id="compare-studies"):
+    with gr.Accordion(L("studies_accordion"), open=False, elem_id="compare-studies"):
         with gr.Row():
-            study_pick = gr.Dropdown([], label="Study", info="One study per tuned method; newest first.",
+            study_pick = gr.Dropdown([], label=L("study_label"), info=L("study_info"),
                                      elem_id="compare-study", scale=4)
-            study_btn = gr.Button("Refresh studies", size="sm", elem_id="compare-study-refresh", scale=1, min_width=90)
+            study_btn = gr.Button(L("studies_refresh"), size="sm", elem_id="compare-study-refresh", scale=1,
+                                  min_width=90)
         study_text = gr.Markdown(elem_id="compare-study-text")
         with gr.Row():
-            history_plot = gr.Plot(label="Optimization history", elem_id="compare-study-history", show_label=False)
-            importance_plot = gr.Plot(label="Parameter importances", elem_id="compare-study-importance",
-                                      show_label=False)
-        parallel_plot = gr.Plot(label="Parallel coordinates", elem_id="compare-study-parallel", show_label=False)
+            history_plot = gr.Plot(elem_id="compare-study-history", show_label=False)
+            importance_plot = gr.Plot(elem_id="compare-study-importance", show_label=False)
+        parallel_plot = gr.Plot(elem_id="compare-study-parallel", show_label=False)
 
     filters = [f_dataset, f_model, f_method, f_status, smoothing]
 
@@ -103,8 +104,7 @@ def build(lab) -> SimpleNamespace:
             return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 14
         choices = compare_logic.filter_choices(everything)
         n_ok = int((runs["status"] == "succeeded").sum()) if len(runs) else 0
-        text = (f"**{len(runs)}** run(s) shown ({n_ok} succeeded) of {len(everything)} in the database. "
-                "Points are means over seeds; hover for values.")
+        text = t("compare_caption", shown=len(runs), ok=n_ok, total=len(everything))
         dropdowns = [gr.update(choices=choices["dataset"]), gr.update(choices=choices["model"]),
                      gr.update(choices=choices["method"])]
         curve, forgot = figs[5], figs[6]
@@ -130,7 +130,7 @@ def build(lab) -> SimpleNamespace:
                     log.exception("export")
                 return gr.update(value=None, visible=False), status_markdown(one_line(err), ok=False)
             return (gr.update(value=path, visible=True),
-                    status_markdown(f"Exported {len(runs)} run(s) as {fmt.upper()}."))
+                    status_markdown(t("compare_exported", n=len(runs), fmt=fmt.upper())))
         return run
 
     def show_study(study_id=None):
@@ -144,10 +144,10 @@ def build(lab) -> SimpleNamespace:
             if not isinstance(err, FtlabError):
                 log.exception("studies")
             return gr.skip(), status_markdown(one_line(err), ok=False), gr.skip(), gr.skip(), gr.skip()
-        blank = charts.empty_figure("Needs finished trials")
+        blank = charts.empty_figure(t("chart_needs_trials"))
         return (gr.update(choices=choices, value=study_id), compare_logic.study_markdown(study),
                 sized(figs.get("history", blank), HEIGHTS["bars"]),
-                sized(figs.get("importance", charts.empty_figure("Needs 2 finished trials and 2 searched settings")),
+                sized(figs.get("importance", charts.empty_figure(t("chart_needs_two_trials"))),
                       HEIGHTS["bars"]),
                 sized(figs.get("parallel", blank), HEIGHTS["bars"]))
 

@@ -14,66 +14,68 @@ from ftlab import tracking
 from ftlab.data import list_datasets
 from ftlab.errors import FtlabError, one_line
 from ftlab.provenance import uploads_dir
+from ftlab.text import Tr, t
 from ftlab.ui.access import visitor
 from ftlab.ui.common import IMPORT_LOCK
+from ftlab.ui.i18n import L
 from ftlab.ui.logic import launch as launch_logic
 from ftlab.ui.logic import preview as preview_logic
 from ftlab.ui.logic.format import UPLOAD_SUFFIXES, status_markdown
 
 log = logging.getLogger(__name__)
 
-SEEDS_HELP = ("Runs per method. Seeds are first_seed, first_seed+1, ...; two or more show how much of a "
-              "difference between methods is noise (the Compare tab draws 95% intervals).")
-FIRST_SEED_HELP = "Seed of each method's first run (later runs add 1)."
-TUNE_HELP = ("Instead of one setting per method: an Optuna study per method searches its learning rate and main "
-             "options (trials are queue jobs; the weak ones are pruned), then re-runs the best over the seeds, "
-             "shown as 'tuned' beside the defaults. Each method starts from its default options.")
+
+
+def _help(name: str):
+    """A RunConfig field's help, translated (zh.yaml field_<name>) where the catalogue has it."""
+    return L(f"field_{name}", launch_logic.english_help(name))
 
 
 def _number(name: str, default, label: str | None = None):
     kind = {n: k for n, k, _ in launch_logic.TRAINING_FIELDS}[name]
     precision = 0 if kind in ("int", "optint") else None
-    return gr.Number(value=default, label=label or name, info=launch_logic.help_for(name), precision=precision,
+    return gr.Number(value=default, label=label or name, info=_help(name), precision=precision,
                      elem_id=f"launch-{name.replace('_', '-')}", min_width=150)
 
 
 def _training_widget(name: str, kind, default):
     if name == "lr":
-        return gr.Textbox(value=default, label="lr", info=launch_logic.help_for("lr"), placeholder="method default",
+        return gr.Textbox(value=default, label="lr", info=_help("lr"), placeholder=L("lr_placeholder"),
                           elem_id="launch-lr", min_width=150)
     if isinstance(kind, tuple):
-        return gr.Dropdown(list(kind), value=default, label=name, info=launch_logic.help_for(name),
+        return gr.Dropdown(list(kind), value=default, label=name, info=_help(name),
                            elem_id=f"launch-{name}", min_width=150)
     if kind == "trackers":
-        return gr.CheckboxGroup(list(tracking.NAMES), value=default, label=name, info=launch_logic.help_for(name),
+        return gr.CheckboxGroup(list(tracking.NAMES), value=default, label=name, info=_help(name),
                                 elem_id=f"launch-{name.replace('_', '-')}", min_width=150)
     if kind == "bool":
-        return gr.Checkbox(value=default, label=name, info=launch_logic.help_for(name), elem_id=f"launch-{name}",
+        return gr.Checkbox(value=default, label=name, info=_help(name), elem_id=f"launch-{name}",
                            min_width=150)
     if kind == "text":
-        return gr.Textbox(value=default, label=name, info=launch_logic.help_for(name), elem_id=f"launch-{name}",
+        return gr.Textbox(value=default, label=name, info=_help(name), elem_id=f"launch-{name}",
                           min_width=150)
     return _number(name, default)
 
 
 def _methods_markdown() -> str:
-    lines = ["| method | family | default lr | tasks | what it trains |", "|---|---|---:|---|---|"]
+    lines = [t("methods_table_header"), "|---|---|---:|---|---|"]
     for m in method_registry.list_methods():
-        lines.append(f"| `{m.name}` | {m.family} | {m.default_lr:g} | {', '.join(sorted(m.tasks))} | {m.help} |")
+        lines.append(f"| `{m.name}` | {t('family_' + m.family)} | {m.default_lr:g} | {', '.join(sorted(m.tasks))} | "
+                     f"{t('method_' + m.name, m.help)} |")
     return "\n".join(lines)
 
 
-def _placeholder(rows: list[dict]) -> str:
+def _placeholder(rows: list[dict]):
     """An example line: a numeric option at its default, else a flag, else target modules."""
     if not rows:
-        return "this method has no options"
+        return L("opts_none")
     numeric = [r for r in rows if isinstance(r["default"], (int, float)) and not isinstance(r["default"], bool)]
     flags = [r for r in rows if isinstance(r["default"], bool)]
     if numeric:
-        return f"e.g. {numeric[0]['name']}={numeric[0]['default']}"
+        return L("opts_example", example=f"{numeric[0]['name']}={numeric[0]['default']}")
     if flags:
-        return f"e.g. {flags[0]['name']}={str(not flags[0]['default']).lower()}"
-    return f"e.g. {rows[0]['name']}=[query, value]"
+        return L("opts_example", example=f"{flags[0]['name']}={str(not flags[0]['default']).lower()}")
+    return L("opts_example", example=f"{rows[0]['name']}=[query, value]")
 
 
 def build(lab) -> SimpleNamespace:
@@ -86,50 +88,49 @@ def build(lab) -> SimpleNamespace:
     with gr.Row(equal_height=False):
         # Left: what to train. Right: what the data looks like, what it will cost, and the button.
         with gr.Column(scale=5):
-            gr.Markdown("Pick a model, a dataset and the methods to compare; every method runs with the same "
-                        "training options. The defaults finish in minutes on 2 CPU cores.")
+            gr.Markdown(L("launch_intro"))
             if lab.policy.describe():
                 gr.Markdown(lab.policy.describe(), elem_id="launch-policy", elem_classes="ftlab-policy")
             with gr.Row():
                 model = gr.Dropdown(model_names, value=launch_logic.DEFAULT_MODEL, allow_custom_value=caps is None,
-                                    label="Base model", info=launch_logic.help_for("model"), elem_id="launch-model")
+                                    label=L("launch_model"), info=_help("model"), elem_id="launch-model")
                 dataset = gr.Dropdown(builtin_data, value=launch_logic.DEFAULT_DATASET,
                                       allow_custom_value=caps is None or caps.hub_datasets,
-                                      label="Dataset", info=launch_logic.help_for("dataset"), elem_id="launch-dataset")
-            model_about = gr.Markdown(launch_logic.model_markdown(launch_logic.DEFAULT_MODEL), elem_id="launch-model-about",
+                                      label=L("launch_dataset"), info=_help("dataset"), elem_id="launch-dataset")
+            model_about = gr.Markdown(lambda: launch_logic.model_markdown(launch_logic.DEFAULT_MODEL),
+                                      elem_id="launch-model-about",
                                       elem_classes="ftlab-help")
             model.change(launch_logic.model_markdown, model, model_about, queue=False)
-            upload = gr.UploadButton("Upload a dataset file (CSV, TSV, JSONL, JSON, CoNLL; up to "
-                                     f"{launch_logic.MAX_UPLOAD_BYTES // 2**20} MB)", file_types=list(UPLOAD_SUFFIXES),
+            upload = gr.UploadButton(L("launch_upload", mb=launch_logic.MAX_UPLOAD_BYTES // 2**20),
+                                     file_types=list(UPLOAD_SUFFIXES),
                                      size="sm", elem_id="launch-upload")
-            with gr.Accordion(launch_logic.DATA_ACCORDION, open=False), gr.Row():
-                data_widgets = {name: gr.Textbox(label=launch_logic.DATA_LABELS[name], info=launch_logic.help_for(name),
+            with gr.Accordion(L("data_accordion"), open=False), gr.Row():
+                data_widgets = {name: gr.Textbox(label=L(f"data_{name}"), info=_help(name),
                                                  elem_id=f"launch-{name}")
                                 for name in launch_logic.DATA_FIELDS}
-            method_box = gr.CheckboxGroup(names, value=launch_logic.DEFAULT_METHODS, label="Methods",
-                                          info="One run per method and seed; each trains the task head too. "
-                                               "'What the methods do' says what each one trains.",
+            method_box = gr.CheckboxGroup(names, value=launch_logic.DEFAULT_METHODS, label=L("launch_methods"),
+                                          info=L("launch_methods_info"),
                                           elem_id="launch-methods")
-            with gr.Accordion("What the methods do", open=False):
-                gr.Markdown(_methods_markdown())
+            with gr.Accordion(L("methods_accordion"), open=False):
+                gr.Markdown(_methods_markdown)
             option_boxes, option_groups = {}, {}
             with gr.Row():
                 for m in all_methods:
                     rows = method_registry.option_help(m)
                     with gr.Column(visible=m.name in launch_logic.DEFAULT_METHODS, min_width=220) as group:
                         option_boxes[m.name] = gr.Textbox(
-                            label=f"{m.name} options", lines=2, placeholder=_placeholder(rows), interactive=bool(rows),
-                            info=f"key=value, one per line; empty = the defaults. {m.help}",
+                            label=L("opts_label", name=m.name), lines=2, placeholder=_placeholder(rows),
+                            interactive=bool(rows), info=L("opts_info", help=Tr(f"method_{m.name}", m.help)),
                             elem_id=f"launch-opts-{m.name}")
-                        with gr.Accordion(f"{m.name}: options and defaults", open=False):
-                            gr.Markdown(launch_logic.options_table(rows))
+                        with gr.Accordion(L("opts_accordion", name=m.name), open=False):
+                            gr.Markdown(lambda rows=rows: launch_logic.options_table(rows))
                     option_groups[m.name] = group
-            gr.Markdown("#### Seeds and training options")
+            gr.Markdown(L("seeds_heading"))
             training = {}
             main = [f for f in launch_logic.TRAINING_FIELDS if f[0] in launch_logic.MAIN_TRAINING_FIELDS]
             with gr.Row():
-                seeds = gr.Number(value=launch_logic.DEFAULT_SEEDS, label="Seeds", precision=0, minimum=1,
-                                  maximum=launch_logic.MAX_SEEDS, info=SEEDS_HELP, elem_id="launch-seeds",
+                seeds = gr.Number(value=launch_logic.DEFAULT_SEEDS, label=L("seeds_label"), precision=0, minimum=1,
+                                  maximum=launch_logic.MAX_SEEDS, info=L("seeds_help"), elem_id="launch-seeds",
                                   min_width=150)
                 for name, kind, default in main[:2]:
                     training[name] = _training_widget(name, kind, default)
@@ -137,18 +138,19 @@ def build(lab) -> SimpleNamespace:
                 with gr.Row():
                     for name, kind, default in chunk:
                         training[name] = _training_widget(name, kind, default)
-            training["train_sizes"] = gr.Textbox(label="Learning curve: training-set sizes", value="",
-                                                 placeholder=launch_logic.CURVE_SIZES, info=launch_logic.SIZES_HELP,
+            training["train_sizes"] = gr.Textbox(label=L("sizes_label"), value="",
+                                                 placeholder=launch_logic.CURVE_SIZES,
+                                                 info=L("sizes_help", sizes=launch_logic.CURVE_SIZES),
                                                  elem_id="launch-train-sizes")
             with gr.Row():
-                tune = gr.Checkbox(False, label="Tune each method (Optuna)", info=TUNE_HELP, elem_id="launch-tune")
-                trials = gr.Number(value=6, label="Trials per method", precision=0, minimum=2, maximum=50,
-                                   info="The same number for every method: an equal budget.", elem_id="launch-trials",
+                tune = gr.Checkbox(False, label=L("tune_label"), info=L("tune_help"), elem_id="launch-tune")
+                trials = gr.Number(value=6, label=L("trials_label"), precision=0, minimum=2, maximum=50,
+                                   info=L("trials_help"), elem_id="launch-trials",
                                    min_width=150)
-            with gr.Accordion(launch_logic.ADVANCED_ACCORDION, open=False):
+            with gr.Accordion(L("advanced_accordion"), open=False):
                 advanced = [f for f in launch_logic.TRAINING_FIELDS if f[0] not in launch_logic.MAIN_TRAINING_FIELDS]
                 with gr.Row():
-                    first_seed = gr.Number(value=0, label="first_seed", precision=0, minimum=0, info=FIRST_SEED_HELP,
+                    first_seed = gr.Number(value=0, label="first_seed", precision=0, minimum=0, info=L("first_seed_help"),
                                            elem_id="launch-first-seed", min_width=150)
                     for name, kind, default in advanced[:3]:
                         training[name] = _training_widget(name, kind, default)
@@ -157,15 +159,16 @@ def build(lab) -> SimpleNamespace:
                         for name, kind, default in chunk:
                             training[name] = _training_widget(name, kind, default)
         with gr.Column(scale=4):
-            card = gr.Markdown("_Loading the dataset card..._", elem_id="launch-card", elem_classes="ftlab-compact",
+            card = gr.Markdown(L("card_loading"), elem_id="launch-card", elem_classes="ftlab-compact",
                                container=True, min_height=120)
             with gr.Row():
-                estimate_btn = gr.Button("Estimate parameters & time", size="md", elem_id="launch-estimate", scale=1)
-                queue_text = launch_logic.queue_label(launch_logic.DEFAULT_METHODS, launch_logic.DEFAULT_SEEDS)
-                queue_btn = gr.Button(queue_text, size="md", variant="primary", elem_id="launch-queue", scale=1)
+                estimate_btn = gr.Button(L("estimate_button"), size="md", elem_id="launch-estimate", scale=1)
+                queue_btn = gr.Button(lambda: launch_logic.queue_label(launch_logic.DEFAULT_METHODS,
+                                                                       launch_logic.DEFAULT_SEEDS),
+                                      size="md", variant="primary", elem_id="launch-queue", scale=1)
             status = gr.Markdown(elem_id="launch-status")
             estimate_out = gr.Dataframe(visible=False, interactive=False, elem_id="launch-estimate-table", wrap=False,
-                                        label="Estimate per method (trainable parameters include the task head)")
+                                        label=L("estimate_table_label"))
 
     training_names = list(training)
     data_names = list(data_widgets)
@@ -198,7 +201,7 @@ def build(lab) -> SimpleNamespace:
     def show_card(spec, model_name, max_length, text_column, label_column, encoding):
         spec = (spec or "").strip()
         if not spec:
-            return "_Pick a dataset to see its card._"
+            return t("card_pick")
         try:
             length = int(max_length) if max_length else 128
             with IMPORT_LOCK:
@@ -227,7 +230,7 @@ def build(lab) -> SimpleNamespace:
         except Exception as err:  # noqa: BLE001
             return gr.skip(), status_markdown(one_line(err, launch_logic.page_label), ok=False)
         return (gr.update(choices=builtin_data + [saved], value=saved),
-                status_markdown(f"Saved the upload as {saved}; its card is on the right."))
+                status_markdown(t("upload_saved", name=saved)))
 
     upload.upload(on_upload, [upload], [dataset, status])
 
@@ -238,7 +241,7 @@ def build(lab) -> SimpleNamespace:
             log.exception("estimate form")
             return status_markdown(one_line(err, launch_logic.page_label), ok=False), gr.update(visible=False)
         if not grid.ok:
-            return launch_logic.errors_markdown(grid.errors, "Cannot estimate yet. Fix:"), gr.update(visible=False)
+            return launch_logic.errors_markdown(grid.errors, t("estimate_fix")), gr.update(visible=False)
         try:
             history = lab.runs_df()
         except Exception:  # noqa: BLE001 - an estimate without history is still an estimate
@@ -249,7 +252,7 @@ def build(lab) -> SimpleNamespace:
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("estimate check")
-            return (status_markdown("Cannot estimate: " + one_line(err, launch_logic.page_label), ok=False),
+            return (status_markdown(t("estimate_cannot") + one_line(err, launch_logic.page_label), ok=False),
                     gr.update(visible=False))
         rows, by_method = [], {}
         for cfg in grid.configs:
@@ -296,10 +299,10 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
             grid = ui.read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
             log.exception("queue form")
-            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), \
+            return status_markdown(t("nothing_queued") + one_line(err, launch_logic.page_label), ok=False), \
                 gr.skip(), gr.skip(), gr.skip()
         if not grid.ok:
-            return launch_logic.errors_markdown(grid.errors or ["nothing to queue"]), gr.skip(), gr.skip(), gr.skip()
+            return launch_logic.errors_markdown(grid.errors or [t("grid_no_methods")]), gr.skip(), gr.skip(), gr.skip()
         if tune_on:
             return on_tune(grid, n_trials)
         try:
@@ -307,13 +310,13 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("submit")
-            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), \
+            return status_markdown(t("nothing_queued") + one_line(err, launch_logic.page_label), ok=False), \
                 gr.skip(), gr.skip(), gr.skip()
-        gr.Info(f"Queued {len(ids)} runs")
+        gr.Info(t("queued_toast", n=len(ids)))
         summary, table, _ = queue_ui.refresh("")
         extra = len(ids) - len(grid.configs)
-        baselines = f" (with {extra} baseline run(s) the charts draw as reference lines)" if extra else ""
-        return (status_markdown(f"Queued {len(ids)} run(s){baselines}: {', '.join(ids)}. The Queue tab shows them."),
+        baselines = t("queued_baselines", n=extra) if extra else ""
+        return (status_markdown(t("queued", n=len(ids), baselines=baselines, ids=", ".join(ids))),
                 gr.Tabs(selected="queue"), summary, table)
 
     def on_tune(grid, n_trials):
@@ -321,20 +324,18 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
         seeds = len(grid.configs) // len(names)
         try:
             if not lab.policy.is_open:
-                raise FtlabError("tuning is off on this shared dashboard: it queues many runs per method")
+                raise FtlabError(t("tuning_off"))
             if len({c.max_train for c in grid.configs}) > 1:
-                raise FtlabError("tune one training-set size at a time: clear 'Learning curve: training-set sizes'")
+                raise FtlabError(t("tuning_one_size"))
             studies = lab.tune(grid.configs[0], names, trials=int(n_trials or 6), seeds=seeds)
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("tune")
-            return status_markdown("Nothing was queued: " + one_line(err, launch_logic.page_label), ok=False), \
+            return status_markdown(t("nothing_queued") + one_line(err, launch_logic.page_label), ok=False), \
                 gr.skip(), gr.skip(), gr.skip()
         summary, table, _ = queue_ui.refresh("")
-        return (status_markdown(f"Tuning {', '.join(names)}: {len(studies)} Optuna studies of {int(n_trials or 6)} "
-                                f"trials each, the best setting of each re-run over {seeds} seed(s) beside the "
-                                "default runs. The Queue tab shows the trials as they are asked; Compare shows the "
-                                "studies."), gr.Tabs(selected="queue"), summary, table)
+        return (status_markdown(t("tuning_queued", methods=", ".join(names), studies=len(studies),
+                                  trials=int(n_trials or 6), seeds=seeds)), gr.Tabs(selected="queue"), summary, table)
 
     ui.queue_btn.click(on_queue, ui.form_inputs + [ui.tune, ui.trials],
                        [ui.status, tabs, queue_ui.summary, queue_ui.table])

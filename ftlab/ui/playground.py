@@ -8,6 +8,9 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from ftlab.text import t
+from ftlab.ui.i18n import L
+
 from ftlab.errors import FtlabError, one_line
 from ftlab.ui.common import IMPORT_LOCK
 from ftlab.ui.logic import playground as playground_logic
@@ -22,17 +25,14 @@ ENTITY_COLOURS = {"PER": "#56B4E9", "LOC": "#E69F00", "ORG": "#009E73", "MISC": 
 
 def build(lab) -> SimpleNamespace:
     with gr.Row(equal_height=False):
-        text = gr.Textbox(label="Text", lines=3, elem_id="playground-text",
-                          placeholder="e.g. what a wonderful day, the concert was amazing",
-                          info="One text; each picked run predicts it. Chinese text without spaces is tagged "
-                               "per character.", scale=3)
+        text = gr.Textbox(label=L("pg_text"), lines=3, elem_id="playground-text", placeholder=L("pg_placeholder"),
+                          info=L("pg_text_info"), scale=3)
         with gr.Column(scale=2):
-            runs = gr.Dropdown([], multiselect=True, max_choices=MAX_RUNS, label="Runs",
-                               info=f"Succeeded runs with saved weights (up to {MAX_RUNS}); the first prediction "
-                                    "of a run loads it (a few seconds).", elem_id="playground-runs")
+            runs = gr.Dropdown([], multiselect=True, max_choices=MAX_RUNS, label=L("pg_runs"),
+                               info=L("pg_runs_info", n=MAX_RUNS), elem_id="playground-runs")
             with gr.Row():
-                refresh_btn = gr.Button("Refresh runs", size="sm", elem_id="playground-refresh")
-                predict_btn = gr.Button("Predict", variant="primary", size="sm", elem_id="playground-predict")
+                refresh_btn = gr.Button(L("pg_refresh"), size="sm", elem_id="playground-refresh")
+                predict_btn = gr.Button(L("pg_predict"), variant="primary", size="sm", elem_id="playground-predict")
     status = gr.Markdown(elem_id="playground-status")
     headers, labels, highlights = [], [], []
     with gr.Row(equal_height=False):
@@ -64,9 +64,9 @@ def build(lab) -> SimpleNamespace:
         sentence = (sentence or "").strip()
         picked = list(picked or [])[:MAX_RUNS]
         if not sentence:
-            return [status_markdown("type a text first", ok=False)] + hidden
+            return [status_markdown(t("pg_type_text"), ok=False)] + hidden
         if not picked:
-            return [status_markdown("pick at least one run", ok=False)] + hidden
+            return [status_markdown(t("pg_pick_run"), ok=False)] + hidden
         heads, labs, highs, problems = [], [], [], []
         for run_id in picked:
             try:
@@ -91,7 +91,7 @@ def build(lab) -> SimpleNamespace:
         labs += [gr.update(visible=False)] * pad
         highs += [gr.update(visible=False)] * pad
         msg = (status_markdown("; ".join(problems), ok=False) if problems
-               else status_markdown(f"{len(picked)} run(s) predicted."))
+               else status_markdown(t("pg_predicted", n=len(picked))))
         return [msg] + heads + labs + highs
 
     def lab_run(run_id):

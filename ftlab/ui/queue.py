@@ -11,6 +11,7 @@ import gradio as gr
 
 from ftlab.errors import FtlabError, one_line
 from ftlab.ui.access import visitor
+from ftlab.ui.i18n import L
 from ftlab.ui.logic import queue as queue_logic
 from ftlab.ui.logic.format import status_markdown
 
@@ -23,20 +24,17 @@ def build(lab) -> SimpleNamespace:
     summary = gr.Markdown(elem_id="queue-summary")
     table = gr.Dataframe(queue_logic.jobs_table([]), interactive=False, wrap=True, max_height=360,
                          column_widths=queue_logic.COLUMN_WIDTHS, elem_id="queue-table", elem_classes="ftlab-readonly",
-                         label="Jobs (running first, then queued by priority; refreshed every 2 s). "
-                               "Click a row to pick its job. " + queue_logic.SAMPLES_HELP)
+                         label=L("queue_table"))
     with gr.Row(equal_height=False):
-        job_id = gr.Textbox(label="Job id", info="The job to act on and whose log is shown; click a row above "
-                                                 "to fill it in.", elem_id="queue-job-id", scale=3)
-        priority = gr.Number(value=0, precision=0, label="Priority",
-                             info="Higher starts sooner; only a queued job's priority can change.",
+        job_id = gr.Textbox(label=L("queue_job_id"), info=L("queue_job_id_info"), elem_id="queue-job-id", scale=3)
+        priority = gr.Number(value=0, precision=0, label=L("queue_priority"), info=L("queue_priority_info"),
                              elem_id="queue-priority", scale=2, min_width=150)
         with gr.Column(scale=2, min_width=200):
-            cancel_btn = gr.Button("Cancel job", variant="stop", size="sm", elem_id="queue-cancel")
-            retry_btn = gr.Button("Retry job", size="sm", elem_id="queue-retry")
-            prio_btn = gr.Button("Set priority", size="sm", elem_id="queue-set-priority")
+            cancel_btn = gr.Button(L("queue_cancel"), variant="stop", size="sm", elem_id="queue-cancel")
+            retry_btn = gr.Button(L("queue_retry"), size="sm", elem_id="queue-retry")
+            prio_btn = gr.Button(L("queue_set_priority"), size="sm", elem_id="queue-set-priority")
     action = gr.Markdown(elem_id="queue-action")
-    job_log = gr.Textbox(label="Log of the picked job (its worker's output: warnings, progress)", lines=12,
+    job_log = gr.Textbox(label=L("queue_log"), lines=12,
                          max_lines=12, autoscroll=True, interactive=False, elem_id="queue-log")
     timer = gr.Timer(REFRESH_S, active=lab.policy.can_launch)
 

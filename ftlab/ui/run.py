@@ -13,57 +13,51 @@ import gradio as gr
 from ftlab import charts
 from ftlab.data import list_datasets
 from ftlab.errors import FtlabError, one_line
+from ftlab.text import t
 from ftlab.ui.access import visitor
 from ftlab.ui.common import IMPORT_LOCK, sized
+from ftlab.ui.i18n import L
 from ftlab.ui.logic import run as run_logic
 from ftlab.ui.logic.format import status_markdown
 
 log = logging.getLogger(__name__)
-RERUN_CHOICES = ["same seed", "next seed"]
+RERUN_CHOICES = [(L("rerun_same"), "same seed"), (L("rerun_next"), "next seed")]
 
 
 def build(lab) -> SimpleNamespace:
     with gr.Row(equal_height=False):
-        picker = gr.Dropdown([], label="Run", info="Newest first; the Compare tab's table opens runs here too.",
+        picker = gr.Dropdown([], label=L("run_label"), info=L("run_info"),
                              elem_id="run-picker", scale=5)
-        refresh_btn = gr.Button("Refresh", size="sm", elem_id="run-refresh", scale=1, min_width=90)
+        refresh_btn = gr.Button(L("refresh"), size="sm", elem_id="run-refresh", scale=1, min_width=90)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
-            summary = gr.Markdown("_Pick a run._", elem_id="run-summary", elem_classes="ftlab-compact")
+            summary = gr.Markdown(L("run_pick"), elem_id="run-summary", elem_classes="ftlab-compact")
             with gr.Row(equal_height=False):
-                rerun_seed = gr.Radio(RERUN_CHOICES, value="same seed", label="Re-run with",
-                                      info="Same seed repeats it exactly; next seed samples its spread.",
+                rerun_seed = gr.Radio(RERUN_CHOICES, value="same seed", label=L("rerun_label"), info=L("rerun_info"),
                                       elem_id="run-rerun-seed", scale=2, visible=lab.policy.can_launch)
                 with gr.Column(scale=1, min_width=160):
-                    rerun_btn = gr.Button("Re-run", variant="primary", size="sm", elem_id="run-rerun",
+                    rerun_btn = gr.Button(L("rerun_button"), variant="primary", size="sm", elem_id="run-rerun",
                                           visible=lab.policy.can_launch)
-                    download_btn = gr.Button("Download weights (zip)", size="sm", elem_id="run-download")
+                    download_btn = gr.Button(L("download_button"), size="sm", elem_id="run-download")
             with gr.Row(equal_height=False):
-                export_fmt = gr.Radio(["merged", "adapter"], value="merged", label="Export for use without ftlab",
-                                      info="merged: a transformers folder (pipeline, AutoModelFor...Classification); "
-                                           "adapter: a peft folder (PeftModel.from_pretrained). Both with a Hub "
-                                           "model card.", elem_id="run-export-format", scale=2)
-                export_btn = gr.Button("Export (zip)", size="sm", elem_id="run-export", scale=1, min_width=120)
+                export_fmt = gr.Radio(["merged", "adapter"], value="merged", label=L("export_label"),
+                                      info=L("export_info"), elem_id="run-export-format", scale=2)
+                export_btn = gr.Button(L("export_button"), size="sm", elem_id="run-export", scale=1, min_width=120)
             with gr.Row(equal_height=False):
-                push_repo = gr.Textbox(label="Push the export to the Hub", placeholder="USER/NAME",
-                                       info="A model repo (created if missing) gets the export chosen above and its "
-                                            "model card. On a Space: your own account, after Sign in; locally: "
-                                            "this machine's Hugging Face login (HF_TOKEN).",
+                push_repo = gr.Textbox(label=L("push_label"), placeholder=L("push_placeholder"), info=L("push_info"),
                                        elem_id="run-push-repo", scale=2)
                 with gr.Column(scale=1, min_width=120):
-                    push_private = gr.Checkbox(value=True, label="private", elem_id="run-push-private")
-                    push_btn = gr.Button("Push", size="sm", elem_id="run-push")
+                    push_private = gr.Checkbox(value=True, label=L("push_private"), elem_id="run-push-private")
+                    push_btn = gr.Button(L("push_button"), size="sm", elem_id="run-push")
             with gr.Row(equal_height=False, visible=lab.policy.can_launch) as continue_row:
                 continue_data = gr.Dropdown([d.name for d in list_datasets()], value=None, allow_custom_value=True,
-                                            label="Continue on dataset", elem_id="run-continue-data", scale=2,
-                                            info="Continual fine-tuning: start from this run's trained weights on "
-                                                 "new data with the same label names; the new run reports how much "
-                                                 "of this run's test score it forgets.")
-                continue_btn = gr.Button("Continue from this run", size="sm", elem_id="run-continue", scale=1,
+                                            label=L("continue_label"), elem_id="run-continue-data", scale=2,
+                                            info=L("continue_info"))
+                continue_btn = gr.Button(L("continue_button"), size="sm", elem_id="run-continue", scale=1,
                                          min_width=160)
             lineage = gr.Markdown(elem_id="run-lineage")
             action = gr.Markdown(elem_id="run-action")
-            download_file = gr.File(label="Trained weights and config, or an export", interactive=False, visible=False,
+            download_file = gr.File(label=L("download_file"), interactive=False, visible=False,
                                     elem_id="run-download-file", height=80)
         with gr.Column(scale=1):
             confusion = gr.Plot(elem_id="run-confusion", show_label=False)
@@ -71,11 +65,11 @@ def build(lab) -> SimpleNamespace:
         loss_plot = gr.Plot(elem_id="run-loss", show_label=False)
         eval_plot = gr.Plot(elem_id="run-eval", show_label=False)
     with gr.Row(equal_height=False):
-        classes = gr.Dataframe(run_logic.class_table(None), interactive=False, label="Per-class scores (test split)",
+        classes = gr.Dataframe(run_logic.class_table(None), interactive=False, label=L("classes_label"),
                                elem_id="run-classes", max_height=320)
-        config = gr.JSON(label="Config (everything needed to re-run it)", elem_id="run-config", open=True,
+        config = gr.JSON(label=L("config_label"), elem_id="run-config", open=True,
                          max_height=320)
-    with gr.Accordion("Logs", open=False):
+    with gr.Accordion(L("logs_accordion"), open=False):
         logs = gr.Textbox(lines=10, max_lines=10, interactive=False, show_label=False, elem_id="run-logs")
 
     def choices(current=None):
@@ -115,7 +109,7 @@ def build(lab) -> SimpleNamespace:
                 run.get("config") or {},
                 "\n".join(run.get("logs") or []) or "(no log lines recorded)",
                 "",
-                gr.update(value=actions["rerun"] or "Re-run", visible=can_rerun),
+                gr.update(value=t("retry_button" if actions["rerun"] == "Retry" else "rerun_button"), visible=can_rerun),
                 gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),  # a retry repeats the same seed
                 gr.update(visible=actions["download"]),
                 gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),
@@ -129,7 +123,7 @@ def build(lab) -> SimpleNamespace:
     def download(run_id):
         try:
             if run_id in (None, ""):
-                raise FtlabError("pick a run first")
+                raise FtlabError(t("pick_run_first"))
             run = lab.run_detail(int(run_id))["run"]
             path = run_logic.zip_artifacts(lab.artifact_path(run), tempfile.mkdtemp(prefix="ftlab-run-"), int(run_id))
         except Exception as err:
@@ -137,14 +131,14 @@ def build(lab) -> SimpleNamespace:
                 log.exception("download %s", run_id)
             return gr.update(value=None, visible=False), status_markdown(one_line(err), ok=False)
         return (gr.update(value=path, visible=True),
-                status_markdown(f"Zipped run {run_id}'s trained weights and config: download below."))
+                status_markdown(t("zipped", run=run_id)))
 
     download_btn.click(download, [picker], [download_file, action])
 
     def export(run_id, fmt):
         try:
             if run_id in (None, ""):
-                raise FtlabError("pick a run first")
+                raise FtlabError(t("pick_run_first"))
             work = tempfile.mkdtemp(prefix="ftlab-export-")
             with IMPORT_LOCK:
                 folder = lab.export(int(run_id), fmt, f"{work}/run-{int(run_id)}-{fmt}")
@@ -154,14 +148,14 @@ def build(lab) -> SimpleNamespace:
                 log.exception("export %s", run_id)
             return gr.update(value=None, visible=False), status_markdown(one_line(err), ok=False)
         return (gr.update(value=path, visible=True),
-                status_markdown(f"Exported run {run_id} as a {fmt} folder with a model card: download below."))
+                status_markdown(t("exported_run", run=run_id, fmt=fmt)))
 
     export_btn.click(export, [picker, export_fmt], [download_file, action])
 
     def push(token: gr.OAuthToken | None, run_id, repo, private, fmt):
         try:
             if run_id in (None, ""):
-                raise FtlabError("pick a run first")
+                raise FtlabError(t("pick_run_first"))
             key = run_logic.push_token(getattr(token, "token", None), on_space=bool(os.environ.get("SPACE_ID")))
             with IMPORT_LOCK:
                 url = lab.push(int(run_id), (repo or "").strip(), fmt, token=key, private=bool(private))
@@ -169,14 +163,14 @@ def build(lab) -> SimpleNamespace:
             if not isinstance(err, FtlabError):
                 log.exception("push %s", run_id)
             return status_markdown(one_line(err), ok=False)
-        return status_markdown(f"Pushed run {run_id} ({fmt}) to [{url}]({url}).")
+        return status_markdown(t("pushed", run=run_id, fmt=fmt, url=url))
 
     push_btn.click(push, [picker, push_repo, push_private, export_fmt], [action])
 
     def rerun(request: gr.Request, profile: gr.OAuthProfile | None, run_id, mode):
         try:
             if run_id in (None, ""):
-                raise FtlabError("pick a run first")
+                raise FtlabError(t("pick_run_first"))
             run = lab.run_detail(int(run_id))["run"]
             with IMPORT_LOCK:
                 cfg = run_logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
@@ -186,24 +180,23 @@ def build(lab) -> SimpleNamespace:
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("rerun %s", run_id)
-            return status_markdown("Nothing was queued: " + one_line(err), ok=False)
-        return status_markdown(f"Queued job {ids[0]}: {cfg.method}, seed {cfg.seed} (see the Queue tab).")
+            return status_markdown(t("nothing_queued") + one_line(err), ok=False)
+        return status_markdown(t("queued_job", job=ids[0], method=cfg.method, seed=cfg.seed))
 
     rerun_btn.click(rerun, [picker, rerun_seed], [action])
 
     def continue_run(request: gr.Request, profile: gr.OAuthProfile | None, run_id, dataset):
         try:
             if run_id in (None, ""):
-                raise FtlabError("pick a run first")
+                raise FtlabError(t("pick_run_first"))
             with IMPORT_LOCK:
                 ids = lab.continue_run(int(run_id), run_logic.continue_config_dataset(dataset),
                                        owner=visitor(request, profile))
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("continue %s", run_id)
-            return status_markdown("Nothing was queued: " + one_line(err), ok=False)
-        return status_markdown(f"Queued job {ids[-1]}: run {run_id} continued on {dataset} (see the Queue tab); "
-                               "it reports forgetting on this run's test split.")
+            return status_markdown(t("nothing_queued") + one_line(err), ok=False)
+        return status_markdown(t("queued_continue", job=ids[-1], run=run_id, dataset=dataset))
 
     continue_btn.click(continue_run, [picker, continue_data], [action])
     return SimpleNamespace(picker=picker, choices=choices, show=show, outputs=outputs)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ftlab.charts import METRIC_TITLES, flat_config, score_metric, verdicts, versus_full
 from ftlab.errors import FtlabError
+from ftlab.text import t
 from ftlab.ui.logic.format import short_dataset
 
 
@@ -106,6 +107,18 @@ def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
     for col in diff.columns:
         if col not in shown:
             out["≠ " + col.replace("method_options.", "opt.")] = diff[col].values
+    return out.rename(columns=table_headers(out.columns, score))
+
+
+def table_headers(columns, score: str) -> dict[str, str]:
+    """The runs table's headers in the page's language (config fields keep their names)."""
+    keys = {"run": "col_run", "status": "col_status", "method": "col_method", "model": "col_model",
+            "dataset": "col_dataset", "seed": "col_seed", "trainable params": "col_trainable",
+            "train samples/s": "col_samples", "peak MB": "col_peak", "wall s": "col_wall", "error": "col_error"}
+    out = {c: t(keys[c]) for c in columns if c in keys}
+    score_col = f"{score.replace('_', ' ')} %"
+    if score_col in columns:
+        out[score_col] = t(f"metric_{score}", score.replace("_", " ")) + " %"
     return out
 
 
@@ -114,20 +127,19 @@ def versus_full_markdown(runs: pd.DataFrame | None) -> str:
     the same model and dataset, the parameters it trains instead, the time it saves."""
     table = versus_full(runs)
     if table.empty:
-        return ("_Add a full fine-tuning run of the same model and dataset to see what each method gives up "
-                "and saves against it._")
+        return t("versus_none")
     metric = score_metric(runs[runs["status"] == "succeeded"] if "status" in runs else runs)
     mixed = table[["model", "dataset"]].drop_duplicates().shape[0] > 1
-    lines = ["**Against full fine-tuning** (means over seeds)", "",
-             f"| method | {metric.replace('_', ' ')} | vs full | trains | time | seeds |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [t("versus_title"), "",
+             t("versus_header", metric=t(f"metric_{metric}", metric.replace("_", " "))), "|---|---:|---:|---:|---:|---:|"]
     for _, r in table.iterrows():
         name = r["method"] + (f" ({r['variant']})" if r["variant"] else "")
         if mixed:
             name += f" · {r['model']}, {short_dataset(r['dataset'])}"
-        delta = f"{100 * r['score_delta']:+.1f} pts" if pd.notna(r["score_delta"]) else "-"
-        share = f"{r['params_ratio']:.2%} of full's" if pd.notna(r["params_ratio"]) else "-"
+        delta = t("versus_points", delta=f"{100 * r['score_delta']:+.1f}") if pd.notna(r["score_delta"]) else "-"
+        share = t("versus_share", share=f"{r['params_ratio']:.2%}") if pd.notna(r["params_ratio"]) else "-"
         saved = r["time_saved"]
-        time_text = "-" if pd.isna(saved) else f"{abs(saved):.0%} {'less' if saved >= 0 else 'more'}"
+        time_text = "-" if pd.isna(saved) else t("versus_less" if saved >= 0 else "versus_more", share=f"{abs(saved):.0%}")
         lines.append(f"| {name} | {100 * r['score']:.1f}% | {delta} | {share} | {time_text} | {int(r['n'])} |")
     return "\n".join(lines)
 
@@ -138,11 +150,9 @@ def verdicts_markdown(runs: pd.DataFrame | None) -> str:
     succeeded = runs[runs["status"] == "succeeded"] if runs is not None and "status" in runs else runs
     found = verdicts(succeeded)
     if not found:
-        return ("_Is a gap more than seed noise? Run each setting with 2 or more seeds (Launch: Seeds) and the "
-                "verdicts appear here._")
-    metric = METRIC_TITLES.get(score_metric(succeeded), "score")
-    lines = [f"**Gaps in test {metric}, and whether seed noise explains them** "
-             "(Welch's t-test, 95% interval of the difference of the means):", ""]
+        return t("verdicts_none")
+    metric = score_metric(succeeded)
+    lines = [t("verdicts_title", metric=t(f"metric_{metric}", METRIC_TITLES.get(metric, "score"))), ""]
     for v in found:
         where = f" ({v['model']}, {short_dataset(v['dataset'])})" if len({(x['model'], x['dataset']) for x in found}) > 1 else ""
         lines.append(f"- {v['text']}{where}")

@@ -20,7 +20,9 @@ def md_escape(text: Any) -> str:
 
 
 def status_markdown(message: str, ok: bool = True) -> str:
-    return ("" if ok else "**Problem:** ") + md_escape(message)
+    from ftlab.text import t
+
+    return ("" if ok else t("problem")) + md_escape(message)
 
 
 def format_duration(seconds: float | None) -> str:

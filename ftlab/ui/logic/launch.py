@@ -21,6 +21,7 @@ from typing import Any
 
 from ftlab.config import RunConfig, field_help, parse_value
 from ftlab.errors import ConfigError, DataError, FtlabError
+from ftlab.text import t
 from ftlab.ui.logic.format import UPLOAD_SUFFIXES, md_escape
 
 # ---- defaults: a launch on 2 CPU cores finishes in minutes -------------------------------------
@@ -62,31 +63,26 @@ TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
 # The first few are shown; the rest sit in an "Advanced" accordion.
 MAIN_TRAINING_FIELDS = ["epochs", "max_train", "max_eval", "batch_size", "lr", "max_length", "eval_every", "max_steps"]
 DATA_FIELDS = ["text_column", "label_column", "encoding"]
-# A number box is never empty, so 0 stands for "not set" in the optional fields.
-ZERO_MEANS = {"max_train": "every training example", "max_eval": "every validation/test example",
-              "max_steps": "as many as the epochs give", "time_budget_s": "no time limit",
-              "eval_batch_size": "2 x batch_size", "head_lr": "the run's lr (classification), 5e-2 (NER)",
-              "init_from": "start from the pretrained model"}
+# A number box is never empty, so 0 stands for "not set" in these optional fields (text: zero_<name>).
+ZERO_MEANS = ("max_train", "max_eval", "max_steps", "time_budget_s", "eval_batch_size", "head_lr", "init_from")
 
 MAX_UPLOAD_BYTES = int(float(os.environ.get("FTLAB_MAX_UPLOAD_MB") or 50) * 2**20)  # per uploaded file
 
 
-DATA_LABELS = {"text_column": "Text column", "label_column": "Label column", "encoding": "Encoding"}
-DATA_ACCORDION = "Columns and encoding"
-ADVANCED_ACCORDION = "Advanced training options"
+DATA_LABELS = {"text_column": "Text column", "label_column": "Label column", "encoding": "Encoding"}  # error paths
 
 
 def page_label(name: str) -> str:
     """Where a RunConfig field sits on the Launch tab, as a person finds it: errors name the
     widget ("Columns and encoding > Label column"), not a command-line flag."""
     if name in DATA_LABELS:
-        return f"{DATA_ACCORDION} > {DATA_LABELS[name]}"
+        return f"{t('data_accordion')} > {t('data_' + name)}"
     if name == "model":
-        return "Base model"
+        return t("launch_model")
     if name == "dataset":
-        return "Dataset"
+        return t("launch_dataset")
     if name in {n for n, _, _ in TRAINING_FIELDS} - set(MAIN_TRAINING_FIELDS):
-        return f"{ADVANCED_ACCORDION} > {name}"
+        return f"{t('advanced_accordion')} > {name}"
     return name
 
 
@@ -94,12 +90,18 @@ def training_defaults() -> dict[str, Any]:
     return {name: default for name, _, default in TRAINING_FIELDS}
 
 
-def help_for(name: str) -> str:
-    """The field's help text from RunConfig (the same words as `ftlab train --help`)."""
+def english_help(name: str) -> str:
+    """The field's help text from RunConfig (the same words as `ftlab train --help`), with what 0
+    means in a number box."""
     text = field_help().get(name, "")
     if name in ZERO_MEANS:
-        text += f" 0: {ZERO_MEANS[name]}."
+        text += t("zero_means", lang_code="en", what=t(f"zero_{name}", lang_code="en"))
     return text
+
+
+def help_for(name: str) -> str:
+    """The field's help in the current language: zh.yaml's field_<name>, else the English."""
+    return t(f"field_{name}", english_help(name))
 
 
 def model_markdown(name: str) -> str:
@@ -108,7 +110,9 @@ def model_markdown(name: str) -> str:
     from ftlab import models
 
     info = models.BUILTIN.get((name or "").strip())
-    return f"{info.kind.capitalize()} · {md_escape(info.description)}" if info else ""
+    if not info:
+        return ""
+    return f"{t('kind_' + info.kind)} · {md_escape(t('model_' + info.name, info.description))}"
 
 
 # ---- the launch grid -----------------------------------------------------------------------------
@@ -187,9 +191,6 @@ def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 CURVE_SIZES = "16, 64, 256, 1024, 4096, all"
-SIZES_HELP = ("A learning curve: one run per size x method x seed, e.g. " + CURVE_SIZES + " ('all' = the whole "
-              "train split; the others take that many examples class by class, as balanced as the data allows). "
-              "Empty: one size, max_train. Compare draws score against training examples.")
 
 
 def parse_sizes(text: Any) -> list[int | None]:
@@ -227,7 +228,7 @@ def grid_size(methods: Iterable[str] | None, seeds: Any, sizes: Any = "") -> int
 
 def queue_label(methods, seeds, sizes: Any = "") -> str:
     n = grid_size(methods, seeds, sizes)
-    return f"Queue {n} run{'s' if n != 1 else ''}"
+    return t("queue_one") if n == 1 else t("queue_many", n=n)
 
 
 @dataclass
@@ -253,11 +254,11 @@ def build_grid(model: str | None, dataset: str | None, methods: list[str] | None
     dataset = (dataset or "").strip()
     methods = list(methods or [])
     if not model:
-        grid.errors.append("model: pick a built-in model or type a Hub id or a local model directory")
+        grid.errors.append(t("grid_no_model"))
     if not dataset:
-        grid.errors.append("dataset: pick a built-in dataset, type a Hub name, or upload a file")
+        grid.errors.append(t("grid_no_dataset"))
     if not methods:
-        grid.errors.append("methods: select at least one method")
+        grid.errors.append(t("grid_no_methods"))
     try:
         n_seeds = _clean_number("seeds", "int", seeds)
         if not 1 <= n_seeds <= MAX_SEEDS:
@@ -282,8 +283,7 @@ def build_grid(model: str | None, dataset: str | None, methods: list[str] | None
     grid.errors += errors
     n_runs = len(methods) * n_seeds * max(1, len(sizes))
     if n_runs > MAX_RUNS_PER_LAUNCH:
-        grid.errors.append(f"{n_runs} runs in one launch is too many (limit {MAX_RUNS_PER_LAUNCH}); "
-                           "use fewer seeds, methods or sizes")
+        grid.errors.append(t("grid_too_many", n=n_runs, limit=MAX_RUNS_PER_LAUNCH))
     if grid.errors or not model or not dataset:
         return grid
     # Model, dataset and training fields first, once (with the option-free `full` method), so a bad
@@ -313,15 +313,15 @@ def build_grid(model: str | None, dataset: str | None, methods: list[str] | None
     return grid
 
 
-def errors_markdown(errors: list[str], title: str = "Nothing was queued. Fix:") -> str:
-    return f"**{title}**\n\n" + "\n".join(f"- {md_escape(e)}" for e in errors)
+def errors_markdown(errors: list[str], title: str | None = None) -> str:
+    return f"**{title or t('nothing_queued_fix')}**\n\n" + "\n".join(f"- {md_escape(e)}" for e in errors)
 
 
 def options_table(rows: list[dict]) -> str:
     """A method's options (from ftlab.methods.option_help) as a Markdown table."""
     if not rows:
-        return "_This method has no options._"
-    lines = ["| option | type | default | what it does |", "|---|---|---|---|"]
+        return t("opts_table_none")
+    lines = [t("opts_table_header"), "|---|---|---|---|"]
     for r in rows:
         default = json.dumps(r["default"]) if not isinstance(r["default"], str) else r["default"]
         lines.append(f"| `{r['name']}` | {md_escape(r['type'])} | `{default}` | {md_escape(r['help'])} |")

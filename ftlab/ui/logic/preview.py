@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from ftlab.config import RunConfig
+from ftlab.text import t
 from ftlab.ui.logic.format import format_duration, md_escape
 from ftlab.ui.logic.launch import errors_markdown
 
@@ -29,7 +30,7 @@ DEFAULT_RATES = {"tiny": (30.0, 300.0, 6.0), "tiny-gpt2": (30.0, 300.0, 6.0), "t
                  # (2026-11-30): full 394 s, lora 208 s. smollm2: 135M decoder, a guess from its size.
                  "e5-small": (7.0, 60.0, 15.0), "smollm2": (1.5, 10.0, 30.0)}
 UNKNOWN_MODEL_RATES = (5.0, 30.0, 30.0)  # a Hub model is usually larger than MiniLM
-PROBE_SOURCE = "a few timed steps on this machine"
+PROBE_SOURCE = "a few timed steps on this machine"  # est_source_probe in English
 FROZEN_BASE_SPEEDUP = 1.45  # a method that freezes the base skips its weight gradients and optimizer state
 
 
@@ -41,25 +42,25 @@ def rates_from_history(runs: pd.DataFrame | None, model: str, method: str,
     startup = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)[2]
     if runs is not None and len(runs) and "train_samples_per_s" in runs:
         ok = runs[(runs["status"] == "succeeded") & (runs["model"] == model)]
-        for subset, source in ((ok[ok["method"] == method], f"{{n}} {model}/{method} run(s)"),
-                               (ok, f"{{n}} {model} run(s)")):
+        for subset, source in ((ok[ok["method"] == method], "est_source_method"), (ok, "est_source_model")):
             train = pd.to_numeric(subset["train_samples_per_s"], errors="coerce").dropna()
             evals = pd.to_numeric(subset["eval_samples_per_s"], errors="coerce").dropna()
             first = pd.to_numeric(subset["time_to_first_step_s"], errors="coerce").dropna()
             if len(train) and len(evals):
                 overhead = float(first.median()) if len(first) else startup
-                return float(train.median()), float(evals.median()), overhead, source.format(n=len(train))
+                return (float(train.median()), float(evals.median()), overhead,
+                        t(source, n=len(train), model=model, method=method))
     if probe and probe.get("train_samples_per_s") and probe.get("eval_samples_per_s"):
-        return probe["train_samples_per_s"], probe["eval_samples_per_s"], startup, PROBE_SOURCE
+        return probe["train_samples_per_s"], probe["eval_samples_per_s"], startup, t("est_source_probe")
     train, evals, _ = DEFAULT_RATES.get(model, UNKNOWN_MODEL_RATES)
     if method != "full":
         train *= FROZEN_BASE_SPEEDUP
-    return train, evals, startup, "a guess"
+    return train, evals, startup, t("est_source_guess")
 
 
 def needs_probe(runs: pd.DataFrame | None, model: str) -> bool:
     """No finished run of `model` to take rates from: measure instead of guessing."""
-    return rates_from_history(runs, model, "full")[3] == "a guess"
+    return rates_from_history(runs, model, "full")[3] == t("est_source_guess")
 
 
 def estimate_seconds(config: RunConfig, n_train: int, n_eval: int, train_rate: float, eval_rate: float,
@@ -88,14 +89,16 @@ def estimate_table(rows: list[dict]) -> pd.DataFrame:
     out = []
     for r in rows:
         if r.get("error"):
-            out.append({"method": r["method"], "trainable": "error", "% of model": "-", "per run": "-", "total": "-"})
+            out.append({"method": r["method"], "trainable": t("est_error"), "% of model": "-", "per run": "-",
+                        "total": "-"})
             continue
         share = r["trainable_params"] / r["total_params"] if r.get("total_params") else float("nan")
         out.append({"method": r["method"], "trainable": f"{r['trainable_params']:,}",
                     "% of model": f"{share:.2%}" if math.isfinite(share) else "-",
                     "per run": format_duration(r["seconds"]),
                     "total": format_duration(r["seconds"] * r.get("runs", 1))})
-    return pd.DataFrame(out, columns=ESTIMATE_COLUMNS)
+    headers = dict(zip(ESTIMATE_COLUMNS, ("est_method", "est_trainable", "est_share", "est_per_run", "est_total")))
+    return pd.DataFrame(out, columns=ESTIMATE_COLUMNS).rename(columns={k: t(v) for k, v in headers.items()})
 
 
 def slow_model_note(model: str, kind: str, params: int, rows: list[dict], on_cpu: bool) -> str:
@@ -104,9 +107,8 @@ def slow_model_note(model: str, kind: str, params: int, rows: list[dict], on_cpu
     if not on_cpu or kind != "decoder" or params < 50_000_000:
         return ""
     timed = [r["seconds"] for r in rows if r.get("seconds")]
-    longest = f" (up to {format_duration(max(timed))} a run here)" if timed else ""
-    return (f"{model} is a {params / 1e6:.0f}M-parameter decoder and this launch runs on CPU cores: expect it to "
-            f"be slow{longest}. A smaller max_train or a GPU box (README, \"On a GPU\") makes it minutes.")
+    longest = t("est_slow_longest", time=format_duration(max(timed))) if timed else ""
+    return t("est_slow", model=model, params=f"{params / 1e6:.0f}", longest=longest)
 
 
 def estimate_markdown(rows: list[dict], n_runs: int, slots: int, note: str = "") -> str:
@@ -115,15 +117,14 @@ def estimate_markdown(rows: list[dict], n_runs: int, slots: int, note: str = "")
     reasons."""
     problems = [f"{r['method']}: {r['error']}" for r in rows if r.get("error")]
     if problems:
-        return errors_markdown(problems, "Nothing can be estimated until this is fixed (nor queued):")
+        return errors_markdown(problems, t("est_blocked"))
     total = sum(r["seconds"] * r.get("runs", 1) for r in rows) / max(slots, 1)
     sources: dict[str, list[str]] = {}
     for r in rows:
-        sources.setdefault(r.get("source", "a guess"), []).append(r["method"])
+        sources.setdefault(r.get("source") or t("est_source_guess"), []).append(r["method"])
     where = "; ".join(f"{', '.join(methods)}: {source}" for source, methods in sources.items())
-    return (f"**{n_runs} runs**, about **{format_duration(total)}** in all on {slots} device slot(s), one job per "
-            f"slot at a time. Rough times, from medians of finished runs of the same model, else from a few "
-            f"timed steps on this machine ({where})." + (f"\n\n**{note}**" if note else ""))
+    return (t("est_summary", n=n_runs, total=format_duration(total), slots=slots, where=where)
+            + (f"\n\n**{note}**" if note else ""))
 
 
 # ---- dataset card --------------------------------------------------------------------------------
@@ -131,35 +132,35 @@ def estimate_markdown(rows: list[dict], n_runs: int, slots: int, note: str = "")
 def card_markdown(card: dict) -> str:
     """The dataset card (ftlab.data.dataset_card) as Markdown: sizes, balance, lengths, tokenizer fit."""
     sizes = card.get("sizes", {})
-    lines = [(f"**{md_escape(card.get('name', ''))}**: {card.get('task', '')}, "
-              f"{sizes.get('train', 0):,} train / {sizes.get('validation', 0):,} validation / "
-              f"{sizes.get('test', 0):,} test examples")]
+    task = card.get("task", "")
+    lines = [t("card_title", name=md_escape(card.get("name", "")), task=t(f"task_{task}", task) if task else "",
+               train=f"{sizes.get('train', 0):,}", validation=f"{sizes.get('validation', 0):,}",
+               test=f"{sizes.get('test', 0):,}")]
     source = str(card.get("source", ""))
     if source:
-        lines.append(f"<small>source: {md_escape(source[:200])}</small>")
+        lines.append(t("card_source", source=md_escape(source[:200])))
     labels = card.get("labels") or []
     if labels:
-        kind = "entities (train)" if card.get("task") == "ner" else "labels (train)"
-        lines += ["", f"| {kind} | count | share |", "|---|---:|---:|"]
+        kind = t("card_entities") if card.get("task") == "ner" else t("card_labels")
+        lines += ["", f"| {kind} | {t('card_count_share')} |", "|---|---:|---:|"]
         lines += [f"| {md_escape(r['label'])} | {r['count']:,} | {r['share']:.1%} |" for r in labels[:20]]
         if len(labels) > 20:
-            lines.append(f"| ... {len(labels) - 20} more | | |")
+            lines.append(f"| {t('card_more', n=len(labels) - 20)} | | |")
     pct = card.get("length_chars") or {}
     unit = card.get("length_unit", "characters")
-    lines += ["", "| length | p50 | p90 | p99 | max |", "|---|---:|---:|---:|---:|",
+    unit = {"characters": t("card_characters"), "tokens per sentence": t("card_tokens_per_sentence")}.get(unit, unit)
+    lines += ["", t("card_length_header"), "|---|---:|---:|---:|---:|",
               f"| {unit} | {pct.get('p50', 0)} | {pct.get('p90', 0)} | {pct.get('p99', 0)} | {pct.get('max', 0)} |"]
     tokens = card.get("tokens")
     if tokens:
-        lines.append(f"| tokens | {tokens['p50']} | {tokens['p90']} | {tokens['p99']} | {tokens['max']} |")
+        lines.append(f"| {t('card_tokens')} | {tokens['p50']} | {tokens['p90']} | {tokens['p99']} | {tokens['max']} |")
         unk = card.get("unk_rate")
-        unk_text = "n/a (tokenizer has no [UNK])" if unk is None else f"{unk:.2%}"
-        warn = " (high: the model cannot read much of this text)" if unk is not None and unk > 0.05 else ""
-        lines += ["", (f"[UNK] rate: **{unk_text}**{warn}; cut by max_length {card.get('max_length')}: "
-                       f"**{card.get('truncation_rate', 0):.1%}** (tokenizer stats on {card.get('sampled', 0):,} "
-                       "train examples)")]
+        unk_text = t("card_unk_none") if unk is None else f"{unk:.2%}"
+        warn = t("card_unk_high") if unk is not None and unk > 0.05 else ""
+        lines += ["", t("card_tokenizer", unk=unk_text, warn=warn, max_length=card.get("max_length"),
+                        cut=f"{card.get('truncation_rate', 0):.1%}", n=f"{card.get('sampled', 0):,}")]
         if card.get("entities_sampled"):
-            lines.append(f"Entities cut by max_length: **{card['entities_cut']:,}** of {card['entities_sampled']:,} "
-                         "in those examples (a cut entity counts as missed)")
+            lines.append(t("card_entities_cut", cut=f"{card['entities_cut']:,}", n=f"{card['entities_sampled']:,}"))
     elif card.get("tokenizer_error"):
-        lines += ["", f"_Tokenizer statistics unavailable: {md_escape(card['tokenizer_error'])}_"]
+        lines += ["", t("card_no_tokenizer", error=md_escape(card["tokenizer_error"]))]
     return "\n".join(lines)
