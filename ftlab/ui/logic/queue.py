@@ -12,6 +12,7 @@ import re
 import pandas as pd
 
 from ftlab.errors import FtlabError
+from ftlab.text import t
 from ftlab.ui.logic.format import format_duration, md_escape, short_dataset
 
 # Short headers (a long one wraps mid-word in a narrow column); the error sits where it is seen.
@@ -36,7 +37,7 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
         else:
             percent = 0.0
         if j.get("status") == "running" and not total:
-            progress = "starting"  # no total yet: the worker is loading
+            progress = t("queue_starting")  # no total yet: the worker is loading
         else:
             progress = f"{percent:.0f}% · {step or 0}/{total or '?'}"
         eta = j.get("eta_s") if j.get("status") == "running" else None
@@ -49,7 +50,10 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
             "loss": round(loss, 4) if loss is not None else None, "model": c.get("model"),
             "dataset": short_dataset(c.get("dataset")), "priority": j.get("priority"), "run": j.get("run_id"),
         })
-    return pd.DataFrame(rows, columns=JOB_COLUMNS)
+    frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
+    if t("tab_queue") == "Queue":  # English: the column names as they are
+        return frame
+    return frame.rename(columns={c: t("qcol_" + re.sub(r"\W", "_", c.lower()), c) for c in JOB_COLUMNS})
 
 
 def queue_summary(jobs: list[dict], health: str | None = None, rejected: list[dict] | None = None) -> str:
@@ -57,10 +61,10 @@ def queue_summary(jobs: list[dict], health: str | None = None, rejected: list[di
     (`Lab.scheduler_status`), and after, the commands it set aside (`Lab.rejected_commands`)."""
     text = _counts(jobs)
     if health:
-        text = f"**Problem:** {md_escape(health)}\n\n{text}"
+        text = f"{t('problem')}{md_escape(health)}\n\n{text}"
     if rejected:
         lines = [f"- `{md_escape(r.get('file', '?'))}`: {md_escape(r.get('reason', ''))}" for r in rejected[-5:]]
-        text += f"\n\n{len(rejected)} command(s) could not apply and were set aside:\n" + "\n".join(lines)
+        text += "\n\n" + t("queue_rejected", n=len(rejected)) + "\n" + "\n".join(lines)
     return text
 
 
@@ -69,9 +73,9 @@ def _counts(jobs: list[dict]) -> str:
     for j in jobs:
         counts[j.get("status")] = counts.get(j.get("status"), 0) + 1
     if not jobs:
-        return "No jobs yet: queue runs in the Launch tab."
+        return t("queue_empty")
     order = ["running", "queued", "succeeded", "pruned", "failed", "canceled", "interrupted"]
-    return " · ".join(f"**{counts[s]}** {s}" for s in order if counts.get(s))
+    return " · ".join(f"**{counts[s]}** {t('status_' + s)}" for s in order if counts.get(s))
 
 
 def parse_job_id(text: str | None) -> str:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ftlab.config import RunConfig
 from ftlab.errors import FtlabError
+from ftlab.text import t
 from ftlab.ui.logic.format import format_duration, md_escape, short_dataset
 
 
@@ -88,37 +89,41 @@ def run_summary_markdown(run: dict) -> str:
     status = s.get("status")
     if status != "succeeded":
         return _unfinished_markdown(s)
-    head = f"### Run #{s.get('id')}: {s.get('method')} on {s.get('model')} / {md_escape(short_dataset(s.get('dataset')))}, seed {s.get('seed')}"
-    lines = [head, f"status **{status}**" + (f" · stopped: {s['stopped_reason']}" if s.get("stopped_reason") else "")
-             + (f" · device {s['device']}" if s.get("device") else "")]
+    head = t("rs_head", id=s.get("id"), method=s.get("method"), model=s.get("model"),
+             dataset=md_escape(short_dataset(s.get("dataset"))), seed=s.get("seed"))
+    lines = [head, t("rs_status", status=t(f"status_{status}", status))
+             + (t("rs_stopped", why=s["stopped_reason"]) if s.get("stopped_reason") else "")
+             + (t("rs_device", device=s["device"]) if s.get("device") else "")]
     if s.get("error"):
-        lines.append(f"\n**Error:** {md_escape(s['error'])}")
+        lines.append("\n" + t("rs_error", error=md_escape(s["error"])))
     task = s.get("task")
     if task == "ner":
-        scores = [("entity F1", _pct(s.get("entity_f1"))), ("entity precision", _pct(s.get("entity_precision"))),
-                  ("entity recall", _pct(s.get("entity_recall"))), ("token accuracy", _pct(s.get("token_accuracy")))]
+        scores = [(t("metric_entity_f1"), _pct(s.get("entity_f1"))),
+                  (t("metric_entity_precision"), _pct(s.get("entity_precision"))),
+                  (t("metric_entity_recall"), _pct(s.get("entity_recall"))),
+                  (t("metric_token_accuracy"), _pct(s.get("token_accuracy")))]
     else:
-        scores = [("accuracy", _pct(s.get("accuracy"))), ("macro-F1", _pct(s.get("macro_f1")))]
-    scores.append(("test loss", _num(s.get("eval_loss"), "{:.4f}")))
+        scores = [(t("metric_accuracy"), _pct(s.get("accuracy"))), (t("metric_macro_f1"), _pct(s.get("macro_f1")))]
+    scores.append((t("rs_test_loss"), _num(s.get("eval_loss"), "{:.4f}")))
     scores += continual_rows(s.get("summary") if isinstance(s.get("summary"), dict) else {})
     trainable, total = s.get("trainable_params"), s.get("total_params")
-    share = f" ({trainable / total:.2%} of {total:,})" if trainable and total else ""
-    costs = [("trainable params", (f"{trainable:,}" if trainable is not None else "-") + share),
-             ("head params", _num(s.get("head_params"), "{:,.0f}")),
-             ("train samples/s", _num(s.get("train_samples_per_s"))),
-             ("train tokens/s", _num(s.get("train_tokens_per_s"), "{:,.0f}")),
-             ("eval samples/s", _num(s.get("eval_samples_per_s"))),
-             ("peak memory MB", _num(s.get("peak_memory_mb"), "{:,.0f}") +
-              (f" ({s['memory_kind']})" if s.get("memory_kind") else "")),
-             ("wall time", format_duration(s.get("wall_s")) or "-"),
-             ("time to first step", _num(s.get("time_to_first_step_s"), "{:.1f} s")),
-             ("steps", _num(s.get("steps"), "{:,.0f}")), ("epochs", _num(s.get("epochs"), "{:g}"))]
+    share = t("rs_share", share=f"{trainable / total:.2%}", total=f"{total:,}") if trainable and total else ""
+    kind = s.get("memory_kind")
+    costs = [(t("col_trainable"), (f"{trainable:,}" if trainable is not None else "-") + share),
+             (t("rs_head_params"), _num(s.get("head_params"), "{:,.0f}")),
+             (t("col_samples"), _num(s.get("train_samples_per_s"))),
+             (t("rs_tokens"), _num(s.get("train_tokens_per_s"), "{:,.0f}")),
+             (t("rs_eval_samples"), _num(s.get("eval_samples_per_s"))),
+             (t("rs_peak"), _num(s.get("peak_memory_mb"), "{:,.0f}") + (f" ({t('memory_' + kind, kind)})" if kind else "")),
+             (t("rs_wall"), format_duration(s.get("wall_s")) or "-"),
+             (t("rs_first_step"), _num(s.get("time_to_first_step_s"), "{:.1f} s")),
+             (t("rs_steps"), _num(s.get("steps"), "{:,.0f}")), ("epochs", _num(s.get("epochs"), "{:g}"))]
     sizes = s.get("dataset_sizes") or {}
     if sizes:
-        costs.append(("examples", (f"{sizes.get('train', 0):,} train / {sizes.get('validation', 0):,} val / "
-                                   f"{sizes.get('test', 0):,} test")))
-    lines += ["", "| score (test) | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in scores]
-    lines += ["", "| cost | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in costs]
+        costs.append((t("rs_examples"), t("rs_sizes", train=f"{sizes.get('train', 0):,}",
+                                          validation=f"{sizes.get('validation', 0):,}", test=f"{sizes.get('test', 0):,}")))
+    lines += ["", t("rs_score_header"), "|---|---:|"] + [f"| {k} | {v} |" for k, v in scores]
+    lines += ["", t("rs_cost_header"), "|---|---:|"] + [f"| {k} | {v} |" for k, v in costs]
     return "\n".join(lines)
 
 
@@ -147,13 +152,13 @@ def lineage_markdown(run_id: int, runs: list[dict]) -> str:
         return ""
 
     def name(r, bold=False):
-        text = f"#{r['id']} on {md_escape(short_dataset(r.get('dataset')))}"
+        text = t("lineage_run", id=r["id"], dataset=md_escape(short_dataset(r.get("dataset"))))
         return f"**{text}**" if bold else text
 
     parts = [name(r, int(r["id"]) == int(run_id)) for r in chain]
-    line = "Lineage (continual fine-tuning): " + " → ".join(parts)
+    line = t("lineage") + " → ".join(parts)
     if children:
-        line += " → continued by " + ", ".join(name(r) for r in children)
+        line += t("lineage_children") + ", ".join(name(r) for r in children)
     return line
 
 
@@ -162,11 +167,11 @@ def continual_rows(summary: dict) -> list[tuple[str, str]]:
     if not summary or summary.get("forgetting") is None:
         return []
     parent = summary.get("init_from")
-    return [(f"run #{parent}'s test, before → after", f"{_pct(summary.get('old_task_before'))} → "
+    return [(t("rs_parent_test", run=parent), f"{_pct(summary.get('old_task_before'))} → "
              f"{_pct(summary.get('old_task_after'))}"),
-            ("forgetting (points lost)", f"{summary['forgetting'] * 100:+.1f}"),
-            ("this test before training", _pct(summary.get("new_task_before"))),
-            ("gain (points won)", f"{summary.get('new_task_gain', 0) * 100:+.1f}")]
+            (t("rs_forgetting"), f"{summary['forgetting'] * 100:+.1f}"),
+            (t("rs_new_before"), _pct(summary.get("new_task_before"))),
+            (t("rs_gain"), f"{summary.get('new_task_gain', 0) * 100:+.1f}")]
 
 
 def continue_config_dataset(dataset: str | None) -> str:
