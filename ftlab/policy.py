@@ -41,10 +41,12 @@ class Caps:
     time_budget_s: float = 300.0
 
     def describe(self) -> str:
-        return (f"models {', '.join(self.models)}; up to {self.max_train:,} training and {self.max_eval:,} "
-                f"evaluation examples, {self.epochs:g} epoch(s), {self.max_length} tokens, batch {self.batch_size}; "
-                f"each job stops after {self.time_budget_s / 60:g} min"
-                + ("" if self.hub_datasets else "; built-in or uploaded datasets only"))
+        from ftlab.text import t
+
+        return (t("caps", models=", ".join(self.models), train=f"{self.max_train:,}", eval=f"{self.max_eval:,}",
+                  epochs=f"{self.epochs:g}", tokens=self.max_length, batch=self.batch_size,
+                  minutes=f"{self.time_budget_s / 60:g}")
+                + ("" if self.hub_datasets else t("caps_no_hub")))
 
 
 DEMO_CAPS = Caps()
@@ -120,15 +122,16 @@ class Policy:
         return self.require_login
 
     def describe(self) -> str:
-        parts = {"local": [], "demo": ["Demo Space: small jobs on the CPU."],
-                 "zerogpu": ["ZeroGPU Space: each job runs in one GPU allocation."],
-                 "leaderboard": ["Read-only leaderboard: the runs below were trained beforehand."]}[self.mode]
+        """What a visitor may do here, in the page's language (ftlab.text)."""
+        from ftlab.text import t
+
+        parts = [] if self.mode == "local" else [t(f"policy_{self.mode}")]
         if self.caps is not None:
-            parts.append(f"Limits per job: {self.caps.describe()}.")
+            parts.append(t("policy_limits", caps=self.caps.describe()))
         if self.max_active_per_user:
-            parts.append(f"At most {self.max_active_per_user} queued or running jobs per user.")
+            parts.append(t("policy_per_user", n=self.max_active_per_user))
         if self.require_login:
-            parts.append("Sign in with Hugging Face to launch runs; everyone can browse.")
+            parts.append(t("policy_sign_in"))
         return " ".join(parts)
 
     # ---- enforcement ------------------------------------------------------------------------

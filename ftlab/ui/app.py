@@ -66,7 +66,7 @@ def build_app(lab) -> gr.Blocks:
             if policy.require_login:
                 gr.LoginButton(elem_id="login", scale=0, min_width=300, size="md")
         if not policy.can_launch and policy.describe():
-            gr.Markdown(policy.describe(), elem_id="policy", elem_classes="ftlab-policy")
+            gr.Markdown(policy.describe, elem_id="policy", elem_classes="ftlab-policy")
         with gr.Tabs(selected="launch" if policy.can_launch else "compare", elem_id="tabs") as tabs:
             with gr.Tab(L("tab_launch"), id="launch", elem_id="tab-launch", visible=policy.can_launch) as launch_tab:
                 launch_ui = launch.build(lab)

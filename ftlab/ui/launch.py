@@ -90,7 +90,7 @@ def build(lab) -> SimpleNamespace:
         with gr.Column(scale=5):
             gr.Markdown(L("launch_intro"))
             if lab.policy.describe():
-                gr.Markdown(lab.policy.describe(), elem_id="launch-policy", elem_classes="ftlab-policy")
+                gr.Markdown(lab.policy.describe, elem_id="launch-policy", elem_classes="ftlab-policy")
             with gr.Row():
                 model = gr.Dropdown(model_names, value=launch_logic.DEFAULT_MODEL, allow_custom_value=caps is None,
                                     label=L("launch_model"), info=_help("model"), elem_id="launch-model")

@@ -76,7 +76,7 @@ def build(lab) -> SimpleNamespace:
             except Exception as err:
                 if not isinstance(err, FtlabError):
                     log.exception("predict %s", run_id)
-                problems.append(f"run {run_id}: {one_line(err)}")
+                problems.append(t("pg_run_problem", run=run_id, error=one_line(err)))
                 continue
             name = f"**{run_logic.run_label(lab_run(run_id))}**"
             # Classification: the bars name every class once; NER: the highlighted text needs the list.

@@ -165,7 +165,8 @@ def study_choices(studies: list[dict]) -> list[tuple[str, str]]:
     for st in studies:
         trials = [j for j in st.get("jobs", []) if j.get("trial") is not None]
         done = sum(j["status"] in ("succeeded", "failed", "canceled", "pruned") for j in trials)
-        out.append((f"{st.get('name')} · {st.get('method')} · {st['status']} · {done}/{st['spec']['trials']} trials",
+        out.append((t("study_choice", name=st.get("name"), method=st.get("method"),
+                      status=t(f"status_{st['status']}", st["status"]), done=done, trials=st["spec"]["trials"]),
                     st["id"]))
     return out[::-1]  # newest first
 
@@ -173,7 +174,7 @@ def study_choices(studies: list[dict]) -> list[tuple[str, str]]:
 def study_markdown(study: dict | None) -> str:
     """What a study searched, how its trials ended and what it found."""
     if not study:
-        return "_No tuning study yet: tick **Tune** on the Launch tab, or run `python -m ftlab tune`._"
+        return t("study_none")
     spec, best = study["spec"], study.get("best") or {}
     trials = [j for j in study.get("jobs", []) if j.get("trial") is not None]
     counts: dict[str, int] = {}
@@ -181,15 +182,16 @@ def study_markdown(study: dict | None) -> str:
         counts[j["status"]] = counts.get(j["status"], 0) + 1
     space = ", ".join(f"{k} {v[1]:g}..{v[2]:g} (log)" if isinstance(v, list) and v and v[0] == "log"
                       else f"{k} in {v}" for k, v in spec["space"].items())
-    lines = [f"**{study['method']}**: {spec['trials']} trials of about {spec['eval_every'] * 2} steps each, "
-             f"searching {space}. Trials: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none yet")
-             + "."]
+    ended = ", ".join(f"{n} {t('status_' + k, k)}" for k, n in sorted(counts.items())) or t("study_no_trials")
+    lines = [t("study_text", method=study["method"], trials=spec["trials"], steps=spec["eval_every"] * 2, space=space,
+               ended=ended)]
     if best:
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
-        lines.append(f"Best: trial {best['trial']}, {params}, validation {spec['metric'].replace('_', ' ')} "
-                     f"{best['value']:.1%}; re-run over {spec['seeds']} seed(s) as **tuned**.")
+        lines.append(t("study_best", trial=best["trial"], params=params,
+                       metric=t(f"metric_{spec['metric']}", spec["metric"].replace("_", " ")),
+                       value=f"{best['value']:.1%}", seeds=spec["seeds"]))
     if study.get("error"):
-        lines.append(f"Study failed: {study['error']}")
+        lines.append(t("study_failed", error=study["error"]))
     return "\n\n".join(lines)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 
+from ftlab.text import t
+
 
 def highlight_segments(tokens: list[str], entities: list[dict], joiner: str = " ") -> list[tuple[str, str | None]]:
     """Words and entity spans ({"type", "start", "end"}: word indices, end exclusive) -> (text,
@@ -48,7 +50,7 @@ def prediction_view(task: str, prediction: dict, text: str = "") -> dict:
         tokens = prediction.get("tokens", [])
         joiner = " " if " " in (text or "").strip() else ""
         ents = prediction.get("entities") or []
-        text = ", ".join(f"{e['text']} ({e['type']})" for e in ents) or "no entities"
+        text = ", ".join(f"{e['text']} ({e['type']})" for e in ents) or t("pg_no_entities")
         return {"label": None, "highlight": highlight_segments(tokens, ents, joiner), "text": text}
     probs = prediction.get("probs") or {}
     top = prediction.get("label")
