@@ -126,5 +126,5 @@ def option_help(method: Method) -> list[dict]:
     for fname, f in method.options_cls.model_fields.items():
         ann = getattr(f.annotation, "__name__", None) or str(f.annotation).replace("typing.", "")
         rows.append({"name": fname, "type": ann, "default": f.get_default(call_default_factory=True),
-                     "help": f.description or ""})
+                     "help": f.description or "", "method": method.name})
     return rows

@@ -26,7 +26,7 @@ def _fields(template: str) -> set[str]:
 
 def test_both_catalogues_have_the_same_keys_and_fields():
     en, zh = text.catalogue("en"), text.catalogue("zh")
-    described = ("field_", "method_", "model_")  # English lives in the code beside what it describes
+    described = ("field_", "method_", "model_", "opt_")  # English lives in the code beside what it describes
     assert sorted(k for k in en if k not in zh) == []
     assert sorted(k for k in zh if k not in en and not k.startswith(described)) == []
     assert [k for k in en if k in zh and _fields(en[k]) != _fields(zh[k])] == []
@@ -40,6 +40,8 @@ def test_every_description_the_page_shows_is_translated():
     missing += [f"method_{m.name}" for m in methods.list_methods() if f"method_{m.name}" not in zh]
     missing += [f"model_{m.name}" for m in models.list_models() if f"model_{m.name}" not in zh]
     missing += [f"family_{m.family}" for m in methods.list_methods() if f"family_{m.family}" not in zh]
+    missing += [f"opt_{m.name}_{r['name']}" for m in methods.list_methods() for r in methods.option_help(m)
+                if f"opt_{m.name}_{r['name']}" not in zh]
     assert sorted(set(missing)) == []
 
 

@@ -324,7 +324,8 @@ def options_table(rows: list[dict]) -> str:
     lines = [t("opts_table_header"), "|---|---|---|---|"]
     for r in rows:
         default = json.dumps(r["default"]) if not isinstance(r["default"], str) else r["default"]
-        lines.append(f"| `{r['name']}` | {md_escape(r['type'])} | `{default}` | {md_escape(r['help'])} |")
+        described = t(f"opt_{r['method']}_{r['name']}", r["help"]) if r.get("method") else r["help"]
+        lines.append(f"| `{r['name']}` | {md_escape(r['type'])} | `{default}` | {md_escape(described)} |")
     return "\n".join(lines)
 
 
