@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ftlab.errors import FtlabError, one_line
+from ftlab.text import t
 from ftlab.ui.access import visitor
 from ftlab.ui.i18n import L
 from ftlab.ui.logic import queue as queue_logic
@@ -78,7 +79,7 @@ def build(lab) -> SimpleNamespace:
                     result = lab.retry(job, user=user)
                 else:
                     if prio is None:
-                        raise FtlabError("enter a priority (a whole number; higher starts sooner)")
+                        raise FtlabError(t("queue_enter_priority"))
                     result = lab.set_priority(job, int(prio), user=user)
             except Exception as err:
                 if not isinstance(err, FtlabError):

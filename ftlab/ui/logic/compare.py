@@ -202,7 +202,7 @@ def _clip(text: str, n: int) -> str:
 def export_runs(runs: pd.DataFrame, fmt: str, dest_dir: str | Path) -> str:
     """Write the runs to CSV or Parquet under dest_dir; returns the file path."""
     if runs is None or not len(runs):
-        raise FtlabError("no runs to export: change the filters or train some runs first")
+        raise FtlabError(t("export_none"))
     fmt = fmt.lower()
     if fmt not in ("csv", "parquet"):
         raise FtlabError(f"unknown export format {fmt!r}; use csv or parquet")

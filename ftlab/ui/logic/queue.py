@@ -81,9 +81,9 @@ def _counts(jobs: list[dict]) -> str:
 def parse_job_id(text: str | None) -> str:
     job_id = (text or "").strip()
     if not job_id:
-        raise FtlabError("enter a job id (click a row of the table to fill it in)")
+        raise FtlabError(t("queue_enter_job"))
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_id):
-        raise FtlabError(f"{job_id[:40]!r} is not a job id; job ids look like j1a2b3c4d5e")
+        raise FtlabError(t("queue_not_job", job=repr(job_id[:40])))
     return job_id
 
 

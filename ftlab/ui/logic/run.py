@@ -178,26 +178,29 @@ def continue_config_dataset(dataset: str | None) -> str:
     """The dataset a "Continue from this run" click trains on, or a one-line reason."""
     dataset = (dataset or "").strip()
     if not dataset:
-        raise FtlabError("pick the dataset to continue on (same label names as this run's)")
+        raise FtlabError(t("continue_pick"))
     return dataset
 
 
 def _unfinished_markdown(s: dict) -> str:
-    head = (f"### Run #{s.get('id')}: {s.get('method')} on {s.get('model')} / "
-            f"{md_escape(short_dataset(s.get('dataset')))}, seed {s.get('seed')}")
-    lines = [head, f"status **{s.get('status')}**" + (f" · device {s['device']}" if s.get("device") else "")]
+    head = t("rs_head", id=s.get("id"), method=s.get("method"), model=s.get("model"),
+             dataset=md_escape(short_dataset(s.get("dataset"))), seed=s.get("seed"))
+    status = s.get("status")
+    lines = [head, t("rs_status", status=t(f"status_{status}", str(status)))
+             + (t("rs_device", device=s["device"]) if s.get("device") else "")]
     if s.get("error"):
-        lines.append(f"\n**Why:** {md_escape(s['error'])}")
-    if s.get("status") in FINISHED_BADLY:
-        lines.append("\nNo trained weights to download. **Retry** queues it again with the same config.")
-    reached = [("trainable params", _num(s.get("trainable_params"), "{:,.0f}")), ("steps", _num(s.get("steps"), "{:,.0f}")),
-               ("wall time", format_duration(s["wall_s"]) if (s.get("wall_s") or 0) >= 1 else "-")]
+        lines.append("\n" + t("rs_why", error=md_escape(s["error"])))
+    if status in FINISHED_BADLY:
+        lines.append("\n" + t("rs_no_weights"))
+    reached = [(t("col_trainable"), _num(s.get("trainable_params"), "{:,.0f}")),
+               (t("rs_steps"), _num(s.get("steps"), "{:,.0f}")),
+               (t("rs_wall"), format_duration(s["wall_s"]) if (s.get("wall_s") or 0) >= 1 else "-")]
     reached = [(k, v) for k, v in reached if v not in ("-", "")]
     if reached:
-        lines += ["", "| reached | |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in reached]
+        lines += ["", t("rs_reached_header"), "|---|---:|"] + [f"| {k} | {v} |" for k, v in reached]
     tail = [line for line in (s.get("logs") or []) if str(line).strip()][-LOG_LINES_SHOWN:]
     if tail:
-        lines += ["", "Last log lines:", "```", *[str(line)[:300] for line in tail], "```"]
+        lines += ["", t("rs_last_logs"), "```", *[str(line)[:300] for line in tail], "```"]
     return "\n".join(lines)
 
 
@@ -246,5 +249,5 @@ def push_token(signed_in: Optional[str], on_space: bool) -> Optional[str]:
     if signed_in:
         return signed_in
     if on_space:
-        raise FtlabError("sign in with Hugging Face (top of the page) to push to your account")
+        raise FtlabError(t("push_sign_in"))
     return None
