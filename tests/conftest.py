@@ -15,6 +15,12 @@ os.environ["FTLAB_CACHE"] = tempfile.mkdtemp(prefix="ftlab-test-cache-")
 from keyword_data import WORDS, write_keyword_csv  # noqa: E402 - the environment above comes first
 
 
+def pytest_configure(config):
+    """Every run ends with its 20 slowest tests: the suite must stay under 25 minutes on CI's 2 cores."""
+    if config.option.durations is None:
+        config.option.durations = 20
+
+
 @pytest.fixture(scope="session")
 def keyword_csv(tmp_path_factory):
     """Sentiment decided by one keyword among filler words: learnable by any method."""
