@@ -206,7 +206,7 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
     other variants ("max_train=500"); "" when a method has one variant."""
     if "config" not in runs:
         return pd.Series([""] * len(runs), index=runs.index), {}
-    flats = runs["config"].map(lambda c: {k: v for k, v in flat_config(c).items() if k != "seed"})
+    flats = runs["config"].map(lambda c: {k: v for k, v in _comparable(flat_config(c)).items() if k != "seed"})
     keys = flats.map(lambda f: json.dumps(f, sort_keys=True, default=str))
     names: dict = {}
     group_cols = [c for c in ("model", "dataset", "method") if c in runs]
@@ -218,9 +218,31 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
         fields = sorted({f for flat in distinct.values() for f in flat if f not in QUIET_FIELDS
                          and len({json.dumps(d.get(f), default=str) for d in distinct.values()}) > 1})
         for k, flat in distinct.items():
-            text = ", ".join(f"{f.removeprefix('method_options.')}={_short(f, flat.get(f))}" for f in fields)
+            text = ", ".join(f"{f.removeprefix('method_options.')}={_short(f, flat.get(f, _added_default(f)))}"
+                             for f in fields)
             names[k] = f"{flat['tag']}: {text}" if flat.get("tag") and text else (flat.get("tag") or text)
     return keys, names
+
+
+def _comparable(flat: dict) -> dict:
+    """A flat config as what the run computed: without the fields that only say where it is
+    reported (RunConfig's UNHASHED_FIELDS), and with fields newer than the run (ADDED_FIELDS) at
+    their defaults counted as absent, so a run stored before a field existed is the same setting
+    as one that has it at its default (the rule RunConfig.hash follows)."""
+    from ftlab.config import ADDED_FIELDS, UNHASHED_FIELDS, RunConfig
+
+    out = {k: v for k, v in flat.items() if k not in UNHASHED_FIELDS}
+    for name in ADDED_FIELDS:
+        if name in out and out[name] == RunConfig.model_fields[name].default:
+            del out[name]
+    return out
+
+
+def _added_default(name: str):
+    """The default of a RunConfig field newer than some stored runs (what those runs used), else None."""
+    from ftlab.config import ADDED_FIELDS, RunConfig
+
+    return RunConfig.model_fields[name].default if name in ADDED_FIELDS else None
 
 
 # Config fields left out of variant names: bookkeeping (when to checkpoint) and the tag, which
@@ -263,7 +285,8 @@ def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str) -> list[str]
     for i, (_, r) in enumerate(rows.iterrows()):
         colour, dash = BASELINE_STYLE.get(r["method"], ("#555555", "dashdot"))
         where = f" · {r['model']}, {r['dataset']}" if mixed else ""
-        label = f"{'majority class' if r['method'] == 'majority' else r['method']}{where}: {r['mean']:{fmt}}"
+        name = t("chart_majority") if r["method"] == "majority" else r["method"]
+        label = f"{name}{where}: {r['mean']:{fmt}}"
         fig.add_hline(y=r["mean"], line=dict(color=colour, dash=dash, width=2),
                       annotation=dict(text=label, font=dict(size=FONT_SIZE - 1, color=colour)),
                       annotation_position="bottom right" if i % 2 == 0 else "top left")

@@ -109,6 +109,19 @@ def test_runs_with_other_settings_are_not_averaged_as_seeds():
     assert sorted(agg[agg["method"] == "lora"]["variant"]) == ["r=16", "r=8"]
 
 
+def test_a_run_stored_before_a_field_existed_is_the_same_setting():
+    """Seed 0 stored before balanced_train and report_to existed, seed 1 with them at their
+    defaults (and one reported to a tracker): one setting of two seeds, not two settings."""
+    old = {"method": "lora", "max_train": 2000, "seed": 0}
+    new = {**old, "seed": 1, "balanced_train": False, "report_to": ["mlflow"]}
+    frame = pd.DataFrame([run(1, "lora", 0, 0.70, 10_000, config=old), run(2, "lora", 1, 0.72, 10_000, config=new)])
+    agg = charts.aggregate_seeds(frame, "accuracy")
+    assert agg["variant"].tolist() == [""] and agg["n"].tolist() == [2]
+    balanced = {**new, "balanced_train": True}
+    two = charts.aggregate_seeds(frame.assign(config=[old, balanced]), "accuracy")
+    assert sorted(two["variant"]) == ["balanced_train=False", "balanced_train=True"]
+
+
 def test_aggregate_single_seed_has_no_interval(runs):
     agg = charts.aggregate_seeds(runs[runs["id"] == 1], "accuracy")
     assert agg["n"].tolist() == [1] and math.isnan(agg["ci95"][0]) and math.isnan(agg["std"][0])
