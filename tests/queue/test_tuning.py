@@ -28,13 +28,14 @@ def test_studies_prune_survive_a_restart_and_rerun_the_best_over_seeds(tmp_path,
     # steps to run after its first validation pass while the scheduler decides to stop it
     base = RunConfig(model="tiny", dataset="tweets-sentiment", max_train=64, max_eval=32, batch_size=16,
                      max_steps=300, max_length=16, seed=0)
-    studies = tuning.study_specs(base, ["lora", "ia3"], trials=3, seeds=2, steps=300)
+    # one study: studies of several methods are queued alike (test_lab_tune_queues_... below)
+    studies = tuning.study_specs(base, ["lora"], trials=3, seeds=2, steps=300)
     assert all(s["spec"]["eval_every"] == 150 for s in studies)
     store.add_studies(studies)
 
     sched = Scheduler(store, db, slots=["cpu"], spare_workers=True)
     finished = lambda: sum(j["status"] in TERMINAL for j in store.jobs_records())  # noqa: E731
-    drive(sched, lambda: finished() >= 3 and any(j["status"] == "running" for j in store.jobs_records()),
+    drive(sched, lambda: finished() >= 1 and any(j["status"] == "running" for j in store.jobs_records()),
           timeout=400)
     sched.shutdown()  # mid-study: the running trial is interrupted, re-queued by the next scheduler
 
