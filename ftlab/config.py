@@ -169,9 +169,9 @@ class RunConfig(Options):
             reason = method.check(self.method_options, self.task, arch)
             if reason:
                 raise ConfigError(f"method '{self.method}' cannot run on model '{self.model}' ({arch}): {reason}")
-        unknown = [t for t in self.report_to if t not in tracking.NAMES]
-        if unknown:
-            raise ConfigError(f"report_to: unknown tracker {unknown[0]!r} (known: {', '.join(tracking.NAMES)})")
+        reason = tracking.unknown(self.report_to)
+        if reason:
+            raise ConfigError(reason)
         self.checkpoint_policy  # noqa: B018 - raises for a malformed value
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (got {self.device!r})")

@@ -101,9 +101,8 @@ class MlflowSink(Sink):
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=mlflow_uri(run.db_path))
-        name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or "ftlab"
-        experiment = self.client.get_experiment_by_name(name)
-        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
+        experiment = self.client.get_experiment_by_name(mlflow_experiment())
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(mlflow_experiment())
         tags = {"ftlab.run_id": str(run.run_id), "ftlab.db": str(Path(run.db_path).resolve())}
         self.id = self.client.create_run(experiment_id, run_name=run.name, tags=tags).info.run_id
         params = {**run.params, **{k: _text(int(v) if v == int(v) else v) for k, v in run.counts.items()}}
@@ -191,17 +190,13 @@ class Tracker:
     module: str  # the import that proves it is installed
     install: str
     sink: type
-    help: str
 
 
 TRACKERS: dict[str, Tracker] = {t.name: t for t in (
-    Tracker("mlflow", "mlflow", "pip install mlflow-skinny", MlflowSink,
-            "MLflow: $MLFLOW_TRACKING_URI, else a SQLite store beside the database"),
-    Tracker("tensorboard", "tensorboard", "pip install tensorboard", TensorBoardSink,
-            "TensorBoard event files beside the database (tensorboard --logdir ftlab-trackers/tensorboard)"),
-    Tracker("trackio", "trackio", "pip install trackio", TrackioSink, "Trackio's local store (trackio show)"),
-    Tracker("wandb", "wandb", "pip install wandb", WandbSink,
-            "Weights & Biases (WANDB_MODE=offline keeps it on disk)"),
+    Tracker("mlflow", "mlflow", "pip install mlflow-skinny", MlflowSink),
+    Tracker("tensorboard", "tensorboard", "pip install tensorboard", TensorBoardSink),
+    Tracker("trackio", "trackio", "pip install trackio", TrackioSink),
+    Tracker("wandb", "wandb", "pip install wandb", WandbSink),
 )}
 NAMES = tuple(TRACKERS)
 
@@ -210,12 +205,23 @@ def mlflow_uri(db_path: str) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(trackers_dir(db_path) / 'mlflow.db').resolve()}"
 
 
+def mlflow_experiment() -> str:
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or "ftlab"
+
+
+def unknown(names) -> Optional[str]:
+    """Why `names` are not all trackers (RunConfig's check and `check`), or None."""
+    bad = [n for n in names or () if n not in TRACKERS]
+    return f"report_to: unknown tracker {bad[0]!r} (known: {', '.join(NAMES)})" if bad else None
+
+
 def check(names) -> None:
     """Refuse, before anything is queued, trackers this machine lacks: one line naming the install."""
+    reason = unknown(names)
+    if reason:
+        raise FtlabError(reason)
     for name in names or ():
-        tracker = TRACKERS.get(name)
-        if tracker is None:
-            raise FtlabError(f"report_to: unknown tracker {name!r} (known: {', '.join(NAMES)})")
+        tracker = TRACKERS[name]
         if importlib.util.find_spec(tracker.module) is None:
             raise FtlabError(f"report_to {name}: the {tracker.module} package is not installed ({tracker.install})")
 
@@ -260,10 +266,6 @@ class Mirror:
         self._each(run_id, "finish", final, status)
         self.sinks.pop(run_id, None)
         self.configs.pop(run_id, None)
-
-    def close(self) -> None:
-        for run_id in list(self.sinks):
-            self.end(run_id, "interrupted")
 
     def _open(self, run_id: int, config: dict, event: dict) -> None:
         data = event.get("dataset") or {}
@@ -328,7 +330,7 @@ def sync(store, db_path: str, tracker: str, run_ids: Optional[list[int]] = None,
         if r["id"] in done:
             progress(f"run {r['id']}: already in {tracker}")
             continue
-        mirror = Mirror(db_path, lambda _: {**store.get_run(r["id"])["config"], "report_to": [tracker]},
+        mirror = Mirror(db_path, lambda _: {**r["config"], "report_to": [tracker]},
                         note=lambda run_id, message: progress(f"run {run_id}: {message}"))
         for event in replay(store, r["id"]):
             mirror.event(r["id"], event)
@@ -346,7 +348,7 @@ def already(tracker: str, db_path: str) -> set[int]:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=mlflow_uri(db_path))
-        experiment = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME") or "ftlab")
+        experiment = client.get_experiment_by_name(mlflow_experiment())
         if experiment is None:
             return set()
         where = f"tags.`ftlab.db` = '{Path(db_path).resolve()}'"

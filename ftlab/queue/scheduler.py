@@ -38,8 +38,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ftlab.config import RunConfig
 from ftlab import tracking
+from ftlab.config import RunConfig
 from ftlab.errors import FtlabError, one_line
 from ftlab.provenance import artifacts_dir, run_dir, versions
 from ftlab.queue import inbox

@@ -126,7 +126,6 @@ def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
     return str(out.resolve())
 
 
-
 def push(artifact_dir: str, run: dict, repo: str, *, fmt: str = "auto", token: str | None = None,
          private: bool = False) -> str:
     """Export run `run` as `fmt` and upload it to the Hub model repo `repo` ("user/name"), created

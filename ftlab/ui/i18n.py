@@ -58,9 +58,6 @@ class _Catalogues(gr.I18n):
     """gr.I18n over ftlab.text's catalogues plus the derived keys, read when gradio serves the
     page's config (after the page was built)."""
 
-    def __init__(self):
-        super().__init__()
-
     @property
     def translations_dict(self) -> dict[str, dict[str, str]]:
         out = {}

@@ -69,13 +69,10 @@ ZERO_MEANS = ("max_train", "max_eval", "max_steps", "time_budget_s", "eval_batch
 MAX_UPLOAD_BYTES = int(float(os.environ.get("FTLAB_MAX_UPLOAD_MB") or 50) * 2**20)  # per uploaded file
 
 
-DATA_LABELS = {"text_column": "Text column", "label_column": "Label column", "encoding": "Encoding"}  # error paths
-
-
 def page_label(name: str) -> str:
     """Where a RunConfig field sits on the Launch tab, as a person finds it: errors name the
     widget ("Columns and encoding > Label column"), not a command-line flag."""
-    if name in DATA_LABELS:
+    if name in DATA_FIELDS:
         return f"{t('data_accordion')} > {t('data_' + name)}"
     if name == "model":
         return t("launch_model")

@@ -50,10 +50,7 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
             "loss": round(loss, 4) if loss is not None else None, "model": c.get("model"),
             "dataset": short_dataset(c.get("dataset")), "priority": j.get("priority"), "run": j.get("run_id"),
         })
-    frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
-    if t("tab_queue") == "Queue":  # English: the column names as they are
-        return frame
-    return frame.rename(columns={c: t("qcol_" + re.sub(r"\W", "_", c.lower()), c) for c in JOB_COLUMNS})
+    return pd.DataFrame(rows, columns=JOB_COLUMNS).rename(columns={c: t("qcol_" + re.sub(r"\W", "_", c.lower()), c) for c in JOB_COLUMNS})
 
 
 def queue_summary(jobs: list[dict], health: str | None = None, rejected: list[dict] | None = None) -> str:
