@@ -336,6 +336,7 @@ def cmd_worker(args) -> int:
 
     with Lab(args.db, jobs_per_gpu=args.jobs_per_gpu, cpu_slots=args.cpu_slots, backend=args.backend,
              ray_address=args.ray_address, spare_workers=args.spare_workers) as lab:
+        lab.own()  # another process holds the database: its one line, not a second scheduler
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"scheduler on {args.db}: slots {', '.join(lab.scheduler.slots)} ({args.backend} backend); Ctrl-C stops",
@@ -378,13 +379,26 @@ def cmd_jobs(args) -> int:
     return 0
 
 
+def cmd_cancel(args) -> int:
+    from ftlab.service import Lab
+
+    with Lab(args.db) as lab:
+        ids = list(args.job)
+        if args.queued:
+            ids += [j["id"] for j in lab.jobs() if j["status"] == "queued"]
+        if not ids:
+            raise FtlabError("name the jobs to cancel (ftlab jobs lists them), or --queued for every queued job")
+        outcomes = lab.cancel_many(ids)
+    for job_id, outcome in outcomes.items():
+        print(f"{job_id}: {outcome}")
+    return 0
+
+
 def cmd_job_command(args) -> int:
     from ftlab.service import Lab
 
     with Lab(args.db) as lab:
-        if args.command == "cancel":
-            result = lab.cancel(args.job)
-        elif args.command == "retry":
+        if args.command == "retry":
             result = lab.retry(args.job)
         else:
             result = lab.set_priority(args.job, args.priority)
@@ -480,12 +494,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="Print a JSON array, one object per job.")
     p.set_defaults(func=cmd_jobs)
 
-    for name, what in (("cancel", "Cancel a queued or running job."), ("retry", "Re-queue a failed/canceled job."),
+    p = sub.add_parser("cancel", help="Cancel queued or running jobs (the queued ones at once, before any starts).")
+    p.add_argument("job", nargs="*", help="Job ids (see `ftlab jobs`).")
+    p.add_argument("--queued", action="store_true", help="Also every job still queued.")
+    db(p)
+    p.set_defaults(func=cmd_cancel)
+
+    for name, what in (("retry", "Re-queue a failed, canceled or interrupted job (a succeeded one keeps its result)."),
                        ("priority", "Change the priority of a queued job.")):
         p = sub.add_parser(name, help=what)
         p.add_argument("job", help="Job id (see `ftlab jobs`).")
         if name == "priority":
-            p.add_argument("priority", type=int, help="New priority; higher runs first.")
+            p.add_argument("priority", type=int, help="New priority, a whole number within 32 bits "
+                                                     "(-2147483648 to 2147483647); higher runs first.")
         db(p)
         p.set_defaults(func=cmd_job_command)
 

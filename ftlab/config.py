@@ -147,6 +147,9 @@ class RunConfig(Options):
             raise ConfigError("dataset: give a built-in name, a file path or a Hub dataset name")
         if not data.get("task"):
             data["task"] = datasets.infer_task(dataset)
+        every = data.get("checkpoint_every")
+        if isinstance(every, int) and not isinstance(every, bool):  # a step count, as flags and YAML type it
+            data["checkpoint_every"] = str(every)
         if isinstance(data.get("report_to"), str):  # CLI and forms: "mlflow,tensorboard"; "none"
             data["report_to"] = [t for t in data["report_to"].replace(" ", ",").split(",") if t and t != "none"]
         if data["task"] == "ner" and data.get("head_lr") in (None, "") and method.trains:

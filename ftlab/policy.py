@@ -8,6 +8,14 @@
 `Policy.from_env()` reads FTLAB_MODE and friends (spaces/README.md lists them). The service
 enforces the policy on every command (`admit` before a submit, `check_owner` before a cancel),
 so the dashboard's hidden buttons are a convenience, not the protection.
+
+What a visitor may see and take on a dashboard where jobs have owners (sign-in required):
+scores, configs, costs and curves of every run are public (a leaderboard); a run's trained
+weights (Predict, download, export, push, continuing it), its logs, and an uploaded file are
+its owner's (`check_private`, `check_upload_owner`). Runs that no visitor owns (baselines, runs
+the operator seeded or trained from the command line) are the dashboard's own and public.
+Uploading follows the same rules as submitting (`check_upload`: signed in, never in read-only
+mode, a per-user quota), and uploads no job or run names are removed after `upload_retention_s`.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Mapping, Optional
 
 from ftlab.errors import ConfigError, FtlabError
+from ftlab.uploads import in_folder, is_under
 
 MODES = ("local", "demo", "zerogpu", "leaderboard")
 ACTIVE = ("queued", "running")
@@ -59,6 +68,8 @@ class Policy:
     require_login: bool = False
     caps: Optional[Caps] = None
     max_active_per_user: Optional[int] = None
+    upload_quota_mb: Optional[float] = None  # per user, all their uploads together; None: no quota
+    upload_retention_s: float = 7 * 24 * 3600.0  # an upload no job or run names is removed after this
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -77,8 +88,10 @@ class Policy:
         if require_login is None:
             require_login = on_space
         active = max_active_per_user if max_active_per_user is not None else (3 if caps is not None else None)
+        shared = caps is not None or bool(require_login)
         return cls(mode=mode, require_login=bool(require_login and mode != "leaderboard"), caps=caps,
-                   max_active_per_user=active)
+                   max_active_per_user=active, upload_quota_mb=200.0 if shared else None,
+                   upload_retention_s=(24 if shared else 7 * 24) * 3600.0)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Policy":
@@ -139,14 +152,18 @@ class Policy:
         """The configs to queue for `user`, or PermissionDenied / ConfigError with every reason
         in one line. `jobs` are the current jobs (for the per-user limit); under caps, a file
         dataset must lie in the `uploads` folder (no other path on the server is readable)."""
+        self.check_launch(user, jobs, adding=len(configs))
+        if self.caps is None:
+            return list(configs)
+        return [self._capped(c, uploads) for c in configs]
+
+    def check_launch(self, user: Optional[str], jobs: list[dict], adding: int) -> None:
+        """May `user` queue `adding` more jobs at all (mode, sign-in, quota), before any config is built?"""
         if not self.can_launch:
             raise PermissionDenied("this dashboard is read-only (leaderboard mode): nothing can be launched")
         if self.require_login and not user:
             raise PermissionDenied("sign in with Hugging Face to launch runs")
-        self.check_quota(user, jobs, adding=len(configs))
-        if self.caps is None:
-            return list(configs)
-        return [self._capped(c, uploads) for c in configs]
+        self.check_quota(user, jobs, adding)
 
     def check_quota(self, user: Optional[str], jobs: list[dict], adding: int) -> None:
         if not self.max_active_per_user:
@@ -161,7 +178,7 @@ class Policy:
         No other path on the server is opened for a visitor."""
         from ftlab.data import list_datasets
 
-        if spec in {d.name for d in list_datasets()} or _is_upload(spec, uploads):
+        if spec in {d.name for d in list_datasets()} or (uploads and is_under(spec, uploads)):
             return
         hub_ok = self.caps is not None and self.caps.hub_datasets
         if os.path.exists(spec) or not hub_ok:
@@ -190,6 +207,36 @@ class Policy:
             config = config.replace(time_budget_s=caps.time_budget_s)
         return config
 
+    def check_upload(self, user: Optional[str], stored: tuple[int, int], size: int) -> None:
+        """May `user` upload a file of `size` bytes, with `stored` = (files, bytes) of theirs kept?
+        The same rules as launching: never in read-only mode, signed in where sign-in is required,
+        and within the per-user quota."""
+        if not self.can_launch:
+            raise PermissionDenied("this dashboard is read-only (leaderboard mode): nothing can be uploaded")
+        if self.require_login and not user:
+            raise PermissionDenied("sign in with Hugging Face to upload a dataset")
+        if self.upload_quota_mb is not None and stored[1] + size > self.upload_quota_mb * 2**20:
+            raise PermissionDenied(f"at most {self.upload_quota_mb:g} MB of uploads per user: you keep "
+                                   f"{stored[1] / 2**20:.1f} MB in {stored[0]} file(s), this adds {size / 2**20:.1f} MB; "
+                                   f"uploads no run uses are removed after {self.upload_retention_s / 3600:g} h")
+
+    def check_private(self, owner: Optional[str], user: Optional[str], what: str, thing: str) -> None:
+        """`what` of `thing` (a run's weights, a job's log) is its owner's where jobs have owners;
+        a thing nobody owns is the dashboard's own, and public."""
+        if not self.owner_only or owner is None or owner == user:
+            return
+        if not user:
+            raise PermissionDenied(f"sign in with Hugging Face: the {what} of {thing} are its owner's")
+        raise PermissionDenied(f"the {what} of {thing} are {owner}'s; scores and configs are public, weights, "
+                               "logs and uploaded data only their owner's")
+
+    def check_upload_owner(self, spec: str, uploads_root: str, user_folder: str) -> None:
+        """Where jobs have owners, an uploaded file is usable only by who uploaded it (it lies in
+        their `user_folder` of `uploads_root`)."""
+        if self.owner_only and is_under(spec, uploads_root) and not in_folder(spec, user_folder):
+            raise PermissionDenied(f"dataset {os.path.basename(spec)} is another visitor's upload; upload your own "
+                                   "file")
+
     def check_owner(self, job: dict, user: Optional[str], action: str) -> None:
         if not self.can_launch:
             raise PermissionDenied(f"this dashboard is read-only (leaderboard mode): cannot {action}")
@@ -201,9 +248,3 @@ class Policy:
             raise PermissionDenied(f"you can {action} only your own jobs (job {job.get('id')} is "
                                    f"{job.get('owner') or 'nobody'}'s)")
 
-
-def _is_upload(path: str, uploads: Optional[str]) -> bool:
-    if not uploads:
-        return False
-    real, folder = os.path.realpath(path), os.path.realpath(uploads)
-    return os.path.isfile(real) and os.path.dirname(real) == folder

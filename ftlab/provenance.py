@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -23,10 +24,12 @@ def versions() -> dict[str, str]:
     return out
 
 
-def uploads_dir(db_path: str) -> Path:
-    """Uploaded datasets live beside the database: ftlab.duckdb -> ftlab-uploads/."""
-    p = Path(db_path)
-    return p.with_name(p.stem + "-uploads")
+def real_db_path(db_path: str) -> str:
+    """The database file a path names: a symlink is followed, so every process that reaches the
+    same file uses the same inbox, snapshot, lock and folders beside it (":memory:" and plain
+    paths are returned unchanged)."""
+    path = str(db_path)
+    return os.path.realpath(path) if os.path.islink(path) else path
 
 
 def artifacts_dir(db_path: str) -> Path:

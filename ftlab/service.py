@@ -11,7 +11,8 @@ from typing import Callable, Optional
 
 from ftlab.config import RunConfig
 from ftlab.policy import Policy
-from ftlab.provenance import run_dir, uploads_dir, versions
+from ftlab import uploads
+from ftlab.provenance import real_db_path, run_dir, versions
 from ftlab.store import Store
 
 
@@ -94,17 +95,19 @@ class Lab:
         from ftlab.errors import FtlabError
         from ftlab.queue.scheduler import Scheduler
 
-        self.db_path = db_path
+        self.db_path = real_db_path(db_path)  # a symlink reaches the same inbox, lock and artifacts
         self.policy = policy or Policy()
         self.store: Optional[Store] = None
         self.scheduler = None
+        self.held_by: Optional[str] = None  # remote mode: the store's line saying who holds the database
         self._stop = threading.Event()
         self._thread = None
         try:
-            self.store = Store(db_path)
+            self.store = Store(self.db_path)
         except FtlabError as err:
             if start_scheduler or "in use" not in str(err):
                 raise
+            self.held_by = str(err)
             return  # remote mode: another process holds the database
         runner = None
         if backend == "ray":
@@ -153,8 +156,8 @@ class Lab:
         from ftlab.queue.scheduler import job_specs
 
         if not self.policy.is_open:  # skips reading the jobs when there is nothing to check
-            configs = self.policy.admit(configs, owner, self.jobs(), uploads=str(uploads_dir(self.db_path)))
-        self.check_inputs(configs)
+            configs = self.policy.admit(configs, owner, self.jobs(), uploads=str(uploads.root(self.db_path)))
+        self.check_inputs(configs, user=owner)
         # Baselines are shared references (no owner), outside the per-user caps: seconds each, same model and data.
         groups = [(self.missing_baselines(configs) if baselines else [], None), (list(configs), owner)]
         ids: list[str] = []
@@ -169,31 +172,49 @@ class Lab:
                 ids += self.scheduler.submit(group, priority, who)
         return ids
 
-    def export(self, run_id: int, fmt: str, out_dir: str) -> str:
+    def export(self, run_id: int, fmt: str, out_dir: str, user: Optional[str] = None) -> str:
         """Write a succeeded run as a standard peft adapter or merged transformers folder with a Hub
-        model card (ftlab.train.export); returns the folder."""
+        model card (ftlab.train.export); returns the folder. The run's owner's (ftlab.policy)."""
         from ftlab.train import export
 
-        run, art = self._trained(run_id, "export")
+        run, art = self._trained(run_id, "export", user)
         return export.export(art, fmt, out_dir, run)
 
-    def _trained(self, run_id: int, what: str) -> tuple[dict, str]:
-        """A succeeded run and its artifacts folder, or the one-line reason there is none."""
+    def weights_path(self, run_id: int, user: Optional[str] = None) -> str:
+        """A succeeded run's trained-weights folder, for its owner to download (ftlab.policy)."""
+        return self._trained(run_id, "download", user)[1]
+
+    def _trained(self, run_id: int, what: str, user: Optional[str] = None) -> tuple[dict, str]:
+        """A succeeded run and its artifacts folder, or the one-line reason there is none or that
+        `user` may not take it (another visitor's run on a shared dashboard)."""
         from ftlab.errors import FtlabError
 
         run = self._own_store().get_run(int(run_id))
+        self.check_private(int(run_id), user, "trained weights")
         art = self.artifact_path(run)
         if run.get("status") != "succeeded" or not art or not Path(art).is_dir():
             raise FtlabError(f"run {run_id} has no trained weights to {what} (status {run.get('status')})")
         return run, art
 
     def push(self, run_id: int, repo: str, fmt: str = "auto", token: Optional[str] = None,
-             private: bool = False) -> str:
+             private: bool = False, user: Optional[str] = None) -> str:
         """Upload a succeeded run's export to the Hub model repo `repo`; returns its URL."""
         from ftlab.train import export
 
-        run, art = self._trained(run_id, "push")
+        run, art = self._trained(run_id, "push", user)
         return export.push(art, run, repo, fmt=fmt, token=token, private=private)
+
+    # ---- what a visitor may take of a run (ftlab.policy) -------------------------------------
+    def run_owner(self, run_id: int) -> Optional[str]:
+        """Who owns run `run_id`: the owner of the job that made it; None for a run no visitor owns
+        (a baseline, a run trained from the command line or seeded by the operator)."""
+        if not self.remote:
+            return self.store.run_owner(int(run_id))
+        return next((j.get("owner") for j in self.jobs() if j.get("run_id") == int(run_id)), None)
+
+    def check_private(self, run_id: int, user: Optional[str], what: str) -> None:
+        """PermissionDenied unless `user` may take `what` (weights, logs) of run `run_id`."""
+        self.policy.check_private(self.run_owner(run_id), user, what, f"run {run_id}")
 
     def sync(self, tracker: str, run_ids: Optional[list[int]] = None, progress: Callable[[str], None] = print) -> int:
         """Mirror stored runs into an experiment tracker (ftlab.tracking.sync); returns how many were sent."""
@@ -208,6 +229,7 @@ class Lab:
         from ftlab.errors import FtlabError
 
         run = self._own_store().get_run(int(run_id))
+        self.check_private(int(run_id), owner, "trained weights")
         if run.get("status") != "succeeded":
             raise FtlabError(f"run {run_id} has no trained weights to continue (status {run.get('status')})")
         config = RunConfig(**run["config"]).replace(dataset=dataset, init_from=int(run_id), **changes)
@@ -264,14 +286,17 @@ class Lab:
         """The baseline configs of `configs` that no run (not failed) or live job of this database has."""
         return missing_baselines(configs, self.runs(), self.jobs())
 
-    def check_inputs(self, configs: list[RunConfig]) -> None:
+    def check_inputs(self, configs: list[RunConfig], user: Optional[str] = None) -> None:
         """What a job needs before it may queue, checked once per distinct model and dataset of a
-        grid: the model resolves (built-in, model folder, cached, or on the Hub) and the dataset
-        loads with its columns, at least two classes and the config's task. Raises the one-line
-        reason; a RunConfig alone checks only what needs no loading."""
+        grid: the model resolves (built-in, model folder, cached, or on the Hub), an uploaded file
+        is `user`'s own (on a shared dashboard), and the dataset loads with its columns, at least
+        two classes and the config's task. Raises the one-line reason; a RunConfig alone checks
+        only what needs no loading."""
         from ftlab import data, models, tracking
 
         tracking.check(dict.fromkeys(t for c in configs for t in c.report_to))
+        for spec in dict.fromkeys(c.dataset for c in configs):
+            self.check_upload_owner(spec, user)
         for name in dict.fromkeys(c.model for c in configs):
             models.check_available(name)
         checked = set()
@@ -307,15 +332,36 @@ class Lab:
         self.policy.check_owner(self._job(job_id), user, "cancel")
         return self._command("cancel", job_id)
 
-    def retry(self, job_id: str, user: Optional[str] = None) -> str:
+    def cancel_many(self, job_ids: list[str], user: Optional[str] = None) -> dict[str, str]:
+        """Cancel several jobs at once: the queued ones in one store transaction, so none of them
+        starts while the rest are being canceled. Every job is checked (exists, `user` may cancel
+        it) before any is canceled. Returns {job id: outcome} ("sent" through another process's inbox)."""
+        from ftlab.queue import inbox
+
         jobs = self.jobs()
-        self.policy.check_owner(self._job(job_id, jobs), user, "retry")
+        for job_id in job_ids:
+            self.policy.check_owner(self._job(job_id, jobs), user, "cancel")
+        if self.remote:
+            inbox.send(self.db_path, {"op": "cancel", "jobs": list(job_ids)})
+            return {job_id: "sent to the running scheduler" for job_id in job_ids}
+        return self.scheduler.cancel_many(list(job_ids))
+
+    def retry(self, job_id: str, user: Optional[str] = None) -> str:
+        from ftlab.queue.scheduler import check_retry
+
+        jobs = self.jobs()
+        job = self._job(job_id, jobs)
+        self.policy.check_owner(job, user, "retry")
+        check_retry(job)
         self.policy.check_quota(user, jobs, adding=1)
         return self._command("retry", job_id)
 
     def set_priority(self, job_id: str, priority: int, user: Optional[str] = None) -> str:
+        from ftlab.queue.inbox import check_priority
+
+        priority = check_priority(priority)
         self.policy.check_owner(self._job(job_id), user, "re-prioritise")
-        return self._command("priority", job_id, priority=int(priority))
+        return self._command("priority", job_id, priority=priority)
 
     # ---- reads --------------------------------------------------------------------------------
     def _snapshot(self) -> dict:
@@ -329,6 +375,19 @@ class Lab:
 
     def jobs(self) -> list[dict]:
         return self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
+
+    def jobs_view(self, user: Optional[str] = None) -> list[dict]:
+        """The jobs as `user` may see them: another visitor's without its log (ftlab.policy)."""
+        from ftlab.policy import PermissionDenied
+
+        out = []
+        for job in self.jobs():
+            try:
+                self.policy.check_private(job.get("owner"), user, "log", f"job {job['id']}")
+            except PermissionDenied:
+                job = {**job, "last_log": None, "log_path": None}
+            out.append(job)
+        return out
 
     def runs(self, **filters) -> list[dict]:
         if self.remote:
@@ -363,18 +422,49 @@ class Lab:
 
         return inbox.rejected(self.db_path)
 
-    def job_log(self, job_id: str) -> str:
-        path = self._job(job_id).get("log_path")
+    def job_log(self, job_id: str, user: Optional[str] = None) -> str:
+        """A job's whole log: its owner's on a shared dashboard (ftlab.policy)."""
+        job = self._job(job_id)
+        self.policy.check_private(job.get("owner"), user, "log", f"job {job_id}")
+        path = job.get("log_path")
         return Path(path).read_text(errors="replace") if path and Path(path).exists() else ""
+
+    # ---- uploads (ftlab.uploads) ---------------------------------------------------------------
+    def save_upload(self, tmp_path: str, user: Optional[str] = None) -> str:
+        """Keep an uploaded dataset file for `user` (the same rules as launching, a per-user quota;
+        ftlab.policy); returns its path. Uploads no job or run names are swept first."""
+        self.sweep_uploads()
+        size = Path(tmp_path).stat().st_size if tmp_path and Path(tmp_path).is_file() else 0
+        mine = uploads.folder(self.db_path, user)
+        self.policy.check_upload(user, uploads.usage(mine), size)
+        return uploads.save(tmp_path, mine)
+
+    def sweep_uploads(self) -> list[str]:
+        """Remove the uploads that no job or stored run names, once older than the policy's
+        retention (ftlab.uploads.sweep); returns the removed paths."""
+        in_use = [(j.get("config") or {}).get("dataset") for j in self.jobs()]
+        in_use += [r.get("dataset") for r in self.runs()]
+        return uploads.sweep(uploads.root(self.db_path), in_use, self.policy.upload_retention_s)
+
+    def check_upload_owner(self, spec: str, user: Optional[str]) -> None:
+        """PermissionDenied for another visitor's uploaded file on a shared dashboard."""
+        self.policy.check_upload_owner(spec, str(uploads.root(self.db_path)), str(uploads.folder(self.db_path, user)))
 
     # ---- dashboard helpers (ftlab/ui); heavy imports stay inside the methods --------------------
     def _own_store(self) -> Store:
+        """The store, for what needs the database itself; held by another process, the same one
+        line that process's lock gives ("... is in use by another ftlab process (pid N) ...")."""
         from ftlab.errors import FtlabError
 
         if self.remote:
-            raise FtlabError(f"{self.db_path} is held by another ftlab process; this view needs the database itself "
-                             "(stop that process or open another --db)")
+            raise FtlabError(self.held_by or f"database {self.db_path} is in use by another ftlab process")
         return self.store
+
+    def own(self) -> "Lab":
+        """This Lab, if it holds the database (a scheduler, `ftlab worker`, needs it); else the one
+        line saying which process does."""
+        self._own_store()
+        return self
 
     def runs_df(self, **filters):
         """Runs as the DataFrame ftlab.charts takes (Store.runs_df): one row per run, oldest first."""
@@ -385,12 +475,22 @@ class Lab:
         store = self._own_store()
         return store.steps_df(list(run_ids)), store.evals_df(list(run_ids))
 
-    def run_detail(self, run_id: int) -> dict:
-        """Everything the Run tab shows: the run row (get_run, with logs), steps, evals, per-class scores."""
+    def run_detail(self, run_id: int, user: Optional[str] = None) -> dict:
+        """Everything the Run tab shows: the run row (get_run, with logs), steps, evals, per-class
+        scores, and "private": True where the logs and weights are another visitor's (the logs and
+        the weights' folder are then left out; ftlab.policy)."""
+        from ftlab.policy import PermissionDenied
+
         store = self._own_store()
         run_id = int(run_id)
-        return {"run": store.get_run(run_id), "steps": store.steps_df(run_id), "evals": store.evals_df(run_id),
-                "classes": store.class_results_df(run_id)}
+        run = store.get_run(run_id)
+        try:
+            self.check_private(run_id, user, "logs")
+            private = False
+        except PermissionDenied:
+            run, private = {**run, "logs": [], "artifact_dir": None}, True
+        return {"run": run, "steps": store.steps_df(run_id), "evals": store.evals_df(run_id),
+                "classes": store.class_results_df(run_id), "private": private}
 
     @staticmethod
     def resolve_artifacts(db_path: str, artifact_dir: Optional[str]) -> Optional[str]:
@@ -418,7 +518,7 @@ class Lab:
         from ftlab import data
 
         if self.policy.caps is not None:
-            self.policy.check_dataset(spec, str(uploads_dir(self.db_path)))
+            self.policy.check_dataset(spec, str(uploads.root(self.db_path)))
         p = Path(spec)
         stamp = (p.stat().st_size, p.stat().st_mtime) if p.is_file() else None
         key = (spec, text_column, label_column, encoding, split_seed, stamp)
@@ -432,12 +532,14 @@ class Lab:
 
     def dataset_card(self, spec: str, *, model: Optional[str] = None, max_length: int = 128,
                      text_column: Optional[str] = None, label_column: Optional[str] = None,
-                     encoding: Optional[str] = None) -> dict:
-        """ftlab.data.dataset_card of a dataset; with `model`, also its tokenizer's view ([UNK] rate,
-        token lengths). A tokenizer that cannot load leaves `tokenizer_error` instead of failing."""
+                     encoding: Optional[str] = None, user: Optional[str] = None) -> dict:
+        """ftlab.data.dataset_card of a dataset (an upload only for who uploaded it, on a shared
+        dashboard); with `model`, also its tokenizer's view ([UNK] rate, token lengths). A tokenizer
+        that cannot load leaves `tokenizer_error` instead of failing."""
         from ftlab import data, models
         from ftlab.errors import FtlabError
 
+        self.check_upload_owner(spec, user)
         key = (spec, model, int(max_length), text_column, label_column, encoding)
         cache = self._ui_cache("cards")
         if key in cache:
@@ -486,15 +588,11 @@ class Lab:
             del model
         return {**cache[key], "n_train": n_train, "n_eval": n_eval, **(probes.get(probe_key, {}) if probe else {})}
 
-    def predict(self, run_id: int, texts: list[str]) -> dict:
-        """Predictions of a trained run on raw texts: {"task", "predictions": [...]}. The trained
-        weights load once per run (the last 4 runs stay in memory)."""
-        from ftlab.errors import FtlabError
-
-        run = self._own_store().get_run(int(run_id))
-        art = self.artifact_path(run)
-        if run.get("status") != "succeeded" or not art or not Path(art).is_dir():
-            raise FtlabError(f"run {run_id} has no trained weights to load (status {run.get('status')})")
+    def predict(self, run_id: int, texts: list[str], user: Optional[str] = None) -> dict:
+        """Predictions of a trained run on raw texts: {"task", "predictions": [...]}, for the run's
+        owner on a shared dashboard (ftlab.policy). The trained weights load once per run (the last
+        4 runs stay in memory)."""
+        run, art = self._trained(run_id, "load", user)
         cache = self._ui_cache("predictors")
         predictor = cache.get(int(run_id))
         if predictor is None:

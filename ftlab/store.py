@@ -44,8 +44,12 @@ import duckdb
 import pandas as pd
 
 from ftlab.errors import FtlabError
+from ftlab.provenance import real_db_path
 
 DatabaseError = duckdb.Error  # every error DuckDB raises; a write that raised it left nothing behind
+# The part of DatabaseError that is about the values written, not the database: a number out of
+# its column's range, a duplicate key. Retrying the same write never helps.
+BadValueError = (duckdb.DataError, duckdb.IntegrityError)
 
 STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted", "pruned")
 # Statuses after which a run never changes again; reaching one stamps finished_at. "pruned": a
@@ -211,7 +215,7 @@ class Store:
     """All reads and writes of ftlab's DuckDB database. Not for worker processes (see module doc)."""
 
     def __init__(self, path: str | os.PathLike = ":memory:"):
-        self.path = str(path)
+        self.path = real_db_path(path)  # through a symlink: the same file, lock and write-ahead log
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = self._connect(self.path)
@@ -598,6 +602,28 @@ class Store:
                 self._reset_run(run_id, run["config"], run["config_hash"], keep_through_step)
             self._update_job(job_id, {**fields, "status": "running", "run_id": run_id})
         return run_id
+
+    def run_owner(self, run_id: int) -> str | None:
+        """The owner of the job that made run `run_id`; None if no job did or it has no owner."""
+        row = self._query("SELECT owner FROM jobs WHERE run_id = ? AND owner IS NOT NULL LIMIT 1", [int(run_id)])[1]
+        return row[0][0] if row else None
+
+    def cancel_queued(self, job_ids: list[str], reason: str) -> list[str]:
+        """Cancel, in one transaction, those of `job_ids` that are queued (and the runs of their
+        earlier attempts); returns the ids canceled. A scheduler's next tick starts none of them."""
+        now, done = _timestamp(None), []
+        with self._tx():
+            for job_id in job_ids:
+                row = self._con.execute("SELECT status, run_id FROM jobs WHERE id = ?", [job_id]).fetchone()
+                if row is None or row[0] != "queued":
+                    continue
+                if row[1] is not None:
+                    self._con.execute("UPDATE runs SET status = 'canceled', error = ?, "
+                                      "finished_at = coalesce(finished_at, ?) WHERE id = ?", [reason, now, row[1]])
+                self._con.execute("UPDATE jobs SET status = 'canceled', finished_at = ?, error = ? WHERE id = ?",
+                                  [now, reason, job_id])
+                done.append(job_id)
+        return done
 
     def _require_job(self, job_id: str) -> None:
         if self._con.execute("SELECT 1 FROM jobs WHERE id = ?", [job_id]).fetchone() is None:

@@ -1,5 +1,7 @@
 """Modes, caps, sign-in and ownership: the rules a public dashboard enforces in the service."""
 
+from pathlib import Path
+
 import pytest
 
 from ftlab.config import RunConfig
@@ -106,3 +108,104 @@ def test_lab_enforces_the_policy(tmp_path):
         assert lab.jobs()[0]["status"] == "canceled"
         with pytest.raises(ConfigError, match="only built-in or uploaded"):
             lab.dataset_card("/etc/passwd")
+
+
+# ---- what a visitor may take of another's run, and uploads (the outside test's faults 2 and 3) ----
+
+@pytest.fixture
+def shared(tmp_path):
+    """A demo dashboard's Lab with sign-in, holding ann's trained run (its job is hers) and a run
+    nobody owns (a baseline, or one the operator trained)."""
+    from ftlab.service import train_now
+
+    lab = Lab(str(tmp_path / "lab.duckdb"), policy=Policy.for_mode("demo", require_login=True))
+    runs = {}
+    for who in ("ann", None):
+        config = cfg(method="head", seed=0 if who else 1)
+        run_id, summary, error = train_now(config, lab.store, db_path=lab.db_path)
+        assert error is None, error
+        if who:
+            lab.store.add_jobs([{"id": "jann", "config": config.to_dict(), "owner": who}])
+            log = tmp_path / "jann.log"
+            log.write_text("ann's worker log\n")
+            lab.store.update_job("jann", run_id=run_id, status="succeeded", log_path=str(log), last_log="ann's tail")
+        runs[who] = run_id
+    yield lab, runs["ann"], runs[None]
+    lab.close()
+
+
+def test_another_visitors_weights_and_logs_are_refused_at_every_endpoint(shared, tmp_path):
+    lab, ann_run, public_run = shared
+    assert lab.run_owner(ann_run) == "ann" and lab.run_owner(public_run) is None
+    takes = {
+        "predict": lambda user: lab.predict(ann_run, ["good film"], user=user),
+        "download": lambda user: lab.weights_path(ann_run, user=user),
+        "export": lambda user: lab.export(ann_run, "adapter", str(tmp_path / f"export-{user}"), user=user),
+        "push": lambda user: lab.push(ann_run, f"{user}/stolen", user=user),
+        "continue": lambda user: lab.continue_run(ann_run, "tweets-sentiment", owner=user),
+        "job log": lambda user: lab.job_log("jann", user=user),
+    }
+    for name, take in takes.items():
+        with pytest.raises(PermissionDenied, match="are ann's"):
+            take("bob")
+        with pytest.raises(PermissionDenied, match="sign in"):
+            take(None)
+        assert not (tmp_path / "export-bob").exists()
+    assert lab.predict(ann_run, ["good film"], user="ann")["predictions"]
+    assert Path(lab.weights_path(ann_run, user="ann")).is_dir()
+    assert "ann's worker log" in lab.job_log("jann", user="ann")
+    # scores and configs are public; logs and the weights' folder are not
+    seen = lab.run_detail(ann_run, user="bob")
+    assert seen["private"] and seen["run"]["logs"] == [] and seen["run"]["artifact_dir"] is None
+    assert seen["run"]["accuracy"] is not None and seen["run"]["config"]["method"] == "head"
+    own = lab.run_detail(ann_run, user="ann")
+    assert not own["private"] and own["run"]["logs"] and own["run"]["artifact_dir"]
+    assert next(j for j in lab.jobs_view("bob") if j["id"] == "jann")["last_log"] is None
+    assert next(j for j in lab.jobs_view("ann") if j["id"] == "jann")["last_log"] == "ann's tail"
+    # a run nobody owns is the dashboard's own: anyone may use it
+    assert lab.predict(public_run, ["good film"], user="bob")["predictions"]
+    assert not lab.run_detail(public_run, user=None)["private"]
+    # local use: one user, everything open
+    local = Policy()
+    local.check_private("ann", None, "trained weights", "run 1")
+
+
+def test_uploads_follow_the_launch_rules_a_quota_and_a_retention(shared, tmp_path, keyword_csv):
+    import dataclasses
+    import os
+    import time
+
+    from ftlab import uploads
+
+    lab, _, _ = shared
+    with pytest.raises(PermissionDenied, match="sign in with Hugging Face to upload"):
+        lab.save_upload(keyword_csv, user=None)
+    assert not uploads.root(lab.db_path).exists() or not any(uploads.root(lab.db_path).rglob("upload-*"))
+    mine = lab.save_upload(keyword_csv, user="ann")
+    assert Path(mine).parent == uploads.folder(lab.db_path, "ann").resolve()
+    # another visitor's upload is refused for a card, an estimate check and a launch
+    with pytest.raises(PermissionDenied, match="another visitor's upload"):
+        lab.dataset_card(mine, user="bob")
+    with pytest.raises(PermissionDenied, match="another visitor's upload"):
+        lab.submit([cfg(dataset=mine)], owner="bob")
+    assert lab.dataset_card(mine, user="ann")["sizes"]["train"] > 0
+    # the quota counts what the user keeps
+    lab.policy = dataclasses.replace(lab.policy, upload_quota_mb=(Path(mine).stat().st_size * 1.5) / 2**20)
+    with pytest.raises(PermissionDenied, match="MB of uploads per user"):
+        lab.save_upload(keyword_csv, user="ann")
+    # retention: an old upload no job or run names goes; one a job names stays
+    lab.policy = dataclasses.replace(lab.policy, upload_quota_mb=None, upload_retention_s=3600)
+    used = lab.save_upload(keyword_csv, user="ann")
+    lab.submit([cfg(dataset=used)], owner="ann")
+    old = time.time() - 7200
+    for path in (mine, used):
+        os.utime(path, (old, old))
+    assert lab.sweep_uploads() == [mine]
+    assert not Path(mine).exists() and Path(used).exists()
+    # read-only: no upload at all
+    board = Lab(str(tmp_path / "board.duckdb"), policy=Policy.for_mode("leaderboard"))
+    try:
+        with pytest.raises(PermissionDenied, match="read-only"):
+            board.save_upload(keyword_csv, user="ann")
+    finally:
+        board.close()

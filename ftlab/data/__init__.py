@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftlab.errors import ConfigError, DataError
@@ -47,6 +47,7 @@ class TaskData:
     test: Split
     fingerprint: str  # sha256 of label names + every split's content
     source: str  # where it came from, for people
+    skipped: dict = field(default_factory=dict)  # rows of the source left out, by reason (Loaded.skipped)
 
 
 @dataclass
@@ -252,4 +253,5 @@ def load_dataset(
         test=test,
         fingerprint=content_fingerprint(loaded.task, label_names, (train, validation, test)),
         source=loaded.source,
+        skipped=dict(loaded.skipped),
     )

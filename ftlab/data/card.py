@@ -7,6 +7,7 @@ from collections import Counter
 
 from .words import tokenize_words
 
+RARE_CLASS = 5  # a class with fewer training examples than this cannot be learned: the card warns
 TOKENIZER_SAMPLE = 2000  # tokenizer stats on at most this many train examples: ~1 s, stable to ~1%
 
 
@@ -102,7 +103,13 @@ def dataset_card(data, tokenizer=None, max_length: int = 128) -> dict:
         "labels": _label_counts(data),
         "length_chars": _percentiles(len(t) for t in data.train.texts),
         "length_unit": "tokens per sentence" if is_ner else "characters",
+        "skipped": dict(getattr(data, "skipped", None) or {}),
     }
+    if not is_ner:
+        rare = [r["label"] for r in card["labels"] if r["count"] < RARE_CLASS]
+        if rare:
+            card["rare_classes"] = {"count": len(rare), "of": len(card["labels"]), "below": RARE_CLASS,
+                                    "examples": rare[:5]}
     if tokenizer is not None:
         import transformers
 

@@ -32,6 +32,7 @@ class Loaded(NamedTuple):
     label_names: list
     splits: dict
     source: str
+    skipped: dict = {}  # rows left out, by reason ("no_text", "no_label"): the card says how many
 
 
 def label_str(value) -> str:

@@ -98,12 +98,15 @@ def read_table(path: Path, *, text_column=None, label_column=None, encoding=None
         raise DataError(f"text and label column are both {tcol!r} in {name}; set {field('text_column')} and {field('label_column')}.")
 
     texts, raw_labels = [], []
-    for t, lab in zip(df[tcol].tolist(), df[lcol].tolist()):
+    skipped = {"no_text": 0, "no_label": 0}
+    for t, lab in zip(df[tcol].tolist(), _same_kind_labels(df[lcol].tolist(), lcol, name)):
         t = t.strip() if isinstance(t, str) else ""
         lab = label_str(lab)
         if t and lab:  # rows without text or without a label cannot be trained on
             texts.append(t)
             raw_labels.append(lab)
+        else:
+            skipped["no_text" if not t else "no_label"] += 1
     if not texts:
         raise DataError(f"no rows of {name} have both a text in {tcol!r} and a label in {lcol!r}; check {field('text_column')} and {field('label_column')}.")
     names = sort_label_names(raw_labels)
@@ -111,7 +114,34 @@ def read_table(path: Path, *, text_column=None, label_column=None, encoding=None
         raise DataError(f"{name} has a single class ({names[0]!r} in column {lcol!r}); classification needs at least two. Check {field('label_column')}.")
     ids = {n: i for i, n in enumerate(names)}
     source = _source(path, used, encoding)
-    return Loaded("classification", names, {"all": (texts, [ids[x] for x in raw_labels])}, source)
+    return Loaded("classification", names, {"all": (texts, [ids[x] for x in raw_labels])}, source,
+                  {k: n for k, n in skipped.items() if n})
+
+
+def _same_kind_labels(values: list, column: str, name: str) -> list:
+    """Label values of one kind, so one class is one class: where numbers and strings mix (JSON
+    `1` beside `"1"` or `"1.0"`), a string holding a number is read as that number; true/false
+    mixed with other values is refused (is `true` the class `1`?)."""
+    bools = sum(isinstance(v, bool) for v in values)
+    present = [v for v in values if v is not None and v != "" and not (isinstance(v, float) and v != v)]
+    if bools and bools < len(present):
+        others = sorted({repr(v) for v in present if not isinstance(v, bool)})[:3]
+        raise DataError(f"the label column {column!r} of {name} mixes true/false with other values "
+                        f"({', '.join(others)}); write every label the same way, e.g. all as 0/1 or all as text.")
+    if not any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present) or \
+            not any(isinstance(v, str) for v in present):
+        return values
+
+    def as_number(v):
+        if isinstance(v, str):
+            try:
+                number = float(v)
+            except ValueError:
+                return v
+            return number if number == number and abs(number) != float("inf") else v
+        return v
+
+    return [as_number(v) for v in values]
 
 
 _TAG = re.compile(r"O|[BI]-\S+")

@@ -16,10 +16,16 @@ Both are written to a temp name, then renamed; the history first, then the state
 `read_snapshot` merges them into what the database would give (jobs in queue order, runs by id),
 reading the state again if it caught the history of another version.
 
-A command file is removed only once its command is applied. One that can never apply (not
-JSON, an unknown op, a job that does not exist or is in the wrong state) is moved to
-`<db>.inbox/rejected/` with a `.reason` file beside it, for `rejected` to list; one that failed
-for a reason that passes (the database) stays where it is for the next tick.
+Every command is checked by `check` twice: where it is written (`send` refuses a bad one with
+its one-line reason, so the sender exits non-zero) and where it is applied (a file written by
+another tool or an older ftlab). A command file is removed only once its command is applied. One
+that can never apply (not JSON, an unknown op, a value out of range, a value the database cannot
+store, a job that does not exist or is in the wrong state) is moved to `<db>.inbox/rejected/`
+with a `.reason` file beside it, for `rejected` to list; one that failed for a reason that
+passes (the database) stays where it is for the next tick, at most `MAX_TRIES` ticks.
+
+The inbox and snapshot files are named after the database's real path: a symlink to the
+database reaches the same scheduler.
 """
 
 from __future__ import annotations
@@ -30,24 +36,90 @@ import time
 import uuid
 from pathlib import Path
 
+from ftlab.errors import FtlabError
+from ftlab.provenance import real_db_path
+
 SNAPSHOT_EVERY_S = 1.0
 STALE_AFTER_S = 60.0  # a working scheduler rewrites its snapshot every second, or every retry while it fails
 LIVE_JOBS = ("queued", "running")  # in the state file; every other job status is in the history file
 LIVE_RUNS = ("queued", "running", "interrupted")  # the rest (store.TERMINAL_STATUSES) are in the history file
 FINISHED_JOBS = ("succeeded", "failed", "canceled", "interrupted")
 FINISHED_RUNS = ("succeeded", "failed", "canceled")
+OPS = ("submit", "cancel", "retry", "priority", "study")
+PRIORITY_RANGE = (-(2**31), 2**31 - 1)  # the store's INTEGER column
+MAX_TRIES = 50  # ticks a command may fail on a database error before it is set aside
+
+
+class CommandError(FtlabError):
+    """A command that can never apply, with the reason in one line."""
 
 
 def inbox_dir(db_path: str) -> Path:
-    return Path(str(db_path) + ".inbox")
+    return Path(real_db_path(db_path) + ".inbox")
 
 
 def snapshot_path(db_path: str) -> Path:
-    return Path(str(db_path) + ".state.json")
+    return Path(real_db_path(db_path) + ".state.json")
 
 
 def history_path(db_path: str) -> Path:
-    return Path(str(db_path) + ".history.json")
+    return Path(real_db_path(db_path) + ".history.json")
+
+
+def check_priority(value) -> int:
+    """A job priority as the store keeps it: an integer within 32 bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise CommandError(f"priority must be a whole number (got {value!r})") from None
+        if number != int(number):
+            raise CommandError(f"priority must be a whole number (got {value!r})")
+        value = int(number)
+    low, high = PRIORITY_RANGE
+    if not low <= value <= high:
+        raise CommandError(f"priority must lie between {low:,} and {high:,} (got {value:,})")
+    return value
+
+
+def _job_id(command: dict, key: str = "job") -> None:
+    value = command.get(key)
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise CommandError(f"{command.get('op')}: {key!r} must be a job id (got {value!r})")
+
+
+def check(command) -> dict:
+    """The command if it is well formed, else CommandError with the reason. What the store would
+    refuse (a priority outside 32 bits, a job without an id or config) is refused here."""
+    if not isinstance(command, dict):
+        raise CommandError(f"not a command: a JSON {type(command).__name__}, not an object")
+    op = command.get("op")
+    if op not in OPS:
+        raise CommandError(f"unknown command {op!r}; one of {', '.join(OPS)}")
+    if op == "cancel" and "jobs" in command:  # several queued jobs at once (Scheduler.cancel_many)
+        jobs = command["jobs"]
+        if not isinstance(jobs, list) or not jobs:
+            raise CommandError("cancel: 'jobs' must be a non-empty list of job ids")
+        for job in jobs:
+            _job_id({"op": "cancel", "job": job})
+    elif op in ("cancel", "retry", "priority"):
+        _job_id(command)
+    if op == "priority":
+        check_priority(command.get("priority"))
+    if op == "submit":
+        jobs = command.get("jobs")
+        if not isinstance(jobs, list) or not jobs:
+            raise CommandError("submit: 'jobs' must be a non-empty list of job specs")
+        for spec in jobs:
+            if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+                raise CommandError("submit: each job needs an 'id' and a 'config' object")
+            _job_id({"op": "submit", "id": spec.get("id")}, "id")
+            check_priority(spec.get("priority", 0))
+    if op == "study":
+        studies = command.get("studies")
+        if not isinstance(studies, list) or not all(isinstance(s, dict) and s.get("id") for s in studies):
+            raise CommandError("study: 'studies' must be a list of study specs with an 'id'")
+    return command
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -57,6 +129,8 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def send(db_path: str, command: dict) -> None:
+    """Leave `command` for the scheduler; CommandError (nothing written) if it could never apply."""
+    check(command)
     d = inbox_dir(db_path)
     d.mkdir(parents=True, exist_ok=True)
     _atomic_write(d / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json", json.dumps(command))
@@ -69,14 +143,13 @@ def pending(db_path: str) -> list[Path]:
 
 
 def read(path: Path) -> dict:
-    """A command file's command. ValueError for a file that is not a JSON object: it never will be."""
+    """A command file's checked command. CommandError for a file that is not a well-formed
+    command (`check`): it never will be."""
     try:
         command = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"not a JSON command ({err})") from None
-    if not isinstance(command, dict):
-        raise ValueError(f"not a command: a JSON {type(command).__name__}, not an object")
-    return command
+        raise CommandError(f"not a JSON command ({err})") from None
+    return check(command)
 
 
 def done(path: Path) -> None:

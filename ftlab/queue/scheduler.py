@@ -46,7 +46,7 @@ from ftlab.queue import inbox
 from ftlab.queue.backends import LocalBackend, device_slots, kill_stale_worker
 from ftlab.queue.tuning import Tuner
 from ftlab.queue.worker import EXIT_FAILED, EXIT_OK, EXIT_OOM
-from ftlab.store import DatabaseError, Store
+from ftlab.store import BadValueError, DatabaseError, Store
 from ftlab.train.checkpoint import saved_steps  # reads folder names only: no torch
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,23 @@ def new_job_id() -> str:
 def job_specs(configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None,
               extras: Optional[list[dict]] = None) -> list[dict]:
     """Jobs to queue; `extras` (one dict per config) adds fields such as a tuning trial's study."""
-    return [{"id": new_job_id(), "config": c.to_dict(), "config_hash": c.hash, "priority": int(priority),
+    priority = inbox.check_priority(priority)
+    return [{"id": new_job_id(), "config": c.to_dict(), "config_hash": c.hash, "priority": priority,
              "owner": owner, "time": time.time(), **(extra or {})}
             for c, extra in zip(configs, extras or [None] * len(configs))]
+
+
+RETRYABLE = ("failed", "canceled", "interrupted")
+
+
+def check_retry(job: dict) -> None:
+    """FtlabError unless `job` may be retried: a failed, canceled or interrupted job. A succeeded
+    job keeps its result (run it again as a new job); a pruned trial belongs to its study."""
+    if job["status"] not in RETRYABLE:
+        extra = " (to run it again, queue it anew: Re-run on the Run tab, or ftlab submit)" \
+            if job["status"] == "succeeded" else ""
+        raise FtlabError(f"job {job['id']} is {job['status']}; only a failed, canceled or interrupted job can be "
+                         f"retried{extra}")
 
 
 @dataclass
@@ -115,6 +129,7 @@ class Scheduler:
         self.running: dict[str, Running] = {}
         self.crashes: dict[str, int] = {}  # job id -> re-queues after its worker was killed
         self.health: Optional[str] = None  # None, or the line saying what the loop is retrying
+        self.inbox_tries: dict[str, int] = {}  # command file -> ticks it failed on a database error
         self.artifacts = artifacts_dir(db_path)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
@@ -148,6 +163,24 @@ class Scheduler:
                 return "canceling"
             raise FtlabError(f"job {job_id} is {job['status']}; only queued or running jobs can be canceled")
 
+    def cancel_many(self, job_ids: list[str]) -> dict[str, str]:
+        """Cancel several jobs: the queued ones in one store transaction, before any of them can start
+        (one by one, the scheduler would start the next while the user cancels the head), then the
+        running ones. Returns {job id: outcome}; a job in another state says why it was left."""
+        with self.lock:
+            ids = list(dict.fromkeys(job_ids))
+            done = set(self.store.cancel_queued(ids, "canceled while queued"))
+            out = {}
+            for job_id in ids:
+                if job_id in done:
+                    out[job_id] = "canceled"
+                    continue
+                try:
+                    out[job_id] = self.cancel(job_id)
+                except FtlabError as err:
+                    out[job_id] = str(err)
+            return out
+
     def prune(self, job_id: str) -> None:
         """Stop a running tuning trial; it ends `pruned`."""
         if job_id in self.running:
@@ -161,16 +194,16 @@ class Scheduler:
 
     def retry(self, job_id: str) -> str:
         job = self.store.get_job(job_id)
-        if job["status"] in ("queued", "running"):
-            raise FtlabError(f"job {job_id} is {job['status']}; retry a failed, canceled or interrupted job")
+        check_retry(job)
         self.store.update_job(job_id, status="queued", error=None, finished_at=None, step=None, eta_s=None)
         return "queued"
 
     def set_priority(self, job_id: str, priority: int) -> None:
+        priority = inbox.check_priority(priority)
         job = self.store.get_job(job_id)
         if job["status"] != "queued":
             raise FtlabError(f"job {job_id} is {job['status']}; priority can change only while queued")
-        self.store.update_job(job_id, priority=int(priority))
+        self.store.update_job(job_id, priority=priority)
 
     # ---- the loop ---------------------------------------------------------------------------
 
@@ -275,26 +308,41 @@ class Scheduler:
         return free
 
     def _apply_inbox(self) -> None:
-        """Each command in order, its file removed once applied; one that can never apply is set aside
-        with its reason; a database error leaves it and those after it for the next tick."""
+        """Each command in order, its file removed once applied; one that can never apply (checked
+        again here: another tool may have written it) is set aside with its reason, and so is one
+        whose values the database refuses; a database error leaves it and those after it for the
+        next tick, at most inbox.MAX_TRIES times for the same command."""
         for path in inbox.pending(self.db_path):
             try:
                 self._apply(inbox.read(path))
             except FileNotFoundError:
                 continue
-            except DatabaseError:
-                raise
-            except Exception as err:  # noqa: BLE001 - not JSON, unknown op, no such job, wrong state
-                reason = one_line(err)
-                log.warning("inbox: %s set aside: %s", path.name, reason)
-                inbox.reject(self.db_path, path, reason)
+            except BadValueError as err:  # e.g. a number out of its column's range: never retried
+                self._set_aside(path, f"the database refused its values: {one_line(err)}")
                 continue
+            except DatabaseError as err:
+                tries = self.inbox_tries[path.name] = self.inbox_tries.get(path.name, 0) + 1
+                if tries < inbox.MAX_TRIES:
+                    raise
+                self._set_aside(path, f"failed {tries} times on a database error: {one_line(err)}")
+                continue
+            except Exception as err:  # noqa: BLE001 - not JSON, unknown op, no such job, wrong state
+                self._set_aside(path, one_line(err))
+                continue
+            self.inbox_tries.pop(path.name, None)
             inbox.done(path)
+
+    def _set_aside(self, path, reason: str) -> None:
+        log.warning("inbox: %s set aside: %s", path.name, reason)
+        self.inbox_tries.pop(path.name, None)
+        inbox.reject(self.db_path, path, reason)
 
     def _apply(self, command: dict) -> None:
         op = command.get("op")
         if op == "submit":
             self.store.add_jobs(command["jobs"])
+        elif op == "cancel" and "jobs" in command:
+            self.cancel_many(command["jobs"])
         elif op == "cancel":
             self.cancel(command["job"])
         elif op == "retry":

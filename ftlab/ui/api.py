@@ -14,11 +14,15 @@
 | /predict | a trained run's predictions on texts |
 
 Each goes through `ftlab.service.Lab`, so the dashboard's policy (caps, sign-in, ownership)
-applies to scripts as it does to the page. A refusal is the same one line the page shows.
+applies to scripts as it does to the page: another visitor's run gives its scores, never its
+weights or logs. A refusal is the same one line the page shows, and one line in the console.
+These are the only endpoints a script sees: `build_app` hides the page's own events from the API
+(`hide_page_events`).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import gradio as gr
@@ -28,12 +32,34 @@ from ftlab.errors import FtlabError, one_line
 from ftlab.ui.access import visitor
 from ftlab.ui.common import IMPORT_LOCK
 
+log = logging.getLogger(__name__)
+
+
+NAMES = ("submit", "jobs", "cancel", "runs", "run", "predict")
+MAX_RUNS_PER_SUBMIT = 1000
+
 
 def _call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except FtlabError as err:
-        raise gr.Error(one_line(err)) from None
+        raise refusal(one_line(err)) from None
+
+
+def refusal(message: str) -> gr.Error:
+    """The one line a caller sees for a refused call; gradio prints no traceback for it
+    (print_exception=False): a refusal is an answer, not a fault of the dashboard."""
+    log.info("refused: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
+def hide_page_events(demo: gr.Blocks) -> None:
+    """Every event of the page (a click, a tab opening, an upload) is private to the page: gradio's
+    clients neither list nor call them, so scripts see the named endpoints above and nothing else.
+    (The service still checks every call: a private event is only hidden, not unreachable.)"""
+    for fn in demo.fns.values():
+        if fn.api_name not in NAMES:
+            fn.api_visibility = "private"
 
 
 def register(lab) -> None:
@@ -44,7 +70,17 @@ def register(lab) -> None:
         """Queue every (method, seed) run of model x dataset with `options` (RunConfig fields shared by the
         runs, e.g. {"max_train": 2000, "epochs": 1}); the grid's baselines go in first. Returns the job ids."""
         if not lab.policy.can_launch:
-            raise gr.Error("this dashboard does not launch runs (leaderboard mode)")
+            raise refusal("this dashboard does not launch runs (leaderboard mode)")
+        owner = visitor(request, None)
+        try:
+            count = len(methods) * int(seeds)
+        except (TypeError, ValueError):
+            raise refusal("methods must be a list of names and seeds a whole number") from None
+        if count < 1 or count > MAX_RUNS_PER_SUBMIT:
+            raise refusal(f"a submit queues 1 to {MAX_RUNS_PER_SUBMIT:,} runs (methods x seeds); this asks for "
+                          f"{count:,}")
+        if not lab.policy.is_open:  # sign-in and quota before building the configs (thousands take seconds)
+            _call(lab.policy.check_launch, owner, _call(lab.jobs), count)
 
         def build():
             with IMPORT_LOCK:
@@ -52,11 +88,11 @@ def register(lab) -> None:
                         for m in methods for s in range(int(seeds))]
 
         configs = _call(build)
-        return _call(lab.submit, configs, owner=visitor(request, None), baselines=True)
+        return _call(lab.submit, configs, owner=owner, baselines=True)
 
-    def jobs() -> list[dict]:
-        """Every job: id, status, method, progress, the run it made."""
-        return _call(lab.jobs)
+    def jobs(request: gr.Request = None) -> list[dict]:
+        """Every job: id, status, method, progress, the run it made (another visitor's without its log)."""
+        return _call(lab.jobs_view, visitor(request, None))
 
     def cancel(job_id: str, request: gr.Request = None) -> str:
         """Cancel a queued or running job (yours, on a shared dashboard)."""
@@ -66,16 +102,19 @@ def register(lab) -> None:
         """Every run: config, scores (accuracy, macro_f1 or entity_f1), trainable parameters, costs."""
         return _call(lab.runs)
 
-    def run(run_id: int) -> dict:
-        """One run: everything the Run tab shows as data (config, summary, scores, costs, log lines)."""
-        return _call(lambda: lab.run_detail(int(run_id))["run"])
+    def run(run_id: int, request: gr.Request = None) -> dict:
+        """One run: everything the Run tab shows as data (config, summary, scores, costs, and its log lines
+        where the run is yours or nobody's)."""
+        return _call(lambda: lab.run_detail(int(run_id), user=visitor(request, None))["run"])
 
-    def predict(run_id: int, texts: list[str]) -> dict:
-        """A trained run's predictions: {"task", "predictions": [{"label", "probs"} or {"tokens", "tags", ...}]}."""
+    def predict(run_id: int, texts: list[str], request: gr.Request = None) -> dict:
+        """A trained run's predictions: {"task", "predictions": [{"label", "probs"} or {"tokens", "tags", ...}]}
+        (your runs, and those nobody owns, on a shared dashboard)."""
         def go():
             with IMPORT_LOCK:
-                return lab.predict(int(run_id), list(texts))
+                return lab.predict(int(run_id), list(texts), user=visitor(request, None))
         return _call(go)
 
     for fn in (submit, jobs, cancel, runs, run, predict):
+        assert fn.__name__ in NAMES
         gr.api(fn, api_name=fn.__name__)

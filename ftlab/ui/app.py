@@ -55,7 +55,9 @@ def build_app(lab) -> gr.Blocks:
     Launch or Queue tab; with sign-in required, a Hugging Face login button sits in the header.
     Returns the Blocks unlaunched."""
     policy = lab.policy
-    with i18n.Dashboard(title="ftlab", fill_width=True, analytics_enabled=False, head=ADDRESS_HEAD + i18n.HEAD) as demo:
+    # delete_cache: gradio's own copies of uploaded files (its temp folder) go after a day, checked hourly.
+    with i18n.Dashboard(title="ftlab", fill_width=True, analytics_enabled=False, head=ADDRESS_HEAD + i18n.HEAD,
+                        delete_cache=(3600, 24 * 3600)) as demo:
         gr.HTML(f"<style>{CSS}</style>", elem_id="ftlab-style", padding=False)
         # First, so these names are theirs: /submit, /jobs, /cancel, /runs, /run, /predict for scripts
         # (gradio names the page's own events after their functions and would take a free name).
@@ -119,4 +121,5 @@ def build_app(lab) -> gr.Blocks:
             demo.load(queue_ui.refresh, [queue_ui.job_id], [queue_ui.summary, queue_ui.table, queue_ui.job_log])
         else:
             demo.load(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)
+    api.hide_page_events(demo)
     return demo

@@ -13,14 +13,15 @@ from ftlab import models as model_registry
 from ftlab import tracking
 from ftlab.data import list_datasets
 from ftlab.errors import FtlabError, one_line
-from ftlab.provenance import uploads_dir
 from ftlab.text import Tr, t
 from ftlab.ui.access import visitor
 from ftlab.ui.common import IMPORT_LOCK
 from ftlab.ui.i18n import L
 from ftlab.ui.logic import launch as launch_logic
 from ftlab.ui.logic import preview as preview_logic
-from ftlab.ui.logic.format import UPLOAD_SUFFIXES, status_markdown
+from ftlab.ui.logic.format import status_markdown
+from ftlab.uploads import MAX_BYTES as MAX_UPLOAD_BYTES
+from ftlab.uploads import SUFFIXES as UPLOAD_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def build(lab) -> SimpleNamespace:
                                       elem_id="launch-model-about",
                                       elem_classes="ftlab-help")
             model.change(launch_logic.model_markdown, model, model_about, queue=False)
-            upload = gr.UploadButton(L("launch_upload", mb=launch_logic.MAX_UPLOAD_BYTES // 2**20),
+            upload = gr.UploadButton(L("launch_upload", mb=MAX_UPLOAD_BYTES // 2**20),
                                      file_types=list(UPLOAD_SUFFIXES),
                                      size="sm", elem_id="launch-upload")
             with gr.Accordion(L("data_accordion"), open=False), gr.Row():
@@ -198,7 +199,8 @@ def build(lab) -> SimpleNamespace:
         box.change(lambda m, n, z: gr.update(value=launch_logic.queue_label(m, n, z)), [method_box, seeds, sizes_box],
                    [queue_btn], queue=False)
 
-    def show_card(spec, model_name, max_length, text_column, label_column, encoding):
+    def show_card(spec, model_name, max_length, text_column, label_column, encoding, request: gr.Request = None,
+                  profile: gr.OAuthProfile | None = None):
         spec = (spec or "").strip()
         if not spec:
             return t("card_pick")
@@ -208,7 +210,8 @@ def build(lab) -> SimpleNamespace:
                 card_data = lab.dataset_card(spec, model=(model_name or "").strip() or None, max_length=length,
                                              text_column=(text_column or "").strip() or None,
                                              label_column=(label_column or "").strip() or None,
-                                             encoding=(encoding or "").strip() or None)
+                                             encoding=(encoding or "").strip() or None,
+                                             user=visitor(request, profile))
             return preview_logic.card_markdown(card_data)
         except Exception as err:  # one line on the page; anything unexpected is logged in full
             if not isinstance(err, FtlabError):
@@ -221,12 +224,12 @@ def build(lab) -> SimpleNamespace:
     for widget in card_inputs[2:]:  # max_length (truncation rate), a file's columns and encoding
         widget.blur(show_card, card_inputs, [card])
 
-    def on_upload(file):
+    def on_upload(request: gr.Request, profile: gr.OAuthProfile | None, file):
         if file is None:
             return gr.skip(), gr.skip()
         path = file if isinstance(file, str) else getattr(file, "name", None)
         try:
-            saved = launch_logic.save_upload(path, uploads_dir(lab.db_path))
+            saved = lab.save_upload(path, user=visitor(request, profile))
         except Exception as err:  # noqa: BLE001
             return gr.skip(), status_markdown(one_line(err, launch_logic.page_label), ok=False)
         return (gr.update(choices=builtin_data + [saved], value=saved),
@@ -234,7 +237,7 @@ def build(lab) -> SimpleNamespace:
 
     upload.upload(on_upload, [upload], [dataset, status])
 
-    def on_estimate(*values):
+    def on_estimate(request: gr.Request, profile: gr.OAuthProfile | None, *values):
         try:
             grid = read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
@@ -248,7 +251,7 @@ def build(lab) -> SimpleNamespace:
             history = None
         try:
             with IMPORT_LOCK:
-                lab.check_inputs(grid.configs)  # what Queue would refuse, refused here too
+                lab.check_inputs(grid.configs, user=visitor(request, profile))  # what Queue would refuse, here too
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("estimate check")

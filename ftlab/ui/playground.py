@@ -12,6 +12,7 @@ from ftlab.text import t
 from ftlab.ui.i18n import L
 
 from ftlab.errors import FtlabError, one_line
+from ftlab.ui.access import visitor
 from ftlab.ui.common import IMPORT_LOCK
 from ftlab.ui.logic import playground as playground_logic
 from ftlab.ui.logic import run as run_logic
@@ -59,7 +60,8 @@ def build(lab) -> SimpleNamespace:
 
     refresh_btn.click(choices, [runs], [runs])
 
-    def predict(sentence, picked):
+    def predict(sentence, picked, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
+        user = visitor(request, profile)
         hidden = [gr.update(visible=False)] * (3 * MAX_RUNS)
         sentence = (sentence or "").strip()
         picked = list(picked or [])[:MAX_RUNS]
@@ -71,7 +73,7 @@ def build(lab) -> SimpleNamespace:
         for run_id in picked:
             try:
                 with IMPORT_LOCK:  # the first prediction imports torch and builds the model
-                    out = lab.predict(int(run_id), [sentence])
+                    out = lab.predict(int(run_id), [sentence], user=user)
                 view = playground_logic.prediction_view(out["task"], out["predictions"][0], sentence)
             except Exception as err:
                 if not isinstance(err, FtlabError):

@@ -39,7 +39,7 @@ def build(lab) -> SimpleNamespace:
                          max_lines=12, autoscroll=True, interactive=False, elem_id="queue-log")
     timer = gr.Timer(REFRESH_S, active=lab.policy.can_launch)
 
-    def refresh(selected):
+    def refresh(selected, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         try:
             jobs = lab.jobs()
         except Exception as err:  # the table keeps its last value; the reason shows above it
@@ -50,7 +50,8 @@ def build(lab) -> SimpleNamespace:
         selected = (selected or "").strip()
         if selected:
             try:
-                text = queue_logic.log_tail(lab.job_log(queue_logic.parse_job_id(selected))) or NO_LOG
+                text = queue_logic.log_tail(lab.job_log(queue_logic.parse_job_id(selected),
+                                                        user=visitor(request, profile))) or NO_LOG
             except Exception as err:  # noqa: BLE001
                 text = one_line(err)
         try:

@@ -84,11 +84,11 @@ def build(lab) -> SimpleNamespace:
             return gr.update(choices=options, value=int(current))
         return gr.update(choices=options, value=ids[0] if ids else None)
 
-    def show(run_id):
+    def show(run_id, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         if run_id in (None, ""):
             return ["_Pick a run._"] + [gr.skip()] * 6 + [""] + [gr.skip()] * 4 + [""]
         try:
-            detail = lab.run_detail(int(run_id))
+            detail = lab.run_detail(int(run_id), user=visitor(request, profile))
             runs_frame = lab.runs_df()
         except Exception as err:
             if not isinstance(err, FtlabError):
@@ -107,11 +107,12 @@ def build(lab) -> SimpleNamespace:
                 sized(charts.eval_curves(detail["evals"], metric, runs=runs_frame), 380),
                 run_logic.class_table(detail["classes"]),
                 run.get("config") or {},
-                "\n".join(run.get("logs") or []) or "(no log lines recorded)",
+                t("run_logs_private") if detail.get("private") else
+                ("\n".join(run.get("logs") or []) or "(no log lines recorded)"),
                 "",
                 gr.update(value=t("retry_button" if actions["rerun"] == "Retry" else "rerun_button"), visible=can_rerun),
                 gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),  # a retry repeats the same seed
-                gr.update(visible=actions["download"]),
+                gr.update(visible=actions["download"] and not detail.get("private")),
                 gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),
                 run_logic.lineage_markdown(int(run_id), everything)]
 
@@ -120,12 +121,12 @@ def build(lab) -> SimpleNamespace:
     picker.change(show, [picker], outputs)
     refresh_btn.click(choices, [picker], [picker]).then(show, [picker], outputs)
 
-    def download(run_id):
+    def download(run_id, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         try:
             if run_id in (None, ""):
                 raise FtlabError(t("pick_run_first"))
-            run = lab.run_detail(int(run_id))["run"]
-            path = run_logic.zip_artifacts(lab.artifact_path(run), tempfile.mkdtemp(prefix="ftlab-run-"), int(run_id))
+            weights = lab.weights_path(int(run_id), user=visitor(request, profile))
+            path = run_logic.zip_artifacts(weights, tempfile.mkdtemp(prefix="ftlab-run-"), int(run_id))
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("download %s", run_id)
@@ -135,13 +136,13 @@ def build(lab) -> SimpleNamespace:
 
     download_btn.click(download, [picker], [download_file, action])
 
-    def export(run_id, fmt):
+    def export(run_id, fmt, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         try:
             if run_id in (None, ""):
                 raise FtlabError(t("pick_run_first"))
             work = tempfile.mkdtemp(prefix="ftlab-export-")
             with IMPORT_LOCK:
-                folder = lab.export(int(run_id), fmt, f"{work}/run-{int(run_id)}-{fmt}")
+                folder = lab.export(int(run_id), fmt, f"{work}/run-{int(run_id)}-{fmt}", user=visitor(request, profile))
             path = run_logic.zip_folder(folder, work, f"ftlab-run-{int(run_id)}-{fmt}")
         except Exception as err:
             if not isinstance(err, FtlabError):
@@ -152,13 +153,15 @@ def build(lab) -> SimpleNamespace:
 
     export_btn.click(export, [picker, export_fmt], [download_file, action])
 
-    def push(token: gr.OAuthToken | None, run_id, repo, private, fmt):
+    def push(request: gr.Request, profile: gr.OAuthProfile | None, token: gr.OAuthToken | None, run_id, repo,
+             private, fmt):
         try:
             if run_id in (None, ""):
                 raise FtlabError(t("pick_run_first"))
             key = run_logic.push_token(getattr(token, "token", None), on_space=bool(os.environ.get("SPACE_ID")))
             with IMPORT_LOCK:
-                url = lab.push(int(run_id), (repo or "").strip(), fmt, token=key, private=bool(private))
+                url = lab.push(int(run_id), (repo or "").strip(), fmt, token=key, private=bool(private),
+                               user=visitor(request, profile))
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("push %s", run_id)

@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "name accepts as password. Default: $FTLAB_AUTH (comma-separated).")
     p.add_argument("--insecure-public", action="store_true",
                    help="Serve on a non-loopback address without --auth: anyone who reaches it can run jobs here.")
-    p.add_argument("--share", action="store_true", help="Also open a public gradio.live link (needs internet).")
+    p.add_argument("--share", action="store_true", help="Also open a public gradio.live link (needs internet, and --auth or --insecure-public like any address beyond loopback).")
     return p.parse_args(argv)
 
 
@@ -69,12 +69,35 @@ def parse_auth(entries: Optional[list[str]]) -> Auth:
     return check
 
 
-def exposure_problem(host: str, auth: Auth, insecure_public: bool, on_space: bool) -> Optional[str]:
-    """Why serving on `host` is refused (None when it is fine)."""
-    if host in LOOPBACK or host.startswith("127.") or auth is not None or on_space or insecure_public:
+def exposure_problem(host: str, auth: Auth, insecure_public: bool, on_space: bool, share: bool = False) -> Optional[str]:
+    """Why serving on `host` (and, with `share`, on a public gradio.live link) is refused; None when
+    it is fine. Both reach beyond this machine, so both need a login or --insecure-public."""
+    if auth is not None or on_space or insecure_public:
+        return None
+    if share:
+        return ("refusing to open a public --share link without a login: anyone with the link could run jobs on "
+                "this machine. Add --auth USER:PASSWORD (or --auth TOKEN), or --insecure-public if that is what "
+                "you want")
+    if host in LOOPBACK or host.startswith("127."):
         return None
     return (f"refusing to serve on {host} without a login: anyone who reaches it could run jobs on this machine. "
             "Add --auth USER:PASSWORD (or --auth TOKEN), or --insecure-public if that is what you want")
+
+
+def signin_problem(policy: Policy, on_space: bool, token: Optional[str] = None) -> Optional[str]:
+    """Why a Hugging Face sign-in cannot work here (None when it can). On a Space the Space signs
+    visitors in; elsewhere gradio signs the browser in as the account this machine is logged in
+    with, which needs a token (`token`, else huggingface_hub's: HF_TOKEN or a saved login)."""
+    if not policy.require_login or on_space:
+        return None
+    if token is None:
+        from huggingface_hub import get_token
+
+        token = get_token()
+    if token:
+        return None
+    return ("sign-in with Hugging Face off a Space needs this machine logged in to the Hub (hf auth login, or set "
+            "HF_TOKEN); or set FTLAB_REQUIRE_LOGIN=0 and give the dashboard a login with --auth USER:PASSWORD")
 
 
 def open_lab(db: str, policy: Policy):
@@ -110,7 +133,7 @@ def _interrupt(*_) -> None:
 def launch(demo, lab, *, host: str, port: int, auth: Auth = None, share: bool = False) -> None:
     """Serve until interrupted. SIGTERM (a container or Space stopping) closes like Ctrl-C: running
     jobs are stopped and recorded as interrupted, and re-queued when the dashboard starts again."""
-    from ftlab.ui.logic.launch import MAX_UPLOAD_BYTES
+    from ftlab.uploads import MAX_BYTES as MAX_UPLOAD_BYTES
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -125,12 +148,15 @@ def main(argv=None) -> int:
     try:
         policy = Policy.from_env() if args.mode is None else Policy.from_env({**os.environ, "FTLAB_MODE": args.mode})
         auth = parse_auth(args.auth if args.auth is not None else [os.environ.get("FTLAB_AUTH", "")])
-        problem = exposure_problem(args.host, auth, args.insecure_public, on_space=bool(os.environ.get("SPACE_ID")))
+        on_space = bool(os.environ.get("SPACE_ID"))
+        problem = (exposure_problem(args.host, auth, args.insecure_public, on_space=on_space, share=args.share)
+                   or signin_problem(policy, on_space))
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        if args.insecure_public and auth is None and args.host not in LOOPBACK:
-            print(f"warning: serving on {args.host} with no login (--insecure-public): anyone who reaches it can "
+        if args.insecure_public and auth is None and (args.share or args.host not in LOOPBACK):
+            where = "a public --share link" if args.share else args.host
+            print(f"warning: serving on {where} with no login (--insecure-public): anyone who reaches it can "
                   "run jobs on this machine", file=sys.stderr)
         lab = open_lab(args.db, policy)
         if policy.can_launch:

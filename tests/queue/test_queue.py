@@ -575,7 +575,9 @@ def test_inbox_commands_wait_out_a_database_error_and_bad_ones_are_set_aside(scr
 
     corrupt = inbox.inbox_dir(db) / "00000000000000000001-corrupt.json"
     corrupt.write_text('{"op": "submit", "jobs": [')
-    inbox.send(db, {"op": "explode"})
+    with pytest.raises(FtlabError, match="unknown command 'explode'"):
+        inbox.send(db, {"op": "explode"})  # refused where it is written; written by another tool, set aside:
+    (inbox.inbox_dir(db) / "00000000000000000002-explode.json").write_text('{"op": "explode"}')
     inbox.send(db, {"op": "cancel", "job": "jnothere"})
     sched.tick()
     assert not list(inbox.inbox_dir(db).glob("*.json"))
@@ -589,16 +591,33 @@ def test_inbox_commands_wait_out_a_database_error_and_bad_ones_are_set_aside(scr
         assert lab.rejected_commands() == rejected
 
 
-def test_remote_commands_reach_a_running_worker(tmp_path, interruptible):
-    """`ftlab submit/jobs/cancel` while `ftlab worker` holds the database go through its inbox."""
+def test_remote_commands_reach_a_running_worker(tmp_path, interruptible, capsys):
+    """`ftlab submit/jobs/cancel` while `ftlab worker` holds the database go through its inbox; a
+    submit through a symlink to the database reaches the same worker; a command that can never apply
+    and a second worker are refused with one line, and the worker goes on."""
+    from ftlab import cli
+
     db = str(tmp_path / "r.duckdb")
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(db)
     proc = subprocess.Popen([sys.executable, "-m", "ftlab", "worker", "--db", db], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible)
     try:
         assert "scheduler on" in proc.stdout.readline()
+        assert cli.main(["worker", "--db", db]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: database") and f"in use by another ftlab process (pid {proc.pid})" in err
+        assert "\n" not in err and "Traceback" not in err
+        with Lab(str(link)) as via_link:
+            assert via_link.remote
+            (first,) = via_link.submit([tiny(seed=0)])
+        assert not (tmp_path / "link.duckdb.inbox").exists()
+        assert cli.main(["priority", first, "3000000000", "--db", str(link)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: priority must lie between") and "\n" not in err
         with Lab(db) as lab:
             assert lab.remote
-            ids = lab.submit([tiny(seed=s) for s in range(2)])
+            ids = [first] + lab.submit([tiny(seed=1)])
             deadline = time.monotonic() + 480  # two worker start-ups; slow when the machine is loaded
             while time.monotonic() < deadline:
                 snap = {j["id"]: j["status"] for j in lab.jobs()} if Path(db + ".state.json").exists() else {}
@@ -680,3 +699,80 @@ def test_a_stopped_job_resumes_from_its_checkpoint_and_keeps_its_curve(sched, ke
     steps = store.steps_df(run["id"])
     assert list(steps["step"]) == list(range(1, 41))  # every step once: the kept ones and the redone ones
     assert saved_steps(run_dir()) == []  # a finished run keeps no checkpoint
+
+
+# ---- commands that can never apply, retry of a finished job, cancelling many (outside-test faults) ----
+
+def test_a_priority_out_of_range_is_refused_where_it_is_written_and_where_it_is_applied(scripted):
+    sched = scripted(lambda h: h.finish(), slots=1)
+    store, db = sched.store, sched.db_path
+    (job,) = job_specs([tiny()])
+    with pytest.raises(FtlabError, match="priority must lie between"):
+        inbox.send(db, {"op": "priority", "job": job["id"], "priority": 3_000_000_000})
+    with pytest.raises(FtlabError, match="priority must lie between"):
+        job_specs([tiny()], priority=-3_000_000_000)
+    assert not inbox.pending(db)  # nothing written
+    # the same command written by another tool: set aside with its reason, and the queue goes on
+    inbox.send(db, {"op": "submit", "jobs": [job]})
+    bad = inbox.inbox_dir(db) / "99999999999999999990-bad.json"
+    bad.write_text(json.dumps({"op": "priority", "job": job["id"], "priority": 3_000_000_000}))
+    sched.tick()
+    run_until(sched, all_done(store))
+    assert store.get_job(job["id"])["status"] == "succeeded" and not inbox.pending(db)
+    (rejected,) = inbox.rejected(db)
+    assert rejected["file"] == bad.name and "priority must lie between" in rejected["reason"]
+    assert sched.health is None
+
+
+def test_a_command_the_database_refuses_is_set_aside_not_retried_forever(scripted, monkeypatch):
+    sched = scripted(lambda h: h.finish(), slots=1)
+    store, db = sched.store, sched.db_path
+    first, second = job_specs([tiny(seed=0), tiny(seed=1)])
+    inbox.send(db, {"op": "submit", "jobs": [first]})
+    inbox.send(db, {"op": "submit", "jobs": [second]})
+    calls = fail_once(monkeypatch, store, "add_jobs", error=duckdb.ConversionException("value out of range for INT32"))
+    sched.tick()  # no database error escapes: the refused command is set aside, the next one applies
+    assert len(calls) == 2 and [j["id"] for j in store.jobs_records()] == [second["id"]]
+    (rejected,) = inbox.rejected(db)
+    assert "the database refused its values" in rejected["reason"] and "INT32" in rejected["reason"]
+
+    # a database error that never passes: retried, then set aside after MAX_TRIES ticks
+    monkeypatch.setattr(inbox, "MAX_TRIES", 3)
+    always = duckdb.IOException("disk on fire")
+    monkeypatch.setattr(store, "add_jobs", lambda jobs: (_ for _ in ()).throw(always))
+    (third,) = job_specs([tiny(seed=2)])
+    inbox.send(db, {"op": "submit", "jobs": [third]})
+    for _ in range(2):
+        with pytest.raises(duckdb.Error):
+            sched.tick()
+    sched.tick()
+    assert not inbox.pending(db) and "failed 3 times on a database error" in inbox.rejected(db)[-1]["reason"]
+
+
+def test_retry_refuses_a_succeeded_job_with_the_reason(scripted):
+    sched = scripted(lambda h: h.finish(), slots=1)
+    store = sched.store
+    (job,) = sched.submit([tiny()])
+    run_until(sched, all_done(store))
+    run_before = store.get_run(store.get_job(job)["run_id"])
+    with pytest.raises(FtlabError, match="succeeded; only a failed, canceled or interrupted job can be retried"):
+        sched.retry(job)
+    assert store.get_job(job)["status"] == "succeeded"
+    assert store.get_run(run_before["id"])["accuracy"] == run_before["accuracy"]
+
+
+def test_cancelling_many_queued_jobs_starts_none_of_them(scripted):
+    sched = scripted(lambda h: None, slots=1)  # a worker that never finishes: the first job holds the slot
+    store, db = sched.store, sched.db_path
+    ids = sched.submit([tiny(seed=s) for s in range(40)])
+    sched.tick()
+    running = [j["id"] for j in store.jobs_records(status="running")]
+    assert len(running) == 1
+    queued = [i for i in ids if i not in running]
+    inbox.send(db, {"op": "cancel", "jobs": queued[:30]})
+    out = sched.cancel_many(queued[30:] + ["jnothere"])
+    assert out["jnothere"].startswith("job jnothere does not exist")
+    sched.tick()  # the inbox's cancel applies in one transaction before the slot could take another
+    statuses_now = statuses(store)
+    assert [i for i in queued if statuses_now[i] != "canceled"] == []
+    assert [j["id"] for j in store.jobs_records(status="running")] == running

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from ftlab.errors import ConfigError, DataError
-from ftlab.provenance import uploads_dir
+from ftlab import uploads
 from ftlab.ui.logic import launch as launch_logic
 
 
@@ -114,9 +114,9 @@ def test_options_table_lists_every_option_with_its_default():
 def test_upload_is_saved_under_a_generated_name(tmp_path):
     src = tmp_path / "client name; rm -rf.CSV"
     src.write_text("text,label\na,x\nb,y\n")
-    dest = uploads_dir(str(tmp_path / "lab.duckdb"))
+    dest = uploads.root(str(tmp_path / "lab.duckdb"))
     assert dest == tmp_path / "lab-uploads"
-    saved = Path(launch_logic.save_upload(str(src), dest))
+    saved = Path(uploads.save(str(src), dest))
     assert saved.parent == dest.resolve() and saved.suffix == ".csv"
     assert "client" not in saved.name and saved.name.startswith("upload-")
     assert saved.read_text() == src.read_text()
@@ -131,7 +131,7 @@ def test_bad_uploads_are_refused(tmp_path, name, content, limit, words):
     src = tmp_path / name
     src.write_text(content)
     with pytest.raises(DataError, match=words):
-        launch_logic.save_upload(str(src), tmp_path / "up", max_bytes=limit)
+        uploads.save(str(src), tmp_path / "up", max_bytes=limit)
     assert not (tmp_path / "up").exists() or not any((tmp_path / "up").iterdir())
 
 

@@ -1,6 +1,7 @@
 """What more than one tab shows: Markdown escaping and status lines, durations, and dataset names.
 
-Plain functions (no gradio, no torch/transformers); may import only the standard library.
+Plain functions (no gradio, no torch/transformers); may import only the standard library and
+ftlab.uploads.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-# The dataset files the Launch tab accepts; the tables show such a file by its name.
-UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".conll", ".bio", ".iob", ".txt")
+from ftlab.uploads import SUFFIXES as UPLOAD_SUFFIXES  # a table shows an uploaded file by its name
 
 
 def md_escape(text: Any) -> str:

@@ -1,5 +1,5 @@
 """The Launch tab's logic: the form's fields and defaults, parsing and validating a launch into its
-grid of `RunConfig`s, a method's options table, and saving uploaded files. (What the tab shows
+grid of `RunConfig`s and a method's options table. (What the tab shows
 beside the form, the dataset card and the estimate, is in ftlab.ui.logic.preview.)
 
 Plain functions (no gradio, no torch/transformers); may import pandas, ftlab.config,
@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ftlab.config import RunConfig, field_help, parse_value
-from ftlab.errors import ConfigError, DataError, FtlabError
+from ftlab.errors import ConfigError, FtlabError
 from ftlab.text import t
-from ftlab.ui.logic.format import UPLOAD_SUFFIXES, md_escape
+from ftlab.ui.logic.format import md_escape
 
 # ---- defaults: a launch on 2 CPU cores finishes in minutes -------------------------------------
 
@@ -66,7 +61,6 @@ DATA_FIELDS = ["text_column", "label_column", "encoding"]
 # A number box is never empty, so 0 stands for "not set" in these optional fields (text: zero_<name>).
 ZERO_MEANS = ("max_train", "max_eval", "max_steps", "time_budget_s", "eval_batch_size", "head_lr", "init_from")
 
-MAX_UPLOAD_BYTES = int(float(os.environ.get("FTLAB_MAX_UPLOAD_MB") or 50) * 2**20)  # per uploaded file
 
 
 def page_label(name: str) -> str:
@@ -324,30 +318,3 @@ def options_table(rows: list[dict]) -> str:
         described = t(f"opt_{r['method']}_{r['name']}", r["help"]) if r.get("method") else r["help"]
         lines.append(f"| `{r['name']}` | {md_escape(r['type'])} | `{default}` | {md_escape(described)} |")
     return "\n".join(lines)
-
-
-# ---- uploads -----------------------------------------------------------------------------------
-
-def save_upload(tmp_path: str, dest_dir: str | Path, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
-    """Copy an uploaded file under dest_dir with a generated name; returns the new path.
-
-    Only the suffix of the uploaded name is kept (lowercased and checked): the client's file
-    name and path are never used as a path here."""
-    src = Path(tmp_path)
-    suffix = src.suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise DataError(f"unsupported file type {suffix or '(none)'!r}; upload .csv, .tsv, .jsonl, .json or "
-                        "CoNLL .conll/.bio/.iob/.txt")
-    if not src.is_file():
-        raise DataError("the upload did not arrive; try again")
-    size = src.stat().st_size
-    if size == 0:
-        raise DataError("the uploaded file is empty")
-    if size > max_bytes:
-        raise DataError(f"the uploaded file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB "
-                        "(train from the command line for larger files)")
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / f"upload-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}{suffix}"
-    shutil.copyfile(src, target)
-    return str(target.resolve())

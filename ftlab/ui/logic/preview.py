@@ -139,6 +139,13 @@ def card_markdown(card: dict) -> str:
     source = str(card.get("source", ""))
     if source:
         lines.append(t("card_source", source=md_escape(source[:200])))
+    skipped = card.get("skipped") or {}
+    if skipped:
+        lines.append(t("card_skipped", no_text=f"{skipped.get('no_text', 0):,}", no_label=f"{skipped.get('no_label', 0):,}"))
+    rare = card.get("rare_classes")
+    if rare:
+        lines.append(t("card_rare", n=f"{rare['count']:,}", of=f"{rare['of']:,}", below=rare["below"],
+                       examples=", ".join(md_escape(x) for x in rare["examples"])))
     labels = card.get("labels") or []
     if labels:
         kind = t("card_entities") if card.get("task") == "ner" else t("card_labels")
