@@ -212,6 +212,15 @@ class Lab:
             return self.store.run_owner(int(run_id))
         return next((j.get("owner") for j in self.jobs() if j.get("run_id") == int(run_id)), None)
 
+    def usable_runs(self, user: Optional[str] = None) -> list[dict]:
+        """The runs whose weights `user` may use (the Playground's choices): every run locally; on a
+        shared dashboard theirs and those nobody owns (ftlab.policy)."""
+        runs = self.runs()
+        if not self.policy.owner_only:
+            return runs
+        owners = {j.get("run_id"): j.get("owner") for j in self.jobs() if j.get("run_id") is not None}
+        return [r for r in runs if owners.get(r["id"]) in (None, user)]
+
     def check_private(self, run_id: int, user: Optional[str], what: str) -> None:
         """PermissionDenied unless `user` may take `what` (weights, logs) of run `run_id`."""
         self.policy.check_private(self.run_owner(run_id), user, what, f"run {run_id}")

@@ -144,6 +144,17 @@ def test_submit_validates_everything_before_queueing(db, capsys):
     assert all(j["status"] == "queued" and j["progress"] == 0.0 for j in jobs)
     code, out, _ = run_cli(["priority", jobs[-1]["id"], "7", "--db", db], capsys)
     assert code == 0 and json.loads(run_cli(["jobs", "--db", db, "--json"], capsys)[1])[0]["id"] == jobs[-1]["id"]
+    code, _, err = run_cli(["priority", jobs[-1]["id"], "3000000000", "--db", db], capsys)
+    assert_one_line_error(code, err, "priority must lie between -2,147,483,648 and 2,147,483,647")
+    code, out, _ = run_cli(["cancel", jobs[0]["id"], "--db", db], capsys)
+    assert code == 0 and f"{jobs[0]['id']}: canceled" in out
+    code, _, err = run_cli(["retry", jobs[0]["id"], "--db", db], capsys)
+    assert code == 0
+    code, out, _ = run_cli(["cancel", "--queued", "--db", db], capsys)
+    listed = json.loads(run_cli(["jobs", "--db", db, "--json"], capsys)[1])
+    assert code == 0 and {j["status"] for j in listed} == {"canceled"} and out.count(": canceled") == len(listed)
+    code, _, err = run_cli(["cancel", "--db", db], capsys)
+    assert_one_line_error(code, err, "name the jobs to cancel")
 
 
 @pytest.mark.parametrize("extra, needle", BAD_INPUTS)

@@ -110,3 +110,25 @@ def test_ner_runs_give_the_fresh_head_its_own_rate():
     for group in opt.param_groups:
         assert group["lr"] == (5e-2 if all(id(p) in head for p in group["params"]) else 1e-4)
     assert sum(len(g["params"]) for g in opt.param_groups) == sum(1 for _ in model.parameters())
+
+
+@pytest.mark.parametrize("value, policy", [(500, (500, 0.0)), (0, (0, 0.0)), ("500", (500, 0.0)),
+                                           ("10m", (0, 600.0)), ("90s", (0, 90.0))])
+def test_checkpoint_every_takes_every_form_its_help_documents(value, policy, tmp_path):
+    from ftlab import cli
+    from ftlab.experiments import load_configs
+
+    config = RunConfig(model="tiny", checkpoint_every=value)
+    assert config.checkpoint_policy == policy and config.checkpoint_every == str(value)
+    flags = cli.build_parser().parse_args(["submit", "--model", "tiny", "--checkpoint-every", str(value)])
+    assert cli.config_from_args(flags).checkpoint_policy == policy
+    path = tmp_path / "run.yaml"
+    path.write_text(f"model: tiny\ncheckpoint_every: {value}\n")
+    (from_file,) = load_configs(str(path))
+    assert from_file.checkpoint_policy == policy and from_file.hash == config.hash
+
+
+@pytest.mark.parametrize("value", [True, -5, "soon", "1.5"])
+def test_checkpoint_every_refuses_what_its_help_does_not_document(value):
+    with pytest.raises(ConfigError, match="checkpoint_every"):
+        RunConfig(model="tiny", checkpoint_every=value)

@@ -162,6 +162,9 @@ def test_another_visitors_weights_and_logs_are_refused_at_every_endpoint(shared,
     assert not own["private"] and own["run"]["logs"] and own["run"]["artifact_dir"]
     assert next(j for j in lab.jobs_view("bob") if j["id"] == "jann")["last_log"] is None
     assert next(j for j in lab.jobs_view("ann") if j["id"] == "jann")["last_log"] == "ann's tail"
+    # the Playground offers bob only what he may use
+    assert [r["id"] for r in lab.usable_runs("bob")] == [public_run]
+    assert sorted(r["id"] for r in lab.usable_runs("ann")) == sorted([ann_run, public_run])
     # a run nobody owns is the dashboard's own: anyone may use it
     assert lab.predict(public_run, ["good film"], user="bob")["predictions"]
     assert not lab.run_detail(public_run, user=None)["private"]

@@ -95,8 +95,13 @@ def register(lab) -> None:
         return _call(lab.jobs_view, visitor(request, None))
 
     def cancel(job_id: str, request: gr.Request = None) -> str:
-        """Cancel a queued or running job (yours, on a shared dashboard)."""
-        return _call(lab.cancel, job_id, user=visitor(request, None))
+        """Cancel a queued or running job (yours, on a shared dashboard); several ids separated by commas
+        cancel the queued ones among them at once, before any of them starts."""
+        ids = [j for j in str(job_id).replace(",", " ").split() if j]
+        if len(ids) == 1:
+            return _call(lab.cancel, ids[0], user=visitor(request, None))
+        outcomes = _call(lab.cancel_many, ids, user=visitor(request, None))
+        return "; ".join(f"{j}: {outcome}" for j, outcome in outcomes.items())
 
     def runs() -> list[dict]:
         """Every run: config, scores (accuracy, macro_f1 or entity_f1), trainable parameters, costs."""

@@ -45,10 +45,11 @@ def build(lab) -> SimpleNamespace:
                                                      color_map=ENTITY_COLOURS, combine_adjacent=False,
                                                      elem_id=f"playground-ner-{i}"))
 
-    def choices(current=None):
-        """Fresh choices; the user's pick stays, and with none the newest runs are picked."""
+    def choices(current=None, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
+        """Fresh choices (the runs whose weights this visitor may use); the user's pick stays, and
+        with none the newest runs are picked."""
         try:
-            everything = lab.runs()
+            everything = lab.usable_runs(visitor(request, profile))
             options = run_logic.run_choices(everything, with_artifacts=True, artifact_path=lab.artifact_path)
         except Exception as err:  # noqa: BLE001
             log.warning("playground choices: %s", err)

@@ -400,3 +400,38 @@ def test_ner_card_and_run_report_entities_cut_by_max_length(minilm, names_conll)
     assert (summary["test_entities_cut"], summary["test_entities"]) == entities_cut(
         test.labels, data.label_names, [6] * len(test))
     assert any("test entities" in e.get("message", "") for e in events if e["event"] == "log")
+
+
+def test_a_label_written_as_number_or_string_is_one_class_and_true_beside_numbers_is_refused(tmp_path):
+    values = [1, "1", 1.0, "1.0", 0, "0", 0.0, " 0 "]
+    p = tmp_path / "mixed.jsonl"
+    p.write_text("\n".join(json.dumps({"text": f"example {i}", "label": values[i % len(values)]})
+                           for i in range(80)), encoding="utf-8")
+    assert load_dataset(str(p)).label_names == ["0", "1"]
+    p.write_text("\n".join(json.dumps({"text": f"example {i}", "label": [1, True, 0, False][i % 4]})
+                           for i in range(40)), encoding="utf-8")
+    with pytest.raises(DataError, match="mixes true/false with other values \\(0, 1\\)"):
+        load_dataset(str(p))
+    p.write_text("\n".join(json.dumps({"text": f"example {i}", "label": i % 2 == 0}) for i in range(40)),
+                 encoding="utf-8")
+    assert load_dataset(str(p)).label_names == ["False", "True"]  # all booleans: two classes as written
+
+
+def test_the_card_says_how_many_rows_were_left_out_and_warns_of_classes_too_rare_to_learn(tmp_path):
+    from ftlab.ui.logic.preview import card_markdown
+
+    rows = [{"text": f"example {i}", "label": "pos" if i % 2 else "neg"} for i in range(60)]
+    rows += [{"text": 5, "label": "pos"}, {"text": None, "label": "neg"}, {"text": ["a"], "label": "neg"},
+             {"text": "no label here", "label": None}]
+    p = tmp_path / "gaps.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    card = dataset_card(load_dataset(str(p)))
+    assert card["skipped"] == {"no_text": 3, "no_label": 1} and "rare_classes" not in card
+    text = card_markdown(card)
+    assert "3 rows without text" in text and "1 without a label" in text
+    many = tmp_path / "many.jsonl"  # 300 rows over 100 classes: 2-3 training examples each
+    many.write_text("\n".join(json.dumps({"text": f"example {i}", "label": f"c{i % 100}"}) for i in range(300)),
+                    encoding="utf-8")
+    card = dataset_card(load_dataset(str(many)))
+    assert card["rare_classes"]["count"] == 100 and card["rare_classes"]["of"] == 100
+    assert "100 of 100 classes have fewer than 5 training examples" in card_markdown(card)

@@ -54,6 +54,35 @@ def test_public_address_needs_a_login_or_a_flag(host, auth, flag, space, refused
     assert (serve.exposure_problem(host, auth, flag, space) is not None) == refused
 
 
+@pytest.mark.parametrize("auth, flag, refused", [(None, False, True), ([("a", "b")], False, False),
+                                                 (None, True, False)])
+def test_a_share_link_needs_a_login_or_a_flag_even_on_loopback(auth, flag, refused):
+    problem = serve.exposure_problem("127.0.0.1", auth, flag, False, share=True)
+    assert (problem is not None) == refused
+    if refused:
+        assert problem.startswith("refusing to open a public --share link without a login") and "--auth" in problem
+
+
+def test_main_refuses_share_and_an_impossible_sign_in_in_one_line(tmp_path, monkeypatch, capsys):
+    from ftlab.policy import Policy
+
+    for name in ("SPACE_ID", "FTLAB_AUTH", "FTLAB_MODE", "FTLAB_REQUIRE_LOGIN", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no saved login either
+    db = tmp_path / "x.duckdb"
+    assert serve.main(["--share", "--db", str(db)]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: refusing to open a public --share link")
+    monkeypatch.setenv("FTLAB_REQUIRE_LOGIN", "1")
+    assert serve.main(["--mode", "demo", "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: sign-in with Hugging Face off a Space needs this machine logged in") and "\n" not in err
+    assert not db.exists()  # refused before anything was opened
+    demo = Policy.for_mode("demo", require_login=True)
+    assert serve.signin_problem(demo, on_space=True, token=None) is None  # the Space signs visitors in
+    assert serve.signin_problem(demo, on_space=False, token="hf_x") is None
+    assert serve.signin_problem(Policy.for_mode("demo"), on_space=False, token="") is None  # no sign-in asked
+
+
 def test_app_py_refuses_a_public_address_without_auth(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SPACE_ID", "FTLAB_AUTH", "FTLAB_MODE")}
     out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--host", "0.0.0.0", "--db", str(tmp_path / "x.duckdb")],

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_kit import VIEWPORT, fill, free_port, pick, plot_meta, shot, upload, wait_for
+from browser_kit import VIEWPORT, fill, free_port, open_tab, pick, plot_meta, shot, upload, wait_for
 from hub_stub import hub_api
 
 ROOT = Path(__file__).parents[2]
@@ -194,8 +194,10 @@ def test_demo_caps_sign_in_ownership_and_uploads(space, browser, fake_hub, tmp_p
         expect(page.get_by_text("exceed the maximum allowed size of 1.0 Mb")).to_be_visible(timeout=60_000)
         bad = tmp_path / "bad.jsonl"
         bad.write_text("this is not json\n{\"text\": 1\n")
-        upload(page, bad)
-        expect(page.locator("#launch-card")).to_contain_text("line", timeout=60_000)
+        upload(page, bad)  # anonymous: an upload is refused like a launch, and nothing is kept
+        expect(page.locator("#launch-status")).to_contain_text("sign in with Hugging Face to upload a dataset",
+                                                               timeout=60_000)
+        assert not list((space / "ftlab-uploads").rglob("upload-*"))
 
         # sign in (gradio's login route -> the Hub's whoami, stubbed) and come back as alice
         login.click()
@@ -223,6 +225,13 @@ def test_demo_caps_sign_in_ownership_and_uploads(space, browser, fake_hub, tmp_p
         page.locator("#queue-cancel").click()
         expect(page.locator("#queue-action")).to_contain_text(f"only your own jobs (job {bob_job} is bob's)")
         shot(page, "space-demo-queue")
+
+        # signed in, an upload is kept in alice's own folder, and the card says what is wrong with it
+        open_tab(page, "Launch")
+        upload(page, bad)
+        expect(page.locator("#launch-card")).to_contain_text("line", timeout=60_000)
+        (kept,) = (space / "ftlab-uploads").rglob("upload-*")
+        assert kept.parent.name.startswith("u-")
     finally:
         served.stop()
 
