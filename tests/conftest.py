@@ -56,3 +56,28 @@ def interruptible():
     """preexec_fn for a child the test will Ctrl-C: a shell that starts a command in the
     background (`cmd &`, nohup) makes it ignore SIGINT, and the child would inherit that."""
     return _default_sigint
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """A demo dashboard's Lab with sign-in, holding ann's trained run (its job is hers) and a run
+    nobody owns (a baseline, or one the operator trained)."""
+    from ftlab.config import RunConfig
+    from ftlab.policy import Policy
+    from ftlab.service import Lab, train_now
+
+    lab = Lab(str(tmp_path / "lab.duckdb"), policy=Policy.for_mode("demo", require_login=True))
+    runs = {}
+    for who in ("ann", None):
+        config = RunConfig(model="tiny", dataset="tweets-sentiment", method="head", max_train=64, max_eval=32,
+                           max_steps=2, epochs=1, seed=0 if who else 1)
+        run_id, summary, error = train_now(config, lab.store, db_path=lab.db_path)
+        assert error is None, error
+        if who:
+            lab.store.add_jobs([{"id": "jann", "config": config.to_dict(), "owner": who}])
+            log = tmp_path / "jann.log"
+            log.write_text("ann's worker log\n")
+            lab.store.update_job("jann", run_id=run_id, status="succeeded", log_path=str(log), last_log="ann's tail")
+        runs[who] = run_id
+    yield lab, runs["ann"], runs[None]
+    lab.close()

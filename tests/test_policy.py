@@ -112,28 +112,6 @@ def test_lab_enforces_the_policy(tmp_path):
 
 # ---- what a visitor may take of another's run, and uploads (the outside test's faults 2 and 3) ----
 
-@pytest.fixture
-def shared(tmp_path):
-    """A demo dashboard's Lab with sign-in, holding ann's trained run (its job is hers) and a run
-    nobody owns (a baseline, or one the operator trained)."""
-    from ftlab.service import train_now
-
-    lab = Lab(str(tmp_path / "lab.duckdb"), policy=Policy.for_mode("demo", require_login=True))
-    runs = {}
-    for who in ("ann", None):
-        config = cfg(method="head", seed=0 if who else 1)
-        run_id, summary, error = train_now(config, lab.store, db_path=lab.db_path)
-        assert error is None, error
-        if who:
-            lab.store.add_jobs([{"id": "jann", "config": config.to_dict(), "owner": who}])
-            log = tmp_path / "jann.log"
-            log.write_text("ann's worker log\n")
-            lab.store.update_job("jann", run_id=run_id, status="succeeded", log_path=str(log), last_log="ann's tail")
-        runs[who] = run_id
-    yield lab, runs["ann"], runs[None]
-    lab.close()
-
-
 def test_another_visitors_weights_and_logs_are_refused_at_every_endpoint(shared, tmp_path):
     lab, ann_run, public_run = shared
     assert lab.run_owner(ann_run) == "ann" and lab.run_owner(public_run) is None

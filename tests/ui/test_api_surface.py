@@ -29,3 +29,35 @@ def test_scripts_see_exactly_the_named_api_and_a_refusal_is_one_line(tmp_path, c
         assert lab.jobs() == []
         printed = capfd.readouterr()
         assert "Traceback" not in printed.out + printed.err
+
+
+def test_every_named_endpoint_keeps_another_visitors_weights_and_logs_theirs(shared):
+    """Each endpoint as gradio calls it, with the visitor gradio puts in the request: bob sees ann's
+    scores, never her weights or logs, and cannot cancel her job; ann gets all of it."""
+    import gradio as gr
+
+    from ftlab.ui import api
+
+    lab, ann_run, public_run = shared
+    with gr.Blocks() as demo:  # the named API alone (the page's sign-in button needs a Hub login to build)
+        api.register(lab)
+    endpoint = {fn.api_name: fn.fn for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert set(endpoint) == {name.strip("/") for name in NAMED}
+    as_bob, as_ann = gr.Request(username="bob"), gr.Request(username="ann")
+
+    runs = endpoint["runs"]()
+    assert next(r for r in runs if r["id"] == ann_run)["accuracy"] is not None  # scores are public
+    bob_sees = endpoint["run"](ann_run, request=as_bob)
+    assert bob_sees["logs"] == [] and bob_sees["artifact_dir"] is None and bob_sees["accuracy"] is not None
+    assert endpoint["run"](ann_run, request=as_ann)["logs"]
+    with pytest.raises(gr.Error, match="are ann's"):
+        endpoint["predict"](ann_run, ["good film"], request=as_bob)
+    assert endpoint["predict"](ann_run, ["good film"], request=as_ann)["predictions"]
+    assert endpoint["predict"](public_run, ["good film"], request=as_bob)["predictions"]
+    jobs = {j["id"]: j for j in endpoint["jobs"](request=as_bob)}
+    assert jobs["jann"]["last_log"] is None and jobs["jann"]["log_path"] is None
+    assert endpoint["jobs"](request=as_ann)[0]["last_log"] == "ann's tail"
+    with pytest.raises(gr.Error, match="only your own jobs"):
+        endpoint["cancel"]("jann", request=as_bob)
+    with pytest.raises(gr.Error, match="sign in with Hugging Face to launch runs"):
+        endpoint["submit"]("tiny", "tweets-sentiment", ["head"], 1, {}, request=gr.Request())
