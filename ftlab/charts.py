@@ -28,6 +28,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ftlab.text import t
+from ftlab.tasks import primary_metric
 
 TEMPLATE = "plotly_white"
 FONT_SIZE = 13  # >= 12 keeps ticks legible on a 1280x800 screenshot
@@ -295,11 +296,11 @@ def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str) -> list[str]
 
 
 def score_metric(runs: pd.DataFrame | None) -> str:
-    """The headline score of these runs: "entity_f1" when they are all NER, else "accuracy"."""
+    """The headline score of these runs: their task's primary metric ("entity_f1" when they are all
+    NER), else accuracy (ftlab.tasks.primary_metric)."""
     if runs is None or len(runs) == 0 or "task" not in runs:
-        return "accuracy"
-    tasks = set(runs["task"].dropna())
-    return "entity_f1" if tasks == {"ner"} else "accuracy"
+        return primary_metric(())
+    return primary_metric(set(runs["task"].dropna()))
 
 
 def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:

@@ -272,6 +272,7 @@ def cmd_tune(args) -> int:
 
     from ftlab import methods
     from ftlab.service import Lab
+    from ftlab.tasks import get_task
 
     names = args.method or ["lora"]
     base = config_from_args(argparse.Namespace(**{**vars(args), "method": names[0]}))
@@ -308,7 +309,7 @@ def cmd_tune(args) -> int:
         finally:
             lab.scheduler.shutdown()
         runs = lab.store.runs_records(status="succeeded")
-        metric = "accuracy" if base.task == "classification" else "entity_f1"
+        metric = get_task(base.task).primary
         print(f"\n| method | best lr / options (validation {metric}) | tuned: test {metric} | default: test {metric} |")
         print("|---|---|---|---|")
         for st in (r for r in lab.store.studies_records() if r["id"] in {s["id"] for s in studies}):

@@ -19,21 +19,15 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import Field, SerializeAsAny, ValidationError, model_validator
 
-from ftlab import methods, tracking
+from ftlab import methods, tasks, tracking
 from ftlab.errors import ConfigError, FtlabError
 from ftlab.options import Options, build_options, format_validation_error
 
 
-Task = Literal["classification", "ner"]
 ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_from", "head_lr")
 # Fields that say where a run is reported, not what it computes: never part of its hash, so a run
 # mirrored to a tracker is the same run as one that was not (ftlab sync back-fills the latter).
 UNHASHED_FIELDS = ("report_to",)
-# A fresh token-classification head learns the rare entity tags far too slowly at the rates that
-# suit adapters or full fine-tuning: one epoch of wnut16-ner on MiniLM at LoRA's 5e-3 left entity
-# F1 at 0.000, where the head alone at 5e-2 reached 0.287 (2026-11-30). NER runs give the head
-# its own rate unless head_lr says otherwise.
-NER_HEAD_LR = 5e-2  # RunConfig fields newer than the first stored runs (see RunConfig.hash)
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # What a baseline run keeps of the run it is a baseline for: the model, the data (the train subset
 # decides the majority label) and how the test is evaluated.
@@ -56,7 +50,7 @@ class RunConfig(Options):
         description="Dataset: a built-in name ('tweets-sentiment', 'zh-reviews', 'zh-ner'), a local "
         "CSV/TSV/JSONL or CoNLL file, or a Hugging Face Hub dataset name (e.g. 'glue/sst2').",
     )
-    task: Optional[Task] = Field(
+    task: Optional[str] = Field(
         None,
         description="'classification' (one label per text) or 'ner' (one tag per token); "
         "inferred from the dataset when left empty.",
@@ -152,8 +146,9 @@ class RunConfig(Options):
             data["checkpoint_every"] = str(every)
         if isinstance(data.get("report_to"), str):  # CLI and forms: "mlflow,tensorboard"; "none"
             data["report_to"] = [t for t in data["report_to"].replace(" ", ",").split(",") if t and t != "none"]
-        if data["task"] == "ner" and data.get("head_lr") in (None, "") and method.trains:
-            data["head_lr"] = NER_HEAD_LR
+        task = tasks.get_task(data["task"])  # an unknown task is refused here, with the known ones
+        if task.default_head_lr is not None and data.get("head_lr") in (None, "") and method.trains:
+            data["head_lr"] = task.default_head_lr
         return data
 
     @model_validator(mode="after")

@@ -1,6 +1,6 @@
 """ftlab.train.artifacts: entity spans as the playground shows them."""
 
-from ftlab.train.artifacts import entities
+from ftlab.tasks.ner import entities
 
 
 def test_entities_follow_the_spans_the_scorer_counts():

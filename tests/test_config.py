@@ -92,7 +92,7 @@ def test_ner_runs_give_the_fresh_head_its_own_rate():
     import torch
 
     from ftlab import models
-    from ftlab.config import NER_HEAD_LR
+    from ftlab.tasks.ner import HEAD_LR as NER_HEAD_LR
     from ftlab.train.engine import make_optimizer
 
     ner = RunConfig(model="tiny", dataset="zh-ner", method="lora")

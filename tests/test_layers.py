@@ -109,6 +109,8 @@ RULES = [
     ("ftlab.models", ("ftlab.train", "ftlab.store", "ftlab.queue", "ftlab.service", "ftlab.ui", "ftlab.config")),
     ("ftlab.metrics", ("ftlab.train", "ftlab.store", "ftlab.queue", "ftlab.service", "ftlab.ui")),
     ("ftlab.options", ("ftlab.config", "ftlab.methods", "torch")),
+    ("ftlab.tasks", ("ftlab.config", "ftlab.train", "ftlab.store", "ftlab.queue", "ftlab.service", "ftlab.ui",
+                     "ftlab.methods", "ftlab.models")),
     ("ftlab.tracking", ("gradio", "duckdb", "ftlab.config", "ftlab.store", "ftlab.queue", "ftlab.service", "ftlab.ui",
                         "ftlab.train")),
 ]
@@ -124,3 +126,37 @@ def test_imports_point_down(prefix, banned):
 def test_only_the_store_opens_duckdb():
     users = sorted(n for n in MODULES if any(i.split(".")[0] == "duckdb" for i in imports(n)))
     assert users == ["ftlab.store"]
+
+
+def task_name_comparisons() -> list[str]:
+    """`x == "ner"`, `task in ("classification", ...)` and the like anywhere in ftlab/ outside
+    ftlab/tasks/: what differs between tasks belongs to the task (ftlab.tasks)."""
+    from ftlab.tasks import names
+
+    known = set(names())
+    found = []
+    for name, path in MODULES.items():
+        if name == "ftlab.tasks" or name.startswith("ftlab.tasks."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            values = [s.value for s in sides if isinstance(s, ast.Constant)]
+            values += [e.value for s in sides if isinstance(s, (ast.Tuple, ast.List, ast.Set))
+                       for e in s.elts if isinstance(e, ast.Constant)]
+            if known & {v for v in values if isinstance(v, str)}:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_outside_the_task_registry_tests_a_task_name():
+    assert task_name_comparisons() == []
+
+
+def test_the_checker_sees_a_task_name_comparison(tmp_path, monkeypatch):
+    probe = tmp_path / "probe.py"
+    probe.write_text('def f(config):\n    return config.task == "ner" or config.task in ("classification",)\n')
+    monkeypatch.setitem(MODULES, "ftlab.probe", probe)
+    monkeypatch.setattr(__import__("test_layers"), "ROOT", tmp_path)
+    assert len(task_name_comparisons()) == 2

@@ -7,6 +7,7 @@ import pytest
 
 from ftlab import data, models
 from ftlab.train import batching, token_cache
+from ftlab.tasks import IGNORE
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_cached_equals_tokenized_and_is_reused(fixture, request, cache, tokenize
     for e, f, a in zip(expected, first, again):
         assert e.input_ids == f.input_ids == a.input_ids and e.labels == f.labels == a.labels
     if loaded.task == "ner":  # special tokens and later sub-words keep their ignored label through the cache
-        assert any(t == batching.IGNORE for t in again[0].labels[0])
+        assert any(t == IGNORE for t in again[0].labels[0])
 
 
 def test_key_changes_with_content_length_and_tokenizer(keyword_csv, cache, tokenizer):

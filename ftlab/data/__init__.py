@@ -24,6 +24,7 @@ from ftlab.errors import ConfigError, DataError
 from . import builtin, files, hub
 from .card import dataset_card
 from .common import BUILTIN_HINT, BUILTIN_NAMES, Loaded, builtin_hint
+from ftlab.tasks import get_task
 
 __all__ = ["Split", "TaskData", "DatasetInfo", "list_datasets", "infer_task", "load_dataset", "dataset_card"]
 
@@ -118,7 +119,7 @@ def _split(loaded: Loaded, seed: int) -> tuple[Split, Split, Split]:
     Every split is shuffled with random.Random(seed), so max_train/max_eval (first N) take an
     unbiased sample even from sources sorted by label (the Hub's imdb is).
     """
-    nested = loaded.task == "ner"
+    nested = get_task(loaded.task).per_token
     parts = dict(loaded.splits)
     if "all" in parts or ("validation" not in parts and "test" not in parts):
         texts, labels = parts.pop("all", None) or parts.pop("train")
@@ -183,7 +184,7 @@ def content_fingerprint(task, label_names, splits) -> str:
     h.update(json.dumps({"task": task, "label_names": label_names}, ensure_ascii=False).encode())
     for s in splits:
         h.update(b"\x00split\x00")
-        if task == "ner" and len(label_names) < 255:
+        if get_task(task).per_token and len(label_names) < 255:
             h.update("\x1e".join("\x1f".join(tokens) for tokens in s.texts).encode())
             h.update(b"\xff".join(bytes(tags) for tags in s.labels))
         else:
@@ -228,7 +229,7 @@ def load_dataset(
 
     train, validation, test = _split(loaded, split_seed)
     if max_train is not None:
-        keep = balanced_first(train.labels, max_train) if balanced and loaded.task == "classification" \
+        keep = balanced_first(train.labels, max_train) if balanced and not get_task(loaded.task).per_token \
             else range(min(max_train, len(train)))
         train = Split([train.texts[i] for i in keep], [train.labels[i] for i in keep])
     if max_eval is not None:
@@ -237,7 +238,7 @@ def load_dataset(
     for split_name, s in (("train", train), ("validation", validation), ("test", test)):
         if len(s) == 0:
             raise DataError(f"the {split_name} split of {spec} is empty; add more examples.")
-    if loaded.task == "classification":
+    if not get_task(loaded.task).per_token:
         if len(set(train.labels)) < 2:
             only = loaded.label_names[train.labels[0]]
             raise DataError(f"the train split of {spec} has a single class ({only!r}); add examples of other classes or raise max_train.")

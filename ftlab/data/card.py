@@ -6,6 +6,7 @@ import random
 from collections import Counter
 
 from .words import tokenize_words
+from ftlab.tasks import get_task
 
 RARE_CLASS = 5  # a class with fewer training examples than this cannot be learned: the card warns
 TOKENIZER_SAMPLE = 2000  # tokenizer stats on at most this many train examples: ~1 s, stable to ~1%
@@ -21,7 +22,7 @@ def _percentiles(values) -> dict:
 
 
 def _label_counts(data) -> list:
-    if data.task == "ner":
+    if get_task(data.task).per_token:
         # One entity per B- tag (all readers emit IOB2), counted per type.
         counts = Counter(data.label_names[t][2:] for seq in data.train.labels for t in seq if data.label_names[t].startswith("B-"))
         names = sorted(counts)
@@ -63,7 +64,7 @@ def _tokenizer_stats(data, tokenizer, max_length: int) -> dict:
     texts = data.train.texts
     idx = sorted(random.Random(0).sample(range(len(texts)), min(TOKENIZER_SAMPLE, len(texts))))
     sample = [texts[i] for i in idx]
-    is_ner = data.task == "ner"
+    is_ner = get_task(data.task).per_token
     # No special tokens here: [CLS]/[SEP] are never [UNK] and would dilute unk_rate; they are
     # added back for lengths, since those decide truncation.
     if is_ner:
@@ -93,7 +94,7 @@ def _tokenizer_stats(data, tokenizer, max_length: int) -> dict:
 def dataset_card(data, tokenizer=None, max_length: int = 128) -> dict:
     """Sizes, label balance and lengths of a TaskData; with a tokenizer also tokens, [UNK] share
     and how much max_length would cut. For ner, lengths count tokens (words) per sentence."""
-    is_ner = data.task == "ner"
+    is_ner = get_task(data.task).per_token
     card = {
         "name": data.name,
         "task": data.task,

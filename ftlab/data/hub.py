@@ -13,6 +13,7 @@ from ftlab.errors import DataError, field
 from ftlab.hub import offline_reason
 
 from .common import Loaded, builtin_hint, first_line, label_str, pick_column, sort_label_names
+from ftlab.tasks import get_task
 
 # Canonical datasets whose config follows a slash in ftlab specs ("glue/sst2" means
 # load_dataset("glue", "sst2")); any other "a/b" is an owner/name repo id. "name:config"
@@ -99,7 +100,7 @@ def from_dataset_dict(dd, spec: str, task: str, *, text_column=None, label_colum
         raise DataError(f"{spec} has no train split (it has: {', '.join(dd)}); ftlab needs one to fine-tune on.")
     features = found["train"].features
     columns = list(features)
-    if task == "ner":
+    if get_task(task).per_token:
         tcol = pick_column(columns, text_column, ("tokens", "words"), "text", spec)
         lcol = pick_column(columns, label_column, ("ner_tags", "tags", "labels"), "label", spec)
         inner = getattr(features[lcol], "feature", None)
@@ -111,14 +112,14 @@ def from_dataset_dict(dd, spec: str, task: str, *, text_column=None, label_colum
 
     raw = {s: (ds[tcol], ds[lcol]) for s, ds in found.items()}
     if "test" in raw:
-        flat = raw["test"][1] if task != "ner" else [t for seq in raw["test"][1] for t in seq]
+        flat = raw["test"][1] if not get_task(task).per_token else [t for seq in raw["test"][1] for t in seq]
         if all(x == -1 or x is None for x in flat):
             del raw["test"]
 
     if names is None:  # plain values: name them like a local file does
-        values = [label_str(x) for _, labs in raw.values() for x in (labs if task != "ner" else [t for s in labs for t in s])]
+        values = [label_str(x) for _, labs in raw.values() for x in (labs if not get_task(task).per_token else [t for s in labs for t in s])]
         names = sort_label_names(v for v in values if v not in ("", "-1"))
-        if task == "ner":
+        if get_task(task).per_token:
             if not all(n == "O" or n[:2] in ("B-", "I-") for n in names):
                 raise DataError(f"the tags in column {lcol!r} of {spec} are not named BIO tags; set {field('label_column')} to a column of BIO tags.")
             names = ["O"] + [n for n in names if n != "O"]
@@ -126,7 +127,7 @@ def from_dataset_dict(dd, spec: str, task: str, *, text_column=None, label_colum
         to_id = lambda x: lookup.get(label_str(x), -1)  # noqa: E731
     else:
         to_id = lambda x: -1 if x is None else int(x)  # noqa: E731
-        if task == "ner" and "O" in names and names[0] != "O":
+        if get_task(task).per_token and "O" in names and names[0] != "O":
             # Keep the dataset's ids but move "O" to id 0, as the rest of ftlab expects.
             order = ["O"] + [n for n in names if n != "O"]
             remap = {i: order.index(n) for i, n in enumerate(names)}
@@ -134,7 +135,7 @@ def from_dataset_dict(dd, spec: str, task: str, *, text_column=None, label_colum
 
     splits = {}
     for s, (texts, labels) in raw.items():
-        if task == "ner":
+        if get_task(task).per_token:
             pairs = [(list(t), [to_id(x) for x in ls]) for t, ls in zip(texts, labels) if t]
         else:
             pairs = [(t.strip(), to_id(x)) for t, x in zip(texts, labels) if isinstance(t, str) and t.strip()]

@@ -28,7 +28,9 @@ def set_trainable(model, predicate) -> None:
 def peft_task_type(task: str):
     from peft import TaskType
 
-    return TaskType.SEQ_CLS if task == "classification" else TaskType.TOKEN_CLS
+    from ftlab.tasks import get_task
+
+    return TaskType[get_task(task).peft_task_type]
 
 
 def wrap_with_peft(model, config_cls, kwargs: dict, ctx, *, targets: bool = True):

@@ -55,7 +55,10 @@ def majority_module(n_labels: int, label: int, token_level: bool):
 
 def apply_majority(model, options: MajorityOptions, ctx):
     counts = list(ctx.train_label_counts) or [1]
-    return majority_module(len(ctx.label_names) or len(counts), counts.index(max(counts)), ctx.task == "ner")
+    from ftlab.tasks import get_task
+
+    return majority_module(len(ctx.label_names) or len(counts), counts.index(max(counts)),
+                           get_task(ctx.task).per_token)
 
 
 class ZeroShotOptions(Options):

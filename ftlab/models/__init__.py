@@ -216,9 +216,11 @@ def _tiny_config(name: str, vocab_size: int, pad_id: int, num_labels: int):
 def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: int = 0):
     """A model with a fresh task head: sequence classification or token classification."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+    import transformers
 
-    auto = AutoModelForSequenceClassification if task == "classification" else AutoModelForTokenClassification
+    from ftlab.tasks import get_task
+
+    auto = getattr(transformers, get_task(task).auto_class)
     num_labels = len(label_names)
     id2label = dict(enumerate(label_names))
     label2id = {v: k for k, v in id2label.items()}

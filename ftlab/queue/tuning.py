@@ -32,6 +32,7 @@ from typing import Callable, Optional
 from ftlab import methods
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError
+from ftlab.tasks import get_task
 from ftlab.store import Store
 
 log = logging.getLogger("ftlab.tuning")
@@ -56,7 +57,7 @@ def study_specs(base: RunConfig, method_names: list[str], *, trials: int, seeds:
                     "spec": {"base": config.to_dict(), "trials": int(trials), "seeds": int(seeds),
                              "parallel": max(1, int(parallel)), "space": method.search_space(),
                              "eval_every": max(1, steps // EVALS_PER_TRIAL),
-                             "metric": "accuracy" if config.task == "classification" else "entity_f1"}})
+                             "metric": get_task(config.task).primary}})
     return out
 
 

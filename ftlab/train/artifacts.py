@@ -13,13 +13,12 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from seqeval.metrics.sequence_labeling import get_entities
 
 from ftlab import methods, models
 from ftlab.config import RunConfig
-from ftlab.data.words import tokenize_words
 from ftlab.errors import FtlabError
 from ftlab.methods import MethodContext
+from ftlab.tasks import get_task
 
 WEIGHTS = "trained.safetensors"
 META = "run.json"
@@ -45,33 +44,8 @@ class Predictor:
 
     @torch.inference_mode()
     def predict(self, texts: list[str]) -> list[dict]:
-        if self.config.task == "classification":
-            enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length, padding=True,
-                                 return_tensors="pt")
-            probs = self.model(**enc).logits.float().softmax(-1)
-            return [{"label": self.label_names[int(p.argmax())],
-                     "probs": {n: round(float(v), 4) for n, v in zip(self.label_names, p)}} for p in probs]
-        return [self._tag(text) for text in texts]
-
-    def _tag(self, text: str) -> dict:
-        # Whitespace-separated languages tag words; text without spaces (Chinese) tags characters.
-        words = text.split() if " " in text.strip() else [c for c in text if not c.isspace()]
-        ids, word_ids = tokenize_words(self.tokenizer, [words], self.config.max_length)
-        guess = self.model(input_ids=torch.tensor(ids), attention_mask=torch.ones(1, len(ids[0]), dtype=torch.long)
-                           ).logits[0].argmax(-1).tolist()
-        tags, seen = ["O"] * len(words), set()
-        for pos, w in enumerate(word_ids[0]):
-            if w is not None and w not in seen:
-                seen.add(w)
-                tags[w] = self.label_names[guess[pos]]
-        return {"tokens": words, "tags": tags, "entities": entities(words, tags, " " if " " in text.strip() else "")}
-
-
-def entities(words: list[str], tags: list[str], joiner: str) -> list[dict]:
-    """BIO tags -> [{"type", "text", "start", "end"}] over word indices (end exclusive). The spans
-    are seqeval's (the library that scores NER here), so what the playground shows is what counts."""
-    return [{"type": kind, "start": start, "end": last + 1, "text": joiner.join(words[start:last + 1])}
-            for kind, start, last in get_entities(list(tags))]
+        return get_task(self.config.task).predict(self.model, self.tokenizer, texts, self.config.max_length,
+                                                  self.label_names)
 
 
 def run_data(config: RunConfig):

@@ -10,41 +10,17 @@ the pools and the batch order stay random (seeded).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import torch
 
-from ftlab.data.words import tokenize_words
+from ftlab.tasks import Encoded, get_task
 
-IGNORE = -100  # label of positions that do not count in the loss (special tokens, sub-words)
-
-
-@dataclass
-class Encoded:
-    input_ids: list[list[int]]
-    labels: list  # classification: list[int]; ner: list[list[int]] aligned to input_ids
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    def lengths(self) -> list[int]:
-        return [len(x) for x in self.input_ids]
 
 
 def encode(split, task: str, tokenizer, max_length: int) -> Encoded:
-    """Tokenize a data split. NER labels go on each word's first sub-token; the rest are ignored."""
-    if task == "classification":
-        enc = tokenizer(list(split.texts), truncation=True, max_length=max_length)
-        return Encoded(enc["input_ids"], list(split.labels))
-    input_ids, word_ids = tokenize_words(tokenizer, split.texts, max_length)
-    labels = []
-    for words, tags in zip(word_ids, split.labels):
-        row, prev = [], None
-        for w in words:
-            row.append(IGNORE if w is None or w == prev else tags[w])
-            prev = w
-        labels.append(row)
-    return Encoded(input_ids, labels)
+    """Tokenize a data split, labels in the task's shape (ftlab.tasks: NER labels go on each word's
+    first sub-token; the rest are ignored)."""
+    return get_task(task).encode(split, tokenizer, max_length)
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random, pool_batches: int = 64) -> list[list[int]]:
@@ -82,10 +58,5 @@ def collate(data: Encoded, idx: list[int], pad_id: int, task: str, multiple: int
     for r, s in enumerate(seqs):
         ids[r, :len(s)] = torch.tensor(s)
         mask[r, :len(s)] = 1
-    if task == "classification":
-        labels = torch.tensor([data.labels[i] for i in idx], dtype=torch.long)
-    else:
-        labels = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
-        for r, i in enumerate(idx):
-            labels[r, :len(data.labels[i])] = torch.tensor(data.labels[i])
+    labels = get_task(task).batch_labels([data.labels[i] for i in idx], width)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}

@@ -21,11 +21,11 @@ import torch
 from ftlab import data as datasets
 from ftlab import methods, metrics, models
 from ftlab.config import RunConfig
-from ftlab.data.card import entities_cut
 from ftlab.errors import ConfigError, FtlabError, field, one_line
 from ftlab.methods import MethodContext
 from ftlab.train import artifacts, checkpoint, feature_cache
-from ftlab.train.batching import IGNORE, Encoded, collate, length_grouped_batches, pad_multiple, sorted_batches
+from ftlab.tasks import get_task
+from ftlab.train.batching import Encoded, collate, length_grouped_batches, pad_multiple, sorted_batches
 from ftlab.train.throughput import ThroughputWindow, rate
 from ftlab.train.token_cache import encode_cached
 
@@ -217,10 +217,9 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
     tokenizer = models.load_tokenizer(config.model)
     train_set, val_set, test_set = (encode_cached(s, data.task, data.label_names, tokenizer, config.max_length)
                                     for s in (data.train, data.validation, data.test))
-    if data.task == "ner":
-        kept_words = [sum(t != IGNORE for t in row) for row in test_set.labels]  # each kept word's first sub-token
-        cut, total = entities_cut(data.test.labels, data.label_names, kept_words)
-        reached.truncation = {"test_entities_cut": cut, "test_entities": total}
+    task = get_task(data.task)
+    if task.truncation is not None:
+        reached.truncation = task.truncation(data, test_set)
     parent = None
     if config.init_from:
         model, parent = continue_from(config, init_dir, data, tokenizer)
@@ -263,7 +262,7 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
                model=model, forward=forward, method=method, optimizer=optimizer, scheduler=scheduler,
                autocast=autocast, scaler=scaler, memory=memory, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                report_every=max(1, total_steps // MAX_CURVE_POINTS), eval_every=config.eval_every or steps_per_epoch,
-               primary="accuracy" if data.task == "classification" else "entity_f1", parent=parent)
+               primary=task.primary, parent=parent)
 
 
 def continue_from(config: RunConfig, init_dir: str, data, tokenizer):
@@ -481,22 +480,11 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
         n = sum(len(idx) for idx, _, _ in outputs)
         mean_loss = float(total_loss) / max(n, 1)
         preds: dict[int, object] = {}
+        task = get_task(data.task)
         for idx, guess, labels in outputs:
-            guess = guess.cpu()
-            if data.task == "classification":
-                preds.update(zip(idx, guess.tolist()))
-            else:
-                for r, i in enumerate(idx):
-                    preds[i] = guess[r][labels[r] != IGNORE].tolist()
+            preds.update(zip(idx, task.decode(guess.cpu(), labels)))
     seconds = time.perf_counter() - t0
-    order = range(len(dataset))
-    if data.task == "classification":
-        result = metrics.classification_metrics([preds[i] for i in order], list(dataset.labels), data.label_names)
-    else:
-        names = data.label_names
-        gold = [[names[t] for t in row if t != IGNORE] for row in dataset.labels]
-        guess = [[names[t] for t in preds[i]] for i in order]
-        result = metrics.ner_metrics(guess, gold)
+    result = task.score([preds[i] for i in range(len(dataset))], dataset.labels, data.label_names)
     scores = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
     scores["loss"] = mean_loss
     return {"metrics": scores, "per_class": result.get("per_class", []), "confusion": result.get("confusion"),

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from ftlab.errors import FtlabError
+from ftlab.tasks import get_task
 from ftlab.train import artifacts
 
 FORMATS = ("adapter", "merged")
@@ -51,13 +52,9 @@ def refusal(method: str, is_peft: bool, fmt: str) -> str | None:
 
 def model_card(run: dict, fmt: str, base: str) -> str:
     """A Hub model card: YAML metadata (model-index with the run's test scores) and how to load it."""
-    task = run.get("task") or run["config"].get("task")
-    pipeline = "text-classification" if task == "classification" else "token-classification"
-    if task == "classification":
-        metrics = [("accuracy", "accuracy", "Test accuracy"), ("f1", "macro_f1", "Test macro-F1")]
-    else:
-        metrics = [("f1", "entity_f1", "Test entity F1"), ("precision", "entity_precision", "Test entity precision"),
-                   ("recall", "entity_recall", "Test entity recall")]
+    task = get_task(run.get("task") or run["config"].get("task"))
+    pipeline = task.pipeline
+    metrics = task.card_metrics
     summary = run.get("summary") or {}
     values = [{"type": t, "value": round(float(summary.get(k, run.get(k))), 4), "name": n}
               for t, k, n in metrics if summary.get(k, run.get(k)) is not None]
@@ -80,7 +77,7 @@ def model_card(run: dict, fmt: str, base: str) -> str:
              f"{run.get('total_params') or summary.get('total_params') or 0:,}, seed {run['config'].get('seed')}.", "",
              "| test metric | value |", "|---|---|"] + [f"| {v['name']} | {v['value']} |" for v in values] + [""]
     if fmt == "adapter":
-        auto = "AutoModelForSequenceClassification" if task == "classification" else "AutoModelForTokenClassification"
+        auto = task.auto_class
         lines += ["```python", "from peft import PeftModel", f"from transformers import {auto}", "",
                   f"base = {auto}.from_pretrained({base!r}, num_labels={len(run.get('label_names') or [])})",
                   "model = PeftModel.from_pretrained(base, 'THIS_FOLDER')", "```"]

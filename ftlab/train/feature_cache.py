@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from ftlab import cache, models
-from ftlab.train.batching import IGNORE, Encoded, collate, sorted_batches
+from ftlab.train.batching import Encoded, collate, sorted_batches
+from ftlab.tasks import IGNORE, get_task
 
 FORMAT = 1  # bump when what is stored changes
 
@@ -98,8 +99,9 @@ def compute(model, head, sets: list[Encoded], task: str, pad_id: int, device, ba
     model.eval()
     new = {}
     try:
-        todo = Encoded([wanted[k] for k in missing], [0] * len(missing) if task == "classification"
-                       else [[IGNORE] * len(wanted[k]) for k in missing])
+        per_token = get_task(task).per_token
+        todo = Encoded([wanted[k] for k in missing], [[IGNORE] * len(wanted[k]) for k in missing] if per_token
+                       else [0] * len(missing))
         with torch.inference_mode():
             for idx in sorted_batches(todo.lengths(), batch_size):
                 batch = collate(todo, idx, pad_id, task, multiple=1)
@@ -107,7 +109,7 @@ def compute(model, head, sets: list[Encoded], task: str, pad_id: int, device, ba
                 model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
                 out = captured[0].float().cpu().numpy()
                 for r, i in enumerate(idx):
-                    row = out[r] if task == "classification" else out[r, : len(todo.input_ids[i])]
+                    row = out[r, : len(todo.input_ids[i])] if per_token else out[r]
                     new[missing[i]] = row.reshape(-1, out.shape[-1]).copy()
     finally:
         hook.remove()
@@ -121,7 +123,7 @@ class CachedHead(torch.nn.Module):
 
     def __init__(self, model, head, features: dict, task: str, dropout: float):
         super().__init__()
-        self.model, self.head, self.features, self.task = model, head, features, task
+        self.model, self.head, self.features, self.per_token = model, head, features, get_task(task).per_token
         self.dropout = torch.nn.Dropout(dropout)
 
     def forward(self, input_ids, attention_mask=None, labels=None, **_):
@@ -129,7 +131,7 @@ class CachedHead(torch.nn.Module):
         rows = [self.features[_row_key([t for t, m in zip(ids, keep) if m])]
                 for ids, keep in zip(input_ids.tolist(), mask.tolist())]
         device = next(self.head.parameters()).device
-        if self.task == "classification":
+        if not self.per_token:
             x = torch.from_numpy(np.stack([r[0] for r in rows])).to(device)
         else:
             x = torch.zeros(len(rows), input_ids.shape[1], rows[0].shape[-1], device=device)

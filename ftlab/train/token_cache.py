@@ -23,6 +23,7 @@ from typing import Optional
 import numpy as np
 
 from ftlab import cache
+from ftlab.tasks import get_task
 from ftlab.train.batching import Encoded, encode
 
 CACHE_VERSION = 2  # bump when encode() changes what it produces
@@ -88,10 +89,10 @@ def _unragged(flat: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
 def _save(path: Path, enc: Encoded, task: str) -> None:
     ids, offsets = _ragged(enc.input_ids)
     arrays = {"input_ids": ids, "offsets": offsets}
-    if task == "classification":
-        arrays["labels"] = np.asarray(enc.labels, dtype=np.int32)
-    else:
+    if get_task(task).per_token:
         arrays["labels"] = _ragged(enc.labels)[0]
+    else:
+        arrays["labels"] = np.asarray(enc.labels, dtype=np.int32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
@@ -102,9 +103,9 @@ def _load(path: Path, task: str) -> Encoded:
     with np.load(path, allow_pickle=False) as z:
         offsets = z["offsets"]
         input_ids = _unragged(z["input_ids"], offsets)
-        if task == "classification":
-            return Encoded(input_ids, z["labels"].tolist())
-        return Encoded(input_ids, _unragged(z["labels"], offsets))
+        if get_task(task).per_token:
+            return Encoded(input_ids, _unragged(z["labels"], offsets))
+        return Encoded(input_ids, z["labels"].tolist())
 
 
 def encode_cached(split, task: str, label_names: list[str], tokenizer, max_length: int) -> Encoded:

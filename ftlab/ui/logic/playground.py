@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 
+from ftlab.tasks import get_task
 from ftlab.text import t
 
 
@@ -46,7 +47,7 @@ def prediction_view(task: str, prediction: dict, text: str = "") -> dict:
     """One run's prediction (Predictor.predict) -> {"label": {label: prob} | None, "highlight":
     segments | None, "text": a one-line summary}. NER words are re-joined as the predictor split
     them: by spaces, or per character for text without spaces (Chinese)."""
-    if task == "ner":
+    if get_task(task).per_token:
         tokens = prediction.get("tokens", [])
         joiner = " " if " " in (text or "").strip() else ""
         ents = prediction.get("entities") or []

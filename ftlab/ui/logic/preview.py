@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from ftlab.config import RunConfig
+from ftlab.tasks import DEFAULT, get_task
 from ftlab.text import t
 from ftlab.ui.logic.format import format_duration, md_escape
 from ftlab.ui.logic.launch import errors_markdown
@@ -148,7 +149,7 @@ def card_markdown(card: dict) -> str:
                        examples=", ".join(md_escape(x) for x in rare["examples"])))
     labels = card.get("labels") or []
     if labels:
-        kind = t("card_entities") if card.get("task") == "ner" else t("card_labels")
+        kind = t("card_entities") if get_task(card.get("task") or DEFAULT).per_token else t("card_labels")
         lines += ["", f"| {kind} | {t('card_count_share')} |", "|---|---:|---:|"]
         lines += [f"| {md_escape(r['label'])} | {r['count']:,} | {r['share']:.1%} |" for r in labels[:20]]
         if len(labels) > 20:

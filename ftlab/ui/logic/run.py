@@ -16,6 +16,7 @@ import pandas as pd
 
 from ftlab.config import RunConfig
 from ftlab.errors import FtlabError
+from ftlab.tasks import DEFAULT, get_task
 from ftlab.text import t
 from ftlab.ui.logic.format import format_duration, md_escape, short_dataset
 
@@ -96,14 +97,7 @@ def run_summary_markdown(run: dict) -> str:
              + (t("rs_device", device=s["device"]) if s.get("device") else "")]
     if s.get("error"):
         lines.append("\n" + t("rs_error", error=md_escape(s["error"])))
-    task = s.get("task")
-    if task == "ner":
-        scores = [(t("metric_entity_f1"), _pct(s.get("entity_f1"))),
-                  (t("metric_entity_precision"), _pct(s.get("entity_precision"))),
-                  (t("metric_entity_recall"), _pct(s.get("entity_recall"))),
-                  (t("metric_token_accuracy"), _pct(s.get("token_accuracy")))]
-    else:
-        scores = [(t("metric_accuracy"), _pct(s.get("accuracy"))), (t("metric_macro_f1"), _pct(s.get("macro_f1")))]
+    scores = [(t(f"metric_{m}"), _pct(s.get(m))) for m in get_task(s.get("task") or DEFAULT).metrics]
     scores.append((t("rs_test_loss"), _num(s.get("eval_loss"), "{:.4f}")))
     scores += continual_rows(s.get("summary") if isinstance(s.get("summary"), dict) else {})
     trainable, total = s.get("trainable_params"), s.get("total_params")
