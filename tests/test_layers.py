@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md, read off the source: every import in ftlab/, at module level or inside a
+"""The layers of docs/architecture.md, read off the source: every import in ftlab/, at module level or inside a
 function (a lazy import is still a dependency), must point down, and no module may depend on itself
 through others."""
 
@@ -96,7 +96,7 @@ def modules_under(prefix: str) -> list[str]:
     return sorted(n for n in MODULES if n == prefix or n.startswith(prefix + "."))
 
 
-# (modules, what they must not import): data flows down, DESIGN.md's layers
+# (modules, what they must not import): data flows down, docs/architecture.md's layers
 RULES = [
     ("ftlab.ui", ("torch", "transformers", "peft", "duckdb", "ftlab.train", "ftlab.queue", "ftlab.store")),
     ("ftlab.ui.logic", ("gradio",)),
