@@ -116,6 +116,9 @@ class LiveStudy:
     study: object  # optuna.Study
     trials: dict = field(default_factory=dict)  # job id -> optuna trial (asked, not yet told)
     reported: dict = field(default_factory=dict)  # job id -> validation steps already reported
+    # Trials reloaded after a restart with scores reported before it: whether to prune them was
+    # never decided (the scheduler stopped first), so it is, once each runs again.
+    recheck: set = field(default_factory=set)
 
     @property
     def spec(self) -> dict:
@@ -148,6 +151,8 @@ def load_study(store: Store, row: dict) -> LiveStudy:
             for step, score in sorted(scores.items()):
                 trial.report(score, step)
             live.reported[job["id"]] = set(scores)
+            if scores:
+                live.recheck.add(job["id"])
     return live
 
 
@@ -198,9 +203,14 @@ class Tuner:
             if trial is None:
                 continue
             scores = validation_scores(self.store, job, spec["metric"])
-            for step in sorted(set(scores) - live.reported.setdefault(job["id"], set())):
-                trial.report(scores[step], step)
-                live.reported[job["id"]].add(step)
+            new = sorted(set(scores) - live.reported.setdefault(job["id"], set()))
+            if job["status"] == "running" and job["id"] in live.recheck:
+                live.recheck.discard(job["id"])
+                new = new or [None]  # decide on the scores reported before the restart
+            for step in new:
+                if step is not None:
+                    trial.report(scores[step], step)
+                    live.reported[job["id"]].add(step)
                 if job["status"] == "running" and trial.should_prune():
                     log.info("study %s: trial %s pruned at step %s", study_id, job["trial"], step)
                     self.prune(job["id"])
@@ -239,7 +249,12 @@ class Tuner:
         study_id, spec = live.row["id"], live.spec
         reruns = [j for j in jobs if j.get("trial") is None]
         if not reruns:
-            complete = [t for t in live.study.trials if t.value is not None and math.isfinite(t.value)]
+            from optuna.trial import TrialState
+
+            # Only trials that ran to the end: Optuna gives a pruned trial its last reported value,
+            # which a trial stopped half-way must never win with.
+            complete = [t for t in live.study.trials if t.state == TrialState.COMPLETE and t.value is not None
+                        and math.isfinite(t.value)]
             if not complete:
                 self._close(live, status="failed", error="no trial finished with a validation score")
                 return

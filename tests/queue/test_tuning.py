@@ -1,5 +1,9 @@
-"""Tuning end to end on the tiny model: Optuna studies whose trials are queue jobs, one pruned,
-the study rebuilt after a scheduler restart mid-study, the best setting re-run over seeds."""
+"""Tuning: Optuna studies whose trials are queue jobs, one pruned, the study rebuilt after a
+scheduler restart mid-study, the best setting re-run over seeds (workers scripted); trial settings
+from each method's search space; Lab.tune's queueing."""
+
+import math
+import time
 
 import optuna
 import pytest
@@ -8,7 +12,7 @@ from ftlab.config import RunConfig
 from ftlab.queue import tuning
 from ftlab.queue.scheduler import Scheduler
 from ftlab.store import Store
-from test_queue import drive  # the queue tests' tick-until loop
+from test_queue import ScriptedBackend  # workers that do what the test says
 
 TERMINAL = {"succeeded", "failed", "canceled", "pruned"}
 
@@ -20,12 +24,30 @@ class PruneTrialOne(optuna.pruners.BasePruner):
         return trial.number == 1
 
 
+def validation_accuracy(config: dict) -> float:
+    """A scripted trial's validation score: a known function of its learning rate (best near 1e-3)."""
+    return round(1.0 - abs(math.log10(config["lr"]) + 3) / 10, 4)
+
+
+def trial_script(handle):
+    """A trial as the scheduler sees a worker: it starts, reports its half-way validation score at
+    step 150 (the pruner's look), and runs until the test finishes it or the scheduler stops it;
+    a tuned re-run finishes at once."""
+    config = handle.spec["config"]
+    if config.get("tag") != "trial":
+        handle.finish(steps=2)
+        return
+    handle.start(300)
+    handle.events.append({"event": "eval", "time": time.time(), "step": 150, "split": "validation",
+                          "metrics": {"accuracy": validation_accuracy(config), "loss": 1.0}})
+
+
 def test_studies_prune_survive_a_restart_and_rerun_the_best_over_seeds(tmp_path, monkeypatch):
+    """The tuner's ask / report / prune / restart / re-run logic, with workers scripted (the engine
+    that runs a trial's config is the engine of every run, tested on its own)."""
     monkeypatch.setattr(tuning, "make_pruner", PruneTrialOne)
     db = str(tmp_path / "tune.duckdb")
     store = Store(db)
-    # short inputs keep 300 steps of the tiny model to seconds, and leave the pruned trial 150
-    # steps to run after its first validation pass while the scheduler decides to stop it
     base = RunConfig(model="tiny", dataset="tweets-sentiment", max_train=64, max_eval=32, batch_size=16,
                      max_steps=300, max_length=16, seed=0)
     # one study: studies of several methods are queued alike (test_lab_tune_queues_... below)
@@ -33,14 +55,37 @@ def test_studies_prune_survive_a_restart_and_rerun_the_best_over_seeds(tmp_path,
     assert all(s["spec"]["eval_every"] == 150 for s in studies)
     store.add_studies(studies)
 
-    sched = Scheduler(store, db, slots=["cpu"], spare_workers=True)
-    finished = lambda: sum(j["status"] in TERMINAL for j in store.jobs_records())  # noqa: E731
-    drive(sched, lambda: finished() >= 1 and any(j["status"] == "running" for j in store.jobs_records()),
-          timeout=400)
-    sched.shutdown()  # mid-study: the running trial is interrupted, re-queued by the next scheduler
+    def finish_running(backend):
+        """Each trial still running a tick after its first report (the tick in which the tuner may prune
+        it) finishes: a validation score at 300, then the test."""
+        for handle in backend.handles:
+            handle.ticks = getattr(handle, "ticks", 0) + 1
+            if handle.code is None and handle.cancel_at is None and handle.spec["config"].get("tag") == "trial" \
+                    and handle.ticks >= 2:
+                handle.events.append({"event": "eval", "time": time.time(), "step": 300, "split": "validation",
+                                      "metrics": {"accuracy": validation_accuracy(handle.spec["config"]),
+                                                  "loss": 0.5}})
+                handle.finish(steps=1)
 
-    sched = Scheduler(store, db, slots=["cpu"], spare_workers=True)
-    drive(sched, lambda: all(s["status"] != "running" for s in store.studies_records()), timeout=400)
+    backend = ScriptedBackend(trial_script)
+    sched = Scheduler(store, db, backend=backend, slots=["cpu"])
+    finished = lambda: sum(j["status"] in TERMINAL for j in store.jobs_records())  # noqa: E731
+    for _ in range(200):  # until one trial ended and the next runs
+        sched.tick()
+        if finished() >= 1 and any(j["status"] == "running" for j in store.jobs_records()):
+            break
+        finish_running(backend)
+    assert finished() >= 1
+    sched.shutdown()  # mid-study: the running trial is interrupted, re-queued by the next scheduler
+    assert "interrupted" in {j["status"] for j in store.jobs_records()}
+
+    backend = ScriptedBackend(trial_script)
+    sched = Scheduler(store, db, backend=backend, slots=["cpu"])
+    for _ in range(400):
+        sched.tick()
+        if all(s["status"] != "running" for s in store.studies_records()):
+            break
+        finish_running(backend)
     sched.shutdown()
 
     for st in store.studies_records():
@@ -60,6 +105,7 @@ def test_studies_prune_survive_a_restart_and_rerun_the_best_over_seeds(tmp_path,
             if j["status"] == "succeeded":
                 ev = store.evals_df(j["run_id"])
                 scores[j["trial"]] = ev[ev["split"] == "validation"]["accuracy"].max()
+                assert scores[j["trial"]] == validation_accuracy(j["config"])
         best = max(scores, key=scores.get)
         assert st["best"]["trial"] == best and st["best"]["value"] == pytest.approx(scores[best])
         reruns = [j for j in jobs if j["trial"] is None]
