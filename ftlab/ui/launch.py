@@ -304,17 +304,16 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
             log.exception("queue form")
             return status_markdown(t("nothing_queued") + one_line(err, launch_logic.page_label), ok=False), \
                 gr.skip(), gr.skip(), gr.skip()
-        if not grid.ok:
-            return launch_logic.errors_markdown(grid.errors or [t("grid_no_methods")]), gr.skip(), gr.skip(), gr.skip()
-        if tune_on:
+        if tune_on and grid.ok:
             return on_tune(grid, n_trials)
         try:
-            ids = lab.submit(grid.configs, owner=visitor(request, profile), baselines=True)
-        except Exception as err:
-            if not isinstance(err, FtlabError):
-                log.exception("submit")
-            return status_markdown(t("nothing_queued") + one_line(err, launch_logic.page_label), ok=False), \
-                gr.skip(), gr.skip(), gr.skip()
+            ids, refused = launch_logic.submit_grid(
+                grid, lambda configs: lab.submit(configs, owner=visitor(request, profile), baselines=True))
+        except Exception as err:  # a bug, not a refusal: logged in full, one line on the page
+            log.exception("submit")
+            refused = status_markdown(t("nothing_queued") + one_line(err, launch_logic.page_label), ok=False)
+        if refused:
+            return refused, gr.skip(), gr.skip(), gr.skip()
         gr.Info(t("queued_toast", n=len(ids)))
         summary, table, _ = queue_ui.refresh("")
         extra = len(ids) - len(grid.configs)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ftlab.config import RunConfig, field_help, parse_value
-from ftlab.errors import ConfigError, FtlabError
+from ftlab.errors import ConfigError, FtlabError, one_line
 from ftlab.text import t
 from ftlab.ui.logic.format import md_escape
 
@@ -318,3 +318,18 @@ def options_table(rows: list[dict]) -> str:
         described = t(f"opt_{r['method']}_{r['name']}", r["help"]) if r.get("method") else r["help"]
         lines.append(f"| `{r['name']}` | {md_escape(r['type'])} | `{default}` | {md_escape(described)} |")
     return "\n".join(lines)
+
+
+def submit_grid(grid: "Grid", submit) -> tuple[list[str] | None, str | None]:
+    """What the Queue button does with a read form: (job ids, None) when `submit(configs)` (the
+    service's submit, with the visitor and the baselines) queued them, else (None, the one-line
+    refusal as the page shows it: every form error, or what the service refused, fields named by
+    their place on the page). Anything but a refusal (a bug) propagates."""
+    from ftlab.ui.logic.format import status_markdown
+
+    if not grid.ok:
+        return None, errors_markdown(grid.errors or [t("grid_no_methods")])
+    try:
+        return submit(grid.configs), None
+    except FtlabError as err:
+        return None, status_markdown(t("nothing_queued") + one_line(err, page_label), ok=False)
