@@ -383,7 +383,21 @@ class Lab:
         return snap
 
     def jobs(self) -> list[dict]:
-        return self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
+        jobs = self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
+        self._sweep_now_and_then(jobs)
+        return jobs
+
+    SWEEP_EVERY_S = 3600.0
+
+    def _sweep_now_and_then(self, jobs: list[dict]) -> None:
+        """The uploads' retention rule, applied at most once an hour by whoever lists the jobs (the
+        Queue tab does every few seconds), so a quiet dashboard keeps no stale upload either."""
+        import time
+
+        if self.remote or time.monotonic() - self.__dict__.get("_swept", -1e18) < self.SWEEP_EVERY_S:
+            return
+        self._swept = time.monotonic()
+        self.sweep_uploads(jobs)
 
     def jobs_view(self, user: Optional[str] = None) -> list[dict]:
         """The jobs as `user` may see them: another visitor's without its log (ftlab.policy)."""
@@ -448,11 +462,12 @@ class Lab:
         self.policy.check_upload(user, uploads.usage(mine), size)
         return uploads.save(tmp_path, mine)
 
-    def sweep_uploads(self) -> list[str]:
-        """Remove the uploads that no job or stored run names, once older than the policy's
-        retention (ftlab.uploads.sweep); returns the removed paths."""
-        in_use = [(j.get("config") or {}).get("dataset") for j in self.jobs()]
-        in_use += [r.get("dataset") for r in self.runs()]
+    def sweep_uploads(self, jobs: Optional[list[dict]] = None) -> list[str]:
+        """Remove the uploads that no job (`jobs`, else all of them) or stored run names, once older
+        than the policy's retention (ftlab.uploads.sweep); returns the removed paths."""
+        if jobs is None:
+            jobs = self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
+        in_use = [(j.get("config") or {}).get("dataset") for j in jobs] + [r.get("dataset") for r in self.runs()]
         return uploads.sweep(uploads.root(self.db_path), in_use, self.policy.upload_retention_s)
 
     def check_upload_owner(self, spec: str, user: Optional[str]) -> None:

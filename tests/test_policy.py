@@ -183,6 +183,11 @@ def test_uploads_follow_the_launch_rules_a_quota_and_a_retention(shared, tmp_pat
         os.utime(path, (old, old))
     assert lab.sweep_uploads() == [mine]
     assert not Path(mine).exists() and Path(used).exists()
+    stale = lab.save_upload(keyword_csv, user="ann")  # and a quiet dashboard sweeps too, hourly, as it lists jobs
+    os.utime(stale, (old, old))
+    lab._swept = time.monotonic() - lab.SWEEP_EVERY_S - 1
+    lab.jobs()
+    assert not Path(stale).exists() and Path(used).exists()
     # read-only: no upload at all
     board = Lab(str(tmp_path / "board.duckdb"), policy=Policy.for_mode("leaderboard"))
     try:
