@@ -28,6 +28,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ftlab.text import t
+from ftlab.stats import t_quantile
 from ftlab.tasks import primary_metric
 
 TEMPLATE = "plotly_white"
@@ -44,11 +45,11 @@ PALETTE = _OKABE_ITO + _SAFE + ["#F0E442"]
 SYMBOLS = ["star", "circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "x",
            "pentagon", "hexagon", "triangle-left", "triangle-right", "star-square", "hourglass",
            "bowtie", "star-diamond", "diamond-wide", "hexagram"]
-# The registered methods (ftlab/methods/, plus the LoRA variants the README names) in a fixed
+# The registered methods that train (ftlab/methods/; the baselines are drawn as lines) in a fixed
 # order, so a method keeps its colour whichever subset of methods a chart shows. The order puts
 # the most compared methods on the most distinct colours.
-KNOWN_METHODS = ["full", "lora", "bitfit", "adapter", "ia3", "head", "prefix", "dora", "rslora",
-                 "adalora", "prompt", "ptuning", "vera", "loha", "lokr", "boft"]
+KNOWN_METHODS = ["full", "lora", "bitfit", "adapter", "ia3", "head", "prefix", "adalora", "prompt", "ptuning",
+                 "vera", "loha", "lokr", "boft"]
 FRONTIER_COLOR = "rgb(136, 136, 136)"
 DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
 
@@ -63,13 +64,6 @@ RESOURCE_COLUMNS = ["train_samples_per_s", "train_tokens_per_s", "eval_samples_p
                     "peak_memory_mb", "wall_s", "time_to_first_step_s"]
 MEMORY_KINDS = {"cuda_max_allocated": "GPU allocated", "cpu_peak_rss": "peak RSS during the run",
                 "cpu_process_peak_rss": "process peak RSS"}
-
-# Two-sided 95% t quantiles t(0.975, df) for df = 1..30, so ftlab does not need scipy.
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-# Beyond 30: the largest tabulated df not above the real one (slightly conservative).
-_T975_LARGE = [(120, 1.980), (60, 2.000), (40, 2.021), (30, 2.042)]
 
 PUBLISHED_REFERENCES = pd.DataFrame({
     "method": ["full", "lora", "bitfit"],
@@ -92,15 +86,6 @@ def method_style(method: str) -> tuple[str, str]:
     else:
         i = zlib.crc32(str(method).encode())
     return PALETTE[i % len(PALETTE)], SYMBOLS[i % len(SYMBOLS)]
-
-
-def t975(df: int) -> float:
-    """The 0.975 quantile of Student's t with `df` degrees of freedom (NaN for df < 1)."""
-    if df < 1:
-        return math.nan
-    if df <= 30:
-        return _T975[df - 1]
-    return next(t for d, t in _T975_LARGE if df >= d)
 
 
 def _metric_name(metric: str) -> str:
@@ -336,7 +321,7 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
         row = {"model": model, "dataset": dataset, "method": method, "variant": variant_names.get(variant, ""),
                "metric": metric,
                "n_runs": len(g), "n": n, "mean": float(scores.mean()) if n else math.nan,
-               "std": std, "ci95": t975(n - 1) * std / math.sqrt(n) if n > 1 else math.nan,
+               "std": std, "ci95": t_quantile(n - 1) * std / math.sqrt(n) if n > 1 else math.nan,
                "trainable_params": _num(g["trainable_params"]).mean() if "trainable_params" in g else math.nan}
         for col in RESOURCE_COLUMNS:
             values = _num(g[col]) if col in g else pd.Series([math.nan] * len(g))
@@ -696,12 +681,6 @@ def throughput(runs: pd.DataFrame | None) -> go.Figure:
     fig.update_xaxes(tickangle=0)
     return _layout(fig, t("chart_throughput_title"),
                    {"n_methods": len(agg), "labels": labels}, legend=None)
-
-
-def token_throughput(runs: pd.DataFrame | None) -> go.Figure:
-    """Training tokens/s (real, non-pad tokens) per method; error bars = std over seeds."""
-    return _bars(runs, [("train_tokens_per_s", "", t("chart_tokens_axis"))], t("chart_tokens_title"),
-                 t("chart_tokens_empty"))
 
 
 def memory_and_time(runs: pd.DataFrame | None) -> go.Figure:

@@ -3,7 +3,8 @@
 `difference(a, b)` compares the test scores of two settings, each run with several seeds: the
 gap of the means, its 95% confidence interval (Welch-Satterthwaite degrees of freedom: the two
 settings need not vary alike) and whether the interval excludes 0. `verdict_text` says it in
-one sentence for the Compare tab.
+one sentence for the Compare tab. `t_quantile` gives the intervals of single settings (the
+charts' error bars) from the same distribution.
 
 May import: scipy, numpy (lazily: the dashboard imports this module at start-up). Nothing of
 ftlab's.
@@ -11,6 +12,7 @@ ftlab's.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from dataclasses import dataclass
@@ -68,5 +70,13 @@ def verdict_text(name_a: str, name_b: str, d: Difference, scale: float = 100.0, 
     return t("verdict", a=name_a, b=name_b, gap=gap, seeds=seeds, judgement=judgement)
 
 
-def finite(values) -> list[float]:
-    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+@functools.lru_cache(maxsize=256)
+def t_quantile(df: int, confidence: float = CONFIDENCE) -> float:
+    """The two-sided `confidence` quantile of Student's t with `df` degrees of freedom (NaN for
+    df < 1): the half-width of a mean's interval is this times its standard error. The one source
+    of every interval ftlab draws or states (Compare's error bars, the verdicts)."""
+    if df < 1:
+        return math.nan
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + confidence / 2, df))

@@ -587,7 +587,7 @@ class Store:
     def start_job(self, job_id: str, run: dict, keep_through_step: int = 0, **fields) -> int:
         """A queued job takes a device slot, in one transaction: its run is created on the first
         attempt (`run`: create_run's keyword arguments, config and config_hash included) or reset for
-        a new one (reset_run, with run's config, keeping the curve through `keep_through_step`, where
+        a new one (_reset_run, with run's config, keeping the curve through `keep_through_step`, where
         a checkpoint lets it resume), and the job is marked running with its run and
         `fields` (update_job's). Returns the run id. Raises FtlabError, changing nothing, for a job
         that is not queued; a failure leaves neither a half-started job nor a run without its job."""
@@ -690,12 +690,6 @@ class Store:
             "SELECT * FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?", [int(limit)])
         return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
 
-    def reset_run(self, run_id: int, config: dict | None = None, config_hash: str | None = None) -> None:
-        """A new attempt of a job's run: drop the series of the attempt before (its logs stay, they
-        tell why there was a new attempt), keep the row and id; optionally a changed config."""
-        with self._tx():
-            self._reset_run(run_id, config, config_hash)
-
     def _trim_series(self, run_id: int, keep_through_step: int) -> None:
         for table in ("steps", "evals"):
             self._con.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", [int(run_id), int(keep_through_step)])
@@ -703,6 +697,9 @@ class Store:
 
     def _reset_run(self, run_id: int, config: dict | None, config_hash: str | None,
                    keep_through_step: int = 0) -> None:
+        """A new attempt of a job's run (inside start_job's transaction): drop the series of the
+        attempt before past `keep_through_step` (its logs stay, they tell why there was a new
+        attempt), keep the row and id; optionally a changed config."""
         self._require_run(run_id)
         self._trim_series(run_id, keep_through_step)
         if config is not None:

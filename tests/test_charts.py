@@ -11,7 +11,7 @@ import pytest
 
 from ftlab import charts
 
-T1 = 12.706  # t(0.975, df=1): the 95% CI multiplier for 2 seeds
+T1 = 12.706204736174634  # t(0.975, df=1): the 95% CI multiplier for 2 seeds (scipy)
 
 
 def run(id, method, seed, score, params, status="succeeded", task="classification", **extra):
@@ -127,12 +127,14 @@ def test_aggregate_single_seed_has_no_interval(runs):
     assert agg["n"].tolist() == [1] and math.isnan(agg["ci95"][0]) and math.isnan(agg["std"][0])
 
 
-def test_t_table_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    for df in [1, 2, 5, 10, 29, 30]:
-        assert charts.t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-3)
-    for df in [31, 45, 100, 1000]:  # beyond the table: never narrower than the true interval
-        assert charts.t975(df) >= stats.t.ppf(0.975, df)
+def test_error_bars_and_verdicts_take_their_interval_from_one_place(runs):
+    from ftlab.stats import t_quantile
+
+    assert t_quantile(1) == pytest.approx(12.706, abs=1e-3) and t_quantile(2) == pytest.approx(4.303, abs=1e-3)
+    assert t_quantile(1000) == pytest.approx(1.962, abs=1e-3) and math.isnan(t_quantile(0))
+    agg = charts.aggregate_seeds(runs, "accuracy")
+    for _, row in agg[agg["n"] > 1].iterrows():
+        assert row["ci95"] == pytest.approx(t_quantile(row["n"] - 1) * row["std"] / math.sqrt(row["n"]))
 
 
 def test_pareto_frontier_hand_made():
@@ -214,9 +216,6 @@ def test_throughput_bars(runs):
     assert list(full.y) == pytest.approx([150.0, 450.0])  # means of runs 1, 2
     assert list(full.error_y.array) == pytest.approx([math.sqrt(2) * 50, math.sqrt(2) * 150])
     assert "samples/s" in fig.layout.yaxis.title.text
-    tokens = charts.token_throughput(runs)
-    assert len(tokens.data) == 3 and by_name(tokens, "full").y[0] == pytest.approx(4500.0)
-    assert "tokens/s" in tokens.layout.yaxis.title.text
 
 
 def test_memory_and_time(runs):
@@ -263,7 +262,7 @@ def test_confusion_heatmap():
 def all_figures(runs, steps, evals):
     return {
         "score": charts.score_vs_params(runs), "throughput": charts.throughput(runs),
-        "tokens": charts.token_throughput(runs), "memory": charts.memory_and_time(runs),
+"memory": charts.memory_and_time(runs),
         "loss": charts.loss_curves(steps, runs), "eval": charts.eval_curves(evals, "accuracy", runs),
         "confusion": charts.confusion_heatmap([[1, 2], [3, 4]], ["a", "b"]),
     }
@@ -273,7 +272,7 @@ def test_empty_inputs_give_the_empty_figure(runs):
     only_failed = runs[runs["status"] != "succeeded"]
     empties = [
         charts.score_vs_params(pd.DataFrame()), charts.score_vs_params(None), charts.score_vs_params(only_failed),
-        charts.throughput(pd.DataFrame()), charts.throughput(only_failed), charts.token_throughput(None),
+        charts.throughput(pd.DataFrame()), charts.throughput(only_failed), 
         charts.memory_and_time(pd.DataFrame()), charts.memory_and_time(only_failed),
         charts.loss_curves(pd.DataFrame(columns=["run_id", "step", "loss"])), charts.loss_curves(None),
         charts.eval_curves(pd.DataFrame(columns=["run_id", "step", "split", "eval_samples_per_s"]), "accuracy"),
@@ -288,7 +287,7 @@ def test_empty_inputs_give_the_empty_figure(runs):
 def test_colours_and_symbols_stable_per_method(runs, steps, evals):
     figs = all_figures(runs, steps, evals)
     colour = {}
-    for name in ("score", "throughput", "tokens", "memory"):
+    for name in ("score", "throughput", "memory"):
         for trace in figs[name].data:
             if trace.name in {"full", "lora", "bitfit"}:
                 assert colour.setdefault(trace.name, trace.marker.color) == trace.marker.color, (name, trace.name)
@@ -298,6 +297,9 @@ def test_colours_and_symbols_stable_per_method(runs, steps, evals):
     styles = [charts.method_style(m) for m in charts.KNOWN_METHODS]
     assert len({c for c, _ in styles}) == len(styles) and len({s for _, s in styles}) == len(styles)
     assert charts.method_style("my-method") == charts.method_style("my-method")  # stable for unknown names
+    from ftlab import methods
+
+    assert sorted(charts.KNOWN_METHODS) == sorted(m.name for m in methods.list_methods() if m.trains)
 
 
 def test_readable_layout(runs, steps, evals):

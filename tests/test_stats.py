@@ -29,7 +29,7 @@ def test_difference_matches_welch_by_hand():
     assert d.delta == pytest.approx(delta)
     assert (d.low + d.high) / 2 == pytest.approx(delta)
     assert (d.high - d.low) / 2 == pytest.approx(t.ppf(0.975, df) * se)
-    assert charts.t975(3) * se < (d.high - d.low) / 2 < charts.t975(2) * se
+    assert stats.t_quantile(3) * se < (d.high - d.low) / 2 < stats.t_quantile(2) * se
     assert not d.distinguishable and d.p_value > 0.05
 
 

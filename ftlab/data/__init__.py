@@ -23,7 +23,8 @@ from ftlab.errors import ConfigError, DataError
 
 from . import builtin, files, hub
 from .card import dataset_card
-from .common import BUILTIN_HINT, BUILTIN_NAMES, Loaded, builtin_hint
+from .builtin import BUILTIN_HINT, BUILTIN_NAMES, builtin_hint
+from .common import Loaded
 from ftlab.tasks import get_task
 
 __all__ = ["Split", "TaskData", "DatasetInfo", "list_datasets", "infer_task", "load_dataset", "dataset_card"]

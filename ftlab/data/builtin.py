@@ -8,6 +8,7 @@ first load, never at import or listing.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.util
 from pathlib import Path
@@ -280,3 +281,12 @@ LOADERS = {
     "bbc-news": bbc_news,
     **{f"sentiment-{d}": functools.partial(sentiment, d) for d in vader.FILES},
 }
+
+BUILTIN_NAMES = tuple(LOADERS)  # the one list of built-in names: DESCRIPTIONS must describe each (tested)
+BUILTIN_HINT = "Built-in datasets: " + ", ".join(BUILTIN_NAMES) + "; or pass a local CSV/JSONL/CoNLL file."
+
+
+def builtin_hint(spec: str) -> str:
+    """The list of built-ins, led by a "did you mean" when the spec is a near-miss typo."""
+    close = difflib.get_close_matches(spec, BUILTIN_NAMES, n=1)
+    return (f"Did you mean {close[0]!r}? " if close else "") + BUILTIN_HINT

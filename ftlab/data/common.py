@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import codecs
-import difflib
 import re
 from pathlib import Path
 from typing import NamedTuple
 
 from ftlab.errors import DataError, field
-
-BUILTIN_NAMES = ("tweets-sentiment", "zh-reviews", "zh-ner", "wnut16-ner", "bbc-news", "sentiment-tweets",
-                 "sentiment-movies", "sentiment-products", "sentiment-news")
-BUILTIN_HINT = "Built-in datasets: " + ", ".join(BUILTIN_NAMES) + "; or pass a local CSV/JSONL/CoNLL file."
-
-
-def builtin_hint(spec: str) -> str:
-    """The list of built-ins, led by a "did you mean" when the spec is a near-miss typo."""
-    close = difflib.get_close_matches(spec, BUILTIN_NAMES, n=1)
-    return (f"Did you mean {close[0]!r}? " if close else "") + BUILTIN_HINT
-
 
 class Loaded(NamedTuple):
     """What a reader hands back before splitting, capping and fingerprinting.

@@ -12,7 +12,8 @@ import re
 from ftlab.errors import DataError, field
 from ftlab.hub import offline_reason
 
-from .common import Loaded, builtin_hint, first_line, label_str, pick_column, sort_label_names
+from .builtin import builtin_hint
+from .common import Loaded, first_line, label_str, pick_column, sort_label_names
 from ftlab.tasks import get_task
 
 # Canonical datasets whose config follows a slash in ftlab specs ("glue/sst2" means

@@ -435,3 +435,11 @@ def test_the_card_says_how_many_rows_were_left_out_and_warns_of_classes_too_rare
     card = dataset_card(load_dataset(str(many)))
     assert card["rare_classes"]["count"] == 100 and card["rare_classes"]["of"] == 100
     assert "100 of 100 classes have fewer than 5 training examples" in card_markdown(card)
+
+
+def test_the_built_in_names_are_one_list_and_each_is_described():
+    from ftlab.data import builtin
+
+    assert builtin.BUILTIN_NAMES == tuple(builtin.LOADERS)
+    assert set(builtin.DESCRIPTIONS) == set(builtin.LOADERS)
+    assert [d.name for d in list_datasets()] == list(builtin.BUILTIN_NAMES)
