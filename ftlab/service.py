@@ -586,8 +586,8 @@ class Lab:
         and the split sizes its caps give: {trainable_params, total_params, head_params, n_train,
         n_eval}. With `probe`, also the train/eval samples/s of a few timed steps on this machine
         (ftlab.train.probe; cached like the counts)."""
-        from ftlab import methods, metrics, models
-        from ftlab.methods import MethodContext
+        from ftlab import metrics
+        from ftlab.train.artifacts import build_untrained
 
         loaded = self._ui_dataset(config.dataset, config.text_column, config.label_column, config.encoding,
                                   config.split_seed)
@@ -598,13 +598,8 @@ class Lab:
         probe_key = key + (config.dataset, config.batch_size, config.max_length, config.precision, config.device)
         cache, probes = self._ui_cache("params"), self._ui_cache("probes")
         if key not in cache or (probe and probe_key not in probes):
-            tokenizer = models.load_tokenizer(config.model)
-            model = models.load_model(config.model, config.task, list(loaded.label_names), tokenizer, seed=config.seed)
-            heads = models.head_prefixes(model)
-            ctx = MethodContext(config.task, model.config.model_type, heads, 1000, tuple(loaded.label_names),
-                                tokenizer=tokenizer, model_name=config.model, seed=config.seed, train=loaded.train)
-            model = methods.get_method(config.method).apply(model, config.method_options, ctx)
-            cache[key] = metrics.count_parameters(model, heads)
+            model, tokenizer, ctx = build_untrained(config, list(loaded.label_names), train=loaded.train)
+            cache[key] = metrics.count_parameters(model, ctx.head_prefixes)
             if probe:
                 from ftlab.train.probe import probe_rates
 

@@ -58,7 +58,7 @@ def untrained_test_loss(config: RunConfig, label_names: list[str]) -> float:
     """The engine's test-split loss for the model as built before its first step."""
     data = datasets.load_dataset(config.dataset, split_seed=config.split_seed, max_train=config.max_train,
                                  max_eval=config.max_eval)
-    model, tokenizer = build_untrained(config, label_names)
+    model, tokenizer, _ = build_untrained(config, label_names)
     test_set = encode_cached(data.test, data.task, label_names, tokenizer, config.max_length)
     cpu = torch.device("cpu")
     return evaluate(model, test_set, data, tokenizer, config, cpu, autocast_context("fp32", cpu))["metrics"]["loss"]

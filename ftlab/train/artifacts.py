@@ -57,16 +57,18 @@ def run_data(config: RunConfig):
                              max_eval=config.max_eval, balanced=config.balanced_train)
 
 
-def build_untrained(config: RunConfig, label_names: list[str], label_counts: tuple = ()):
+def build_untrained(config: RunConfig, label_names: list[str], label_counts: tuple = (), train=None):
     """The model exactly as the engine builds it before its first step (same seed, same method init;
-    few-shot prompting draws the same examples from the same train split)."""
+    few-shot prompting draws the same examples from the same train split, `train` if given).
+    Returns (model, tokenizer, the method's context: its head prefixes among the rest)."""
     tokenizer = models.load_tokenizer(config.model)
     model = models.load_model(config.model, config.task, label_names, tokenizer, seed=config.seed)
     method = methods.get_method(config.method)
-    train = run_data(config).train if method.reads_train else None
+    if train is None and method.reads_train:
+        train = run_data(config).train
     ctx = MethodContext(config.task, model.config.model_type, models.head_prefixes(model), 1000,
                         tuple(label_names), tuple(label_counts), tokenizer, config.model, config.seed, train)
-    return method.apply(model, config.method_options, ctx), tokenizer
+    return method.apply(model, config.method_options, ctx), tokenizer, ctx
 
 
 def load(artifact_dir: str) -> Predictor:
@@ -76,7 +78,7 @@ def load(artifact_dir: str) -> Predictor:
     meta = json.loads((root / META).read_text())
     config = RunConfig(**meta["config"])
     label_names = meta["label_names"]
-    model, tokenizer = build_untrained(config, label_names, tuple(meta.get("label_counts", ())))
+    model, tokenizer, _ = build_untrained(config, label_names, tuple(meta.get("label_counts", ())))
     tensors = load_file(str(root / WEIGHTS))
     missing = set(tensors) - {n for n, _ in model.named_parameters()}
     if missing:
