@@ -58,14 +58,10 @@ TERMINAL_STATUSES = ("succeeded", "failed", "canceled", "pruned")
 LOG_LINES_KEPT = 200
 
 # Summary keys that get their own column in `runs` (so runs_df can sort and chart them), with
-# their SQL types. The whole summary dict is kept as JSON too, so keys not listed survive.
+# their SQL types: what every run has, whatever its task. The whole summary dict is kept as JSON
+# too, so keys not listed survive. A task's own scores (accuracy, entity F1, ...) are rows of
+# `scores` (v5), so a task with new metrics needs no new column.
 SUMMARY_COLUMNS = {
-    "accuracy": "DOUBLE",
-    "macro_f1": "DOUBLE",
-    "entity_f1": "DOUBLE",
-    "entity_precision": "DOUBLE",
-    "entity_recall": "DOUBLE",
-    "token_accuracy": "DOUBLE",
     "eval_loss": "DOUBLE",
     "trainable_params": "BIGINT",
     "total_params": "BIGINT",
@@ -82,8 +78,9 @@ SUMMARY_COLUMNS = {
     "stopped_reason": "VARCHAR",
     "artifact_dir": "VARCHAR",
 }
-# memory_kind arrived in schema v2; the v1 table has every other summary column.
-_V1_SUMMARY = {k: t for k, t in SUMMARY_COLUMNS.items() if k != "memory_kind"}
+# The v1 table's summary columns (memory_kind arrived in v2; the task scores moved to `scores` in v5).
+_V1_SCORES = ("accuracy", "macro_f1", "entity_f1", "entity_precision", "entity_recall", "token_accuracy")
+_V1_SUMMARY = {**{k: "DOUBLE" for k in _V1_SCORES}, **{k: t for k, t in SUMMARY_COLUMNS.items() if k != "memory_kind"}}
 
 STEP_COLUMNS = ("epoch", "loss", "lr", "samples_per_s", "tokens_per_s", "elapsed_s")
 
@@ -151,10 +148,19 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         "ALTER TABLE jobs ADD COLUMN trial INTEGER",  # trial number; NULL for the tuned re-runs
         "ALTER TABLE jobs ADD COLUMN trial_params VARCHAR",
     ]),
+    (5, [
+        # v5: a run's final scores in long form, one row per (split, metric): a task with new
+        # metrics needs no migration. The v1 columns move here as test scores.
+        """CREATE TABLE scores (
+            run_id BIGINT, split VARCHAR, metric VARCHAR, value DOUBLE,
+            PRIMARY KEY (run_id, split, metric))""",
+        *[f"INSERT INTO scores SELECT id, 'test', '{m}', {m} FROM runs WHERE {m} IS NOT NULL" for m in _V1_SCORES],
+        *[f"ALTER TABLE runs DROP COLUMN {m}" for m in _V1_SCORES],
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-_CHILD_TABLES = ("steps", "evals", "class_results", "logs")
+_CHILD_TABLES = ("steps", "evals", "class_results", "logs", "scores")
 _FILTERS = ("status", "dataset", "model", "method")
 # Heavy columns left out of runs_df/runs_records; get_run returns them.
 _DETAIL_COLUMNS = ("confusion", "report")
@@ -203,6 +209,20 @@ def _jsonable(column: str, value: Any) -> Any:
     if column in _JSON_COLUMNS:
         return json.loads(value)
     return value
+
+
+def score_metrics() -> tuple[str, ...]:
+    """Every task's scores (ftlab.tasks), the columns a run listing shows them in: a run of one
+    task has NULL in the others'."""
+    from ftlab.tasks import list_tasks
+
+    return tuple(dict.fromkeys(m for task in list_tasks() for m in task.metrics))
+
+
+def _scores_join() -> str:
+    """The test scores of `scores` (long form) as one column per metric, joined to `runs`."""
+    columns = ", ".join(f"max(value) FILTER (WHERE split = 'test' AND metric = '{m}') AS {m}" for m in score_metrics())
+    return f"LEFT JOIN (SELECT run_id AS scored_run, {columns} FROM scores GROUP BY run_id) ON scored_run = runs.id"
 
 
 def _id_list(run_ids: list[int] | int | None) -> list[int] | None:
@@ -377,6 +397,9 @@ class Store:
         values = [casts[SUMMARY_COLUMNS[c]](summary.get(c)) for c in cols]
         self._con.execute(f"UPDATE runs SET {sets}, summary = ? WHERE id = ?",
                           values + [_dumps(summary), run_id])
+        scores = [[run_id, "test", m, _float(summary[m])] for m in score_metrics() if _float(summary.get(m)) is not None]
+        if scores:
+            self._con.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", scores)
 
     def _on_finished(self, run_id: int, e: dict) -> None:
         summary = e.get("summary") or {}
@@ -472,7 +495,8 @@ class Store:
         """Every column of the run (JSON parsed, times as ISO strings) plus its recent logs."""
         with self._lock:
             self._require_run(run_id)
-            names, rows = self._query("SELECT * FROM runs WHERE id = ?", [int(run_id)])
+            names, rows = self._query(f"SELECT runs.*, {', '.join(score_metrics())} FROM runs {_scores_join()} "
+                                      "WHERE id = ?", [int(run_id)])
             _, logs = self._query("SELECT message FROM logs WHERE run_id = ? ORDER BY seq", [int(run_id)])
         run = {n: _jsonable(n, v) for n, v in zip(names, rows[0])}
         run["summary"] = run["summary"] or {}
@@ -491,8 +515,8 @@ class Store:
             values = [wanted] if isinstance(wanted, str) else list(wanted)
             where.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "FALSE")
             params += values
-        columns = self._runs_columns() + list(_DERIVED_COLUMNS)
-        sql = f"SELECT {', '.join(columns)} FROM runs"
+        columns = self._runs_columns() + list(_DERIVED_COLUMNS) + list(score_metrics())
+        sql = f"SELECT {', '.join(columns)} FROM runs {_scores_join()}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         return sql + " ORDER BY id", params
@@ -705,6 +729,7 @@ class Store:
         if config is not None:
             self._con.execute("UPDATE runs SET config = ?, config_hash = ? WHERE id = ?",
                               [_dumps(config), config_hash, int(run_id)])
+        self._con.execute("DELETE FROM scores WHERE run_id = ?", [int(run_id)])
         cleared = ", ".join(f"{c} = NULL" for c in SUMMARY_COLUMNS)
         self._con.execute(f"UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, summary = NULL, "
                           f"confusion = NULL, report = NULL, {cleared} WHERE id = ?", [int(run_id)])

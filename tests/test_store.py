@@ -281,6 +281,58 @@ def test_migrates_a_v1_database(tmp_path):
     con.close()
 
 
+def test_scores_move_to_long_form_and_every_listing_reads_the_same_values(tmp_path):
+    """A v4 database (scores in columns of `runs`, as ftlab wrote them until v5) upgraded: runs_df,
+    runs_records, get_run and a copy into another database give the values the columns held; a new
+    run's scores are rows of `scores`, one per metric, and a task's metric needs no column."""
+    path = tmp_path / "v4.duckdb"
+    con = duckdb.connect(str(path))
+    for version, statements in [m for m in MIGRATIONS if m[0] <= 4]:
+        for sql in statements:
+            con.execute(sql)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+    written = {
+        1: dict(task="classification", accuracy=0.8125, macro_f1=0.79, eval_loss=0.41),
+        2: dict(task="ner", entity_f1=0.5, entity_precision=0.6, entity_recall=0.43, token_accuracy=0.95,
+                eval_loss=0.2),
+        3: dict(task="classification"),  # failed before any score
+    }
+    for run_id, values in written.items():
+        columns = ", ".join(values)
+        (made,) = con.execute(f"INSERT INTO runs (status, model, method, config, versions, {columns}) "
+                              f"VALUES ('succeeded', 'tiny', 'lora', '{{}}', '{{}}', {', '.join('?' * len(values))}) "
+                              "RETURNING id", list(values.values())).fetchone()
+        assert made == run_id
+    before = {r[0]: r for r in con.execute("SELECT id, accuracy, macro_f1, entity_f1, token_accuracy FROM runs").fetchall()}
+    con.close()
+
+    metrics = ("accuracy", "macro_f1", "entity_f1", "entity_precision", "entity_recall", "token_accuracy")
+    with Store(path) as store:
+        records = {r["id"]: r for r in store.runs_records()}
+        frame = store.runs_df().set_index("id")
+        for run_id, values in written.items():
+            for metric in metrics:
+                expected = values.get(metric)
+                assert records[run_id][metric] == expected, (run_id, metric)
+                assert store.get_run(run_id)[metric] == expected, (run_id, metric)
+                shown = frame.loc[run_id, metric]
+                assert (expected is None and math.isnan(shown)) or shown == expected, (run_id, metric)
+            assert records[run_id]["eval_loss"] == values.get("eval_loss")
+        assert before[1][1] == records[1]["accuracy"] and before[2][3] == records[2]["entity_f1"]
+        rows = store._query("SELECT run_id, split, metric, value FROM scores ORDER BY run_id, metric", [])[1]
+        assert (1, "test", "accuracy", 0.8125) in rows and len(rows) == 6 and not any(r[0] == 3 for r in rows)
+        assert not {"accuracy", "entity_f1"} & set(store._query("SELECT * FROM runs LIMIT 0", [])[0])
+        with Store() as other:
+            copied = other.copy_run(store, 2)
+            assert other.get_run(copied)["entity_f1"] == 0.5
+        fresh = new_run(store)
+        store.record_event(fresh, {"event": "finished", "time": T0, "summary": {"accuracy": 0.7, "macro_f1": 0.6}})
+        assert store.get_run(fresh)["accuracy"] == 0.7 and store.get_run(fresh)["entity_f1"] is None
+        assert len(store._query("SELECT * FROM scores WHERE run_id = ?", [fresh])[1]) == 2
+        store.delete_run(fresh)
+        assert store._query("SELECT * FROM scores WHERE run_id = ?", [fresh])[1] == []
+
+
 def test_a_run_its_engine_stopped_on_a_cancel_is_canceled():
     store = Store()
     run_id = new_run(store)
