@@ -10,10 +10,12 @@ Schema (current version = SCHEMA_VERSION, built by MIGRATIONS in order):
 - meta(key, value): key 'schema_version' holds the version the file is at.
 - runs: one row per run; the whole config as JSON and its hash, status, timestamps, package
   versions JSON, device, dataset fingerprint/sizes/labels, parameter counts, the summary
-  columns, the full summary JSON, confusion matrix JSON, text report, error.
+  columns every task has (SUMMARY_COLUMNS), the full summary JSON, confusion matrix JSON, text report, error.
 - steps(run_id, step): one row per logged training step (loss, lr, throughput).
 - evals(run_id, step, split, metric): one row per metric value (long form, so any metric a
   task adds needs no new column); `evals_df` pivots it back to one row per evaluation.
+- scores(run_id, split, metric): a run's final scores in long form (v5), one row per metric of its
+  task (ftlab.tasks); run listings show the test scores as one column per registered metric.
 - class_results(run_id, label): per-class precision/recall/F1/support of the final report.
 - logs(run_id, seq): the last LOG_LINES_KEPT log messages of each run.
 - jobs: the queue (v3); a tuning trial's job carries its study, trial number and parameters (v4).
