@@ -192,7 +192,9 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
     other variants ("max_train=500"); "" when a method has one variant."""
     if "config" not in runs:
         return pd.Series([""] * len(runs), index=runs.index), {}
-    flats = runs["config"].map(lambda c: {k: v for k, v in _comparable(flat_config(c)).items() if k != "seed"})
+    from ftlab.config import computed_fields
+
+    flats = runs["config"].map(lambda c: {k: v for k, v in computed_fields(flat_config(c)).items() if k != "seed"})
     keys = flats.map(lambda f: json.dumps(f, sort_keys=True, default=str))
     names: dict = {}
     group_cols = [c for c in ("model", "dataset", "method") if c in runs]
@@ -208,20 +210,6 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
                              for f in fields)
             names[k] = f"{flat['tag']}: {text}" if flat.get("tag") and text else (flat.get("tag") or text)
     return keys, names
-
-
-def _comparable(flat: dict) -> dict:
-    """A flat config as what the run computed: without the fields that only say where it is
-    reported (RunConfig's UNHASHED_FIELDS), and with fields newer than the run (ADDED_FIELDS) at
-    their defaults counted as absent, so a run stored before a field existed is the same setting
-    as one that has it at its default (the rule RunConfig.hash follows)."""
-    from ftlab.config import ADDED_FIELDS, UNHASHED_FIELDS, RunConfig
-
-    out = {k: v for k, v in flat.items() if k not in UNHASHED_FIELDS}
-    for name in ADDED_FIELDS:
-        if name in out and out[name] == RunConfig.model_fields[name].default:
-            del out[name]
-    return out
 
 
 def _added_default(name: str):

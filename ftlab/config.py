@@ -36,6 +36,19 @@ BASELINE_FIELDS = ("model", "dataset", "task", "text_column", "label_column", "e
                    "split_seed", "max_length", "batch_size", "eval_batch_size", "precision", "device", "report_to")
 
 
+def computed_fields(data: dict) -> dict:
+    """A config's fields (a dict of RunConfig fields, nested or flattened) as what its run computes:
+    without the fields that only say where it is reported (UNHASHED_FIELDS), and with fields newer
+    than the first stored runs (ADDED_FIELDS) left out at their defaults, so a run stored before a
+    field existed is the same setting as one with the field at its default. The rule of
+    RunConfig.hash, and of Compare's settings."""
+    out = {k: v for k, v in data.items() if k not in UNHASHED_FIELDS}
+    for name in ADDED_FIELDS:
+        if name in out and out[name] == RunConfig.model_fields[name].default:
+            del out[name]
+    return out
+
+
 class RunConfig(Options):
     """One fine-tuning run: what to train, how, and for how long."""
 
@@ -190,13 +203,7 @@ class RunConfig(Options):
         """Stable across processes and machines: sha256 of the canonical JSON, 16 hex digits.
         Fields added after runs were first stored count only when set away from their default, so
         the hash of every earlier run stays what it was."""
-        data = self.to_dict()
-        for name in ADDED_FIELDS:
-            if data.get(name) == RunConfig.model_fields[name].default:
-                data.pop(name, None)
-        for name in UNHASHED_FIELDS:
-            data.pop(name, None)
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        blob = json.dumps(computed_fields(self.to_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
