@@ -73,6 +73,10 @@ def build(lab) -> SimpleNamespace:
         def run(request: gr.Request, profile: gr.OAuthProfile | None, selected, prio):
             user = visitor(request, profile)
             try:
+                several = queue_logic.parse_job_ids(selected) if op == "cancel" else []
+                if len(several) > 1:  # the queued ones in one transaction: none starts meanwhile
+                    outcomes = lab.cancel_many(several, user=user)
+                    return status_markdown("; ".join(f"{j}: {outcome}" for j, outcome in outcomes.items()))
                 job = queue_logic.parse_job_id(selected)
                 if op == "cancel":
                     result = lab.cancel(job, user=user)

@@ -36,6 +36,15 @@ def test_job_ids_are_checked():
         queue_logic.parse_job_id("../../etc/passwd")
 
 
+def test_several_job_ids_for_a_cancel():
+    assert queue_logic.parse_job_ids("j1, j2 j3") == ["j1", "j2", "j3"]
+    assert queue_logic.parse_job_ids(" j1 ") == ["j1"]
+    with pytest.raises(FtlabError):
+        queue_logic.parse_job_ids("j1, ../etc")
+    with pytest.raises(FtlabError):
+        queue_logic.parse_job_ids("")
+
+
 def test_log_tail_shows_text_not_terminal_codes():
     raw = ("\x1b[1mBertForSequenceClassification LOAD REPORT\x1b[0m\n"
            "Loading weights:   0%|   | 0/103\rLoading weights: 100%|###| 103/103\r\n"
