@@ -636,7 +636,7 @@ def test_remote_commands_reach_a_running_worker(tmp_path, interruptible, capsys)
 def test_scheduler_killed_twice_mid_run_loses_nothing(tmp_path):
     """kill -9 of the scheduler while jobs run, twice; after the restarts every job succeeded once."""
     db = str(tmp_path / "k.duckdb")
-    n = 3
+    n = 2
     with Lab(db) as lab:
         ids = lab.submit([tiny(seed=s, max_steps=None, epochs=3, batch_size=8) for s in range(n)])
 
