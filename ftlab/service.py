@@ -27,6 +27,7 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
     from ftlab.train import train
 
     tracking.check(config.report_to)
+    db_path = real_db_path(db_path)  # through a symlink: the same artifacts folder as every other process
     run_id = store.create_run(config.to_dict(), config.hash, model=config.model, dataset=config.dataset,
                               task=config.task, method=config.method, seed=config.seed, versions=versions())
     error: Optional[str] = None
@@ -120,7 +121,7 @@ class Lab:
 
             runner = ZeroGPUBackend()
             slots = slots or runner.slots
-        self.scheduler = Scheduler(self.store, db_path, backend=runner, slots=slots, jobs_per_gpu=jobs_per_gpu,
+        self.scheduler = Scheduler(self.store, self.db_path, backend=runner, slots=slots, jobs_per_gpu=jobs_per_gpu,
                                    cpu_slots=cpu_slots, spare_workers=spare_workers)
         if start_scheduler:
             self._thread = threading.Thread(target=self.scheduler.run, kwargs={"stop": self._stop}, daemon=True,
@@ -306,6 +307,8 @@ class Lab:
         tracking.check(dict.fromkeys(t for c in configs for t in c.report_to))
         for spec in dict.fromkeys(c.dataset for c in configs):
             self.check_upload_owner(spec, user)
+        for parent in dict.fromkeys(c.init_from for c in configs if c.init_from):
+            self.check_private(parent, user, "trained weights")  # continuing a run starts from its weights
         for name in dict.fromkeys(c.model for c in configs):
             models.check_available(name)
         checked = set()
@@ -345,8 +348,11 @@ class Lab:
         """Cancel several jobs at once: the queued ones in one store transaction, so none of them
         starts while the rest are being canceled. Every job is checked (exists, `user` may cancel
         it) before any is canceled. Returns {job id: outcome} ("sent" through another process's inbox)."""
+        from ftlab.errors import FtlabError
         from ftlab.queue import inbox
 
+        if not job_ids:
+            raise FtlabError("name the jobs to cancel (ftlab jobs lists them)")
         jobs = self.jobs()
         for job_id in job_ids:
             self.policy.check_owner(self._job(job_id, jobs), user, "cancel")
@@ -456,7 +462,8 @@ class Lab:
     def save_upload(self, tmp_path: str, user: Optional[str] = None) -> str:
         """Keep an uploaded dataset file for `user` (the same rules as launching, a per-user quota;
         ftlab.policy); returns its path. Uploads no job or run names are swept first."""
-        self.sweep_uploads()
+        if not self.remote:  # the process that holds the database knows every job and run
+            self.sweep_uploads()
         size = Path(tmp_path).stat().st_size if tmp_path and Path(tmp_path).is_file() else 0
         mine = uploads.folder(self.db_path, user)
         self.policy.check_upload(user, uploads.usage(mine), size)

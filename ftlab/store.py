@@ -311,6 +311,16 @@ class Store:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    def answers(self) -> bool:
+        """Whether the database answers a trivial query now: tells a failure of one write (its values,
+        its command) from a failure of the database itself (I/O, a lock, a full disk)."""
+        try:
+            with self._lock:
+                self._con.execute("SELECT 1").fetchone()
+            return True
+        except duckdb.Error:
+            return False
+
     def close(self) -> None:
         with self._lock:
             self._con.close()

@@ -128,6 +128,12 @@ def test_checkpoint_every_takes_every_form_its_help_documents(value, policy, tmp
     assert from_file.checkpoint_policy == policy and from_file.hash == config.hash
 
 
+def test_an_unknown_task_is_one_line_naming_the_known_ones():
+    for task in ("qa", ["ner"], {"x": 1}):
+        with pytest.raises(ConfigError, match="unknown task .*one of classification, ner"):
+            RunConfig(model="tiny", task=task)
+
+
 @pytest.mark.parametrize("value", [True, -5, "soon", "1.5"])
 def test_checkpoint_every_refuses_what_its_help_does_not_document(value):
     with pytest.raises(ConfigError, match="checkpoint_every"):

@@ -140,6 +140,10 @@ def test_another_visitors_weights_and_logs_are_refused_at_every_endpoint(shared,
     assert not own["private"] and own["run"]["logs"] and own["run"]["artifact_dir"]
     assert next(j for j in lab.jobs_view("bob") if j["id"] == "jann")["last_log"] is None
     assert next(j for j in lab.jobs_view("ann") if j["id"] == "jann")["last_log"] == "ann's tail"
+    # nor can bob start from ann's weights by naming her run in a launch (init_from)
+    with pytest.raises(PermissionDenied, match="are ann's"):
+        lab.submit([cfg(method="head", init_from=ann_run)], owner="bob")
+    assert {j["id"] for j in lab.jobs()} == {"jann"}
     # the Playground offers bob only what he may use
     assert [r["id"] for r in lab.usable_runs("bob")] == [public_run]
     assert sorted(r["id"] for r in lab.usable_runs("ann")) == sorted([ann_run, public_run])

@@ -22,7 +22,8 @@ another tool or an older ftlab). A command file is removed only once its command
 that can never apply (not JSON, an unknown op, a value out of range, a value the database cannot
 store, a job that does not exist or is in the wrong state) is moved to `<db>.inbox/rejected/`
 with a `.reason` file beside it, for `rejected` to list; one that failed for a reason that
-passes (the database) stays where it is for the next tick, at most `MAX_TRIES` ticks.
+passes (the database) stays where it is for the next tick: at most `MAX_TRIES` ticks where the
+database otherwise answers (an outage of the database itself never sets a command aside).
 
 The inbox and snapshot files are named after the database's real path: a symlink to the
 database reaches the same scheduler.
@@ -31,6 +32,7 @@ database reaches the same scheduler.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
@@ -43,8 +45,8 @@ SNAPSHOT_EVERY_S = 1.0
 STALE_AFTER_S = 60.0  # a working scheduler rewrites its snapshot every second, or every retry while it fails
 LIVE_JOBS = ("queued", "running")  # in the state file; every other job status is in the history file
 LIVE_RUNS = ("queued", "running", "interrupted")  # the rest (store.TERMINAL_STATUSES) are in the history file
-FINISHED_JOBS = ("succeeded", "failed", "canceled", "interrupted")
-FINISHED_RUNS = ("succeeded", "failed", "canceled")
+FINISHED_JOBS = ("succeeded", "failed", "canceled", "interrupted", "pruned")
+FINISHED_RUNS = ("succeeded", "failed", "canceled", "pruned")
 OPS = ("submit", "cancel", "retry", "priority", "study")
 PRIORITY_RANGE = (-(2**31), 2**31 - 1)  # the store's INTEGER column
 MAX_TRIES = 50  # ticks a command may fail on a database error before it is set aside
@@ -71,9 +73,9 @@ def check_priority(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise CommandError(f"priority must be a whole number (got {value!r})") from None
-        if number != int(number):
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number) or number != int(number):
             raise CommandError(f"priority must be a whole number (got {value!r})")
         value = int(number)
     low, high = PRIORITY_RANGE

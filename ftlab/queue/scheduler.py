@@ -311,7 +311,8 @@ class Scheduler:
         """Each command in order, its file removed once applied; one that can never apply (checked
         again here: another tool may have written it) is set aside with its reason, and so is one
         whose values the database refuses; a database error leaves it and those after it for the
-        next tick, at most inbox.MAX_TRIES times for the same command."""
+        next tick, and while the database answers otherwise (the error is this command's) at most
+        inbox.MAX_TRIES times: an outage of the database never sets a command aside."""
         for path in inbox.pending(self.db_path):
             try:
                 self._apply(inbox.read(path))
@@ -321,6 +322,8 @@ class Scheduler:
                 self._set_aside(path, f"the database refused its values: {one_line(err)}")
                 continue
             except DatabaseError as err:
+                if not self.store.answers():  # the database itself is down: no command is to blame
+                    raise
                 tries = self.inbox_tries[path.name] = self.inbox_tries.get(path.name, 0) + 1
                 if tries < inbox.MAX_TRIES:
                     raise

@@ -88,7 +88,7 @@ def get_task(name: str) -> Task:
     _load_all()
     try:
         return _TASKS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: not a name at all (a list, a dict)
         raise ConfigError(f"unknown task {name!r}; one of {', '.join(sorted(_TASKS))}") from None
 
 

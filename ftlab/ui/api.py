@@ -66,12 +66,12 @@ def register(lab) -> None:
     """Add the endpoints to the Blocks being built (call inside `with gr.Blocks()`)."""
 
     def submit(model: str, dataset: str, methods: list[str], seeds: int = 1, options: Optional[dict] = None,
-               request: gr.Request = None) -> list[str]:
+               request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> list[str]:
         """Queue every (method, seed) run of model x dataset with `options` (RunConfig fields shared by the
         runs, e.g. {"max_train": 2000, "epochs": 1}); the grid's baselines go in first. Returns the job ids."""
         if not lab.policy.can_launch:
             raise refusal("this dashboard does not launch runs (leaderboard mode)")
-        owner = visitor(request, None)
+        owner = visitor(request, profile)
         try:
             count = len(methods) * int(seeds)
         except (TypeError, ValueError):
@@ -90,34 +90,37 @@ def register(lab) -> None:
         configs = _call(build)
         return _call(lab.submit, configs, owner=owner, baselines=True)
 
-    def jobs(request: gr.Request = None) -> list[dict]:
+    def jobs(request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> list[dict]:
         """Every job: id, status, method, progress, the run it made (another visitor's without its log)."""
-        return _call(lab.jobs_view, visitor(request, None))
+        return _call(lab.jobs_view, visitor(request, profile))
 
-    def cancel(job_id: str, request: gr.Request = None) -> str:
+    def cancel(job_id: str, request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> str:
         """Cancel a queued or running job (yours, on a shared dashboard); several ids separated by commas
         cancel the queued ones among them at once, before any of them starts."""
-        ids = [j for j in str(job_id).replace(",", " ").split() if j]
+        ids = [j for j in str(job_id or "").replace(",", " ").split() if j]
+        if not ids:
+            raise refusal("give a job id (or several, separated by commas)")
         if len(ids) == 1:
-            return _call(lab.cancel, ids[0], user=visitor(request, None))
-        outcomes = _call(lab.cancel_many, ids, user=visitor(request, None))
+            return _call(lab.cancel, ids[0], user=visitor(request, profile))
+        outcomes = _call(lab.cancel_many, ids, user=visitor(request, profile))
         return "; ".join(f"{j}: {outcome}" for j, outcome in outcomes.items())
 
     def runs() -> list[dict]:
         """Every run: config, scores (accuracy, macro_f1 or entity_f1), trainable parameters, costs."""
         return _call(lab.runs)
 
-    def run(run_id: int, request: gr.Request = None) -> dict:
+    def run(run_id: int, request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> dict:
         """One run: everything the Run tab shows as data (config, summary, scores, costs, and its log lines
         where the run is yours or nobody's)."""
-        return _call(lambda: lab.run_detail(int(run_id), user=visitor(request, None))["run"])
+        return _call(lambda: lab.run_detail(int(run_id), user=visitor(request, profile))["run"])
 
-    def predict(run_id: int, texts: list[str], request: gr.Request = None) -> dict:
+    def predict(run_id: int, texts: list[str], request: gr.Request = None,
+                profile: gr.OAuthProfile | None = None) -> dict:
         """A trained run's predictions: {"task", "predictions": [{"label", "probs"} or {"tokens", "tags", ...}]}
         (your runs, and those nobody owns, on a shared dashboard)."""
         def go():
             with IMPORT_LOCK:
-                return lab.predict(int(run_id), list(texts), user=visitor(request, None))
+                return lab.predict(int(run_id), list(texts), user=visitor(request, profile))
         return _call(go)
 
     for fn in (submit, jobs, cancel, runs, run, predict):

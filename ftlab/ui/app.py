@@ -55,9 +55,11 @@ def build_app(lab) -> gr.Blocks:
     Launch or Queue tab; with sign-in required, a Hugging Face login button sits in the header.
     Returns the Blocks unlaunched."""
     policy = lab.policy
-    # delete_cache: gradio's own copies of uploaded files (its temp folder) go after a day, checked hourly.
+    # delete_cache: gradio's own copies of uploaded files (its temp folder, which its upload route
+    # fills before any handler runs) go after an hour on a shared dashboard, a day locally.
+    shared = policy.caps is not None or policy.require_login
     with i18n.Dashboard(title="ftlab", fill_width=True, analytics_enabled=False, head=ADDRESS_HEAD + i18n.HEAD,
-                        delete_cache=(3600, 24 * 3600)) as demo:
+                        delete_cache=(600 if shared else 3600, 3600 if shared else 24 * 3600)) as demo:
         gr.HTML(f"<style>{CSS}</style>", elem_id="ftlab-style", padding=False)
         # First, so these names are theirs: /submit, /jobs, /cancel, /runs, /run, /predict for scripts
         # (gradio names the page's own events after their functions and would take a free name).

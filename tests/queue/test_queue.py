@@ -711,6 +711,9 @@ def test_a_priority_out_of_range_is_refused_where_it_is_written_and_where_it_is_
         inbox.send(db, {"op": "priority", "job": job["id"], "priority": 3_000_000_000})
     with pytest.raises(FtlabError, match="priority must lie between"):
         job_specs([tiny()], priority=-3_000_000_000)
+    for odd in (float("nan"), float("inf"), "1e400", 1.5, True, "high"):
+        with pytest.raises(FtlabError, match="priority must be a whole number"):
+            inbox.check_priority(odd)
     assert not inbox.pending(db)  # nothing written
     # the same command written by another tool: set aside with its reason, and the queue goes on
     inbox.send(db, {"op": "submit", "jobs": [job]})
@@ -742,6 +745,12 @@ def test_a_command_the_database_refuses_is_set_aside_not_retried_forever(scripte
     monkeypatch.setattr(store, "add_jobs", lambda jobs: (_ for _ in ()).throw(always))
     (third,) = job_specs([tiny(seed=2)])
     inbox.send(db, {"op": "submit", "jobs": [third]})
+    monkeypatch.setattr(store, "answers", lambda: False)  # an outage of the database itself: never set aside
+    for _ in range(5):
+        with pytest.raises(duckdb.Error):
+            sched.tick()
+    assert len(inbox.pending(db)) == 1
+    monkeypatch.setattr(store, "answers", lambda: True)  # it answers, this command keeps failing: set aside
     for _ in range(2):
         with pytest.raises(duckdb.Error):
             sched.tick()

@@ -24,7 +24,8 @@ def test_scripts_see_exactly_the_named_api_and_a_refusal_is_one_line(tmp_path, c
         capfd.readouterr()
         with pytest.raises(Exception, match="unknown method 'nope'"):
             client.predict("tiny", "tweets-sentiment", ["nope"], 1, {}, api_name="/submit")
-        with pytest.raises(Exception, match="a submit queues 1 to 1,000 runs \\(methods x seeds\\); this asks for 100,000"):
+        too_many = "a submit queues 1 to 1,000 runs \\(methods x seeds\\); this asks for 100,000"
+        with pytest.raises(Exception, match=too_many):
             client.predict("tiny", "tweets-sentiment", ["lora"], 100_000, {}, api_name="/submit")
         assert lab.jobs() == []
         printed = capfd.readouterr()
@@ -43,21 +44,30 @@ def test_every_named_endpoint_keeps_another_visitors_weights_and_logs_theirs(sha
         api.register(lab)
     endpoint = {fn.api_name: fn.fn for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert set(endpoint) == {name.strip("/") for name in NAMED}
-    as_bob, as_ann = gr.Request(username="bob"), gr.Request(username="ann")
+    def signed_in(name):  # a Hugging Face sign-in: gradio hands the endpoint the visitor's profile
+        return {"request": gr.Request(), "profile": gr.OAuthProfile({"preferred_username": name, "name": name,
+                                                                            "profile": "", "picture": ""})}
+
+    as_bob, as_ann = signed_in("bob"), {"request": gr.Request(username="ann")}  # ann through a password login
 
     runs = endpoint["runs"]()
     assert next(r for r in runs if r["id"] == ann_run)["accuracy"] is not None  # scores are public
-    bob_sees = endpoint["run"](ann_run, request=as_bob)
+    bob_sees = endpoint["run"](ann_run, **as_bob)
     assert bob_sees["logs"] == [] and bob_sees["artifact_dir"] is None and bob_sees["accuracy"] is not None
-    assert endpoint["run"](ann_run, request=as_ann)["logs"]
+    assert endpoint["run"](ann_run, **as_ann)["logs"]
     with pytest.raises(gr.Error, match="are ann's"):
-        endpoint["predict"](ann_run, ["good film"], request=as_bob)
-    assert endpoint["predict"](ann_run, ["good film"], request=as_ann)["predictions"]
-    assert endpoint["predict"](public_run, ["good film"], request=as_bob)["predictions"]
-    jobs = {j["id"]: j for j in endpoint["jobs"](request=as_bob)}
+        endpoint["predict"](ann_run, ["good film"], **as_bob)
+    assert endpoint["predict"](ann_run, ["good film"], **as_ann)["predictions"]
+    assert endpoint["predict"](public_run, ["good film"], **as_bob)["predictions"]
+    jobs = {j["id"]: j for j in endpoint["jobs"](**as_bob)}
     assert jobs["jann"]["last_log"] is None and jobs["jann"]["log_path"] is None
-    assert endpoint["jobs"](request=as_ann)[0]["last_log"] == "ann's tail"
+    assert endpoint["jobs"](**as_ann)[0]["last_log"] == "ann's tail"
     with pytest.raises(gr.Error, match="only your own jobs"):
-        endpoint["cancel"]("jann", request=as_bob)
+        endpoint["cancel"]("jann", **as_bob)
     with pytest.raises(gr.Error, match="sign in with Hugging Face to launch runs"):
         endpoint["submit"]("tiny", "tweets-sentiment", ["head"], 1, {}, request=gr.Request())
+    with pytest.raises(gr.Error, match="are ann's"):  # continuing her run starts from her weights
+        endpoint["submit"]("tiny", "tweets-sentiment", ["head"], 1, {"init_from": ann_run, "max_train": 64, "epochs": 1,
+                                                                     "max_eval": 32, "max_steps": 2}, **as_bob)
+    with pytest.raises(gr.Error, match="give a job id"):
+        endpoint["cancel"](" ", **as_bob)
