@@ -220,10 +220,14 @@ class Policy:
                                    f"{stored[1] / 2**20:.1f} MB in {stored[0]} file(s), this adds {size / 2**20:.1f} MB; "
                                    f"uploads no run uses are removed after {self.upload_retention_s / 3600:g} h")
 
+    def may_take(self, owner: Optional[str], user: Optional[str]) -> bool:
+        """Whether `user` may take what belongs to `owner` (a run's weights, a job's log): anything
+        locally; where jobs have owners, their own things and those nobody owns (the dashboard's)."""
+        return not self.owner_only or owner is None or owner == user
+
     def check_private(self, owner: Optional[str], user: Optional[str], what: str, thing: str) -> None:
-        """`what` of `thing` (a run's weights, a job's log) is its owner's where jobs have owners;
-        a thing nobody owns is the dashboard's own, and public."""
-        if not self.owner_only or owner is None or owner == user:
+        """PermissionDenied unless `user` may take `what` of `thing` (`may_take`)."""
+        if self.may_take(owner, user):
             return
         if not user:
             raise PermissionDenied(f"sign in with Hugging Face: the {what} of {thing} are its owner's")

@@ -220,7 +220,7 @@ class Lab:
         if not self.policy.owner_only:
             return runs
         owners = {j.get("run_id"): j.get("owner") for j in self.jobs() if j.get("run_id") is not None}
-        return [r for r in runs if owners.get(r["id"]) in (None, user)]
+        return [r for r in runs if self.policy.may_take(owners.get(r["id"]), user)]
 
     def check_private(self, run_id: int, user: Optional[str], what: str) -> None:
         """PermissionDenied unless `user` may take `what` (weights, logs) of run `run_id`."""
@@ -389,9 +389,12 @@ class Lab:
         return snap
 
     def jobs(self) -> list[dict]:
-        jobs = self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
+        jobs = self._all_jobs()
         self._sweep_now_and_then(jobs)
         return jobs
+
+    def _all_jobs(self) -> list[dict]:
+        return self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
 
     SWEEP_EVERY_S = 3600.0
 
@@ -407,16 +410,8 @@ class Lab:
 
     def jobs_view(self, user: Optional[str] = None) -> list[dict]:
         """The jobs as `user` may see them: another visitor's without its log (ftlab.policy)."""
-        from ftlab.policy import PermissionDenied
-
-        out = []
-        for job in self.jobs():
-            try:
-                self.policy.check_private(job.get("owner"), user, "log", f"job {job['id']}")
-            except PermissionDenied:
-                job = {**job, "last_log": None, "log_path": None}
-            out.append(job)
-        return out
+        return [job if self.policy.may_take(job.get("owner"), user) else {**job, "last_log": None, "log_path": None}
+                for job in self.jobs()]
 
     def runs(self, **filters) -> list[dict]:
         if self.remote:
@@ -473,7 +468,7 @@ class Lab:
         """Remove the uploads that no job (`jobs`, else all of them) or stored run names, once older
         than the policy's retention (ftlab.uploads.sweep); returns the removed paths."""
         if jobs is None:
-            jobs = self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
+            jobs = self._all_jobs()
         in_use = [(j.get("config") or {}).get("dataset") for j in jobs] + [r.get("dataset") for r in self.runs()]
         return uploads.sweep(uploads.root(self.db_path), in_use, self.policy.upload_retention_s)
 
@@ -510,16 +505,12 @@ class Lab:
         """Everything the Run tab shows: the run row (get_run, with logs), steps, evals, per-class
         scores, and "private": True where the logs and weights are another visitor's (the logs and
         the weights' folder are then left out; ftlab.policy)."""
-        from ftlab.policy import PermissionDenied
-
         store = self._own_store()
         run_id = int(run_id)
         run = store.get_run(run_id)
-        try:
-            self.check_private(run_id, user, "logs")
-            private = False
-        except PermissionDenied:
-            run, private = {**run, "logs": [], "artifact_dir": None}, True
+        private = not self.policy.may_take(self.run_owner(run_id), user)
+        if private:
+            run = {**run, "logs": [], "artifact_dir": None}
         return {"run": run, "steps": store.steps_df(run_id), "evals": store.evals_df(run_id),
                 "classes": store.class_results_df(run_id), "private": private}
 

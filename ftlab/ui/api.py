@@ -31,6 +31,7 @@ from ftlab.config import RunConfig
 from ftlab.errors import FtlabError, one_line
 from ftlab.ui.access import visitor
 from ftlab.ui.common import IMPORT_LOCK
+from ftlab.ui.logic import queue as queue_logic
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +98,12 @@ def register(lab) -> None:
     def cancel(job_id: str, request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> str:
         """Cancel a queued or running job (yours, on a shared dashboard); several ids separated by commas
         cancel the queued ones among them at once, before any of them starts."""
-        ids = [j for j in str(job_id or "").replace(",", " ").split() if j]
-        if not ids:
+        if not str(job_id or "").strip():
             raise refusal("give a job id (or several, separated by commas)")
+        ids = _call(queue_logic.parse_job_ids, str(job_id))
         if len(ids) == 1:
             return _call(lab.cancel, ids[0], user=visitor(request, profile))
-        outcomes = _call(lab.cancel_many, ids, user=visitor(request, profile))
-        return "; ".join(f"{j}: {outcome}" for j, outcome in outcomes.items())
+        return queue_logic.outcomes_line(_call(lab.cancel_many, ids, user=visitor(request, profile)))
 
     def runs() -> list[dict]:
         """Every run: config, scores (accuracy, macro_f1 or entity_f1), trainable parameters, costs."""

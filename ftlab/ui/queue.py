@@ -76,7 +76,7 @@ def build(lab) -> SimpleNamespace:
                 several = queue_logic.parse_job_ids(selected) if op == "cancel" else []
                 if len(several) > 1:  # the queued ones in one transaction: none starts meanwhile
                     outcomes = lab.cancel_many(several, user=user)
-                    return status_markdown("; ".join(f"{j}: {outcome}" for j, outcome in outcomes.items()))
+                    return status_markdown(queue_logic.outcomes_line(outcomes))
                 job = queue_logic.parse_job_id(selected)
                 if op == "cancel":
                     result = lab.cancel(job, user=user)

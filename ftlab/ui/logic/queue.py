@@ -75,6 +75,11 @@ def _counts(jobs: list[dict]) -> str:
     return " · ".join(f"**{counts[s]}** {t('status_' + s)}" for s in order if counts.get(s))
 
 
+def outcomes_line(outcomes: dict[str, str]) -> str:
+    """What cancelling several jobs did to each, in one line."""
+    return "; ".join(f"{job}: {outcome}" for job, outcome in outcomes.items())
+
+
 def parse_job_ids(text: str | None) -> list[str]:
     """Several job ids separated by commas or spaces (Cancel takes them all at once)."""
     return [parse_job_id(part) for part in (text or "").replace(",", " ").split()] or [parse_job_id(text)]
