@@ -152,10 +152,8 @@ class Scheduler:
     def cancel(self, job_id: str) -> str:
         with self.lock:
             job = self.store.get_job(job_id)
-            if job["status"] == "queued":
-                if job["run_id"] is not None:  # the run of an attempt before
-                    self.store.set_status(job["run_id"], "canceled", "canceled while queued")
-                self.store.update_job(job_id, status="canceled", finished_at=time.time(), error="canceled while queued")
+            if job["status"] == "queued":  # with the run of an attempt before, if any
+                self.store.cancel_queued([job_id], "canceled while queued")
                 return "canceled"
             if job["status"] == "running" and job_id in self.running:
                 self.running[job_id].canceled = True
