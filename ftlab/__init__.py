@@ -3,8 +3,8 @@
 The rooms, top to bottom (data flows down; tests/test_layers.py checks every import, lazy ones too):
 
     ui/            Gradio tabs; ui/logic/ their plain logic      -> service, charts, config, names
-    charts.py      DataFrame -> plotly Figure                     -> pandas, plotly
-    service.py     Lab: submit / cancel / retry / compare         -> queue, store, train (predict)
+    charts/        DataFrame -> plotly Figure (style, settings, aggregate, figures) -> pandas, plotly
+    service/       Lab: submit / cancel / retry / compare         -> queue, store, train (predict)
     queue/         persistent jobs, scheduler, backends, worker   -> store (scheduler only), train
     store.py       DuckDB, the only code that opens it            -> errors
     train/         the engine: one run, setup -> fit -> evaluate  -> config, data, methods, models, metrics

@@ -339,7 +339,14 @@ def cmd_worker(args) -> int:
              ray_address=args.ray_address, spare_workers=args.spare_workers) as lab:
         lab.own()  # another process holds the database: its one line, not a second scheduler
         stop = threading.Event()
+
+        def interrupted(*_):  # a first Ctrl-C stops after this tick (one landing inside a database query
+            if stop.is_set():  # would otherwise surface as that query's error, and be retried); a second
+                raise KeyboardInterrupt  # stops at once
+            stop.set()
+
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, interrupted)
         print(f"scheduler on {args.db}: slots {', '.join(lab.scheduler.slots)} ({args.backend} backend); Ctrl-C stops",
               flush=True)
         try:

@@ -9,7 +9,6 @@ model learns in a few epochs. The peers run in one process (--in-process) to pay
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,14 +24,13 @@ def test_peers_run_the_same_job(keyword_csv, tmp_path):
     cmd = [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--model", "tiny", "--dataset", keyword_csv,
            "--methods", "full", "--max-train", "320", "--max-eval", "40", "--epochs", "4", "--batch-size", "16",
            "--lr", "3e-3", "--max-length", "32", "--device", "cpu", "--threads", "1", "--in-process",
-           "--peers", "classic", "hf-trainer", "ftlab", "ftlab-compile", "--workdir", str(tmp_path),
+           "--peers", "classic", "hf-trainer", "ftlab", "--workdir", str(tmp_path),
            "--json-out", str(tmp_path / "r.json")]
-    # ftlab-compile traces with aot_eager here: inductor's C++ code generation takes minutes on 2 cores.
-    env = dict(os.environ, FTLAB_COMPILE_BACKEND="aot_eager")
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=ROOT, check=False, env=env)
+    # (ftlab-compile is ftlab with compile=True: tests/test_engine.py runs that compiled path)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert [r["peer"] for r in lines] == ["classic", "hf-trainer", "ftlab", "ftlab-compile"]
+    assert [r["peer"] for r in lines] == ["classic", "hf-trainer", "ftlab"]
     for r in lines:
         for key in FIELDS:
             assert isinstance(r[key], (int, float)) and math.isfinite(r[key]), (r["peer"], key, r[key])
@@ -47,10 +45,9 @@ def test_peers_run_the_same_job(keyword_csv, tmp_path):
     accuracies = [r["accuracy"] for r in lines]
     assert min(accuracies) > 0.6, accuracies  # 3 balanced classes: chance is ~0.33
     assert max(accuracies) - min(accuracies) <= 0.25, accuracies
-    assert lines[3]["accuracy"] == lines[2]["accuracy"]  # the compiled model computes the same thing
     assert "| full | classic |" in done.stdout and "| full | hf-trainer |" in done.stdout
     saved = json.loads((tmp_path / "r.json").read_text())
-    assert len(saved["runs"]) == 4 and len(saved["ratios"]) == 3
+    assert len(saved["runs"]) == 3 and len(saved["ratios"]) == 2
 
 
 def test_first_step_benchmark_runs_both_modes(tmp_path):

@@ -472,3 +472,32 @@ def test_forgetting_chart_places_each_method_by_gain_and_forgetting():
     full = next(t for t in fig.data if t.name == "full")
     assert full.x[0] == pytest.approx(0.12) and full.y[0] == pytest.approx(0.21) and full.error_x.visible
     assert charts.forgetting(pd.DataFrame(rows[:1])).layout.meta.get("n_points") is None
+
+
+def test_a_refresh_parses_each_stored_config_once(monkeypatch):
+    """Compare prepares its runs once (each config's JSON parsed and flattened); every figure and the
+    aggregates then read the parsed configs and give what they give on the raw frame."""
+    from ftlab.charts import settings
+
+    def cfg(max_train, seed, tag=None):
+        return json.dumps({"method": "lora", "max_train": max_train, "seed": seed, "tag": tag,
+                           "method_options": {"r": 8}})
+    frame = pd.DataFrame([
+        run(1, "lora", 0, 0.70, 10_000, config=cfg(2000, 0), dataset_sizes='{"train": 2000}'),
+        run(2, "lora", 1, 0.72, 10_000, config=cfg(2000, 1), dataset_sizes='{"train": 2000}'),
+        run(3, "lora", 0, 0.60, 10_000, config=cfg(500, 0), dataset_sizes='{"train": 500}'),
+        run(4, "lora", 0, 0.10, 10_000, config=cfg(500, 0, tag="trial"), dataset_sizes='{"train": 500}'),
+    ])
+    raw = charts.aggregate_seeds(frame, "accuracy")
+    calls = []
+    real = settings.flat_config
+    monkeypatch.setattr(settings, "flat_config", lambda c: (calls.append(c) if isinstance(c, str) else None) or real(c))
+    ready = charts.prepared(frame)
+    assert len(calls) == 4 and charts.prepared(ready) is ready
+    calls.clear()
+    pd.testing.assert_frame_equal(charts.aggregate_seeds(ready, "accuracy"), raw)
+    for draw in (charts.score_vs_params, charts.learning_curve, charts.throughput, charts.memory_and_time,
+                 charts.versus_full, charts.verdicts, charts.curve_points):
+        draw(ready)
+    assert calls == []
+    assert sorted(raw["variant"]) == ["max_train=2000", "max_train=500"]  # the trial run is left out

@@ -194,7 +194,7 @@ def test_compiled_run_traces_once_per_mode_and_matches_eager(tmp_path, monkeypat
 
     monkeypatch.setattr(engine, "collate", collate)
     cfg = RunConfig(model="tiny", dataset="tweets-sentiment", method="lora", max_train=256, max_eval=64,
-                    batch_size=16, max_steps=12, eval_every=6, seed=0)
+                    batch_size=16, max_steps=8, eval_every=4, seed=0)
     eager, comp = [], []
     train(cfg, eager.append)
     widths.clear()

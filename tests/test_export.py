@@ -20,8 +20,7 @@ TEXTS = ["what a wonderful film", "a terrible plot and a terrible ending", "the 
 # Runs in a fresh interpreter whose path holds site-packages but not this repository.
 LOADER = r"""
 import json, sys
-folder, fmt, task = sys.argv[1:4]
-texts = json.loads(sys.argv[4])
+exports, texts = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 try:
     import ftlab  # noqa: F401
     raise SystemExit("ftlab is importable: the check would prove nothing")
@@ -29,11 +28,13 @@ except ImportError:
     pass
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
-tok = AutoTokenizer.from_pretrained(folder)
-if fmt == "merged":
-    clf = pipeline("text-classification", model=folder, tokenizer=tok, top_k=None)
-    print(json.dumps([{r["label"]: r["score"] for r in row} for row in clf(texts)]))
-else:
+out = []
+for folder, fmt in exports:
+    tok = AutoTokenizer.from_pretrained(folder)
+    if fmt == "merged":
+        clf = pipeline("text-classification", model=folder, tokenizer=tok, top_k=None)
+        out.append([{r["label"]: r["score"] for r in row} for row in clf(texts)])
+        continue
     from peft import PeftConfig, PeftModel
     cfg = PeftConfig.from_pretrained(folder)
     meta = json.load(open(folder + "/ftlab_run.json"))
@@ -42,46 +43,54 @@ else:
     model = PeftModel.from_pretrained(base, folder).eval()
     with torch.no_grad():
         probs = model(**tok(texts, padding=True, return_tensors="pt")).logits.softmax(-1)
-    print(json.dumps([dict(zip(meta["label_names"], row)) for row in probs.tolist()]))
+    out.append([dict(zip(meta["label_names"], row)) for row in probs.tolist()])
+print(json.dumps(out))
 """
 
 
-def _load_elsewhere(folder, fmt, tmp_path):
+def _load_elsewhere(exports: list[tuple[str, str]], tmp_path):
+    """Each (folder, format) loaded in one fresh interpreter that cannot import ftlab: their probabilities."""
     script = tmp_path / "load_export.py"
     script.write_text(LOADER)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-I", str(script), folder, fmt, "classification", json.dumps(TEXTS)],
+    done = subprocess.run([sys.executable, "-I", str(script), json.dumps(exports), json.dumps(TEXTS)],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("model,method,fmt", [("tiny", "full", "merged"), ("tiny", "lora", "merged"),
-                                              ("minilm", "lora", "adapter")])
-def test_an_export_predicts_what_ftlab_predicts(model, method, fmt, keyword_csv, tmp_path):
+EXPORTS = [("tiny", "full", "merged"), ("tiny", "lora", "merged"), ("minilm", "lora", "adapter")]
+
+
+def test_exports_predict_what_ftlab_predicts(keyword_csv, tmp_path):
+    """A merged full run, a merged LoRA run and a LoRA adapter, each loaded by transformers / peft alone."""
     db = str(tmp_path / "lab.duckdb")
-    with Store(db) as store:
-        run_id, summary, err = service.train_now(RunConfig(model=model, dataset=keyword_csv, method=method,
-                                                           max_train=96, max_eval=24, batch_size=16, max_steps=6),
-                                                 store, db_path=db)
-        assert err is None
-        record = store.get_run(run_id)
-    art = service.Lab.resolve_artifacts(db, record["artifact_dir"])
-    ours = [p["probs"] for p in artifacts.load(art).predict(TEXTS)]
-    with service.Lab(db) as lab:
-        folder = lab.export(run_id, fmt, str(tmp_path / "export"))
-    names = {p.name for p in Path(folder).iterdir()}
-    assert ("adapter_config.json" in names) == (fmt == "adapter") and "README.md" in names
-    card = (Path(folder) / "README.md").read_text()
-    meta = yaml.safe_load(card.split("---")[1])
-    metric = meta["model-index"][0]["results"][0]["metrics"][0]
-    assert metric["type"] == "accuracy" and metric["value"] == pytest.approx(summary["accuracy"], abs=1e-4)
-    theirs = _load_elsewhere(folder, fmt, tmp_path)
-    for mine, other in zip(ours, theirs):  # the same probabilities, label by label (ftlab rounds to 4 places)
-        assert set(mine) == set(other) and all(other[k] == pytest.approx(v, abs=2e-4) for k, v in mine.items())
+    folders, ours = [], []
+    for model, method, fmt in EXPORTS:
+        with Store(db) as store:
+            run_id, summary, err = service.train_now(RunConfig(model=model, dataset=keyword_csv, method=method,
+                                                               max_train=96, max_eval=24, batch_size=16, max_steps=6),
+                                                     store, db_path=db)
+            assert err is None
+            record = store.get_run(run_id)
+        art = service.Lab.resolve_artifacts(db, record["artifact_dir"])
+        ours.append([p["probs"] for p in artifacts.load(art).predict(TEXTS)])
+        with service.Lab(db) as lab:
+            folder = lab.export(run_id, fmt, str(tmp_path / f"export-{run_id}"))
+        names = {p.name for p in Path(folder).iterdir()}
+        assert ("adapter_config.json" in names) == (fmt == "adapter") and "README.md" in names
+        card = (Path(folder) / "README.md").read_text()
+        meta = yaml.safe_load(card.split("---")[1])
+        metric = meta["model-index"][0]["results"][0]["metrics"][0]
+        assert metric["type"] == "accuracy" and metric["value"] == pytest.approx(summary["accuracy"], abs=1e-4)
+        folders.append((folder, fmt))
+    for (model, method, fmt), mine_rows, their_rows in zip(EXPORTS, ours, _load_elsewhere(folders, tmp_path)):
+        for mine, other in zip(mine_rows, their_rows):  # the same probabilities, label by label (ftlab rounds to 4)
+            assert set(mine) == set(other), (model, method, fmt)
+            assert all(other[k] == pytest.approx(v, abs=2e-4) for k, v in mine.items()), (model, method, fmt)
 
 
-def test_exports_that_cannot_work_are_refused_with_what_to_use(keyword_csv, tmp_path):
+def test_exports_that_cannot_work_are_refused_with_what_to_use(keyword_csv, tmp_path, capsys):
     db = str(tmp_path / "lab.duckdb")
     with Store(db) as store:
         full_id, _, _ = service.train_now(RunConfig(model="tiny", dataset=keyword_csv, method="full", max_train=32,
@@ -92,9 +101,11 @@ def test_exports_that_cannot_work_are_refused_with_what_to_use(keyword_csv, tmp_
     done = subprocess.run([sys.executable, "-m", "ftlab", "export", str(full_id), "--format", "merged", "--out",
                            str(tmp_path / "cli"), "--db", db], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.startswith(f"run {full_id} exported as merged to "), done.stderr[-500:]
-    done = subprocess.run([sys.executable, "-m", "ftlab", "export", str(full_id), "--format", "adapter", "--out",
-                           str(tmp_path / "cli2"), "--db", db], capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0 and "use --format merged" in done.stderr and "Traceback" not in done.stderr
+    from ftlab import cli
+
+    assert cli.main(["export", str(full_id), "--format", "adapter", "--out", str(tmp_path / "cli2"), "--db", db]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "use --format merged" in err and "\n" not in err and "Traceback" not in err
     with service.Lab(db) as lab:
         with pytest.raises(FtlabError, match="use --format merged"):
             lab.export(full_id, "adapter", str(tmp_path / "a"))

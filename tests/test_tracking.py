@@ -132,15 +132,20 @@ def _wandb_records(path: Path):
             yield record
 
 
-def test_ftlab_sync_backfills_mlflow_once(keyword_csv, tmp_path):
-    env = _env(tmp_path)
-    _ftlab(["train", *RUN, "--dataset", keyword_csv, "--db", "lab.duckdb"], env, tmp_path)
+def test_ftlab_sync_backfills_mlflow_once(keyword_csv, tmp_path, monkeypatch, capsys):
+    """The commands in this process (the test above runs them as a user does, in their own)."""
+    from ftlab import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    assert cli.main(["train", *RUN, "--dataset", keyword_csv, "--db", "lab.duckdb"]) == 0
     db = tmp_path / "lab.duckdb"
     assert not tracking.trackers_dir(str(db)).exists()  # nothing mirrored without report_to
-    first = _ftlab(["sync", "--to", "mlflow", "--db", "lab.duckdb"], env, tmp_path)
-    assert "run 1: sent to mlflow" in first.stdout
-    again = _ftlab(["sync", "--to", "mlflow", "--db", "lab.duckdb"], env, tmp_path)
-    assert "run 1: already in mlflow" in again.stdout
+    capsys.readouterr()
+    assert cli.main(["sync", "--to", "mlflow", "--db", "lab.duckdb"]) == 0
+    assert "run 1: sent to mlflow" in capsys.readouterr().out
+    assert cli.main(["sync", "--to", "mlflow", "--db", "lab.duckdb"]) == 0
+    assert "run 1: already in mlflow" in capsys.readouterr().out
     with Store(str(db)) as store:
         run = store.runs_records()[0]
         steps = store.steps_df(run["id"])

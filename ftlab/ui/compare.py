@@ -22,21 +22,32 @@ MAX_CURVES = 24  # more lines than this make the loss chart unreadable: the newe
 HEIGHTS = {"score": 400, "bars": 420, "curves": 480}  # score: fits a 1280x800 screen under the filters
 
 
-def figures(lab, runs, smoothing: float = charts.LOSS_SMOOTHING):
-    """The Compare tab's figures for these (already filtered) runs."""
+def _score(runs, curves):
     datasets = set(runs["dataset"].dropna()) if len(runs) and "dataset" in runs else set()
     reference = charts.references_for(next(iter(datasets))) if len(datasets) == 1 else None
+    return decade_range(clamp_fraction_axis(charts.score_vs_params(runs, reference=reference)))
+
+
+# The Compare tab's charts: name -> (draw(runs, curves), height, drawn only when it has points). A chart
+# is its function in ftlab.charts, its catalogue keys, a line here and its place in `build`.
+CHARTS = {
+    "score": (_score, HEIGHTS["score"], False),
+    "curve": (lambda runs, c: clamp_fraction_axis(charts.learning_curve(runs)), HEIGHTS["score"], True),
+    "forgetting": (lambda runs, c: charts.forgetting(runs), HEIGHTS["score"], True),
+    "throughput": (lambda runs, c: charts.throughput(runs), HEIGHTS["bars"], False),
+    "memory": (lambda runs, c: charts.memory_and_time(runs), HEIGHTS["bars"], False),
+    "loss": (lambda runs, c: charts.loss_curves(c["steps"], runs, smoothing=c["smoothing"]), HEIGHTS["curves"], False),
+    "eval": (lambda runs, c: charts.eval_curves(c["evals"], runs=runs), HEIGHTS["curves"], False),
+}
+
+
+def figures(lab, runs, smoothing: float = charts.LOSS_SMOOTHING) -> dict:
+    """The Compare tab's figures for these (already filtered) runs, by CHARTS name."""
+    runs = charts.prepared(runs)
     ids = [int(i) for i in runs["id"]][-MAX_CURVES:] if len(runs) else []
     steps, evals = lab.curves(ids) if ids else (None, None)
-    score = sized(charts.score_vs_params(runs, reference=reference), HEIGHTS["score"])
-    return (decade_range(clamp_fraction_axis(score)),
-            sized(charts.throughput(runs), HEIGHTS["bars"]),
-            sized(charts.memory_and_time(runs), HEIGHTS["bars"]),
-            sized(charts.loss_curves(steps, runs, smoothing=min(max(float(smoothing or 0), 0.0), 0.99)),
-                  HEIGHTS["curves"]),
-            sized(charts.eval_curves(evals, runs=runs), HEIGHTS["curves"]),
-            clamp_fraction_axis(sized(charts.learning_curve(runs), HEIGHTS["score"])),
-            sized(charts.forgetting(runs), HEIGHTS["score"]))
+    curves = {"steps": steps, "evals": evals, "smoothing": min(max(float(smoothing or 0), 0.0), 0.99)}
+    return {name: sized(draw(runs, curves), height) for name, (draw, height, _) in CHARTS.items()}
 
 
 def build(lab) -> SimpleNamespace:
@@ -55,19 +66,21 @@ def build(lab) -> SimpleNamespace:
         refresh_btn = gr.Button(L("refresh"), size="sm", elem_id="compare-refresh", scale=1, min_width=90)
     caption = gr.Markdown(elem_id="compare-caption")
     versus = gr.Markdown(elem_id="compare-versus-full", elem_classes="ftlab-compact")
-    score_plot = gr.Plot(elem_id="compare-score", show_label=False)
+    plots = {}
+    plots["score"] = gr.Plot(elem_id="compare-score", show_label=False)
     verdict = gr.Markdown(elem_id="compare-verdicts", elem_classes="ftlab-compact")
     with gr.Row():
-        curve_plot = gr.Plot(elem_id="compare-curve", show_label=False, visible=False)
-        forgetting_plot = gr.Plot(elem_id="compare-forgetting", show_label=False, visible=False)
+        plots["curve"] = gr.Plot(elem_id="compare-curve", show_label=False, visible=False)
+        plots["forgetting"] = gr.Plot(elem_id="compare-forgetting", show_label=False, visible=False)
     with gr.Row():
-        throughput_plot = gr.Plot(elem_id="compare-throughput", show_label=False)
-        memory_plot = gr.Plot(elem_id="compare-memory", show_label=False)
+        plots["throughput"] = gr.Plot(elem_id="compare-throughput", show_label=False)
+        plots["memory"] = gr.Plot(elem_id="compare-memory", show_label=False)
     smoothing = gr.Slider(0, 0.99, value=charts.LOSS_SMOOTHING, step=0.01, label=L("compare_smoothing"),
                           info=L("compare_smoothing_info"), elem_id="compare-smoothing")
     with gr.Row():
-        loss_plot = gr.Plot(elem_id="compare-loss", show_label=False)
-        eval_plot = gr.Plot(elem_id="compare-eval", show_label=False)
+        plots["loss"] = gr.Plot(elem_id="compare-loss", show_label=False)
+        plots["eval"] = gr.Plot(elem_id="compare-eval", show_label=False)
+    assert set(plots) == set(CHARTS)
     table = gr.Dataframe(interactive=False, wrap=False, max_height=420, elem_id="compare-table",
                          label=L("compare_table"))
     with gr.Row(equal_height=True):
@@ -94,31 +107,27 @@ def build(lab) -> SimpleNamespace:
         runs = lab.runs_df()
         return runs, compare_logic.filter_runs(runs, datasets, models, methods, statuses)
 
-    def refresh(datasets, models, methods, statuses, smooth=charts.LOSS_SMOOTHING):
+    def refresh(datasets, models, methods, statuses, smooth=charts.LOSS_SMOOTHING) -> dict:
         try:
             everything, runs = load_runs(datasets, models, methods, statuses)
+            runs = charts.prepared(runs)  # each stored config parsed once for every chart and table
             figs = figures(lab, runs, smooth)
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("compare")
-            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 14
+            return {caption: status_markdown(one_line(err), ok=False)}
         choices = compare_logic.filter_choices(everything)
         n_ok = int((runs["status"] == "succeeded").sum()) if len(runs) else 0
-        text = t("compare_caption", shown=len(runs), ok=n_ok, total=len(everything))
-        dropdowns = [gr.update(choices=choices["dataset"]), gr.update(choices=choices["model"]),
-                     gr.update(choices=choices["method"])]
-        curve, forgot = figs[5], figs[6]
-        return [text, compare_logic.versus_full_markdown(runs), figs[0], compare_logic.verdicts_markdown(runs),
-                gr.update(value=curve, visible=bool((curve.layout.meta or {}).get("n_points"))),
-                gr.update(value=forgot, visible=bool((forgot.layout.meta or {}).get("n_points"))),
-                *figs[1:5], compare_logic.runs_table(runs), *dropdowns, gr.skip()]
+        shown = {plots[name]: gr.update(value=fig, visible=bool((fig.layout.meta or {}).get("n_points")))
+                 if CHARTS[name][2] else fig for name, fig in figs.items()}
+        return {caption: t("compare_caption", shown=len(runs), ok=n_ok, total=len(everything)),
+                versus: compare_logic.versus_full_markdown(runs), verdict: compare_logic.verdicts_markdown(runs),
+                **shown, table: compare_logic.runs_table(runs),
+                f_dataset: gr.update(choices=choices["dataset"]), f_model: gr.update(choices=choices["model"]),
+                f_method: gr.update(choices=choices["method"])}
 
-    outputs = [caption, versus, score_plot, verdict, curve_plot, forgetting_plot, throughput_plot, memory_plot, loss_plot, eval_plot,
-               table, f_dataset, f_model, f_method, export_status]
-    refresh_btn.click(refresh, filters, outputs)
-    for f in filters[:4]:
-        f.input(refresh, filters, outputs)
-    smoothing.release(refresh, filters, outputs)
+    outputs = [caption, versus, verdict, *plots.values(), table, f_dataset, f_model, f_method]
+    gr.on([refresh_btn.click, *(f.input for f in filters[:4]), smoothing.release], refresh, filters, outputs)
 
     def export(fmt):
         def run(datasets, models, methods, statuses, _smoothing=None):
@@ -133,7 +142,7 @@ def build(lab) -> SimpleNamespace:
                     status_markdown(t("compare_exported", n=len(runs), fmt=fmt.upper())))
         return run
 
-    def show_study(study_id=None):
+    def show_study(study_id=None) -> dict:
         try:
             studies = lab.studies()
             choices = compare_logic.study_choices(studies)
@@ -143,17 +152,16 @@ def build(lab) -> SimpleNamespace:
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("studies")
-            return gr.skip(), status_markdown(one_line(err), ok=False), gr.skip(), gr.skip(), gr.skip()
+            return {study_text: status_markdown(one_line(err), ok=False)}
         blank = charts.empty_figure(t("chart_needs_trials"))
-        return (gr.update(choices=choices, value=study_id), compare_logic.study_markdown(study),
-                sized(figs.get("history", blank), HEIGHTS["bars"]),
-                sized(figs.get("importance", charts.empty_figure(t("chart_needs_two_trials"))),
-                      HEIGHTS["bars"]),
-                sized(figs.get("parallel", blank), HEIGHTS["bars"]))
+        return {study_pick: gr.update(choices=choices, value=study_id), study_text: compare_logic.study_markdown(study),
+                history_plot: sized(figs.get("history", blank), HEIGHTS["bars"]),
+                importance_plot: sized(figs.get("importance", charts.empty_figure(t("chart_needs_two_trials"))),
+                                       HEIGHTS["bars"]),
+                parallel_plot: sized(figs.get("parallel", blank), HEIGHTS["bars"])}
 
     study_outputs = [study_pick, study_text, history_plot, importance_plot, parallel_plot]
-    study_btn.click(show_study, [study_pick], study_outputs)
-    study_pick.input(show_study, [study_pick], study_outputs)
+    gr.on([study_btn.click, study_pick.input], show_study, [study_pick], study_outputs)
 
     csv_btn.click(export("csv"), filters, [export_file, export_status])
     parquet_btn.click(export("parquet"), filters, [export_file, export_status])

@@ -171,33 +171,26 @@ def build(lab) -> SimpleNamespace:
             estimate_out = gr.Dataframe(visible=False, interactive=False, elem_id="launch-estimate-table", wrap=False,
                                         label=L("estimate_table_label"))
 
-    training_names = list(training)
-    data_names = list(data_widgets)
-    option_names = list(option_boxes)
-    form_inputs = ([model, dataset, method_box, seeds, first_seed] + [training[n] for n in training_names]
-                   + [data_widgets[n] for n in data_names] + [option_boxes[n] for n in option_names])
+    form_inputs = {model, dataset, method_box, seeds, first_seed, *training.values(), *data_widgets.values(),
+                   *option_boxes.values()}
 
-    def read_form(values):
-        model_v, dataset_v, methods_v, seeds_v, first_v = values[:5]
-        rest = values[5:]
-        train_v = dict(zip(training_names, rest[:len(training_names)]))
-        rest = rest[len(training_names):]
-        train_v.update(dict(zip(data_names, rest[:len(data_names)])))
-        texts = dict(zip(option_names, rest[len(data_names):]))
+    def read_form(values: dict) -> launch_logic.Grid:
+        """The form's widgets (gradio's {component: value}) -> the launch's grid of RunConfigs, or its errors."""
+        train_v = {name: values[w] for name, w in training.items()}
+        train_v.update({name: values[w] for name, w in data_widgets.items()})
+        texts = {name: values[w] for name, w in option_boxes.items()}
         with IMPORT_LOCK:  # validating a peft method's options imports peft
-            return launch_logic.build_grid(model_v, dataset_v, methods_v, texts, seeds_v, first_v, train_v)
+            return launch_logic.build_grid(values[model], values[dataset], values[method_box], texts, values[seeds],
+                                           values[first_seed], train_v)
 
     # ---- events ---------------------------------------------------------------------------------
-    def on_methods(selected, n_seeds, sizes):
-        return [gr.update(value=launch_logic.queue_label(selected, n_seeds, sizes))] + \
-               [gr.update(visible=name in (selected or [])) for name in option_names]
+    def on_methods(selected, n_seeds, sizes) -> dict:
+        return {queue_btn: gr.update(value=launch_logic.queue_label(selected, n_seeds, sizes)),
+                **{group: gr.update(visible=name in (selected or [])) for name, group in option_groups.items()}}
 
     sizes_box = training["train_sizes"]
-    method_box.change(on_methods, [method_box, seeds, sizes_box],
-                      [queue_btn] + [option_groups[n] for n in option_names], queue=False)
-    for box in (seeds, sizes_box):
-        box.change(lambda m, n, z: gr.update(value=launch_logic.queue_label(m, n, z)), [method_box, seeds, sizes_box],
-                   [queue_btn], queue=False)
+    gr.on([method_box.change, seeds.change, sizes_box.change], on_methods, [method_box, seeds, sizes_box],
+          [queue_btn, *option_groups.values()], queue=False)
 
     def show_card(spec, model_name, max_length, text_column, label_column, encoding, request: gr.Request = None,
                   profile: gr.OAuthProfile | None = None):
@@ -218,7 +211,7 @@ def build(lab) -> SimpleNamespace:
                 log.exception("dataset card of %s", spec)
             return status_markdown(one_line(err, launch_logic.page_label), ok=False)
 
-    card_inputs = [dataset, model, training["max_length"]] + [data_widgets[n] for n in data_names]
+    card_inputs = [dataset, model, training["max_length"], *data_widgets.values()]
     dataset.change(show_card, card_inputs, [card])
     model.change(show_card, card_inputs, [card])
     for widget in card_inputs[2:]:  # max_length (truncation rate), a file's columns and encoding
@@ -237,54 +230,19 @@ def build(lab) -> SimpleNamespace:
 
     upload.upload(on_upload, [upload], [dataset, status])
 
-    def on_estimate(request: gr.Request, profile: gr.OAuthProfile | None, *values):
+    def on_estimate(request: gr.Request, profile: gr.OAuthProfile | None, values: dict) -> dict:
         try:
             grid = read_form(values)
-        except Exception as err:  # build_grid returns user errors; an exception here is a bug
-            log.exception("estimate form")
-            return status_markdown(one_line(err, launch_logic.page_label), ok=False), gr.update(visible=False)
-        if not grid.ok:
-            return launch_logic.errors_markdown(grid.errors, t("estimate_fix")), gr.update(visible=False)
-        try:
-            history = lab.runs_df()
-        except Exception:  # noqa: BLE001 - an estimate without history is still an estimate
-            history = None
-        try:
-            with IMPORT_LOCK:
-                lab.check_inputs(grid.configs, user=visitor(request, profile))  # what Queue would refuse, here too
-        except Exception as err:
-            if not isinstance(err, FtlabError):
-                log.exception("estimate check")
-            return (status_markdown(t("estimate_cannot") + one_line(err, launch_logic.page_label), ok=False),
-                    gr.update(visible=False))
-        rows, by_method = [], {}
-        for cfg in grid.configs:
-            by_method.setdefault(cfg.method, []).append(cfg)
-        probe = preview_logic.needs_probe(history, grid.configs[0].model)
-        for method, configs in by_method.items():
-            cfg = configs[0]
-            try:
-                with IMPORT_LOCK:
-                    est = lab.estimate(cfg, probe=probe)
-            except Exception as err:
-                if not isinstance(err, FtlabError):
-                    log.exception("estimate of %s", method)
-                rows.append({"method": method, "runs": len(configs), "error": one_line(err, launch_logic.page_label)})
-                continue
-            train_rate, eval_rate, overhead, source = preview_logic.rates_from_history(history, cfg.model, method,
-                                                                                       probe=est)
-            seconds = preview_logic.estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate,
-                                                     overhead)
-            rows.append({"method": method, "runs": len(configs), "trainable_params": est["trainable_params"],
-                         "total_params": est["total_params"], "seconds": seconds, "source": source})
-        slots = len(lab.scheduler.slots) if lab.scheduler is not None else 1
-        on_cpu = lab.scheduler is None or all(str(s).startswith("cpu") for s in lab.scheduler.slots)
-        info = model_registry.BUILTIN.get(grid.configs[0].model)
-        note = (preview_logic.slow_model_note(info.name, info.kind, info.params, rows, on_cpu) if info else "")
-        msg = preview_logic.estimate_markdown(rows, len(grid.configs), slots, note)
-        if any(r.get("error") for r in rows):
-            return msg, gr.update(visible=False)
-        return msg, gr.update(value=preview_logic.estimate_table(rows), visible=True)
+            if not grid.ok:
+                return {status: launch_logic.errors_markdown(grid.errors, t("estimate_fix")),
+                        estimate_out: gr.update(visible=False)}
+            text, table = preview_logic.estimate_launch(lab, grid.configs, visitor(request, profile), IMPORT_LOCK)
+        except Exception as err:  # refusals come back as text; an exception here is a bug
+            log.exception("estimate")
+            return {status: status_markdown(one_line(err, launch_logic.page_label), ok=False),
+                    estimate_out: gr.update(visible=False)}
+        return {status: text, estimate_out: gr.update(value=table, visible=True) if table is not None
+                else gr.update(visible=False)}
 
     estimate_btn.click(on_estimate, form_inputs, [status, estimate_out])
     return SimpleNamespace(queue_btn=queue_btn, status=status, form_inputs=form_inputs, read_form=read_form,
@@ -296,8 +254,8 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
     """The "Queue N runs" button: validate every RunConfig, submit them all or none, go to Queue
     with its table already showing the new jobs."""
 
-    def on_queue(request: gr.Request, profile: gr.OAuthProfile | None, *values):
-        values, (tune_on, n_trials) = values[:-2], values[-2:]
+    def on_queue(request: gr.Request, profile: gr.OAuthProfile | None, values: dict):
+        tune_on, n_trials = values[ui.tune], values[ui.trials]
         try:
             grid = ui.read_form(values)
         except Exception as err:  # build_grid returns user errors; an exception here is a bug
@@ -339,6 +297,6 @@ def wire_queue(lab, ui: SimpleNamespace, tabs, queue_ui: SimpleNamespace) -> Non
         return (status_markdown(t("tuning_queued", methods=", ".join(names), studies=len(studies),
                                   trials=int(n_trials or 6), seeds=seeds)), gr.Tabs(selected="queue"), summary, table)
 
-    ui.queue_btn.click(on_queue, ui.form_inputs + [ui.tune, ui.trials],
+    ui.queue_btn.click(on_queue, ui.form_inputs | {ui.tune, ui.trials},
                        [ui.status, tabs, queue_ui.summary, queue_ui.table])
 

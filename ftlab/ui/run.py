@@ -84,37 +84,38 @@ def build(lab) -> SimpleNamespace:
             return gr.update(choices=options, value=int(current))
         return gr.update(choices=options, value=ids[0] if ids else None)
 
-    def show(run_id, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
+    def show(run_id, request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> dict:
         if run_id in (None, ""):
-            return ["_Pick a run._"] + [gr.skip()] * 6 + [""] + [gr.skip()] * 4 + [""]
+            return {summary: t("run_pick"), action: "", lineage: ""}
         try:
             detail = lab.run_detail(int(run_id), user=visitor(request, profile))
             runs_frame = lab.runs_df()
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("run %s", run_id)
-            return [status_markdown(one_line(err), ok=False)] + [gr.skip()] * 6 + [""] + [gr.skip()] * 4 + [""]
+            return {summary: status_markdown(one_line(err), ok=False), action: "", lineage: ""}
         everything = runs_frame.to_dict("records")
         run = detail["run"]
         actions = run_logic.run_actions(run)
         can_rerun = lab.policy.can_launch and actions["rerun"] is not None
         runs_frame = runs_frame[runs_frame["id"] == int(run_id)]
         metric = charts.score_metric(runs_frame)
-        labels = run.get("label_names") or []
-        return [run_logic.run_summary_markdown(run),
-                sized(charts.confusion_heatmap(run.get("confusion"), labels), 420),
-                sized(charts.loss_curves(detail["steps"], runs_frame), 380),
-                sized(charts.eval_curves(detail["evals"], metric, runs=runs_frame), 380),
-                run_logic.class_table(detail["classes"]),
-                run.get("config") or {},
-                t("run_logs_private") if detail.get("private") else
+        fresh_seed = can_rerun and actions["rerun"] == "Re-run"  # a retry repeats the same seed
+        return {summary: run_logic.run_summary_markdown(run),
+                confusion: sized(charts.confusion_heatmap(run.get("confusion"), run.get("label_names") or []), 420),
+                loss_plot: sized(charts.loss_curves(detail["steps"], runs_frame), 380),
+                eval_plot: sized(charts.eval_curves(detail["evals"], metric, runs=runs_frame), 380),
+                classes: run_logic.class_table(detail["classes"]),
+                config: run.get("config") or {},
+                logs: t("run_logs_private") if detail.get("private") else
                 ("\n".join(run.get("logs") or []) or "(no log lines recorded)"),
-                "",
-                gr.update(value=t("retry_button" if actions["rerun"] == "Retry" else "rerun_button"), visible=can_rerun),
-                gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),  # a retry repeats the same seed
-                gr.update(visible=actions["download"] and not detail.get("private")),
-                gr.update(visible=can_rerun and actions["rerun"] == "Re-run"),
-                run_logic.lineage_markdown(int(run_id), everything)]
+                action: "",
+                rerun_btn: gr.update(value=t("retry_button" if actions["rerun"] == "Retry" else "rerun_button"),
+                                     visible=can_rerun),
+                rerun_seed: gr.update(visible=fresh_seed),
+                download_btn: gr.update(visible=actions["download"] and not detail.get("private")),
+                continue_row: gr.update(visible=fresh_seed),
+                lineage: run_logic.lineage_markdown(int(run_id), everything)}
 
     outputs = [summary, confusion, loss_plot, eval_plot, classes, config, logs, action, rerun_btn, rerun_seed,
                download_btn, continue_row, lineage]

@@ -1,4 +1,4 @@
-"""The queue under faults: 14 tiny jobs on 2 CPU slots while the harness kills the
+"""The queue under faults: 8 tiny jobs on 2 CPU slots while the harness kills the
 scheduler (`ftlab worker`, a process of its own) twice with SIGKILL, SIGKILLs one running worker,
 stops the scheduler once cleanly (SIGTERM), makes one of its database calls fail, drops a corrupt
 command into its inbox and cancels a job as it finishes. Afterwards every job must have ended as
@@ -23,7 +23,7 @@ from ftlab.queue import inbox
 from ftlab.service import Lab
 from ftlab.store import Store
 
-N_JOBS = 14
+N_JOBS = 8
 SEED = int(os.environ.get("FTLAB_FAULT_SEED") or random.SystemRandom().randrange(1_000_000))
 PHASE_TIMEOUT_S = 150
 

@@ -61,7 +61,7 @@ def lab(tmp_path_factory):
             db = str(tmp_path_factory.mktemp("ray") / "lab.duckdb")
             store = Store(db)
             backend = RayBackend()  # finds Ray running: uses it, and leaves it running on close()
-            scheduler = Scheduler(store, db, backend=backend, slots=["cpu"])
+            scheduler = Scheduler(store, db, backend=backend, slots=["cpu", "cpu"])  # Ray's 2 CPUs
             yield scheduler, store
             scheduler.shutdown()
             store.close()

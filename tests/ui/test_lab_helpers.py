@@ -54,7 +54,7 @@ def test_predict_loads_a_trained_run_once(lab, request, dataset, text):
     run_id, summary, error = train_now(cfg, lab.store, db_path=lab.db_path)
     assert error is None and summary["artifact_dir"]
     out = lab.predict(run_id, [text])
-    assert lab._ui_cache("predictors")[run_id] is not None  # the next prediction reuses the loaded model
+    assert lab.caches.peek("predictors", run_id) is not None  # the next prediction reuses the loaded model
     view = playground_logic.prediction_view(out["task"], out["predictions"][0], text)
     if out["task"] == "classification":
         assert set(view["label"]) == {"good", "bad", "meh"} and sum(view["label"].values()) == pytest.approx(1, abs=1e-3)

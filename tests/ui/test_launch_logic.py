@@ -195,3 +195,24 @@ def test_balanced_sizes_take_classes_equally_and_nest():
     data = load_dataset("tweets-sentiment", max_train=64, balanced=True)
     per_class = [data.train.labels.count(c) for c in range(3)]
     assert len(data.train) == 64 and max(per_class) - min(per_class) <= 1
+
+
+def test_the_form_follows_the_run_config_schema():
+    """Each training widget's kind comes from RunConfig's type: the optional numbers are the boxes
+    where 0 means unset, a Literal is a dropdown of exactly its values, and the form's defaults
+    make a valid RunConfig."""
+    from typing import get_args
+
+    from ftlab.config import Precision, RunConfig
+
+    kinds = {name: kind for name, kind, _ in launch_logic.TRAINING_FIELDS}
+    assert kinds["precision"] == get_args(Precision)
+    assert kinds["compile"] == "bool" and kinds["batch_size"] == "int" and kinds["epochs"] == "float"
+    optional_numbers = {n for n in launch_logic.FORM_FIELDS if n != "lr"
+                        and RunConfig.model_fields[n].default is None}
+    assert set(launch_logic.ZERO_MEANS) == optional_numbers
+    fields, errors = launch_logic.clean_training(launch_logic.training_defaults())
+    assert errors == []
+    config = RunConfig(method="lora", **fields)
+    assert (config.epochs, config.max_train, config.batch_size, config.max_steps, config.lr) == (1.0, 2000, 16, None, None)
+    assert launch_logic.form_kind("tag") == "text" and launch_logic.form_kind("head_lr") == "optfloat"

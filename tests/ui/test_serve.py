@@ -109,3 +109,22 @@ def test_warm_validation_imports_what_the_first_launch_needs():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_zerogpu_mode_serves_its_backend_caps_and_header(tmp_path):
+    """What a ZeroGPU Space's environment makes of the dashboard (the Space walk covers the demo mode
+    in a browser): its policy's caps on the Launch tab, the mode in the header, jobs on the zerogpu
+    backend (jobs run in-process there)."""
+    from ftlab.policy import Policy
+    from ftlab.queue.zerogpu import ZeroGPUBackend
+    from ftlab.ui.app import _header
+
+    policy = Policy.from_env({"FTLAB_MODE": "zerogpu", "SPACE_ID": "alice/ftlab", "FTLAB_REQUIRE_LOGIN": "0"})
+    text = policy.describe()
+    assert "ZeroGPU Space" in text and "up to 20,000 training" in text
+    lab = serve.open_lab(str(tmp_path / "z.duckdb"), policy)
+    try:
+        assert isinstance(lab.scheduler.backend, ZeroGPUBackend)
+        assert "zerogpu mode" in _header(lab)
+    finally:
+        lab.close()

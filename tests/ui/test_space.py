@@ -189,9 +189,8 @@ def test_demo_caps_sign_in_ownership_and_uploads(space, browser, fake_hub, tmp_p
         big = tmp_path / "big.csv"
         big.write_text("text,label\n" + "a long review that is fine,pos\n" * 80_000)  # ~2.4 MB
         upload(page, big)
-        page.wait_for_timeout(3000)
-        shot(page, "space-upload-too-big")
         expect(page.get_by_text("exceed the maximum allowed size of 1.0 Mb")).to_be_visible(timeout=60_000)
+        shot(page, "space-upload-too-big")
         bad = tmp_path / "bad.jsonl"
         bad.write_text("this is not json\n{\"text\": 1\n")
         upload(page, bad)  # anonymous: an upload is refused like a launch, and nothing is kept
@@ -232,19 +231,5 @@ def test_demo_caps_sign_in_ownership_and_uploads(space, browser, fake_hub, tmp_p
         expect(page.locator("#launch-card")).to_contain_text("line", timeout=60_000)
         (kept,) = (space / "ftlab-uploads").rglob("upload-*")
         assert kept.parent.name.startswith("u-")
-    finally:
-        served.stop()
-
-
-@pytest.mark.timeout(300)
-def test_zerogpu_mode_shows_its_caps(space, browser):
-    served = Served(space, FTLAB_MODE="zerogpu")
-    try:
-        page = browser.new_page(viewport=VIEWPORT)
-        page.goto(served.url)
-        page.wait_for_selector("#launch-queue")
-        expect(page.locator("#header")).to_contain_text("zerogpu mode")
-        expect(page.locator("#launch-policy")).to_contain_text("ZeroGPU Space")
-        expect(page.locator("#launch-policy")).to_contain_text("up to 20,000 training")
     finally:
         served.stop()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ftlab.charts import METRIC_TITLES, flat_config, score_metric, verdicts, versus_full
+from ftlab.charts import FLAT, METRIC_TITLES, flat_configs, score_metric, verdicts, versus_full
 from ftlab.errors import FtlabError
 from ftlab.text import t
 from ftlab.ui.logic.format import short_dataset
@@ -52,9 +52,9 @@ def config_diff(runs: pd.DataFrame | None) -> pd.DataFrame:
     left out. A method option differs only when runs that have it set it differently (LoRA's r
     is not a difference between a LoRA run and a full fine-tuning run: the method column says
     that); a run without it shows an empty cell."""
-    if runs is None or not len(runs) or "config" not in runs:
+    if runs is None or not len(runs) or ("config" not in runs and FLAT not in runs):
         return pd.DataFrame({"id": []})
-    flat = [flat_config(c) for c in runs["config"]]
+    flat = flat_configs(runs)
     keys: list[str] = []
     for f in flat:
         keys += [k for k in f if k not in keys]

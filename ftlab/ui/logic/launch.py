@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from ftlab.config import RunConfig, field_help, parse_value
 from ftlab.errors import ConfigError, FtlabError, one_line
@@ -28,38 +28,61 @@ DEFAULT_SEEDS = 1
 MAX_SEEDS = 20
 MAX_RUNS_PER_LAUNCH = 200
 
-# Training options the Launch tab shows, in order: (field, kind, default shown). kind: "int",
-# "float", "optint" / "optfloat" (empty = None), "lr" (text, empty = the method's default), "bool"
-# (a checkbox), "trackers" (a checkbox per tracker), or a tuple of choices. Defaults differ from RunConfig's where RunConfig's would take hours on CPU.
-TRAINING_FIELDS: list[tuple[str, Any, Any]] = [
-    ("epochs", "float", 1.0),
-    ("max_train", "optint", 2000),
-    ("max_eval", "optint", 1000),
-    ("batch_size", "int", 16),
-    ("lr", "lr", ""),
-    ("max_length", "int", 128),
-    ("eval_every", "int", 50),  # 2,000 examples / 16 = 125 steps: validation at 50, 100, 125, a curve
-    ("max_steps", "optint", 0),
-    ("time_budget_s", "optfloat", 0),
-    ("grad_accum", "int", 1),
-    ("warmup_ratio", "float", 0.06),
-    ("weight_decay", "float", 0.01),
-    ("head_lr", "optfloat", 0),
-    ("max_grad_norm", "float", 1.0),
-    ("early_stopping", "int", 0),
-    ("eval_batch_size", "optint", 0),
-    ("split_seed", "int", 0),
-    ("init_from", "optint", 0),
-    ("precision", ("auto", "fp32", "bf16", "fp16"), "auto"),
-    ("compile", "bool", False),
-    ("device", "text", "auto"),
-    ("report_to", "trackers", []),
-]
+# The training options the Launch tab shows, in order; each one's widget follows from its type in
+# RunConfig's schema (form_kind), its help from the field's description.
+FORM_FIELDS = ["epochs", "max_train", "max_eval", "batch_size", "lr", "max_length", "eval_every", "max_steps",
+               "time_budget_s", "grad_accum", "warmup_ratio", "weight_decay", "head_lr", "max_grad_norm",
+               "early_stopping", "eval_batch_size", "split_seed", "init_from", "precision", "compile", "device",
+               "report_to"]
+# Where the form starts away from RunConfig's default: RunConfig's would take hours on 2 CPU cores.
+FORM_DEFAULTS = {"epochs": 1.0, "max_train": 2000, "max_eval": 1000, "batch_size": 16,
+                 "eval_every": 50}  # 2,000 examples / 16 = 125 steps: validation at 50, 100, 125, a curve
 # The first few are shown; the rest sit in an "Advanced" accordion.
-MAIN_TRAINING_FIELDS = ["epochs", "max_train", "max_eval", "batch_size", "lr", "max_length", "eval_every", "max_steps"]
+MAIN_TRAINING_FIELDS = FORM_FIELDS[:8]
 DATA_FIELDS = ["text_column", "label_column", "encoding"]
-# A number box is never empty, so 0 stands for "not set" in these optional fields (text: zero_<name>).
-ZERO_MEANS = ("max_train", "max_eval", "max_steps", "time_budget_s", "eval_batch_size", "head_lr", "init_from")
+
+
+def form_kind(name: str) -> Any:
+    """The widget a RunConfig field gets, from its type: "int", "float", "optint" / "optfloat" (a number
+    box where 0 means unset), "bool" (a checkbox), "text", a tuple of choices (a Literal: a dropdown),
+    "trackers" (a checkbox per tracker), or "lr" (text: empty is the method's default)."""
+    if name == "lr":
+        return "lr"
+    if name == "report_to":
+        return "trackers"
+    annotation = RunConfig.model_fields[name].annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is Literal:
+        return tuple(get_args(annotation))
+    optional = len(args) == 1 and type(None) in get_args(annotation)
+    base = args[0] if optional else annotation
+    if base is bool:
+        return "bool"
+    if base in (int, float):
+        return ("opt" if optional else "") + base.__name__
+    return "text"
+
+
+def form_default(name: str) -> Any:
+    """What the form shows at first: FORM_DEFAULTS, else RunConfig's default as its widget holds it
+    (unset numbers as 0, no trackers as [], the method's lr as an empty box)."""
+    if name in FORM_DEFAULTS:
+        return FORM_DEFAULTS[name]
+    default = RunConfig.model_fields[name].default
+    kind = form_kind(name)
+    if default is None:
+        return "" if kind in ("lr", "text") else 0
+    return list(default) if kind == "trackers" else default
+
+
+def _training_fields() -> list[tuple[str, Any, Any]]:
+    return [(name, form_kind(name), form_default(name)) for name in FORM_FIELDS]
+
+
+# (field, kind, default shown), in the form's order.
+TRAINING_FIELDS: list[tuple[str, Any, Any]] = _training_fields()
+# A number box is never empty, so 0 stands for "not set" in the optional number fields (text: zero_<name>).
+ZERO_MEANS = tuple(name for name, kind, _ in TRAINING_FIELDS if kind in ("optint", "optfloat"))
 
 
 

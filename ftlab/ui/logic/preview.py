@@ -130,6 +130,56 @@ def estimate_markdown(rows: list[dict], n_runs: int, slots: int, note: str = "")
 
 # ---- dataset card --------------------------------------------------------------------------------
 
+def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None) -> tuple[str, pd.DataFrame | None]:
+    """What the Estimate button shows for a valid grid: (Markdown, the per-method table or None when
+    there is none). Refuses, in one line, what the Queue button would refuse (lab.check_inputs); then
+    per method the trainable parameters (lab.estimate, one model built on CPU and cached) and the time
+    from this model's finished runs, else from a probe of a few timed steps. `guard`: a context
+    manager held around imports and model builds (the dashboard's import lock)."""
+    import contextlib
+
+    from ftlab import models
+    from ftlab.errors import FtlabError, one_line
+    from ftlab.ui.logic.format import status_markdown
+    from ftlab.ui.logic.launch import page_label
+
+    guard = guard or contextlib.nullcontext()
+    try:
+        history = lab.runs_df()
+    except Exception:  # noqa: BLE001 - an estimate without history is still an estimate
+        history = None
+    try:
+        with guard:
+            lab.check_inputs(configs, user=user)
+    except Exception as err:
+        if not isinstance(err, FtlabError):
+            raise
+        return status_markdown(t("estimate_cannot") + one_line(err, page_label), ok=False), None
+    by_method: dict[str, list[RunConfig]] = {}
+    for cfg in configs:
+        by_method.setdefault(cfg.method, []).append(cfg)
+    probe = needs_probe(history, configs[0].model)
+    rows = []
+    for method, group in by_method.items():
+        cfg = group[0]
+        try:
+            with guard:
+                est = lab.estimate(cfg, probe=probe)
+        except FtlabError as err:
+            rows.append({"method": method, "runs": len(group), "error": one_line(err, page_label)})
+            continue
+        train_rate, eval_rate, overhead, source = rates_from_history(history, cfg.model, method, probe=est)
+        seconds = estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate, overhead)
+        rows.append({"method": method, "runs": len(group), "trainable_params": est["trainable_params"],
+                     "total_params": est["total_params"], "seconds": seconds, "source": source})
+    slots = list(lab.scheduler.slots) if lab.scheduler is not None else ["cpu"]
+    on_cpu = all(str(s).startswith("cpu") for s in slots)
+    info = models.BUILTIN.get(configs[0].model)
+    note = slow_model_note(info.name, info.kind, info.params, rows, on_cpu) if info else ""
+    text = estimate_markdown(rows, len(configs), len(slots), note)
+    return text, None if any(r.get("error") for r in rows) else estimate_table(rows)
+
+
 def card_markdown(card: dict) -> str:
     """The dataset card (ftlab.data.dataset_card) as Markdown: sizes, balance, lengths, tokenizer fit."""
     sizes = card.get("sizes", {})

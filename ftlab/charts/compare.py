@@ -1,0 +1,283 @@
+"""The Compare tab's figures: score against trainable parameters with the Pareto frontier and the
+baselines, the learning curve, forgetting, throughput, and memory and time."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ftlab.charts.aggregate import (_num, _succeeded, _without_baselines, aggregate_seeds, baseline_methods,
+                                    curve_points, pareto_frontier, score_metric)
+from ftlab.charts.settings import _labels, _short, flat_configs
+from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, _ONE_SEED,
+                                _err, _layout, _metric_name, _metric_title, _score_format, _spread, empty_figure,
+                                method_style)
+from ftlab.text import t
+
+
+def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str) -> list[str]:
+    """A labelled horizontal line per baseline row of `agg` (aggregate_seeds); returns the labels.
+    The model and dataset go into the label when the chart holds more than one pair."""
+    rows = agg[agg["method"].isin(baseline_methods()) & np.isfinite(agg["mean"].astype(float))]
+    mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    labels = []
+    for i, (_, r) in enumerate(rows.iterrows()):
+        colour, dash = BASELINE_STYLE.get(r["method"], ("#555555", "dashdot"))
+        where = f" · {r['model']}, {r['dataset']}" if mixed else ""
+        name = t("chart_majority") if r["method"] == "majority" else r["method"]
+        label = f"{name}{where}: {r['mean']:{fmt}}"
+        fig.add_hline(y=r["mean"], line=dict(color=colour, dash=dash, width=2),
+                      annotation=dict(text=label, font=dict(size=FONT_SIZE - 1, color=colour)),
+                      annotation_position="bottom right" if i % 2 == 0 else "top left")
+        labels.append(label)
+    return labels
+
+
+
+def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
+                    reference: pd.DataFrame | None = None) -> go.Figure:
+    """Seed-averaged score against trainable parameters (log x), one point per method.
+
+    Error bars are 95% CIs over seeds; the grey step line is the Pareto frontier (a step, since
+    the best score reachable within a parameter budget stays flat until the next frontier
+    point); full fine-tuning is a large star with an annotation."""
+    metric = metric or score_metric(_succeeded(runs))
+    every = aggregate_seeds(runs, metric)
+    # A log axis cannot place 0 or a missing parameter count; such methods are left out (the
+    # baselines, which train nothing, are drawn as horizontal lines instead).
+    agg = every[np.isfinite(every["mean"].astype(float)) & (every["trainable_params"].astype(float) > 0)]
+    if agg.empty:
+        return empty_figure(t("chart_no_score", metric=_metric_name(metric)))
+    agg = agg.reset_index(drop=True)
+    agg["label"] = _labels(agg)
+    fmt = _score_format(metric)
+    fig = go.Figure()
+    seen: set = set()
+    for _, r in agg.iterrows():
+        colour, symbol = method_style(r["method"])
+        key = (r["model"], r["dataset"], r["method"])
+        if key in seen:  # a method's further variants: same colour, open marker
+            symbol = f"{symbol}-open"
+        seen.add(key)
+        full = r["method"] == "full"
+        fig.add_trace(go.Scatter(
+            x=[r["trainable_params"]], y=[r["mean"]], name=r["label"], mode="markers",
+            marker=dict(color=colour, symbol=symbol, size=20 if full else 13,
+                        line=dict(width=1, color="white")),
+            error_y=dict(type="data", array=_err([r["ci95"]]), visible=r["n"] > 1, thickness=1.5, width=6),
+            customdata=[[r["n"], r["std"], r["ci95"]]],
+            hovertemplate=(f"<b>{r['label']}</b><br>%{{x:,.0f}} {t('chart_trainable_hover')}<br>"
+                           + (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
+                              f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}" if r["n"] > 1 else
+                              f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")))
+    frontiers = []
+    for _, group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
+        front = pareto_frontier(group)
+        frontiers += list(front["label"])
+        fig.add_trace(go.Scatter(
+            x=front["trainable_params"], y=front["mean"], mode="lines", line_shape="hv",
+            line=dict(color=FRONTIER_COLOR, dash="dash", width=2), name=t("chart_frontier"),
+            hoverinfo="skip", showlegend=not any(tr.name == t("chart_frontier") for tr in fig.data)))
+    for _, r in agg[agg["method"] == "full"].iterrows():
+        # Annotations on a log axis take log10(x).
+        fig.add_annotation(x=math.log10(r["trainable_params"]), y=r["mean"], text=t("chart_full_ft"),
+                           showarrow=True, arrowhead=2, ax=-60, ay=-40, font=dict(size=FONT_SIZE))
+    n_refs = 0
+    if reference is not None and len(reference):
+        for source, ref in reference.groupby("source", sort=False):
+            styles = [method_style(m) for m in ref["method"]]
+            fig.add_trace(go.Scatter(
+                x=ref["trainable_params"], y=ref["score"], mode="markers+text", name=f"published: {source}",
+                text=[f"{m} (paper)" for m in ref["method"]], textposition="top center",
+                textfont=dict(size=FONT_SIZE - 1, color="#555"),
+                marker=dict(color=[c for c, _ in styles], symbol=[f"{s}-open" for _, s in styles],
+                            size=13, line=dict(width=2)),
+                hovertemplate=f"<b>%{{text}}</b><br>{source}<br>%{{x:,.0f}} trainable params<br>"
+                              f"%{{y:{fmt}}}<extra></extra>"))
+            n_refs += len(ref)
+    baselines = add_baseline_lines(fig, every[every["dataset"].isin(agg["dataset"])], fmt)
+    # dtick=1: one label per decade (1k, 10k, ...); the default 2/5 minor labels print small.
+    fig.update_xaxes(type="log", title=t("chart_trainable_axis"), dtick=1, tickformat="~s")
+    fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
+    return _layout(fig, t("chart_score_title", metric=_metric_title(metric).split(" (")[0]),
+                   {"metric": metric, "n_points": len(agg), "labels": list(agg["label"]),
+                    "frontier": frontiers, "full_ft": bool((agg["method"] == "full").any()),
+                    "n_references": n_refs, "baselines": baselines})
+
+
+def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.Figure:
+    """Test score against the number of training examples (log x): a line per method through
+    the seed means, a band from the lowest to the highest seed, for every method run at 2 or
+    more sizes. Zero-shot and the majority class are horizontal lines; few-shot prompting is a
+    point at the number of labelled examples its prompt holds."""
+    metric = metric or score_metric(_succeeded(runs))
+    points = curve_points(runs, metric)
+    sizes = points.groupby(["model", "dataset", "method", "setting"], sort=False)["n_train"].transform("nunique")
+    points = points[sizes >= 2] if len(points) else points
+    if points.empty:
+        return empty_figure(t("chart_curve_empty"))
+    fmt = _score_format(metric)
+    fig = go.Figure()
+    curves = points.groupby(["model", "dataset", "method", "setting"], sort=False)
+    mixed = points[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    settings = points.groupby(["model", "dataset", "method"])["setting"].nunique()
+    labels = []
+    for (model, dataset, method, setting), g in curves:
+        colour, symbol = method_style(method)
+        qualifiers = ([f"{model}, {dataset}"] if mixed else []) + (
+            [", ".join(f"{_short(k, v)}" for k, v in json.loads(setting).items())] if settings[(model, dataset, method)] > 1
+            else [])
+        label = f"{method} ({'; '.join(q for q in qualifiers if q)})" if any(qualifiers) else method
+        labels.append(label)
+        x = list(g["n_train"])
+        if (g["n"] > 1).any():
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(g["hi"]) + list(g["lo"])[::-1], fill="toself", mode="lines",
+                                     fillcolor=colour, opacity=0.15, line=dict(width=0), hoverinfo="skip",
+                                     showlegend=False, legendgroup=label))
+        fig.add_trace(go.Scatter(
+            x=x, y=g["mean"], mode="lines+markers", name=label, legendgroup=label,
+            line=dict(color=colour, width=2.5 if method == "full" else 2),
+            marker=dict(symbol=symbol, size=9, color=colour), customdata=np.stack([g["n"], g["lo"], g["hi"]], -1),
+            hovertemplate=(f"<b>{label}</b><br>%{{x:,.0f}} training examples<br>mean %{{y:{fmt}}} over "
+                           f"%{{customdata[0]}} seed(s), from %{{customdata[1]:{fmt}}} to %{{customdata[2]:{fmt}}}"
+                           "<extra></extra>")))
+    pairs = points[["model", "dataset"]].drop_duplicates()
+    every = aggregate_seeds(runs, metric)
+    every = every.merge(pairs, on=["model", "dataset"])
+    lines = every[every["method"].isin({"majority", "zero-shot"})]
+    # The majority label can change with the subset; one line per method: the mean over the sizes.
+    lines = lines.groupby(["model", "dataset", "method"], as_index=False).agg(mean=("mean", "mean"))
+    baselines = add_baseline_lines(fig, lines, fmt)
+    shots = _succeeded(runs)
+    shots = shots[(shots["method"] == "few-shot") & shots["dataset"].isin(pairs["dataset"])] if len(shots) else shots
+    if len(shots):
+        k = [f.get("method_options.shots", 4) for f in flat_configs(shots)]
+        n_classes = [len(json.loads(v)) if isinstance(v, str) else len(v or []) for v in shots["label_names"]] \
+            if "label_names" in shots else [1] * len(shots)
+        x = [a * b for a, b in zip(k, n_classes)]
+        colour = BASELINE_STYLE["few-shot"][0]
+        fig.add_trace(go.Scatter(x=x, y=_num(shots[metric]), mode="markers", name=t("chart_few_shot"),
+                                 marker=dict(symbol="star", size=14, color=colour, line=dict(width=1, color="white")),
+                                 hovertemplate=f"<b>few-shot</b><br>%{{x}} examples in the prompt<br>%{{y:{fmt}}}"
+                                               "<extra></extra>"))
+        baselines.append(t("chart_few_shot"))
+    fig.update_xaxes(type="log", title=t("chart_examples_axis"), dtick=1, tickformat="~s")
+    fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
+    return _layout(fig, t("chart_curve_title", metric=_metric_title(metric).split(" (")[0].lower()),
+                   {"metric": metric, "curves": labels, "n_points": len(points), "baselines": baselines})
+
+
+def forgetting(runs: pd.DataFrame | None) -> go.Figure:
+    """Continual runs (init_from): what the new task gained against what the old task lost, one
+    point per method (and model, and the pair of datasets), mean over seeds with their range.
+    Up is better, left is better: a method in the top left learns without forgetting."""
+    everything = _succeeded(runs)
+    if len(everything) == 0 or "forgetting" not in everything:
+        return empty_figure(t("chart_forgetting_empty"))
+    # A pair is named by its datasets (the parent's, from the parent run when it is in the frame),
+    # so the seeds of "movies -> products" are one point whatever their parents' ids.
+    datasets = dict(zip(everything["id"], everything["dataset"])) if "id" in everything else {}
+    runs = everything[np.isfinite(_num(everything["forgetting"])) & np.isfinite(_num(everything["new_task_gain"]))].copy()
+    if runs.empty:
+        return empty_figure(t("chart_forgetting_empty"))
+    metric = score_metric(runs)
+    runs["pair"] = [f"{datasets.get(p, 'run ' + str(p))} → {d}" for p, d in zip(runs["init_from"], runs["dataset"])]
+    fig = go.Figure()
+    labels = []
+    mixed = runs[["model", "pair"]].drop_duplicates().shape[0] > 1
+    for (model, pair, method), g in runs.groupby(["model", "pair", "method"], sort=False):
+        colour, symbol = method_style(method)
+        x, y = _num(g["forgetting"]), _num(g["new_task_gain"])
+        label = f"{method} ({model}, {pair})" if mixed else method
+        labels.append(label)
+        fig.add_trace(go.Scatter(
+            x=[x.mean()], y=[y.mean()], mode="markers+text", name=label, text=[method], textposition="top center",
+            marker=dict(color=colour, symbol=symbol, size=16 if method == "full" else 13, line=dict(width=1, color="white")),
+            error_x=dict(type="data", symmetric=False, array=[x.max() - x.mean()], arrayminus=[x.mean() - x.min()],
+                         visible=len(g) > 1, thickness=1.5),
+            error_y=dict(type="data", symmetric=False, array=[y.max() - y.mean()], arrayminus=[y.mean() - y.min()],
+                         visible=len(g) > 1, thickness=1.5),
+            hovertemplate=(f"<b>{label}</b><br>forgetting %{{x:+.1%}} (old task's score lost)<br>"
+                           f"gain %{{y:+.1%}} (new task's score won)<br>{len(g)} run(s)<extra></extra>")))
+    fig.add_vline(x=0, line=dict(color="#999", width=1))
+    fig.update_xaxes(title=t("chart_forgetting_axis", metric=_metric_name(metric)), tickformat="+.0%", zeroline=False)
+    fig.update_yaxes(title=t("chart_gain_axis", metric=_metric_name(metric)), tickformat="+.0%")
+    return _layout(fig, t("chart_forgetting_title"),
+                   {"labels": labels, "n_points": len(labels)})
+
+
+def _bars(runs, panels: list[tuple[str, str, str]], title: str, empty: str) -> go.Figure:
+    """Side-by-side bar panels, one bar per method (colour + pattern per method), error bars
+    = std over seeds. panels: (column, subplot title, y axis title)."""
+    agg = _without_baselines(aggregate_seeds(runs))
+    agg = agg[agg[[c for c, _, _ in panels]].notna().any(axis=1)].reset_index(drop=True)
+    if agg.empty:
+        return empty_figure(empty)
+    labels = _labels(agg)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t, _ in panels],
+                        horizontal_spacing=0.1)
+    for col_i, (col, _, ytitle) in enumerate(panels, start=1):
+        for label, (_, r) in zip(labels, agg.iterrows()):
+            colour, _ = method_style(r["method"])
+            fig.add_trace(go.Bar(
+                x=[label], y=[r[col]], name=label, marker_color=colour, showlegend=False,
+                error_y=dict(type="data", array=_err([r[f"{col}_std"]]), visible=r["n_runs"] > 1),
+                customdata=[[r["n_runs"], r[f"{col}_std"], r["memory_kind"] or "-"]],
+                hovertemplate=(f"<b>{label}</b><br>%{{y:,.4g}} {ytitle}<br>"
+                               f"{_spread(r['n_runs'], '%{customdata[1]:,.3g}')}<extra></extra>")), row=1, col=col_i)
+        fig.update_yaxes(title=ytitle, row=1, col=col_i)
+    fig.update_xaxes(tickangle=-45 if len(agg) > 6 else 0)
+    return _layout(fig, title, {"n_methods": len(agg), "labels": labels}, legend=None)
+
+
+def throughput(runs: pd.DataFrame | None) -> go.Figure:
+    """Training and evaluation samples/s per method, grouped: the two bars of a method sit side
+    by side under its name (train solid, eval hatched); error bars = std over seeds."""
+    agg = _without_baselines(aggregate_seeds(runs))
+    cols = ["train_samples_per_s", "eval_samples_per_s"]
+    agg = agg[agg[cols].notna().any(axis=1)].reset_index(drop=True)
+    if agg.empty:
+        return empty_figure(t("chart_throughput_empty"))
+    labels = _labels(agg)
+    fig = go.Figure()
+    for label, (_, r) in zip(labels, agg.iterrows()):
+        colour, _ = method_style(r["method"])
+        # A two-level axis (method, train/eval): the method name sits under its pair of bars,
+        # so the reader needs no legend, and one trace per method keeps one colour per method.
+        fig.add_trace(go.Bar(
+            x=[[label, label], [t("chart_train"), t("chart_eval")]], y=[r[c] for c in cols], name=label,
+            marker=dict(color=colour, pattern=dict(shape=["", "/"], fgcolor="white", size=8)),
+            error_y=dict(type="data", array=_err([r[f"{c}_std"] for c in cols]), visible=r["n_runs"] > 1),
+            customdata=[[r["n_runs"], r[f"{c}_std"]] for c in cols],
+            hovertemplate=(f"<b>{label}</b> %{{x[1]}}<br>%{{y:,.1f}} samples/s "
+                           f"{_spread(r['n_runs'], '%{customdata[1]:,.1f}')}<extra></extra>")))
+    # overlay, not group: each (method, split) slot holds one bar; "group" would reserve a slot
+    # for every method in every category and make the bars hairlines.
+    fig.update_layout(barmode="overlay", bargap=0.15)
+    fig.update_yaxes(title=t("chart_throughput_axis"))
+    fig.update_xaxes(tickangle=0)
+    return _layout(fig, t("chart_throughput_title"),
+                   {"n_methods": len(agg), "labels": labels}, legend=None)
+
+
+def memory_and_time(runs: pd.DataFrame | None) -> go.Figure:
+    """Peak memory (MB) and wall time (s) per method, side by side."""
+    succeeded = _succeeded(runs)
+    kinds = sorted(set(succeeded["memory_kind"].dropna())) if "memory_kind" in succeeded else []
+    # GPU allocator peaks and CPU process RSS measure different things (RSS includes the loaded
+    # model and the Python heap): say which one the bars show, and warn when they are mixed.
+    memory_title = t("chart_memory") + (
+        f" ({t('memory_' + kinds[0], MEMORY_KINDS.get(kinds[0], kinds[0]))})" if len(kinds) == 1 else
+        t("chart_memory_mixed") if len(kinds) > 1 else "")
+    fig = _bars(runs, [("peak_memory_mb", memory_title, t("chart_memory_axis")),
+                       ("wall_s", t("chart_wall"), t("chart_wall_axis"))],
+                t("chart_memory_title"), t("chart_memory_empty"))
+    if not fig.layout.meta.get("empty"):
+        fig.layout.meta = {**fig.layout.meta, "memory_kinds": kinds}
+    return fig
+

@@ -1,0 +1,124 @@
+"""The Run tab's figures (and Compare's curves): training loss and validation metrics against the
+step, one line per run, and the confusion matrix."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ftlab.charts.aggregate import _num, score_metric
+from ftlab.charts.style import (DASHES, FONT_SIZE, FRACTION_METRICS, PALETTE, SYMBOLS, _layout, _metric_name,
+                                _metric_title, empty_figure, method_style)
+from ftlab.text import t
+
+
+def _run_styles(run_ids, runs: pd.DataFrame | None) -> dict[int, dict]:
+    """Name, colour and dash per run: colour by method, dash by the seed's rank within it."""
+    info = {}
+    if runs is not None and len(runs) and "id" in runs:
+        info = {int(r["id"]): r for _, r in runs.iterrows()}
+    styles, seen = {}, {}
+    for i, rid in enumerate(run_ids):
+        r = info.get(int(rid))
+        if r is None:
+            styles[rid] = dict(name=f"run #{rid}", color=PALETTE[i % len(PALETTE)], dash="solid",
+                               symbol=SYMBOLS[1 + i % (len(SYMBOLS) - 1)], group=f"run {rid}")
+            continue
+        method = str(r.get("method"))
+        rank = seen.get(method, 0)
+        seen[method] = rank + 1
+        colour, symbol = method_style(method)
+        seed = r.get("seed")
+        seed_text = f" seed {int(seed)}" if seed is not None and not pd.isna(seed) else ""
+        styles[rid] = dict(name=f"{method}{seed_text} (#{rid})", color=colour, dash=DASHES[rank % len(DASHES)],
+                           symbol=symbol, group=method)
+    return styles
+
+
+def ema(values, smoothing: float) -> np.ndarray:
+    """Exponential moving average with TensorBoard's debiasing: the first point is the first value,
+    and each later one weighs the past by `smoothing` (0: the raw values)."""
+    out, last, weight = [], 0.0, 0.0
+    for v in np.asarray(values, dtype=float):
+        last, weight = smoothing * last + (1 - smoothing) * v, smoothing * weight + (1 - smoothing)
+        out.append(last / weight if weight else v)
+    return np.asarray(out)
+
+
+def _curves(frame: pd.DataFrame, y: str, runs, mode: str, smoothing: float = 0.0) -> go.Figure:
+    frame = frame.dropna(subset=[y]).sort_values(["run_id", "step"])
+    run_ids = [int(r) for r in frame["run_id"].unique()]
+    styles = _run_styles(run_ids, runs)
+    fig = go.Figure()
+    for rid in run_ids:
+        s, d = styles[rid], frame[frame["run_id"] == rid]
+        fig.add_trace(go.Scatter(
+            x=d["step"], y=ema(_num(d[y]), smoothing) if smoothing else _num(d[y]), name=s["name"], mode=mode,
+            legendgroup=s["group"],
+            line=dict(color=s["color"], dash=s["dash"], width=2),
+            # A few symbols along each line: a second cue besides colour, without clutter.
+            marker=dict(symbol=s["symbol"], color=s["color"], size=8, maxdisplayed=12)))
+    fig.update_xaxes(title=t("chart_step_axis"))
+    return fig
+
+
+LOSS_SMOOTHING = 0.9  # the Compare tab's default: ~10 logged steps of memory; three methods' lines separate
+
+
+def loss_curves(steps: pd.DataFrame | None, runs: pd.DataFrame | None = None,
+                smoothing: float = LOSS_SMOOTHING) -> go.Figure:
+    """Training loss against optimizer step, one line per run (all statuses: a running run's
+    curve is the live view). Runs are named "<method> seed <s> (#id)" when `runs` is given.
+    Each line is an exponential moving average (`smoothing`, 0 = the raw logged losses): a few
+    methods' raw losses are noise on top of each other."""
+    if steps is None or len(steps) == 0 or "loss" not in steps or steps["loss"].notna().sum() == 0:
+        return empty_figure(t("chart_loss_empty"))
+    if not 0 <= smoothing < 1:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+    fig = _curves(steps, "loss", runs, "lines+markers", smoothing)
+    fig.update_yaxes(title=t("chart_loss_axis"))
+    title = t("chart_loss_title_smooth", smoothing=f"{smoothing:g}") if smoothing else t("chart_loss_title_raw")
+    return _layout(fig, title, {"n_runs": len(fig.data), "smoothing": smoothing}, legend="below")
+
+
+def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.DataFrame | None = None,
+                split: str = "validation") -> go.Figure:
+    """A validation metric against optimizer step, one line per run (the final test evaluation
+    is a different split and is left out unless split="test")."""
+    metric = metric or score_metric(runs)
+    # Runs evaluate on the validation split only with eval_every > 0 (the default evaluates once, on test).
+    hint = (t("chart_eval_empty", split=t(f"split_{split}", split), metric=_metric_name(metric))
+            if split != "validation" else t("chart_eval_empty_validation", metric=_metric_name(metric)))
+    if evals is None or len(evals) == 0 or metric not in evals:
+        return empty_figure(hint)
+    frame = evals[evals["split"] == split] if "split" in evals else evals
+    if frame[metric].notna().sum() == 0:
+        return empty_figure(hint)
+    fig = _curves(frame, metric, runs, "lines+markers")
+    title = _metric_title(metric, split)
+    fig.update_yaxes(title=title, tickformat=".0%" if metric in FRACTION_METRICS else None)
+    return _layout(fig, t("chart_eval_title", title=title.split(" (")[0]), {"n_runs": len(fig.data), "metric": metric},
+                   legend="below")
+
+
+def confusion_heatmap(matrix, labels) -> go.Figure:
+    """Confusion counts: rows = true label (first at the top), columns = predicted label."""
+    z = np.asarray(matrix if matrix is not None else [], dtype=float)
+    if z.ndim != 2 or z.size == 0:
+        return empty_figure(t("chart_confusion_empty"))
+    labels = [str(x) for x in labels] if labels is not None and len(labels) == z.shape[0] else \
+        [str(i) for i in range(z.shape[0])]
+    row_share = z / np.maximum(z.sum(axis=1, keepdims=True), 1)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=labels, y=labels, colorscale="Blues", texttemplate="%{z:,.0f}",
+        textfont=dict(size=FONT_SIZE + 1), customdata=row_share, colorbar=dict(title=t("chart_count")),
+        hovertemplate="true %{y}, predicted %{x}<br>%{z:,.0f} (%{customdata:.1%} of true %{y})<extra></extra>"))
+    fig.update_xaxes(title=t("chart_predicted"), side="bottom", type="category")
+    # Reversed so the matrix reads like the printed one: first label top-left.
+    fig.update_yaxes(title=t("chart_true"), autorange="reversed", type="category")
+    accuracy = float(np.trace(z) / z.sum()) if z.sum() else math.nan
+    return _layout(fig, t("chart_confusion_title", n=f"{z.sum():,.0f}", accuracy=f"{accuracy:.1%}"),
+                   {"shape": list(z.shape)}, legend=None)

@@ -1,0 +1,111 @@
+"""A run's settings as the charts name them: stored configs parsed once per refresh (`prepared`),
+flattened ("method_options.r"), the variants of a method (runs whose configs differ only by seed
+are one setting) and the short labels that tell settings apart in legends."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+
+def _labels(agg: pd.DataFrame) -> list[str]:
+    """Method names, qualified by model/dataset only when the frame mixes several, and by the
+    config fields that tell a method's variants apart when it has several."""
+    mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    variants = agg["variant"] if "variant" in agg else [""] * len(agg)
+    out = []
+    for m, mo, d, v in zip(agg["method"], agg["model"], agg["dataset"], variants):
+        qualifiers = ([f"{mo}, {d}"] if mixed else []) + ([v] if v else [])
+        out.append(f"{m} ({'; '.join(qualifiers)})" if qualifiers else str(m))
+    return out
+
+
+def flat_config(value) -> dict:
+    """A run's config (a dict, or the JSON text the store keeps) as flat {"method_options.r": 8, ...};
+    {} when there is none."""
+    if isinstance(value, str) and value:
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, dict):
+            out.update({f"{key}.{k}": v for k, v in flat_config(item).items()})
+        else:
+            out[key] = item
+    return out
+
+
+# The column `prepared` adds: each run's stored config, parsed and flattened once.
+FLAT = "_flat"
+
+
+def prepared(runs: pd.DataFrame | None) -> pd.DataFrame | None:
+    """These runs with each stored config parsed once (column FLAT), for a refresh that draws several
+    charts from them: every chart reads the parsed configs instead of parsing the JSON again."""
+    if runs is None or len(runs) == 0 or FLAT in runs or "config" not in runs:
+        return runs
+    return runs.assign(**{FLAT: [flat_config(c) for c in runs["config"]]})
+
+
+def flat_configs(runs: pd.DataFrame) -> list[dict]:
+    """Each run's flat config: the prepared ones where `prepared` ran, else parsed now ({} without configs)."""
+    if FLAT in runs:
+        return list(runs[FLAT])
+    if "config" in runs:
+        return [flat_config(c) for c in runs["config"]]
+    return [{} for _ in range(len(runs))]
+
+
+def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
+    """Each run's variant key (its config without the seed: runs that differ only by seed are
+    repeats of one experiment) and, per key, the fields that set it apart from the method's
+    other variants ("max_train=500"); "" when a method has one variant."""
+    if FLAT not in runs and "config" not in runs:
+        return pd.Series([""] * len(runs), index=runs.index), {}
+    from ftlab.config import computed_fields
+
+    flats = pd.Series([{k: v for k, v in computed_fields(f).items() if k != "seed"} for f in flat_configs(runs)],
+                      index=runs.index)
+    keys = flats.map(lambda f: json.dumps(f, sort_keys=True, default=str))
+    names: dict = {}
+    group_cols = [c for c in ("model", "dataset", "method") if c in runs]
+    for _, idx in runs.groupby(group_cols, dropna=False, sort=False).groups.items():
+        distinct = {keys[i]: flats[i] for i in idx}
+        if len(distinct) < 2:
+            names.update({k: "" for k in distinct})
+            continue
+        fields = sorted({f for flat in distinct.values() for f in flat if f not in QUIET_FIELDS
+                         and len({json.dumps(d.get(f), default=str) for d in distinct.values()}) > 1})
+        for k, flat in distinct.items():
+            text = ", ".join(f"{f.removeprefix('method_options.')}={_short(f, flat.get(f, _added_default(f)))}"
+                             for f in fields)
+            names[k] = f"{flat['tag']}: {text}" if flat.get("tag") and text else (flat.get("tag") or text)
+    return keys, names
+
+
+def _added_default(name: str):
+    """The default of a RunConfig field newer than some stored runs (what those runs used), else None."""
+    from ftlab.config import ADDED_FIELDS, RunConfig
+
+    return RunConfig.model_fields[name].default if name in ADDED_FIELDS else None
+
+
+# Config fields left out of variant names: bookkeeping (when to checkpoint) and the tag, which
+# leads the name instead ("tuned: lr=0.00352, r=32").
+QUIET_FIELDS = {"checkpoint_every", "tag"}
+
+
+UNSET = {"lr": "default", "max_train": "all", "max_eval": "all", "max_steps": "epochs"}
+
+
+def _short(name: str, value) -> str:
+    """A config value in a label: floats to 3 significant digits; unset as what it means ('lr=default')."""
+    if value is None:
+        return UNSET.get(name, "none")
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+

@@ -1,0 +1,111 @@
+"""How every chart looks: one colour and marker per method, metric titles and formats, the layout,
+the empty figure and the hover text of a seed spread."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ftlab.text import t
+
+TEMPLATE = "plotly_white"
+FONT_SIZE = 13  # >= 12 keeps ticks legible on a 1280x800 screenshot
+
+# Okabe-Ito without its yellow (#F0E442 has too little contrast on white), then Plotly's
+# "Safe" palette without its grey (grey is kept for the Pareto frontier and references).
+# full fine-tuning gets black: it is the baseline every other method is read against.
+_OKABE_ITO = ["#000000", "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"]
+_SAFE = ["rgb(51, 34, 136)", "rgb(136, 34, 85)", "rgb(68, 170, 153)", "rgb(221, 204, 119)",
+         "rgb(153, 153, 51)", "rgb(204, 102, 119)", "rgb(17, 119, 51)", "rgb(170, 68, 153)",
+         "rgb(102, 17, 0)", "rgb(136, 204, 238)"]
+PALETTE = _OKABE_ITO + _SAFE + ["#F0E442"]
+SYMBOLS = ["star", "circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "x",
+           "pentagon", "hexagon", "triangle-left", "triangle-right", "star-square", "hourglass",
+           "bowtie", "star-diamond", "diamond-wide", "hexagram"]
+# The registered methods that train (ftlab/methods/; the baselines are drawn as lines) in a fixed
+# order, so a method keeps its colour whichever subset of methods a chart shows. The order puts
+# the most compared methods on the most distinct colours.
+KNOWN_METHODS = ["full", "lora", "bitfit", "adapter", "ia3", "head", "prefix", "adalora", "prompt", "ptuning",
+                 "vera", "loha", "lokr", "boft"]
+FRONTIER_COLOR = "rgb(136, 136, 136)"
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+
+METRIC_TITLES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "entity_f1": "entity F1",
+                 "entity_precision": "entity precision", "entity_recall": "entity recall",
+                 "token_accuracy": "token accuracy", "loss": "loss", "eval_loss": "loss"}
+# Metrics that are fractions in [0, 1]: shown with a % axis.
+FRACTION_METRICS = {"accuracy", "macro_f1", "entity_f1", "entity_precision", "entity_recall",
+                    "token_accuracy"}
+MEMORY_KINDS = {"cuda_max_allocated": "GPU allocated", "cpu_peak_rss": "peak RSS during the run",
+                "cpu_process_peak_rss": "process peak RSS"}
+
+
+def method_style(method: str) -> tuple[str, str]:
+    """(colour, marker symbol) of a method, the same in every chart and every session.
+
+    Unknown names (a custom method, a renamed variant like "lora-r16") hash with crc32, not
+    hash(), which is salted per process and would change colours between restarts."""
+    if method in KNOWN_METHODS:
+        i = KNOWN_METHODS.index(method)
+    else:
+        i = zlib.crc32(str(method).encode())
+    return PALETTE[i % len(PALETTE)], SYMBOLS[i % len(SYMBOLS)]
+
+
+def _metric_name(metric: str) -> str:
+    return t(f"metric_{metric}", METRIC_TITLES.get(metric, metric.replace("_", " ")))
+
+
+def _metric_title(metric: str, split: str = "test") -> str:
+    unit = " (%)" if metric in FRACTION_METRICS else ""
+    return t("metric_title", split=t(f"split_{split.lower()}", split.capitalize()), metric=_metric_name(metric),
+             unit=unit)
+
+
+def _score_format(metric: str) -> str:
+    return ".1%" if metric in FRACTION_METRICS else ".4g"
+
+
+def _layout(fig: go.Figure, title: str, meta: dict, legend: str | None = "right") -> go.Figure:
+    legends = {
+        "right": dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"),
+        # Below the plot area, clear of the x axis title: long run lists wrap into rows.
+        "below": dict(orientation="h", x=0, xanchor="left", y=-0.18, yanchor="top"),
+    }
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01, xanchor="left"),
+                      font=dict(size=FONT_SIZE), title_font=dict(size=FONT_SIZE + 5),
+                      meta={"empty": False, **meta}, showlegend=legend is not None,
+                      margin=dict(l=70, r=30, t=70, b=70 if legend != "below" else 140))
+    if legend:
+        fig.update_layout(legend=legends[legend])
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure with `message` centred: what every chart shows when it has no data."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=FONT_SIZE + 3, color="#555"))
+    fig.update_layout(template=TEMPLATE, font=dict(size=FONT_SIZE), meta={"empty": True, "message": message},
+                      xaxis=dict(visible=False), yaxis=dict(visible=False))
+    return fig
+
+
+def _err(values) -> list[float]:
+    # n = 1 has no spread: draw no error bar rather than a NaN one.
+    return [0.0 if v is None or not np.isfinite(v) else float(v) for v in values]
+
+
+_ONE_SEED = "1 seed: no interval"
+
+
+def _spread(n_runs: int, std_text: str) -> str:
+    """Hover text for a seed spread: the std and n, or why there is none."""
+    return f"± {std_text} std, n = %{{customdata[0]}}" if n_runs > 1 else _ONE_SEED
+
+
+
+BASELINE_STYLE = {"majority": ("#555555", "dot"), "zero-shot": ("#8B4513", "dash"), "few-shot": ("#B8860B", "dashdot")}
+
