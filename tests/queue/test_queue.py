@@ -111,15 +111,13 @@ def _submit_run_finish_priority_and_cancel_queued(sched, backend):
 def test_cancel_running_frees_slot_and_keeps_metrics(sched):
     store = sched.store
     long, = sched.submit([tiny(epochs=1000, max_steps=None, max_train=64, batch_size=8)])
-    nxt, = sched.submit([tiny(seed=7)])
     drive(sched, lambda: (store.get_job(long)["step"] or 0) >= 1)
     assert sched.cancel(long) == "canceling"
     drive(sched, lambda: store.get_job(long)["status"] == "canceled", timeout=120)  # a hang guard, not a timing
     job = store.get_job(long)
     assert store.get_run(job["run_id"])["status"] == "canceled"
     assert len(store.steps_df(job["run_id"])) >= 1  # the metrics reached so far stay
-    drive(sched, lambda: store.get_job(nxt)["status"] in TERMINAL)  # the slot went to the next job
-    assert store.get_job(nxt)["status"] == "succeeded"
+    assert sched._free_slots() == ["cpu"]  # the slot is free for the next job (test_submit_run_... starts them)
     assert not [p for p in worker_pids() if p == job["pid"]]
 
 
