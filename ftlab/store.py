@@ -18,7 +18,8 @@ Schema (current version = SCHEMA_VERSION, built by MIGRATIONS in order):
   task (ftlab.tasks); run listings show the test scores as one column per registered metric.
 - class_results(run_id, label): per-class precision/recall/F1/support of the final report.
 - logs(run_id, seq): the last LOG_LINES_KEPT log messages of each run.
-- jobs: the queue (v3); a tuning trial's job carries its study, trial number and parameters (v4).
+- jobs: the queue (v3); a tuning trial's job carries its study, trial number and parameters (v4);
+  a running job's evaluation pass in progress (phase, v6).
 - studies: one Optuna study per tuned method (v4): its spec (base config, trials, seeds, search
   space) and status; the trials themselves are jobs and runs, so the study is rebuilt from them.
 
@@ -159,6 +160,10 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         *[f"INSERT INTO scores SELECT id, 'test', '{m}', {m} FROM runs WHERE {m} IS NOT NULL" for m in _V1_SCORES],
         *[f"ALTER TABLE runs DROP COLUMN {m}" for m in _V1_SCORES],
     ]),
+    (6, [
+        # v6: what a running job does between its steps ({"split", "done", "total"} of an evaluation pass).
+        "ALTER TABLE jobs ADD COLUMN phase VARCHAR",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -174,11 +179,11 @@ _DERIVED_COLUMNS = (
     "TRY_CAST(json_extract_string(summary, '$.new_task_gain') AS DOUBLE) AS new_task_gain",
 )
 _JSON_COLUMNS = ("config", "versions", "summary", "dataset_sizes", "label_names", "confusion", "trial_params",
-                 "spec", "best")
+                 "spec", "best", "phase")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted", "pruned")
 JOB_FIELDS = ("status", "priority", "attempts", "oom_retries", "config", "config_hash", "run_id", "device", "pid",
               "started_at", "finished_at", "step", "total_steps", "samples_per_s", "eta_s", "last_loss", "error",
-              "log_path", "last_log")
+              "log_path", "last_log", "phase")
 STUDY_FIELDS = ("status", "finished_at", "best", "error")
 
 
@@ -353,6 +358,8 @@ class Store:
 
     def record_event(self, run_id: int, event: dict) -> None:
         kind = event.get("event")
+        if kind == "progress":  # an evaluation pass under way: the job shows it (Scheduler), the run keeps nothing
+            return
         handler = {
             "started": self._on_started, "step": self._on_step, "eval": self._on_eval,
             "finished": self._on_finished, "failed": self._on_failed, "log": self._on_log,
@@ -614,8 +621,9 @@ class Store:
         for key in ("started_at", "finished_at"):
             if key in fields and isinstance(fields[key], (int, float)):
                 fields[key] = _timestamp(fields[key])
-        if "config" in fields and not isinstance(fields["config"], str):
-            fields["config"] = _dumps(fields["config"])
+        for key in ("config", "phase"):  # JSON columns
+            if fields.get(key) is not None and not isinstance(fields[key], str):
+                fields[key] = _dumps(fields[key])
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._require_job(job_id)
         self._con.execute(f"UPDATE jobs SET {sets} WHERE id = ?", list(fields.values()) + [job_id])

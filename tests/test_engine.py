@@ -283,3 +283,22 @@ def test_throughput_window_totals_add_up_and_leave_out_evaluations(clock):
     clock.now += 0.5
     assert window.close().samples_per_s == pytest.approx(20)
     assert (window.samples_seen, window.train_s) == (76, pytest.approx(2.75))
+
+
+def test_a_run_logs_its_steps_validations_and_test_pass_as_they_happen():
+    events = []
+    cfg = RunConfig(model="tiny", dataset="tweets-sentiment", method="lora", max_train=320, max_eval=96, batch_size=16,
+                    max_steps=20, eval_every=10, eval_batch_size=16, seed=0)
+    train(cfg, events.append)
+    logs = [e["message"] for e in events if e["event"] == "log"]
+    steps = [m for m in logs if m.startswith("step ")]
+    assert steps[-1].startswith("step 20 / 20: loss") and len(steps) == 20  # LOG_LINES a run, at most
+    assert [m.split(":")[0] for m in logs if m.startswith("validation")] == ["validation at step 10",
+                                                                               "validation at step 20"]
+    assert "evaluating test: 96 examples" in logs
+    progress = [e for e in events if e["event"] == "progress"]
+    assert {e["split"] for e in progress} == {"validation", "test"}
+    test = [e for e in progress if e["split"] == "test"]
+    assert test[-1]["done"] == test[-1]["total"] == 96  # the pass's end is always sent
+    kinds = [e["event"] for e in events]
+    assert kinds.index("progress") < kinds.index("eval")  # sent while the pass runs, before its scores

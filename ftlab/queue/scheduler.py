@@ -491,7 +491,10 @@ class Scheduler:
             total, step, elapsed = live.total_steps or 0, event["step"], event.get("elapsed_s") or 0
             eta = (total - step) * elapsed / step if step and total else None
             self.store.update_job(job_id, step=step, samples_per_s=event.get("samples_per_s"),
-                                  last_loss=event.get("loss"), eta_s=eta)
+                                  last_loss=event.get("loss"), eta_s=eta, phase=None)
+        elif kind == "progress":  # an evaluation pass: no ETA from the training steps while it runs
+            phase = {k: event.get(k) for k in ("split", "done", "total")}
+            self.store.update_job(job_id, phase=None if phase["done"] >= phase["total"] else phase, eta_s=None)
 
 
 def _signal_name(number: int) -> str:

@@ -96,6 +96,8 @@ def main() -> int:
     def emit(event: dict) -> None:
         out.write(json.dumps(event, default=str) + "\n")
         out.flush()
+        if event.get("event") == "log":  # the job's log (this process's stderr) reads as it goes
+            print(time.strftime("%H:%M:%S ") + str(event.get("message")), file=sys.stderr, flush=True)
 
     born = time.monotonic()
     try:

@@ -31,6 +31,7 @@ from ftlab.train.token_cache import encode_cached
 
 Emit = Callable[[dict], None]
 MAX_CURVE_POINTS = 200  # step events per run: enough for a smooth curve, cheap to store
+LOG_LINES = 20  # training-step lines per run in its log (and the job's): progress a person reads
 
 
 def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optional[str] = None,
@@ -77,7 +78,9 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
         if progress.best_state is not None:
             run.model.load_state_dict(progress.best_state, strict=False)
-        final = evaluate(run.forward, run.test_set, run.data, run.tokenizer, config, run.device, run.autocast)
+        send("log", message=f"evaluating test: {len(run.test_set):,} examples")
+        final = evaluate(run.forward, run.test_set, run.data, run.tokenizer, config, run.device, run.autocast,
+                         on_progress=progress_events(send, "test"))
         send("eval", step=progress.step, split="test", metrics=final["metrics"],
              eval_samples_per_s=final["samples_per_s"])
         if run.parent is not None:
@@ -125,6 +128,7 @@ class Run:
     steps_per_epoch: int
     total_steps: int
     report_every: int  # optimizer steps per curve point (step event)
+    log_every: int  # optimizer steps per line in the run's log (a multiple of report_every)
     eval_every: int  # optimizer steps per validation pass
     primary: str  # the validation metric that picks the best checkpoint
     parent: Optional["Parent"] = None  # init_from: the run this one continues
@@ -261,7 +265,9 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
     return Run(device=device, data=data, tokenizer=tokenizer, train_set=train_set, val_set=val_set, test_set=test_set,
                model=model, forward=forward, method=method, optimizer=optimizer, scheduler=scheduler,
                autocast=autocast, scaler=scaler, memory=memory, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-               report_every=max(1, total_steps // MAX_CURVE_POINTS), eval_every=config.eval_every or steps_per_epoch,
+               report_every=(every := max(1, total_steps // MAX_CURVE_POINTS)),
+               log_every=every * max(1, total_steps // (every * LOG_LINES)),
+               eval_every=config.eval_every or steps_per_epoch,
                primary=task.primary, parent=parent)
 
 
@@ -328,14 +334,15 @@ def fit(config: RunConfig, run: Run, reached: Reached, send: Callable[..., None]
             if train_micro_batch(config, run, progress, host_batch, epoch_end=progress.batches_done == len(batches)):
                 after_step(config, run, progress, send, should_stop)
                 if progress.stopped is None and artifact_dir:
-                    maybe_checkpoint(config, run, progress, artifact_dir)
+                    maybe_checkpoint(config, run, progress, artifact_dir, send)
                 if progress.stopped is not None:
                     break
         skip = None
     return progress
 
 
-def maybe_checkpoint(config: RunConfig, run: Run, progress: Progress, artifact_dir: str) -> None:
+def maybe_checkpoint(config: RunConfig, run: Run, progress: Progress, artifact_dir: str,
+                     send: Callable[..., None]) -> None:
     every_steps, every_s = config.checkpoint_policy
     if not checkpoint.due(progress.step, run.total_steps, every_steps,
                           time.perf_counter() - progress.last_checkpoint, every_s):
@@ -349,6 +356,7 @@ def maybe_checkpoint(config: RunConfig, run: Run, progress: Progress, artifact_d
         "batches_done": progress.batches_done, "batch_size": config.batch_size,
         "totals": (window.train_s, window.samples_seen, window.tokens_seen)})
     progress.last_checkpoint = time.perf_counter()
+    send("log", message=f"checkpoint at step {progress.step:,}")
 
 
 def resume(config: RunConfig, run: Run, progress: Progress, state: dict, rng: random.Random,
@@ -421,8 +429,12 @@ def after_step(config: RunConfig, run: Run, progress: Progress, send: Callable[.
         window = progress.window.close()
         if not math.isfinite(window.loss):
             raise FtlabError(f"training diverged at step {step} (loss {window.loss}); lower {field('lr')}")
-        send("step", step=step, epoch=progress.epoch, loss=window.loss, lr=run.scheduler.get_last_lr()[0],
-             samples_per_s=window.samples_per_s, tokens_per_s=window.tokens_per_s, elapsed_s=progress.elapsed())
+        send("step", step=step, epoch=progress.epoch, loss=window.loss,
+             lr=run.scheduler.get_last_lr()[0], samples_per_s=window.samples_per_s, tokens_per_s=window.tokens_per_s,
+             elapsed_s=progress.elapsed())
+        if step % run.log_every == 0 or last:
+            send("log", message=f"step {step:,} / {run.total_steps:,}: loss {window.loss:.4f}, "
+                                f"{window.samples_per_s:,.1f} samples/s")
 
     # A lone validation pass at the very end chooses between nothing: skip it (it costs as
     # much as the test pass, ~50 s for 3.7k tweets on 2 CPU cores).
@@ -435,9 +447,12 @@ def after_step(config: RunConfig, run: Run, progress: Progress, send: Callable[.
 def validate(config: RunConfig, run: Run, progress: Progress, send: Callable[..., None]) -> None:
     """A validation pass, outside the throughput window's clock; keeps the best checkpoint so far."""
     progress.window.pause()
-    scores = evaluate(run.forward, run.val_set, run.data, run.tokenizer, config, run.device, run.autocast)
+    scores = evaluate(run.forward, run.val_set, run.data, run.tokenizer, config, run.device, run.autocast,
+                      on_progress=progress_events(send, "validation"))
     send("eval", step=progress.step, split="validation", metrics=scores["metrics"],
          eval_samples_per_s=scores["samples_per_s"])
+    send("log", message=f"validation at step {progress.step}: {run.primary} {scores['metrics'][run.primary]:.4f}, "
+                        f"loss {scores['metrics']['loss']:.4f}")
     run.model.train()
     if scores["metrics"][run.primary] > progress.best_score:
         progress.best_score, progress.evals_since_best = scores["metrics"][run.primary], 0
@@ -461,15 +476,17 @@ def stop_reason(config: RunConfig, run: Run, progress: Progress, should_stop: Ca
     return None
 
 
-def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device, autocast) -> dict:
+def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device, autocast,
+             on_progress: Optional[Callable[[int, int], None]] = None) -> dict:
     """Loss and task metrics over a split, in length-sorted batches (eval batches are 2x train).
-    Losses and predictions stay on the device until the last batch is queued: one wait, not one per batch."""
+    Losses and predictions stay on the device until the last batch is queued: one wait, not one per batch.
+    `on_progress(done, total)` after each batch (examples handed to the device)."""
     model.eval()
     batch_size = config.eval_batch_size or 2 * config.batch_size
     total_loss = torch.zeros((), device=device)
     outputs = []  # (indices, predicted ids on the device, host labels)
     multiple = pad_multiple(device.type)
-    t0 = time.perf_counter()
+    t0, done = time.perf_counter(), 0
     with torch.inference_mode():
         for idx in sorted_batches(dataset.lengths(), batch_size):
             host_batch = collate(dataset, idx, tokenizer.pad_token_id, data.task, multiple)
@@ -477,6 +494,9 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
                 out = model(**to_device(host_batch, device))
             total_loss += out.loss.float() * len(idx)
             outputs.append((idx, out.logits.argmax(-1), host_batch["labels"]))
+            done += len(idx)
+            if on_progress is not None:
+                on_progress(done, len(dataset))
         n = sum(len(idx) for idx, _, _ in outputs)
         mean_loss = float(total_loss) / max(n, 1)
         preds: dict[int, object] = {}
@@ -492,6 +512,22 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
 
 
 # ---- small pieces, each doing one thing ----------------------------------------------------
+
+PROGRESS_EVERY_S = 2.0  # an evaluation's progress events: at most one per this many seconds, and its last
+
+
+def progress_events(send: Callable[..., None], split: str) -> Callable[[int, int], None]:
+    """An evaluate() callback sending "progress" events (split, done, total), throttled: the queue
+    shows "evaluating test: 600 / 1,000" instead of a finished-looking 100%."""
+    last = [-math.inf]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done >= total or now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            send("progress", split=split, done=done, total=total)
+    return report
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":

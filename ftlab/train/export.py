@@ -16,12 +16,14 @@ the machine's login); an unreachable Hub is one line within seconds (ftlab.hub).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import yaml
 
+from ftlab import models
 from ftlab.errors import FtlabError
 from ftlab.tasks import get_task
 from ftlab.train import artifacts
@@ -77,10 +79,16 @@ def model_card(run: dict, fmt: str, base: str) -> str:
              f"{run.get('total_params') or summary.get('total_params') or 0:,}, seed {run['config'].get('seed')}.", "",
              "| test metric | value |", "|---|---|"] + [f"| {v['name']} | {v['value']} |" for v in values] + [""]
     if fmt == "adapter":
-        auto = task.auto_class
-        lines += ["```python", "from peft import PeftModel", f"from transformers import {auto}", "",
-                  f"base = {auto}.from_pretrained({base!r}, num_labels={len(run.get('label_names') or [])})",
-                  "model = PeftModel.from_pretrained(base, 'THIS_FOLDER')", "```"]
+        labels = list(run.get("label_names") or [])
+        auto_peft = "AutoPeftModelFor" + task.auto_class.removeprefix("AutoModelFor")
+        lines += ["```python", f"from peft import {auto_peft}", "",
+                  f"# the base ({base}) has no head for these {len(labels)} labels: say how many there are",
+                  f"model = {auto_peft}.from_pretrained('THIS_FOLDER', num_labels={len(labels)},",
+                  f"    id2label={dict(enumerate(labels))!r})", "```"]
+    info = models.BUILTIN.get(run["config"]["model"])
+    if info and info.packed:
+        lines += ["", f"Trained on ftlab's packaged copy of `{base}` ({info.packed}); on the Hub's original "
+                  "weights its scores differ slightly."]
     else:
         lines += ["```python", "from transformers import pipeline", "",
                   f"predict = pipeline({pipeline!r}, model='THIS_FOLDER')", "```"]
@@ -89,6 +97,17 @@ def model_card(run: dict, fmt: str, base: str) -> str:
                                                       if isinstance(v, str)) + "."]
     lines += ["", "The run's full config is in `ftlab_run.json`."]
     return "\n".join(lines) + "\n"
+
+
+def _portable_adapter_config(path: Path, base: str) -> None:
+    """The saved adapter config as another machine reads it: the base model by its public name (a
+    built-in's Hub repo, not this machine's site-packages path), each module trained in full named
+    once (peft adds the task head a second time to the ones a method names)."""
+    data = json.loads(path.read_text())
+    data["base_model_name_or_path"] = base
+    if data.get("modules_to_save"):
+        data["modules_to_save"] = list(dict.fromkeys(data["modules_to_save"]))
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
@@ -107,10 +126,10 @@ def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
     if out.exists() and any(out.iterdir()):
         raise FtlabError(f"{out} is not empty: export into a new folder")
     out.mkdir(parents=True, exist_ok=True)
-    base = getattr((model.get_base_model() if peft_backed else model).config, "_name_or_path", "") \
-        or predictor.config.model
+    base = models.public_name(predictor.config.model)
     if fmt == "adapter":
         model.save_pretrained(str(out))
+        _portable_adapter_config(out / "adapter_config.json", base)
     else:
         plain = model.merge_and_unload() if peft_backed else model
         labels = list(predictor.label_names)

@@ -120,6 +120,9 @@ def build_app(lab) -> gr.Blocks:
         compare_ui.table.select(open_run, None, [run_ui.picker, tabs])
         if policy.can_launch:
             demo.load(launch_ui.show_card, launch_ui.card_inputs, [launch_ui.card])
+            # the Queue button counts the baselines this database lacks (validating imports the model stack:
+            # on load, not while the app is built)
+            demo.load(launch_ui.on_grid, launch_ui.grid_inputs, [launch_ui.queue_btn], queue=False)
             demo.load(queue_ui.refresh, [queue_ui.job_id], [queue_ui.summary, queue_ui.table, queue_ui.job_log])
         else:
             demo.load(compare_ui.refresh, compare_ui.filters, compare_ui.outputs)

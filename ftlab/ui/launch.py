@@ -184,13 +184,24 @@ def build(lab) -> SimpleNamespace:
                                            values[first_seed], train_v)
 
     # ---- events ---------------------------------------------------------------------------------
-    def on_methods(selected, n_seeds, sizes) -> dict:
-        return {queue_btn: gr.update(value=launch_logic.queue_label(selected, n_seeds, sizes)),
-                **{group: gr.update(visible=name in (selected or [])) for name, group in option_groups.items()}}
+    def on_methods(selected) -> dict:
+        return {group: gr.update(visible=name in (selected or [])) for name, group in option_groups.items()}
 
+    method_box.change(on_methods, [method_box], list(option_groups.values()), queue=False)
     sizes_box = training["train_sizes"]
-    gr.on([method_box.change, seeds.change, sizes_box.change], on_methods, [method_box, seeds, sizes_box],
-          [queue_btn, *option_groups.values()], queue=False)
+
+    def on_grid(values: dict):
+        """The button says what it will queue: the runs, the baselines this database lacks, a study's trials."""
+        n_baselines = 0
+        try:
+            grid = read_form(values)
+            if grid.ok:
+                n_baselines = len(lab.missing_baselines(grid.configs))
+        except Exception:  # noqa: BLE001 - a label; the Queue button reports what is wrong
+            log.debug("queue label", exc_info=True)
+        n_trials = int(values[trials] or 0) if values[tune] else 0
+        return gr.update(value=launch_logic.queue_label(values[method_box], values[seeds], values[sizes_box],
+                                                        baselines=n_baselines, trials=n_trials))
 
     def show_card(spec, model_name, max_length, text_column, label_column, encoding, request: gr.Request = None,
                   profile: gr.OAuthProfile | None = None):
@@ -236,7 +247,9 @@ def build(lab) -> SimpleNamespace:
             if not grid.ok:
                 return {status: launch_logic.errors_markdown(grid.errors, t("estimate_fix")),
                         estimate_out: gr.update(visible=False)}
-            text, table = preview_logic.estimate_launch(lab, grid.configs, visitor(request, profile), IMPORT_LOCK)
+            n_trials = int(values[trials] or 0) if values[tune] else 0
+            text, table = preview_logic.estimate_launch(lab, grid.configs, visitor(request, profile), IMPORT_LOCK,
+                                                        trials=n_trials)
         except Exception as err:  # refusals come back as text; an exception here is a bug
             log.exception("estimate")
             return {status: status_markdown(one_line(err, launch_logic.page_label), ok=False),
@@ -244,8 +257,12 @@ def build(lab) -> SimpleNamespace:
         return {status: text, estimate_out: gr.update(value=table, visible=True) if table is not None
                 else gr.update(visible=False)}
 
-    estimate_btn.click(on_estimate, form_inputs, [status, estimate_out])
+    estimate_btn.click(on_estimate, form_inputs | {tune, trials}, [status, estimate_out])
+    grid_inputs = form_inputs | {tune, trials}
+    gr.on([method_box.change, seeds.change, sizes_box.change, model.change, dataset.change, tune.change,
+           trials.change], on_grid, grid_inputs, [queue_btn], queue=False)
     return SimpleNamespace(queue_btn=queue_btn, status=status, form_inputs=form_inputs, read_form=read_form,
+                           on_grid=on_grid, grid_inputs=grid_inputs,
                            tune=tune, trials=trials,
                            model=model, dataset=dataset, card=card, show_card=show_card, card_inputs=card_inputs)
 

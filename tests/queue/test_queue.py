@@ -458,6 +458,30 @@ def test_the_remote_view_is_the_owners_while_jobs_run_finish_and_come_back(scrip
     assert inbox.read_state(db)["jobs"] == [] and len(inbox.read_snapshot(db)["jobs"]) == 5
 
 
+def test_a_job_in_its_test_pass_says_so_instead_of_eta_0(scripted):
+    """Between its last step and its end a job evaluates: the queue shows how far, not a finished-looking ETA."""
+    def script(handle):
+        handle.start(4)
+        handle.events += [{"event": "step", "time": time.time(), "step": s, "loss": 1.0, "elapsed_s": s}
+                          for s in range(1, 5)]
+        handle.events.append({"event": "progress", "time": time.time(), "split": "test", "done": 600, "total": 1000})
+
+    sched = scripted(script)
+    store = sched.store
+    job_id, = sched.submit([tiny()])
+    drive(sched, lambda: (store.get_job(job_id)["phase"] or {}).get("done") == 600)
+    job = store.get_job(job_id)
+    assert job["eta_s"] is None and job["step"] == job["total_steps"] == 4
+    from ftlab.ui.logic.queue import jobs_table
+
+    assert jobs_table([job]).iloc[0, 4] == "evaluating test: 600 / 1,000"
+    handle = sched.backend.handles[0]
+    handle.events.append({"event": "progress", "time": time.time(), "split": "test", "done": 1000, "total": 1000})
+    handle.finish(steps=4)
+    drive(sched, all_done(store))
+    assert store.get_job(job_id)["phase"] is None and store.get_job(job_id)["status"] == "succeeded"
+
+
 def test_a_retry_replaces_the_failed_attempt(scripted):
     """A failed job retried: its second attempt's steps replace the first's, on the same run."""
     attempts = []
@@ -685,6 +709,11 @@ def test_a_stopped_job_resumes_from_its_checkpoint_and_keeps_its_curve(sched, ke
     steps = store.steps_df(run["id"])
     assert list(steps["step"]) == list(range(1, 41))  # every step once: the kept ones and the redone ones
     assert saved_steps(run_dir()) == []  # a finished run keeps no checkpoint
+    # the worker's log lines, as they happened: training steps, validations, checkpoints, the test pass
+    log = Path(store.get_job(job)["log_path"]).read_text()
+    for line in ("step 40 / 40: loss", "validation at step 10:", "checkpoint at step", "evaluating test:"):
+        assert line in log, (line, log[-2000:])
+    assert any(line.startswith("validation at step 40:") for line in run["logs"]), run["logs"]
 
 
 # ---- commands that can never apply, retry of a finished job, cancelling many (outside-test faults) ----

@@ -57,7 +57,7 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     for elem_id, value in (("launch-seeds", "2"), ("launch-max-train", "64"), ("launch-max-eval", "32"),
                            ("launch-max-steps", "4"), ("launch-batch-size", "16")):
         fill(page, elem_id, value)
-    expect(page.locator("#launch-queue")).to_have_text("Queue 4 runs")
+    expect(page.locator("#launch-queue")).to_have_text("Queue 4 runs + 2 baseline(s)")  # majority, zero-shot
     expect(page.locator("#launch-opts-head")).to_be_visible()
     expect(page.locator("#launch-opts-full")).to_be_hidden()
 

@@ -216,3 +216,11 @@ def test_the_form_follows_the_run_config_schema():
     config = RunConfig(method="lora", **fields)
     assert (config.epochs, config.max_train, config.batch_size, config.max_steps, config.lr) == (1.0, 2000, 16, None, None)
     assert launch_logic.form_kind("tag") == "text" and launch_logic.form_kind("head_lr") == "optfloat"
+
+
+def test_the_queue_button_counts_baselines_and_a_studys_runs():
+    assert launch_logic.queue_label(["full", "lora", "ia3"], 1, baselines=2) == "Queue 3 runs + 2 baseline(s)"
+    assert launch_logic.queue_label(["head"], 1, baselines=0) == "Queue 1 run"
+    # Tune: 6 trials per method, then the best and the default setting over 2 seeds each
+    assert launch_logic.queue_label(["lora", "ia3"], 2, trials=6, baselines=2) == \
+        "Queue 12 trials + 8 runs + 2 baseline(s)"

@@ -93,3 +93,33 @@ def test_a_large_decoder_on_cpu_gets_a_slow_note_with_the_estimate():
     assert preview_logic.slow_model_note("smollm2", "decoder", 134_515_008, rows, on_cpu=False) == ""
     assert preview_logic.slow_model_note("e5-small", "encoder", 117_653_760, rows, on_cpu=True) == ""
     assert preview_logic.slow_model_note("tiny-llama", "decoder", 0, rows, on_cpu=True) == ""
+
+
+def test_the_estimate_counts_a_studys_trials_and_the_baselines():
+    """What Estimate says for a launch is what Queue queues: with Tune, each method's trials and its best
+    and default settings over the seeds; the baselines the database lacks."""
+    from types import SimpleNamespace
+
+    from ftlab.config import RunConfig
+
+    class FakeLab:
+        scheduler = None
+
+        def runs_df(self):
+            return None
+
+        def check_inputs(self, configs, user=None):
+            pass
+
+        def estimate(self, config, probe=False):
+            return {"trainable_params": 100, "total_params": 1000, "n_train": 64, "n_eval": 32}
+
+        def missing_baselines(self, configs):
+            return [SimpleNamespace(method="majority"), SimpleNamespace(method="zero-shot")]
+
+    configs = [RunConfig(model="tiny", dataset="tweets-sentiment", method=m, max_train=64, max_eval=32, seed=s)
+               for m in ("lora", "ia3") for s in (0, 1)]
+    text, table = preview_logic.estimate_launch(FakeLab(), configs)
+    assert text.startswith("**6 runs**") and table is not None  # 4 runs + 2 baselines
+    text, table = preview_logic.estimate_launch(FakeLab(), configs, trials=6)
+    assert text.startswith("**22 runs**")  # per method 6 trials + 2 x 2 seeds, + 2 baselines

@@ -68,3 +68,23 @@ def test_the_summary_counts_pruned_tuning_trials():
 
     jobs = [{"status": "succeeded"}, {"status": "pruned"}, {"status": "pruned"}, {"status": "running"}]
     assert queue_summary(jobs).startswith("**1** running · **1** succeeded · **2** pruned")
+
+
+def test_the_chinese_page_shows_translated_statuses_and_progress():
+    """What the handlers put in the tables is in the page's language too, not only the labels."""
+    from ftlab import text
+    from ftlab.ui.logic import compare as compare_logic
+    import pandas as pd
+
+    jobs = [{"id": "j1", "status": "running", "config": {"method": "lora", "seed": 0}, "step": 4, "total_steps": 4,
+             "phase": {"split": "test", "done": 600, "total": 1000}},
+            {"id": "j2", "status": "succeeded", "config": {"method": "lora", "seed": 1}, "step": 4, "total_steps": 4}]
+    with text.using("zh"):
+        table = queue_logic.jobs_table(jobs)
+        runs = compare_logic.runs_table(pd.DataFrame({"id": [1], "status": ["failed"], "method": ["lora"],
+                                                      "model": ["tiny"], "dataset": ["d"], "seed": [0]}))
+    assert list(table.iloc[:, 1]) == ["运行中", "成功"]
+    assert table.iloc[0, 4] == "正在评估测试集：600 / 1,000"
+    assert list(runs.iloc[:, 1]) == ["失败"]
+    with text.using("en"):
+        assert queue_logic.jobs_table(jobs).iloc[0, 4] == "evaluating test: 600 / 1,000"

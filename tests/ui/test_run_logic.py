@@ -21,6 +21,20 @@ def test_run_choices_newest_first_and_only_loadable_runs_for_the_playground(tmp_
     assert run_logic.run_choices(runs, with_artifacts=True) == [("#2 lora · seed 1 · tiny / d · succeeded", 2)]
 
 
+def test_runs_that_differ_in_their_experiment_are_named_apart():
+    """A study's trial and tuned re-run, a learning curve's size and a continuation read differently."""
+    def run(i, **config):
+        return {"id": i, "status": "succeeded", "method": "lora", "seed": 0, "model": "minilm",
+                "dataset": "tweets-sentiment", "config": {"method": "lora", "seed": 0, **config}}
+    runs = [run(1), run(2, tag="trial", max_train=256), run(3, tag="tuned", max_train=256), run(4, max_train=64),
+            run(5, init_from=4, dataset="sentiment-products")]
+    labels = [run_logic.run_label(r) for r in runs]
+    assert labels[0] == "#1 lora · seed 0 · minilm / tweets-sentiment · succeeded"
+    assert "lora (trial, 256 examples)" in labels[1] and "lora (tuned, 256 examples)" in labels[2]
+    assert "lora (64 examples)" in labels[3] and "lora (from #4)" in labels[4]
+    assert len({label.split(" ", 1)[1] for label in labels}) == len(labels)  # apart even without the id
+
+
 def test_run_summary_shows_scores_and_costs():
     run = {"id": 9, "method": "lora", "model": "tiny", "dataset": "tweets-sentiment", "seed": 0, "status": "succeeded",
            "task": "classification", "accuracy": 0.8123, "macro_f1": 0.7, "trainable_params": 4291,

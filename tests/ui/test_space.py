@@ -153,8 +153,8 @@ def test_leaderboard_is_read_only_and_shows_the_seeded_runs(space, browser):
         page.get_by_role("tab", name="Playground", exact=True).click()
         page.locator("#playground-text textarea").fill("what a wonderful day")
         runs_box = page.locator("#playground-runs input").first
-        option = page.get_by_role("option").filter(has_text="lora · seed 0")
-        wait_for(lambda: runs_box.click() or runs_box.fill("lora · seed 0") or option.count() == 1, 30,
+        option = page.get_by_role("option").filter(has_text="lora (64 examples) · seed 0")
+        wait_for(lambda: runs_box.click() or runs_box.fill("lora (64 examples) · seed 0") or option.count() == 1, 30,
                  "the seeded lora run in the Playground", poll=1)  # listed only if its weights are found in the folder
         option.click()
         page.keyboard.press("Escape")

@@ -88,6 +88,8 @@ def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
         return pd.DataFrame(columns=[label for _, label in RUN_TABLE_COLUMNS] + ["score", "trainable params"])
     score = score_metric(runs)
     out = pd.DataFrame({label: runs[col].values for col, label in RUN_TABLE_COLUMNS if col in runs})
+    if "status" in out:
+        out["status"] = [t(f"status_{v}", str(v)) for v in out["status"]]
     out["dataset"] = [short_dataset(d) for d in out["dataset"]]
 
     def num(col, digits=1, scale=1.0):

@@ -240,9 +240,16 @@ def grid_size(methods: Iterable[str] | None, seeds: Any, sizes: Any = "") -> int
     return len(list(methods or [])) * max(n_seeds, 0) * n_sizes
 
 
-def queue_label(methods, seeds, sizes: Any = "") -> str:
+def queue_label(methods, seeds, sizes: Any = "", baselines: int = 0, trials: int = 0) -> str:
+    """What the Queue button will queue: the grid's runs and the `baselines` it adds ("Queue 3 runs +
+    2 baselines"); with `trials` (Tune), each method's search trials, then its best setting and its
+    default setting over the seeds."""
     n = grid_size(methods, seeds, sizes)
-    return t("queue_one") if n == 1 else t("queue_many", n=n)
+    extra = t("queue_plus_baselines", n=baselines) if baselines else ""
+    if trials:
+        n_methods = len(list(methods or []))
+        return t("queue_tune", trials=n_methods * int(trials), runs=2 * n, extra=extra)
+    return (t("queue_one") if n == 1 else t("queue_many", n=n)) + extra
 
 
 @dataclass

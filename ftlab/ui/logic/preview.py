@@ -130,12 +130,15 @@ def estimate_markdown(rows: list[dict], n_runs: int, slots: int, note: str = "")
 
 # ---- dataset card --------------------------------------------------------------------------------
 
-def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None) -> tuple[str, pd.DataFrame | None]:
+def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None,
+                    trials: int = 0) -> tuple[str, pd.DataFrame | None]:
     """What the Estimate button shows for a valid grid: (Markdown, the per-method table or None when
     there is none). Refuses, in one line, what the Queue button would refuse (lab.check_inputs); then
     per method the trainable parameters (lab.estimate, one model built on CPU and cached) and the time
     from this model's finished runs, else from a probe of a few timed steps. `guard`: a context
-    manager held around imports and model builds (the dashboard's import lock)."""
+    manager held around imports and model builds (the dashboard's import lock). `trials` (Tune): each
+    method's study runs that many trials of the same steps, then its best and its default setting over
+    the seeds; the baselines the grid adds are counted too."""
     import contextlib
 
     from ftlab import models
@@ -170,13 +173,18 @@ def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None) -> tup
             continue
         train_rate, eval_rate, overhead, source = rates_from_history(history, cfg.model, method, probe=est)
         seconds = estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate, overhead)
-        rows.append({"method": method, "runs": len(group), "trainable_params": est["trainable_params"],
+        n_runs = int(trials) + 2 * len(group) if trials else len(group)
+        rows.append({"method": method, "runs": n_runs, "trainable_params": est["trainable_params"],
                      "total_params": est["total_params"], "seconds": seconds, "source": source})
     slots = list(lab.scheduler.slots) if lab.scheduler is not None else ["cpu"]
     on_cpu = all(str(s).startswith("cpu") for s in slots)
     info = models.BUILTIN.get(configs[0].model)
     note = slow_model_note(info.name, info.kind, info.params, rows, on_cpu) if info else ""
-    text = estimate_markdown(rows, len(configs), len(slots), note)
+    try:
+        n_baselines = len(lab.missing_baselines(configs))
+    except FtlabError:
+        n_baselines = 0
+    text = estimate_markdown(rows, sum(r.get("runs", 0) for r in rows) + n_baselines, len(slots), note)
     return text, None if any(r.get("error") for r in rows) else estimate_table(rows)
 
 

@@ -36,15 +36,20 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
             percent = round(100.0 * step / total, 1)
         else:
             percent = 0.0
+        phase = j.get("phase") if j.get("status") == "running" else None
         if j.get("status") == "running" and not total:
             progress = t("queue_starting")  # no total yet: the worker is loading
+        elif isinstance(phase, dict) and phase.get("total"):  # between steps: an evaluation pass
+            progress = t("queue_evaluating", split=t("split_" + str(phase.get("split")), str(phase.get("split"))).lower(),
+                         done=f"{int(phase.get('done') or 0):,}", total=f"{int(phase['total']):,}")
         else:
             progress = f"{percent:.0f}% · {step or 0}/{total or '?'}"
         eta = j.get("eta_s") if j.get("status") == "running" else None
         loss = j.get("last_loss")
         rate = j.get("samples_per_s")
         rows.append({
-            "job": j.get("id"), "status": j.get("status"), "method": c.get("method"), "seed": c.get("seed"),
+            "job": j.get("id"), "status": t(f"status_{j.get('status')}", str(j.get("status"))),
+            "method": c.get("method"), "seed": c.get("seed"),
             "progress": progress, "ETA": format_duration(eta), "error": j.get("error") or "",
             "samples/s": round(rate, 1) if rate is not None else None,
             "loss": round(loss, 4) if loss is not None else None, "model": c.get("model"),

@@ -21,10 +21,26 @@ from ftlab.text import t
 from ftlab.ui.logic.format import format_duration, md_escape, short_dataset
 
 
+def run_qualifiers(config: dict | None) -> list[str]:
+    """What sets a run apart from its method's other runs, in words: a tuning study's trial or tuned
+    re-run, a training-set size, the run it continues ("tuned", "256 examples", "from #4")."""
+    config = config if isinstance(config, dict) else {}
+    out = []
+    if config.get("tag"):
+        out.append(t(f"tag_{config['tag']}", str(config["tag"])))
+    if config.get("max_train"):
+        out.append(t("run_examples", n=f"{int(config['max_train']):,}"))
+    if config.get("init_from"):
+        out.append(t("run_from", run=config["init_from"]))
+    return out
+
+
 def run_label(r: dict) -> str:
-    seed = r.get("seed")
-    return (f"#{r.get('id')} {r.get('method')} · seed {seed} · {r.get('model')} / "
-            f"{short_dataset(r.get('dataset'))} · {r.get('status')}")
+    """A run as pickers and cards name it: id, method with what sets it apart, seed, model / data, status."""
+    qualifiers = run_qualifiers(r.get("config"))
+    method = f"{r.get('method')} ({', '.join(qualifiers)})" if qualifiers else str(r.get("method"))
+    return (f"#{r.get('id')} {method} · seed {r.get('seed')} · {r.get('model')} / "
+            f"{short_dataset(r.get('dataset'))} · {t('status_' + str(r.get('status')), str(r.get('status')))}")
 
 
 def default_picks(runs: list[dict], limit: int) -> list[int]:
