@@ -106,6 +106,8 @@ def test_exports_predict_what_ftlab_predicts(keyword_csv, tmp_path):
             assert saved["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
             assert len(saved["modules_to_save"]) == len(set(saved["modules_to_save"]))
             assert "AutoPeftModelForSequenceClassification.from_pretrained('THIS_FOLDER', num_labels=3" in card
+        # each card shows the one way its format loads
+        assert ("pipeline(" in card) == (fmt == "merged") and ("AutoPeftModel" in card) == (fmt == "adapter")
         metric = meta["model-index"][0]["results"][0]["metrics"][0]
         assert metric["type"] == "accuracy" and metric["value"] == pytest.approx(summary["accuracy"], abs=1e-4)
         folders.append((folder, fmt))

@@ -85,13 +85,13 @@ def model_card(run: dict, fmt: str, base: str) -> str:
                   f"# the base ({base}) has no head for these {len(labels)} labels: say how many there are",
                   f"model = {auto_peft}.from_pretrained('THIS_FOLDER', num_labels={len(labels)},",
                   f"    id2label={dict(enumerate(labels))!r})", "```"]
+    else:
+        lines += ["```python", "from transformers import pipeline", "",
+                  f"predict = pipeline({pipeline!r}, model='THIS_FOLDER')", "```"]
     info = models.BUILTIN.get(run["config"]["model"])
     if info and info.packed:
         lines += ["", f"Trained on ftlab's packaged copy of `{base}` ({info.packed}); on the Hub's original "
                   "weights its scores differ slightly."]
-    else:
-        lines += ["```python", "from transformers import pipeline", "",
-                  f"predict = pipeline({pipeline!r}, model='THIS_FOLDER')", "```"]
     if versions:
         lines += ["", "Library versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())
                                                       if isinstance(v, str)) + "."]
