@@ -19,7 +19,7 @@ import pandas as pd
 from ftlab.charts import FLAT, METRIC_TITLES, flat_configs, score_metric, verdicts, versus_full
 from ftlab.errors import FtlabError
 from ftlab.text import t
-from ftlab.ui.logic.format import short_dataset
+from ftlab.ui.logic.format import short_dataset, status_word
 
 
 def filter_choices(runs: pd.DataFrame | None) -> dict[str, list[str]]:
@@ -89,7 +89,7 @@ def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
     score = score_metric(runs)
     out = pd.DataFrame({label: runs[col].values for col, label in RUN_TABLE_COLUMNS if col in runs})
     if "status" in out:
-        out["status"] = [t(f"status_{v}", str(v)) for v in out["status"]]
+        out["status"] = [status_word(v) for v in out["status"]]
     out["dataset"] = [short_dataset(d) for d in out["dataset"]]
 
     def num(col, digits=1, scale=1.0):
@@ -168,7 +168,7 @@ def study_choices(studies: list[dict]) -> list[tuple[str, str]]:
         trials = [j for j in st.get("jobs", []) if j.get("trial") is not None]
         done = sum(j["status"] in ("succeeded", "failed", "canceled", "pruned") for j in trials)
         out.append((t("study_choice", name=st.get("name"), method=st.get("method"),
-                      status=t(f"status_{st['status']}", st["status"]), done=done, trials=st["spec"]["trials"]),
+                      status=status_word(st["status"]), done=done, trials=st["spec"]["trials"]),
                     st["id"]))
     return out[::-1]  # newest first
 
@@ -184,7 +184,7 @@ def study_markdown(study: dict | None) -> str:
         counts[j["status"]] = counts.get(j["status"], 0) + 1
     space = ", ".join(f"{k} {v[1]:g}..{v[2]:g} (log)" if isinstance(v, list) and v and v[0] == "log"
                       else f"{k} in {v}" for k, v in spec["space"].items())
-    ended = ", ".join(f"{n} {t('status_' + k, k)}" for k, n in sorted(counts.items())) or t("study_no_trials")
+    ended = ", ".join(f"{n} {status_word(k)}" for k, n in sorted(counts.items())) or t("study_no_trials")
     lines = [t("study_text", method=study["method"], trials=spec["trials"], steps=spec["eval_every"] * 2, space=space,
                ended=ended)]
     if best:

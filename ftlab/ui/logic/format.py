@@ -12,7 +12,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ftlab.text import t
 from ftlab.uploads import SUFFIXES as UPLOAD_SUFFIXES  # a table shows an uploaded file by its name
+
+
+def status_word(status: Any) -> str:
+    """A job's, run's or study's status in the page's language (the catalogue's status_<name>)."""
+    return t(f"status_{status}", str(status))
 
 
 def md_escape(text: Any) -> str:

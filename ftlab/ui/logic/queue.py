@@ -13,7 +13,7 @@ import pandas as pd
 
 from ftlab.errors import FtlabError
 from ftlab.text import t
-from ftlab.ui.logic.format import format_duration, md_escape, short_dataset
+from ftlab.ui.logic.format import format_duration, md_escape, short_dataset, status_word
 
 # Short headers (a long one wraps mid-word in a narrow column); the error sits where it is seen.
 JOB_COLUMNS = ["job", "status", "method", "seed", "progress", "ETA", "error", "samples/s", "loss", "model", "dataset",
@@ -48,7 +48,7 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
         loss = j.get("last_loss")
         rate = j.get("samples_per_s")
         rows.append({
-            "job": j.get("id"), "status": t(f"status_{j.get('status')}", str(j.get("status"))),
+            "job": j.get("id"), "status": status_word(j.get("status")),
             "method": c.get("method"), "seed": c.get("seed"),
             "progress": progress, "ETA": format_duration(eta), "error": j.get("error") or "",
             "samples/s": round(rate, 1) if rate is not None else None,
@@ -77,7 +77,7 @@ def _counts(jobs: list[dict]) -> str:
     if not jobs:
         return t("queue_empty")
     order = ["running", "queued", "succeeded", "pruned", "failed", "canceled", "interrupted"]
-    return " · ".join(f"**{counts[s]}** {t('status_' + s)}" for s in order if counts.get(s))
+    return " · ".join(f"**{counts[s]}** {status_word(s)}" for s in order if counts.get(s))
 
 
 def outcomes_line(outcomes: dict[str, str]) -> str:

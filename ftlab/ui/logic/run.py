@@ -18,7 +18,7 @@ from ftlab.config import RunConfig
 from ftlab.errors import FtlabError
 from ftlab.tasks import DEFAULT, get_task
 from ftlab.text import t
-from ftlab.ui.logic.format import format_duration, md_escape, short_dataset
+from ftlab.ui.logic.format import format_duration, md_escape, short_dataset, status_word
 
 
 def run_qualifiers(config: dict | None) -> list[str]:
@@ -40,7 +40,7 @@ def run_label(r: dict) -> str:
     qualifiers = run_qualifiers(r.get("config"))
     method = f"{r.get('method')} ({', '.join(qualifiers)})" if qualifiers else str(r.get("method"))
     return (f"#{r.get('id')} {method} · seed {r.get('seed')} · {r.get('model')} / "
-            f"{short_dataset(r.get('dataset'))} · {t('status_' + str(r.get('status')), str(r.get('status')))}")
+            f"{short_dataset(r.get('dataset'))} · {status_word(r.get('status'))}")
 
 
 def default_picks(runs: list[dict], limit: int) -> list[int]:
@@ -108,7 +108,7 @@ def run_summary_markdown(run: dict) -> str:
         return _unfinished_markdown(s)
     head = t("rs_head", id=s.get("id"), method=s.get("method"), model=s.get("model"),
              dataset=md_escape(short_dataset(s.get("dataset"))), seed=s.get("seed"))
-    lines = [head, t("rs_status", status=t(f"status_{status}", status))
+    lines = [head, t("rs_status", status=status_word(status))
              + (t("rs_stopped", why=s["stopped_reason"]) if s.get("stopped_reason") else "")
              + (t("rs_device", device=s["device"]) if s.get("device") else "")]
     if s.get("error"):
@@ -196,7 +196,7 @@ def _unfinished_markdown(s: dict) -> str:
     head = t("rs_head", id=s.get("id"), method=s.get("method"), model=s.get("model"),
              dataset=md_escape(short_dataset(s.get("dataset"))), seed=s.get("seed"))
     status = s.get("status")
-    lines = [head, t("rs_status", status=t(f"status_{status}", str(status)))
+    lines = [head, t("rs_status", status=status_word(status))
              + (t("rs_device", device=s["device"]) if s.get("device") else "")]
     if s.get("error"):
         lines.append("\n" + t("rs_why", error=md_escape(s["error"])))
