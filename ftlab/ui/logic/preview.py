@@ -128,8 +128,6 @@ def estimate_markdown(rows: list[dict], n_runs: int, slots: int, note: str = "")
             + (f"\n\n**{note}**" if note else ""))
 
 
-# ---- dataset card --------------------------------------------------------------------------------
-
 def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None,
                     trials: int = 0) -> tuple[str, pd.DataFrame | None]:
     """What the Estimate button shows for a valid grid: (Markdown, the per-method table or None when
@@ -187,6 +185,8 @@ def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None,
     text = estimate_markdown(rows, sum(r.get("runs", 0) for r in rows) + n_baselines, len(slots), note)
     return text, None if any(r.get("error") for r in rows) else estimate_table(rows)
 
+
+# ---- dataset card --------------------------------------------------------------------------------
 
 def card_markdown(card: dict) -> str:
     """The dataset card (ftlab.data.dataset_card) as Markdown: sizes, balance, lengths, tokenizer fit."""
