@@ -129,10 +129,11 @@ def cmd_train(args) -> int:
 
 def cmd_run(args) -> int:
     from ftlab import service
-    from ftlab.experiments import load_configs
+    from ftlab.experiments import file_experiment, load_configs
     from ftlab.store import Store
 
     configs = load_configs(args.file)
+    experiment = file_experiment(args.file, configs)  # the file's runs and their baselines: one experiment
     failures = 0
     with Store(args.db) as store:
         if args.baselines:
@@ -140,7 +141,7 @@ def cmd_run(args) -> int:
         for i, config in enumerate(configs, 1):
             label = f"[{i}/{len(configs)}] {config.model}/{config.dataset}/{config.method}/seed{config.seed}"
             run_id, summary, error = service.train_now(config, store, db_path=args.db, save=not args.no_save,
-                                                       on_event=Progress(label, args.quiet))
+                                                       on_event=Progress(label, args.quiet), experiment=experiment)
             _print_summary(run_id, summary, error)
             failures += error is not None
     print(f"{len(configs) - failures} of {len(configs)} runs succeeded; `python -m ftlab runs --db {args.db}` lists them")
@@ -255,10 +256,13 @@ def cmd_card(args) -> int:
 def cmd_submit(args) -> int:
     from ftlab.service import Lab
 
+    from ftlab.experiments import file_experiment
+
     configs = configs_from_args(args)  # all validated before anything is queued
+    experiment = file_experiment(args.file, configs) if getattr(args, "file", None) else None
     with Lab(args.db) as lab:
         configs = (lab.missing_baselines(configs) if args.baselines else []) + configs
-        ids = lab.submit(configs, priority=args.priority)
+        ids = lab.submit(configs, priority=args.priority, experiment=experiment)
         where = "the running scheduler" if lab.remote else f"{args.db}; start `python -m ftlab worker --db {args.db}`"
     for job_id, c in zip(ids, configs):
         print(f"{job_id}  {c.model}/{c.dataset}/{c.method}/seed{c.seed}")

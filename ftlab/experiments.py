@@ -1,4 +1,10 @@
-"""Experiment files: a declarative grid of runs (YAML), the command to run it on line 1.
+"""Experiments: what one launch runs, and the files that declare one.
+
+An experiment is the unit Compare shows: what one launch queued (a grid with its baselines, a
+tuning study with its re-runs, a learning curve, a continuation, an experiment file), stored with
+an id, a name the user can edit and its kind (`new_experiment`); its jobs and runs name it.
+
+Experiment files: a declarative grid of runs (YAML), the command to run it on line 1.
 
     # python -m ftlab run experiments/quick-compare.yaml
     name: quick-compare
@@ -14,6 +20,8 @@ method's options). Each is validated when the file loads, so a typo fails before
 from __future__ import annotations
 
 import itertools
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +72,61 @@ def load_configs(path: str | Path) -> list[RunConfig]:
     if "grid" in data or "base" in data:
         return load_experiment(path).configs()
     return [RunConfig(**data)]
+
+
+def file_experiment(path: str | Path, configs: list[RunConfig], owner: str | None = None) -> dict:
+    """The experiment record of a launch from a file: named by its `name` (a grid file) or its file name."""
+    data = read_mapping(path)
+    name = data.get("name") if ("grid" in data or "base" in data) else None
+    return new_experiment(configs, kind="file", name=str(name or Path(path).stem), owner=owner)
+
+
+# What a launch was: the kinds an experiment has (ftlab.store keeps "earlier" for runs older than experiments).
+KINDS = ("grid", "tune", "curve", "continue", "file", "earlier")
+
+
+def launch_kind(configs: list[RunConfig]) -> str:
+    """"continue" when the launch continues runs, "curve" when it trains a method at several
+    training-set sizes, else "grid"."""
+    if any(c.init_from for c in configs):
+        return "continue"
+    return "curve" if len({c.max_train for c in configs}) > 1 else "grid"
+
+
+def _short(dataset: str) -> str:
+    return Path(dataset).name if ("/" in dataset and Path(dataset).suffix) else dataset
+
+
+def default_name(configs: list[RunConfig], kind: str) -> str:
+    """A name that says what the launch compares: its methods, model and data, and what sets the
+    kind apart ("tuning lora, ia3 · minilm / tweets-sentiment · 256 examples", "learning curve head,
+    lora (64–256 examples) · ...", "lora #4 → sentiment-products")."""
+    from ftlab.text import t
+
+    if not configs:
+        return t("exp_empty", "empty launch")
+    first = configs[0]
+    methods = ", ".join(dict.fromkeys(c.method for c in configs))
+    where = f"{first.model} / {_short(first.dataset)}"
+    sizes = sorted({c.max_train for c in configs if c.max_train})
+    budget = t("exp_examples", "{n} examples", n=f"{sizes[0]:,}") if len(sizes) == 1 else ""
+    if kind == "continue":
+        parents = ", ".join(dict.fromkeys(f"#{c.init_from}" for c in configs if c.init_from))
+        return f"{methods} {parents} → {_short(first.dataset)}"
+    if kind == "curve":
+        span = f"{sizes[0]:,}–{sizes[-1]:,}" if sizes else ""
+        return t("exp_curve", "learning curve {methods} ({span} examples) · {where}", methods=methods, span=span,
+                 where=where)
+    head = t("exp_tune", "tuning {methods}", methods=methods) if kind == "tune" else methods
+    return " · ".join(p for p in (head, where, budget) if p)
+
+
+def new_experiment(configs: list[RunConfig], *, kind: str | None = None, name: str | None = None,
+                   owner: str | None = None) -> dict:
+    """The record of a new experiment for these configs (what ftlab.store.Store.add_jobs and
+    create_run take): a fresh id, the name given or the default one, the kind, the owner, the time."""
+    kind = kind or launch_kind(configs)
+    if kind not in KINDS:
+        raise ConfigError(f"unknown experiment kind {kind!r}; one of {', '.join(KINDS)}")
+    name = (name or "").strip() or default_name(configs, kind)
+    return {"id": "x" + uuid.uuid4().hex[:10], "name": name, "kind": kind, "owner": owner, "time": time.time()}

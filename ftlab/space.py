@@ -48,7 +48,7 @@ def build(out_dir: str | Path, *, experiments: Optional[list[str]] = None, from_
           say: Callable[[str], None] = print) -> dict:
     """Write the Space folder; returns {"out", "reused", "trained", "failed"} (run counts).
     `on_event(label, event)` sees the engine's events of each run trained here (progress bars)."""
-    from ftlab.experiments import load_configs
+    from ftlab.experiments import file_experiment, load_configs
     from ftlab.service import train_now
     from ftlab.store import Store
 
@@ -62,7 +62,9 @@ def build(out_dir: str | Path, *, experiments: Optional[list[str]] = None, from_
             raise FtlabError(f"refusing to replace {out}: it holds this checkout")
         shutil.rmtree(out)
     files = [Path(f) for f in (experiments or DEFAULT_EXPERIMENTS)]
-    configs = [c for f in files for c in load_configs(str(f))]  # every file is checked before any work
+    launches = [(f, load_configs(str(f))) for f in files]  # every file is checked before any work
+    configs = [c for _, cs in launches for c in cs]
+    experiments = [exp for f, cs in launches for exp in [file_experiment(f, cs)] * len(cs)]  # one per file
     source, reusable = None, {}
     if from_db and Path(from_db).exists():
         source = Store(from_db)
@@ -79,11 +81,11 @@ def build(out_dir: str | Path, *, experiments: Optional[list[str]] = None, from_
         counts = {"out": str(out), "reused": 0, "trained": 0, "failed": 0}
         db_path = out / DB_NAME
         with Store(db_path) as store:
-            for i, config in enumerate(configs, 1):
+            for i, (config, experiment) in enumerate(zip(configs, experiments), 1):
                 label = f"[{i}/{len(configs)}] {config.model}/{config.dataset}/{config.method}/seed{config.seed}"
                 found = reusable.get(config.hash)
                 if found is not None:
-                    run_id = store.copy_run(source, found["id"])
+                    run_id = store.copy_run(source, found["id"], experiment=experiment)
                     rel = f"{db_path.stem}-artifacts/run-{run_id}"
                     shutil.copytree(found["artifact_path"], out / rel)
                     store.set_artifact_dir(run_id, rel)
@@ -91,7 +93,7 @@ def build(out_dir: str | Path, *, experiments: Optional[list[str]] = None, from_
                     say(f"{label}: copied run {found['id']} from {from_db}")
                     continue
                 say(f"{label}: training")
-                run_id, _, error = train_now(config, store, db_path=str(db_path),
+                run_id, _, error = train_now(config, store, db_path=str(db_path), experiment=experiment,
                                              on_event=(lambda e, lb=label: on_event(lb, e)) if on_event else None)
                 if error:
                     counts["failed"] += 1

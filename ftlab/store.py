@@ -20,6 +20,8 @@ Schema (current version = SCHEMA_VERSION, built by MIGRATIONS in order):
 - logs(run_id, seq): the last LOG_LINES_KEPT log messages of each run.
 - jobs: the queue (v3); a tuning trial's job carries its study, trial number and parameters (v4);
   a running job's evaluation pass in progress (phase, v6).
+- experiments (v7): what one launch queued, the unit Compare shows (id, editable name, kind, owner);
+  jobs and runs carry their experiment_id.
 - studies: one Optuna study per tuned method (v4): its spec (base config, trials, seeds, search
   space) and status; the trials themselves are jobs and runs, so the study is rebuilt from them.
 
@@ -59,6 +61,7 @@ STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "interrupted
 # tuning trial stopped early because its validation scores trailed the study's other trials.
 TERMINAL_STATUSES = ("succeeded", "failed", "canceled", "pruned")
 LOG_LINES_KEPT = 200
+EXPERIMENT_NAME_MAX = 120
 
 # Summary keys that get their own column in `runs` (so runs_df can sort and chart them), with
 # their SQL types: what every run has, whatever its task. The whole summary dict is kept as JSON
@@ -86,6 +89,9 @@ _V1_SCORES = ("accuracy", "macro_f1", "entity_f1", "entity_precision", "entity_r
 _V1_SUMMARY = {**{k: "DOUBLE" for k in _V1_SCORES}, **{k: t for k, t in SUMMARY_COLUMNS.items() if k != "memory_kind"}}
 
 STEP_COLUMNS = ("epoch", "loss", "lr", "samples_per_s", "tokens_per_s", "elapsed_s")
+
+# The experiment that holds the runs of a database from before experiments (schema v7).
+EARLIER = "earlier"
 
 # Ordered (version, statements). Each step runs in one transaction together with the bump of
 # meta.schema_version, so a database is always exactly at some version. Never edit a released
@@ -164,11 +170,31 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         # v6: what a running job does between its steps ({"split", "done", "total"} of an evaluation pass).
         "ALTER TABLE jobs ADD COLUMN phase VARCHAR",
     ]),
+    (7, [
+        # v7: experiments. What one launch queued (a grid with its baselines, a tuning study with its
+        # re-runs, a learning curve, a continuation, an experiment file) is one experiment, the unit
+        # Compare shows; its jobs and runs name it. Older runs: a study's jobs become that study's
+        # experiment, everything else one experiment of earlier runs.
+        """CREATE TABLE experiments (
+            id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR, owner VARCHAR, created_at TIMESTAMP)""",
+        "ALTER TABLE jobs ADD COLUMN experiment_id VARCHAR",
+        "ALTER TABLE runs ADD COLUMN experiment_id VARCHAR",
+        "INSERT INTO experiments SELECT 'study-' || id, coalesce(name, method || ' tuning'), 'tune', NULL, created_at "
+        "FROM studies",
+        "UPDATE jobs SET experiment_id = 'study-' || study_id WHERE study_id IS NOT NULL",
+        "UPDATE runs SET experiment_id = (SELECT max(jobs.experiment_id) FROM jobs WHERE jobs.run_id = runs.id)",
+        f"INSERT INTO experiments SELECT '{EARLIER}', 'Earlier runs', 'earlier', NULL, (SELECT min(created_at) FROM runs) "
+        "WHERE EXISTS (SELECT 1 FROM runs WHERE experiment_id IS NULL) "
+        "OR EXISTS (SELECT 1 FROM jobs WHERE experiment_id IS NULL)",
+        f"UPDATE runs SET experiment_id = '{EARLIER}' WHERE experiment_id IS NULL",
+        f"UPDATE jobs SET experiment_id = coalesce((SELECT runs.experiment_id FROM runs WHERE runs.id = jobs.run_id), "
+        f"'{EARLIER}') WHERE experiment_id IS NULL",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _CHILD_TABLES = ("steps", "evals", "class_results", "logs", "scores")
-_FILTERS = ("status", "dataset", "model", "method")
+_FILTERS = ("status", "dataset", "model", "method", "experiment_id")
 # Heavy columns left out of runs_df/runs_records; get_run returns them.
 _DETAIL_COLUMNS = ("confusion", "report")
 # Continual runs (config init_from) as columns of every run listing: what they continue, what the
@@ -177,6 +203,8 @@ _DERIVED_COLUMNS = (
     "TRY_CAST(json_extract_string(config, '$.init_from') AS BIGINT) AS init_from",
     "TRY_CAST(json_extract_string(summary, '$.forgetting') AS DOUBLE) AS forgetting",
     "TRY_CAST(json_extract_string(summary, '$.new_task_gain') AS DOUBLE) AS new_task_gain",
+    # The name of the run's experiment (v7), beside its id.
+    "(SELECT name FROM experiments WHERE experiments.id = runs.experiment_id) AS experiment",
 )
 _JSON_COLUMNS = ("config", "versions", "summary", "dataset_sizes", "label_names", "confusion", "trial_params",
                  "spec", "best", "phase")
@@ -340,21 +368,59 @@ class Store:
 
     def create_run(self, config: dict, config_hash: str, *, model: str, dataset: str, task: str,
                    method: str, seed: int, versions: dict[str, str], device: str | None = None,
-                   status: str = "running") -> int:
+                   status: str = "running", experiment: dict | None = None) -> int:
+        """A new run; `experiment` ({"id", "name", "kind", "owner"}, added if new) is what launched it."""
         self._check_status(status)
         with self._tx():
+            if experiment:
+                self._add_experiment(experiment)
             return self._insert_run(config, config_hash, model=model, dataset=dataset, task=task, method=method,
-                                    seed=seed, versions=versions, device=device, status=status)
+                                    seed=seed, versions=versions, device=device, status=status,
+                                    experiment_id=experiment["id"] if experiment else None)
 
     def _insert_run(self, config: dict, config_hash: str, *, model: str, dataset: str, task: str, method: str,
-                    seed: int, versions: dict[str, str], device: str | None = None, status: str = "queued") -> int:
+                    seed: int, versions: dict[str, str], device: str | None = None, status: str = "queued",
+                    experiment_id: str | None = None) -> int:
         row = self._con.execute(
             """INSERT INTO runs (status, model, dataset, task, method, seed, config_hash,
-                                 config, versions, device, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                                 config, versions, device, created_at, experiment_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             [status, model, dataset, task, method, int(seed), config_hash,
-             _dumps(config), _dumps(versions), device, _timestamp(None)]).fetchone()
+             _dumps(config), _dumps(versions), device, _timestamp(None), experiment_id]).fetchone()
         return int(row[0])
+
+    # -- experiments ----------------------------------------------------------------------------
+
+    def _add_experiment(self, experiment: dict) -> None:
+        name = str(experiment.get("name") or "").strip()
+        if not experiment.get("id") or not name:
+            raise FtlabError("an experiment needs an id and a name")
+        self._con.execute("INSERT OR IGNORE INTO experiments (id, name, kind, owner, created_at) VALUES (?, ?, ?, ?, ?)",
+                          [str(experiment["id"]), name[:EXPERIMENT_NAME_MAX], experiment.get("kind"),
+                           experiment.get("owner"), _timestamp(experiment.get("time"))])
+
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        """Give an experiment a new name (trimmed, at most EXPERIMENT_NAME_MAX characters)."""
+        name = str(name or "").strip()
+        if not name:
+            raise FtlabError("an experiment's name cannot be empty")
+        with self._tx():
+            if self._con.execute("SELECT 1 FROM experiments WHERE id = ?", [experiment_id]).fetchone() is None:
+                raise FtlabError(f"experiment {experiment_id!r} does not exist")
+            self._con.execute("UPDATE experiments SET name = ? WHERE id = ?", [name[:EXPERIMENT_NAME_MAX], experiment_id])
+
+    def experiments_records(self) -> list[dict]:
+        """Every experiment, newest first, with its run count by status ("runs": {status: n}) and its
+        jobs still to run ("queued")."""
+        names, rows = self._query(
+            """SELECT e.*, coalesce(r.n, 0) AS n_runs, coalesce(r.ok, 0) AS n_succeeded, coalesce(j.n, 0) AS n_queued
+               FROM experiments e
+               LEFT JOIN (SELECT experiment_id, count(*) AS n, count(*) FILTER (WHERE status = 'succeeded') AS ok
+                          FROM runs GROUP BY experiment_id) r ON r.experiment_id = e.id
+               LEFT JOIN (SELECT experiment_id, count(*) AS n FROM jobs WHERE status = 'queued'
+                          GROUP BY experiment_id) j ON j.experiment_id = e.id
+               ORDER BY e.created_at DESC, e.id DESC""", [])
+        return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
 
     def record_event(self, run_id: int, event: dict) -> None:
         kind = event.get("event")
@@ -460,16 +526,21 @@ class Store:
                        finished_at = coalesce(finished_at, ?) WHERE id = ?""",
                 [status, error, finished, int(run_id)])
 
-    def copy_run(self, source: "Store", run_id: int, *, artifact_dir: str | None = None) -> int:
+    def copy_run(self, source: "Store", run_id: int, *, artifact_dir: str | None = None,
+                 experiment: dict | None = None) -> int:
         """Copy one run of another database (its row, steps, evals, per-class scores and logs)
-        under a new id here; returns the id. `artifact_dir` replaces the stored weights path."""
+        under a new id here, in `experiment` (create_run's); returns the id. `artifact_dir` replaces
+        the stored weights path."""
         source._require_run(run_id)
         with source._lock:
             row = source._con.execute("SELECT * EXCLUDE (id) FROM runs WHERE id = ?", [int(run_id)]).df()
             children = {t: source._con.execute(f"SELECT * EXCLUDE (run_id) FROM {t} WHERE run_id = ?",
                                                [int(run_id)]).df() for t in _CHILD_TABLES}
         row["artifact_dir"] = artifact_dir
+        row["experiment_id"] = experiment["id"] if experiment else None
         with self._tx():
+            if experiment:
+                self._add_experiment(experiment)
             cols = ", ".join(row.columns)
             new_id = int(self._con.execute(f"INSERT INTO runs ({cols}) SELECT {cols} FROM row RETURNING id").fetchone()[0])
             for table, df in children.items():
@@ -545,10 +616,10 @@ class Store:
         return [n for n in names if n not in _DETAIL_COLUMNS]
 
     def runs_df(self, *, status: str | Iterable[str] | None = None, dataset=None, model=None,
-                method=None) -> pd.DataFrame:
+                method=None, experiment_id=None) -> pd.DataFrame:
         """One row per run, oldest first. Each filter takes one value or a list of values."""
         sql, params = self._runs_select(
-            {"status": status, "dataset": dataset, "model": model, "method": method})
+            {"status": status, "dataset": dataset, "model": model, "method": method, "experiment_id": experiment_id})
         return self._df(sql, params)
 
     def runs_records(self, **filters) -> list[dict]:
@@ -596,17 +667,20 @@ class Store:
     # -- jobs (the queue) -----------------------------------------------------------------------
 
     def add_jobs(self, jobs: list[dict]) -> None:
-        """Queue jobs, all or none: [{"id", "config" (dict), "config_hash", "priority", "owner"}].
+        """Queue jobs, all or none: [{"id", "config" (dict), "config_hash", "priority", "owner", "experiment"}]
+        (the experiment, a dict as create_run takes, is added with its first job).
         A job whose id is already there is left as it is: a command applied twice queues once."""
         with self._tx():
             for j in jobs:
+                if j.get("experiment"):
+                    self._add_experiment(j["experiment"])
                 self._con.execute(
                     """INSERT OR IGNORE INTO jobs (id, status, priority, config, config_hash, owner, created_at,
-                                                   study_id, trial, trial_params)
-                       VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                                   study_id, trial, trial_params, experiment_id)
+                       VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [j["id"], int(j.get("priority", 0)), _dumps(j["config"]), j.get("config_hash"),
                      j.get("owner"), _timestamp(j.get("time")), j.get("study_id"), j.get("trial"),
-                     _dumps(j.get("trial_params"))])
+                     _dumps(j.get("trial_params")), (j.get("experiment") or {}).get("id")])
 
     def update_job(self, job_id: str, **fields) -> None:
         with self._tx():
@@ -641,7 +715,7 @@ class Store:
                 raise FtlabError(f"job {job_id} is {job['status']}; only a queued job can start")
             run_id = job["run_id"]
             if run_id is None:
-                run_id = self._insert_run(**run)
+                run_id = self._insert_run(**run, experiment_id=job.get("experiment_id"))
             else:
                 self._reset_run(run_id, run["config"], run["config_hash"], keep_through_step)
             self._update_job(job_id, {**fields, "status": "running", "run_id": run_id})
@@ -679,18 +753,40 @@ class Store:
             names, rows = self._query("SELECT * FROM jobs WHERE id = ?", [job_id])
         return {n: _jsonable(n, v) for n, v in zip(names, rows[0])}
 
-    def jobs_records(self, *, status=None) -> list[dict]:
-        """Jobs in queue order: running first, then queued by priority (high first) then age."""
+    def jobs_records(self, *, status=None, limit: int | None = None) -> list[dict]:
+        """Jobs in queue order: running first, then queued by priority (high first) then age; with
+        `limit`, only the first that many (a page of the queue, whatever its length)."""
         where, params = "", []
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
             where = f"WHERE status IN ({', '.join('?' for _ in wanted)})"
             params = wanted
+        page = ""
+        if limit is not None:
+            page, params = " LIMIT ?", params + [max(0, int(limit))]
         names, rows = self._query(
             f"""SELECT * FROM jobs {where} ORDER BY
                   CASE status WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END,
-                  CASE WHEN status = 'queued' THEN -priority ELSE 0 END, seq""", params)
+                  CASE WHEN status = 'queued' THEN -priority ELSE 0 END, seq{page}""", params)
         return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs have each status, {status: n} (statuses no job has are left out): one
+        COUNT query, however long the queue."""
+        _, rows = self._query("SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status", [])
+        return {status: int(n) for status, n in rows}
+
+    def jobs_fingerprint(self, status=None) -> tuple[int, int]:
+        """(how many, a hash of every column of every row) of the jobs with `status` (one or a
+        list; None: all): equal between two calls unless one of those jobs changed, came or went
+        (or, once in 2**64, two different sets hash alike). Lets a reader skip re-reading a long
+        queue that did not change."""
+        where, params = "", []
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            where, params = f"WHERE status IN ({', '.join('?' for _ in wanted)})", wanted
+        _, rows = self._query(f"SELECT count(*), coalesce(sum(hash(jobs)::HUGEINT), 0) FROM jobs {where}", params)
+        return int(rows[0][0]), int(rows[0][1])
 
     def study_jobs(self, study_id: str) -> list[dict]:
         """A study's jobs (trials and tuned re-runs) in the order they were queued."""

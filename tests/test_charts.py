@@ -94,15 +94,17 @@ def test_runs_with_other_settings_are_not_averaged_as_seeds():
         run(6, "full", 1, 0.77, 1_000_000, config='{"method": "full", "max_train": 2000, "seed": 1}'),
     ])
     agg = charts.aggregate_seeds(frame, "accuracy")
-    lora = agg[agg["method"] == "lora"].set_index("variant")
-    assert sorted(lora.index) == ["max_train=2000", "max_train=500"]
-    assert lora.loc["max_train=2000", "mean"] == pytest.approx(0.71) and lora.loc["max_train=500", "mean"] == pytest.approx(0.61)
+    lora = agg[agg["method"] == "lora"].set_index("budget")
+    assert sorted(lora.index) == [500, 2000] and list(lora["variant"]) == ["", ""]  # a budget is a group, not a variant
+    assert lora.loc[2000, "mean"] == pytest.approx(0.71) and lora.loc[500, "mean"] == pytest.approx(0.61)
     assert list(lora["n"]) == [2, 2]
     assert agg[agg["method"] == "full"]["variant"].tolist() == [""]  # one setting: no qualifier (JSON or dict)
     fig = charts.score_vs_params(frame)
-    assert sorted(fig.layout.meta["labels"]) == ["full", "lora (max_train=2000)", "lora (max_train=500)"]
-    symbols = {t.name: t.marker.symbol for t in fig.data if t.name and t.name.startswith("lora")}
-    assert len(set(symbols.values())) == 2  # the second variant draws an open marker
+    assert sorted(fig.layout.meta["labels"]) == ["full (2,000 examples)", "lora (2,000 examples)", "lora (500 examples)"]
+    assert fig.layout.meta["groups"] == ["minilm / tweets-sentiment · 500 examples", "minilm / tweets-sentiment · 2,000 examples"]
+    # each budget its own panel: lora on 500 examples is never on full's axis, nor against it
+    assert set(charts.versus_full(frame)["budget"]) == {2000}
+    assert [v["budget"] for v in charts.verdicts(frame)] == [2000]
     two_options = frame.assign(config=[cfg(2000, 0), cfg(2000, 1, r=16), cfg(2000, 0, r=16), cfg(2000, 1),
                                        frame["config"][4], frame["config"][5]])
     agg = charts.aggregate_seeds(two_options, "accuracy")
@@ -500,4 +502,4 @@ def test_a_refresh_parses_each_stored_config_once(monkeypatch):
                  charts.versus_full, charts.verdicts, charts.curve_points):
         draw(ready)
     assert calls == []
-    assert sorted(raw["variant"]) == ["max_train=2000", "max_train=500"]  # the trial run is left out
+    assert sorted(raw["budget"]) == [500, 2000] and raw["n_runs"].sum() == 3  # the trial run is left out

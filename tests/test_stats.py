@@ -65,14 +65,11 @@ def test_verdicts_compare_each_setting_with_full_and_never_pool_budgets():
                   ("ia3", 0, 0.65, {}),  # one seed: no verdict
                   ("majority", 0, 0.42, {}), ("majority", 1, 0.42, {})])  # a baseline: a line, not a verdict
     found = charts.verdicts(runs)
-    assert sorted((v["a"], v["b"]) for v in found) == [("lora (max_train=200)", "full"),
-                                                       ("lora (max_train=all)", "full")]
-    small = next(v for v in found if "200" in v["a"])
-    assert small["difference"].delta == pytest.approx(0.605 - 0.71) and small["difference"].distinguishable
-    same_budget = next(v for v in found if "200" not in v["a"])
-    assert not same_budget["difference"].distinguishable
+    # lora on 200 examples has no full run on 200 examples to be set against: no verdict for it
+    assert [(v["a"], v["b"]) for v in found] == [("lora (all examples)", "full (all examples)")]
+    assert not found[0]["difference"].distinguishable
     md = verdicts_markdown(runs)
-    assert "not distinguishable from seed noise" in md and "worse than full beyond seed noise" in md
+    assert "not distinguishable from seed noise" in md and "beyond seed noise" not in md and "200" not in md
     assert "ia3" not in md and "majority" not in md
     assert "2 or more seeds" in verdicts_markdown(_runs([("full", 0, 0.7, {}), ("lora", 0, 0.7, {})]))
 

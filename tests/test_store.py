@@ -376,3 +376,48 @@ def test_start_job_gives_a_job_its_run_in_one_step():
     with pytest.raises(FtlabError, match="j2 is canceled"):
         store.start_job("j2", run, attempts=1)
     assert store.get_job("j2")["run_id"] is None and len(store.runs_records()) == 1  # no orphan run
+
+
+def test_experiments_hold_what_one_launch_queued_and_older_runs_move_into_one(tmp_path):
+    """A v6 database upgraded: a study's jobs and their runs become that study's experiment, every
+    other run one experiment of earlier runs. After it, a job queued in an experiment gives its run
+    that experiment; the listing names it; a rename shows everywhere; counts are per experiment."""
+    path = tmp_path / "v6.duckdb"
+    con = duckdb.connect(str(path))
+    for version, statements in [m for m in MIGRATIONS if m[0] <= 6]:
+        for sql in statements:
+            con.execute(sql)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '6')")
+    for _ in range(3):
+        con.execute("INSERT INTO runs (status, model, method, config, versions, created_at) "
+                    "VALUES ('succeeded', 'tiny', 'lora', '{}', '{}', now())")
+    con.execute("INSERT INTO studies (id, name, method, status, spec, created_at) "
+                "VALUES ('s1', 'tune-a', 'lora', 'done', '{}', now())")
+    con.execute("INSERT INTO jobs (id, status, config, run_id, study_id, trial) VALUES ('j1', 'succeeded', '{}', 3, 's1', 0)")
+    con.execute("INSERT INTO jobs (id, status, config, run_id) VALUES ('j2', 'succeeded', '{}', 2)")
+    con.execute("INSERT INTO jobs (id, status, config) VALUES ('j3', 'queued', '{}')")
+    con.close()
+
+    with Store(path) as store:
+        runs = store.runs_df().set_index("id")
+        assert runs.loc[3, "experiment_id"] == "study-s1" and runs.loc[3, "experiment"] == "tune-a"
+        assert runs.loc[1, "experiment_id"] == runs.loc[2, "experiment_id"] == "earlier"
+        jobs = {j["id"]: j["experiment_id"] for j in store.jobs_records()}
+        assert jobs == {"j1": "study-s1", "j2": "earlier", "j3": "earlier"}
+
+        experiment = {"id": "x1", "name": "lora, ia3 · tiny / tweets", "kind": "grid", "owner": None}
+        store.add_jobs([{**job("j4"), "experiment": experiment}, {**job("j5"), "experiment": experiment}])
+        run_id = store.start_job("j4", dict(config={"method": "lora"}, config_hash="h", model="tiny", dataset="tweets",
+                                            task="classification", method="lora", seed=0, versions={}))
+        assert store.get_run(run_id)["experiment_id"] == "x1"
+        store.rename_experiment("x1", "  my grid  ")
+        assert store.runs_records(experiment_id="x1")[0]["experiment"] == "my grid"
+        assert [r["id"] for r in store.runs_records(experiment_id=["x1"])] == [run_id]
+        listed = {e["id"]: e for e in store.experiments_records()}
+        assert listed["x1"]["name"] == "my grid" and listed["x1"]["n_runs"] == 1 and listed["x1"]["n_queued"] == 1
+        assert listed["earlier"]["n_runs"] == 2 and listed["study-s1"]["n_runs"] == 1
+        assert list(listed)[0] == "x1"  # newest first
+        with pytest.raises(FtlabError, match="cannot be empty"):
+            store.rename_experiment("x1", " ")
+        with pytest.raises(FtlabError, match="does not exist"):
+            store.rename_experiment("nope", "x")

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ftlab.charts.settings import FLAT, QUIET_FIELDS, _labels, _variants, flat_configs
+from ftlab.charts.settings import FLAT, GROUP, QUIET_FIELDS, _labels, _variants, budget_of, flat_configs
 from ftlab.charts.style import FRACTION_METRICS, _metric_name
 from ftlab.stats import t_quantile
 from ftlab.tasks import primary_metric
@@ -66,76 +66,112 @@ def score_metric(runs: pd.DataFrame | None) -> str:
     return primary_metric(set(runs["task"].dropna()))
 
 
-def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
-    """One row per (model, dataset, method, variant) over succeeded runs, sorted by trainable
-    params. Runs whose configs differ only by seed are one variant; a method run with other
-    settings too (say max_train 500 and 2000) gets a row per setting, named in `variant`.
+# aggregate_seeds' results for the last few frames it was given (the frame object itself, held so
+# its id cannot be reused, and the metric): one Compare refresh draws several charts from one frame.
+_MEMO: list[tuple[pd.DataFrame, str | None, pd.DataFrame]] = []
+_MEMO_SIZE = 4
 
-    Columns: model, dataset, method, variant, metric, n (runs with a score), n_runs, mean, std (sample,
-    ddof=1), ci95 (t-based half-width: mean +- ci95 is the 95% confidence interval; NaN for
+
+def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
+    """One row per (model, dataset, budget, method, variant) over succeeded runs, sorted by trainable
+    params. Runs whose configs differ only by seed are one variant; a method run with other
+    settings too gets a row per setting, named in `variant`; `budget` is the setting's max_train
+    (NaN: all the training set), what makes groups comparable (settings.GROUP).
+
+    Columns: model, dataset, budget, method, variant, metric, n (runs with a score), n_runs, mean, std
+    (sample, ddof=1), ci95 (t-based half-width: mean +- ci95 is the 95% confidence interval; NaN for
     n = 1), trainable_params (mean), every RESOURCE_COLUMNS mean and its `<col>_std`,
     memory_kind (distinct kinds joined by ", "), run_ids, seeds, scores (each run's score).
+    Frames are not copied: the result for the same frame object and metric is computed once.
     """
+    for frame, m, result in _MEMO:
+        if frame is runs and m == metric:
+            return result
+    result = _aggregate_seeds(runs, metric)
+    if runs is not None:
+        _MEMO.insert(0, (runs, metric, result))
+        del _MEMO[_MEMO_SIZE:]
+    return result
+
+
+def _aggregate_seeds(runs: pd.DataFrame | None, metric: str | None) -> pd.DataFrame:
     keys = ["model", "dataset", "method"]
     runs = _succeeded(runs)
     metric = metric or score_metric(runs)
     stat_cols = ["mean", "std", "n", "ci95"]
     res_cols = [c for col in RESOURCE_COLUMNS for c in (col, f"{col}_std")]
-    columns = keys + ["variant", "metric", "n_runs"] + stat_cols + ["trainable_params"] + res_cols + \
-        ["memory_kind", "run_ids", "seeds", "scores"]
+    columns = keys[:2] + ["budget", "method", "variant", "metric", "n_runs"] + stat_cols + ["trainable_params"] + \
+        res_cols + ["memory_kind", "run_ids", "seeds", "scores"]
     if len(runs) == 0:
         return pd.DataFrame(columns=columns)
-    runs = runs.copy()
-    for col in keys:
-        if col not in runs:
-            runs[col] = None
-    runs["_variant"], variant_names = _variants(runs)
+    variant, variant_names = _variants(runs)
+    budgets = [budget_of(f) for f in flat_configs(runs)]
+    nan = pd.Series(math.nan, index=runs.index)
+    # One frame of plain floats, converted once; the groups are aggregated by pandas, not per group.
+    frame = pd.DataFrame({
+        # dropna=False below: a run with no recorded model/dataset still belongs somewhere.
+        **{k: (runs[k] if k in runs else None) for k in keys}, "_variant": variant.values,
+        "_budget": pd.Series(budgets, index=runs.index).fillna(-1.0),
+        "_score": _num(runs[metric]) if metric in runs else nan,
+        "trainable_params": _num(runs["trainable_params"]) if "trainable_params" in runs else nan,
+        **{c: (_num(runs[c]) if c in runs else nan) for c in RESOURCE_COLUMNS},
+    }, index=runs.index)
+    groups = frame.groupby(keys + ["_budget", "_variant"], dropna=False, sort=False)
+    stats = groups[["_score", "trainable_params", *RESOURCE_COLUMNS]].agg(["mean", "std", "count"])
+    col = {c: stats[c].to_numpy() for c in stats.columns}  # group g's statistics are row g (sort=False)
+    codes = groups.ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(stats) + 1))
+    ids = runs["id"].to_numpy() if "id" in runs else None
+    seeds = _num(runs["seed"]).to_numpy() if "seed" in runs else None
+    kinds = runs["memory_kind"].to_numpy() if "memory_kind" in runs else None
+    scores = frame["_score"].to_numpy()
     rows = []
-    # dropna=False: a run with no recorded model/dataset still belongs somewhere.
-    for (model, dataset, method, variant), g in runs.groupby(keys + ["_variant"], dropna=False, sort=False):
-        scores = _num(g[metric]).dropna() if metric in g else pd.Series(dtype=float)
-        n = len(scores)
-        std = float(scores.std(ddof=1)) if n > 1 else math.nan
-        row = {"model": model, "dataset": dataset, "method": method, "variant": variant_names.get(variant, ""),
-               "metric": metric,
-               "n_runs": len(g), "n": n, "mean": float(scores.mean()) if n else math.nan,
-               "std": std, "ci95": t_quantile(n - 1) * std / math.sqrt(n) if n > 1 else math.nan,
-               "trainable_params": _num(g["trainable_params"]).mean() if "trainable_params" in g else math.nan}
-        for col in RESOURCE_COLUMNS:
-            values = _num(g[col]) if col in g else pd.Series([math.nan] * len(g))
-            row[col] = values.mean()
-            row[f"{col}_std"] = values.std(ddof=1) if values.count() > 1 else math.nan
-        kinds = sorted(set(g["memory_kind"].dropna())) if "memory_kind" in g else []
-        row["memory_kind"] = ", ".join(kinds) or None
-        row["run_ids"] = [int(i) for i in g["id"]] if "id" in g else []
-        row["seeds"] = [int(s) for s in g["seed"].dropna()] if "seed" in g else []
-        row["scores"] = [float(x) for x in scores]
+    for g, (model, dataset, method, budget, variant_key) in enumerate(stats.index):
+        idx = order[bounds[g]:bounds[g + 1]]
+        n = int(col[("_score", "count")][g])
+        std = float(col[("_score", "std")][g]) if n > 1 else math.nan
+        row = {"model": model, "dataset": dataset, "budget": math.nan if budget == -1.0 else budget, "method": method,
+               "variant": variant_names.get(variant_key, ""), "metric": metric, "n_runs": len(idx),
+               "n": n, "mean": float(col[("_score", "mean")][g]) if n else math.nan, "std": std,
+               "ci95": t_quantile(n - 1) * std / math.sqrt(n) if n > 1 else math.nan,
+               "trainable_params": float(col[("trainable_params", "mean")][g])}
+        for c in RESOURCE_COLUMNS:
+            row[c] = float(col[(c, "mean")][g])
+            row[f"{c}_std"] = float(col[(c, "std")][g]) if col[(c, "count")][g] > 1 else math.nan
+        row["memory_kind"] = (", ".join(sorted({k for k in kinds[idx] if isinstance(k, str)})) or None) \
+            if kinds is not None else None
+        row["run_ids"] = [int(i) for i in ids[idx]] if ids is not None else []
+        row["seeds"] = [int(x) for x in seeds[idx] if x == x] if seeds is not None else []
+        row["scores"] = [float(x) for x in scores[idx] if x == x]
         rows.append(row)
     agg = pd.DataFrame(rows, columns=columns)
-    return agg.sort_values(["model", "dataset", "trainable_params", "method", "variant"],
+    return agg.sort_values(["model", "dataset", "budget", "trainable_params", "method", "variant"],
                            na_position="last").reset_index(drop=True)
 
 
 def versus_full(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
-    """What each method gives up and saves against full fine-tuning of the same model and
-    dataset, seed-averaged: one row per other method (variant), for (model, dataset) pairs that
-    have a succeeded full fine-tuning run.
+    """What each method gives up and saves against full fine-tuning of the same model, dataset and
+    training budget (one comparable group, settings.GROUP), seed-averaged: one row per other method
+    (variant), for groups that have a succeeded full fine-tuning run; `groups_without_full` names
+    the others. A run on 64 examples is never set against full fine-tuning on 2,000.
 
-    Columns: model, dataset, method, variant, n (seeds), score, score_delta (method - full, in
+    Columns: model, dataset, budget, method, variant, n (seeds), score, score_delta (method - full, in
     the metric's units: accuracy 0.01 = 1 point), trainable_params, params_ratio (method / full),
     wall_s, time_saved (1 - method / full wall time; negative when slower)."""
-    columns = ["model", "dataset", "method", "variant", "n", "score", "score_delta", "trainable_params",
+    columns = ["model", "dataset", "budget", "method", "variant", "n", "score", "score_delta", "trainable_params",
                "params_ratio", "wall_s", "time_saved"]
     agg = _without_baselines(aggregate_seeds(runs, metric))
     rows = []
-    for _, group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
+    for _, group in agg.groupby(GROUP, dropna=False, sort=False):
         full = group[(group["method"] == "full") & (group["variant"] == "")]
         full = full if len(full) else group[group["method"] == "full"].head(1)
         if full.empty:
             continue
         f = full.iloc[0]
         for _, r in group.drop(full.index).iterrows():
-            rows.append({"model": r["model"], "dataset": r["dataset"], "method": r["method"], "variant": r["variant"],
+            rows.append({"model": r["model"], "dataset": r["dataset"], "budget": r["budget"], "method": r["method"],
+                         "variant": r["variant"],
                          "n": r["n"], "score": r["mean"], "score_delta": r["mean"] - f["mean"],
                          "trainable_params": r["trainable_params"],
                          "params_ratio": r["trainable_params"] / f["trainable_params"] if f["trainable_params"] else math.nan,
@@ -144,12 +180,19 @@ def versus_full(runs: pd.DataFrame | None, metric: str | None = None) -> pd.Data
     return pd.DataFrame(rows, columns=columns)
 
 
+def groups_without_full(runs: pd.DataFrame | None, metric: str | None = None) -> list[tuple]:
+    """The comparable groups (model, dataset, budget) with trained methods but no succeeded full
+    fine-tuning run: nothing there to set the others against."""
+    agg = _without_baselines(aggregate_seeds(runs, metric))
+    return [key for key, group in agg.groupby(GROUP, dropna=False, sort=False) if not (group["method"] == "full").any()]
+
+
 def verdicts(runs: pd.DataFrame | None, metric: str | None = None) -> list[dict]:
-    """Which gaps are more than seed noise: per model and dataset, every setting with 2 or more
-    seeds against full fine-tuning (its default variant, else its first), or against the best
-    setting where no full run has 2 seeds. Settings are aggregate_seeds' variants, so runs of
-    different budgets are never pooled. Each item: model, dataset, a, b (labels), text, and the
-    stats.Difference."""
+    """Which gaps are more than seed noise: per comparable group (model, dataset, budget), every
+    setting with 2 or more seeds against full fine-tuning (its default variant, else its first), or
+    against the best setting where no full run has 2 seeds. Settings are aggregate_seeds' variants,
+    so runs of different budgets are never pooled or compared. Each item: model, dataset, budget,
+    a, b (labels), text, and the stats.Difference."""
     from ftlab import stats
 
     agg = _without_baselines(aggregate_seeds(runs, metric))
@@ -160,14 +203,15 @@ def verdicts(runs: pd.DataFrame | None, metric: str | None = None) -> list[dict]
     scale, unit = (100.0, None) if metric in FRACTION_METRICS else (1.0, _metric_name(metric))
     agg = agg.assign(label=_labels(agg))
     out = []
-    for (model, dataset), group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
+    for (model, dataset, budget), group in agg.groupby(GROUP, dropna=False, sort=False):
         full = group[group["method"] == "full"]
         ref = (full.sort_values("variant") if len(full) else group.sort_values("mean", ascending=False)).iloc[0]
         for _, r in group.iterrows():
             if r["label"] == ref["label"]:
                 continue
             d = stats.difference(r["scores"], ref["scores"])
-            out.append({"model": model, "dataset": dataset, "a": r["label"], "b": ref["label"], "difference": d,
+            out.append({"model": model, "dataset": dataset, "budget": budget, "a": r["label"], "b": ref["label"],
+                        "difference": d,
                         "text": stats.verdict_text(r["label"], ref["label"], d, scale, unit)})
     return out
 

@@ -13,39 +13,58 @@ from plotly.subplots import make_subplots
 
 from ftlab.charts.aggregate import (_num, _succeeded, _without_baselines, aggregate_seeds, baseline_methods,
                                     curve_points, pareto_frontier, score_metric)
-from ftlab.charts.settings import _labels, _short, flat_configs
+from ftlab.charts.settings import GROUP, _labels, _short, flat_configs, group_title
 from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, _ONE_SEED,
                                 _err, _layout, _metric_name, _metric_title, _score_format, _spread, empty_figure,
                                 method_style)
 from ftlab.text import t
 
+MAX_PANELS = 9  # comparable groups drawn as panels of one chart; more: choose fewer experiments
+LEGEND_RIGHT_MAX = 12  # legend entries that fit beside a chart; more go below it, in rows
 
-def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str) -> list[str]:
-    """A labelled horizontal line per baseline row of `agg` (aggregate_seeds); returns the labels.
-    The model and dataset go into the label when the chart holds more than one pair."""
+
+def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str, row=None, col=None, shown: set | None = None
+                       ) -> list[str]:
+    """A horizontal line per baseline row of `agg` (aggregate_seeds), in the panel (row, col) of a
+    figure of several; returns the labels. Each label ("majority class: 42.5%") is a legend entry,
+    not text on the plot, so labels never print over each other or the points; `shown` (the
+    labels already in the legend) keeps one entry per label. The model and dataset go into the
+    label when `agg` holds more than one pair."""
     rows = agg[agg["method"].isin(baseline_methods()) & np.isfinite(agg["mean"].astype(float))]
     mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    shown = set() if shown is None else shown
     labels = []
-    for i, (_, r) in enumerate(rows.iterrows()):
+    for _, r in rows.iterrows():
         colour, dash = BASELINE_STYLE.get(r["method"], ("#555555", "dashdot"))
         where = f" · {r['model']}, {r['dataset']}" if mixed else ""
         name = t("chart_majority") if r["method"] == "majority" else r["method"]
         label = f"{name}{where}: {r['mean']:{fmt}}"
-        fig.add_hline(y=r["mean"], line=dict(color=colour, dash=dash, width=2),
-                      annotation=dict(text=label, font=dict(size=FONT_SIZE - 1, color=colour)),
-                      annotation_position="bottom right" if i % 2 == 0 else "top left")
+        line = dict(color=colour, dash=dash, width=2)
+        fig.add_hline(y=r["mean"], line=line, row=row, col=col)
+        if label not in shown:  # the legend entry that names the line
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=line, name=label, legendgroup=label,
+                                     hoverinfo="skip"), row=row, col=col)
+            shown.add(label)
         labels.append(label)
     return labels
 
 
+def _panels(n: int) -> tuple[int, int]:
+    """(rows, columns) of small multiples for n comparable groups: side by side up to 3, then rows."""
+    cols = 1 if n == 1 else 2 if n in (2, 4) else 3
+    return math.ceil(n / cols), cols
+
 
 def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                     reference: pd.DataFrame | None = None) -> go.Figure:
-    """Seed-averaged score against trainable parameters (log x), one point per method.
+    """Seed-averaged score against trainable parameters (log x), one point per method setting, in
+    one panel per comparable group (model x dataset x budget, settings.GROUP): runs of different
+    budgets or data are never on one axis.
 
-    Error bars are 95% CIs over seeds; the grey step line is the Pareto frontier (a step, since
-    the best score reachable within a parameter budget stays flat until the next frontier
-    point); full fine-tuning is a large star with an annotation."""
+    Error bars are 95% CIs over seeds; the grey step line is each group's Pareto frontier (a step,
+    since the best score reachable within a parameter budget stays flat until the next frontier
+    point); full fine-tuning is a large star with an annotation; the baselines are dashed lines
+    named in the legend."""
     metric = metric or score_metric(_succeeded(runs))
     every = aggregate_seeds(runs, metric)
     # A log axis cannot place 0 or a missing parameter count; such methods are left out (the
@@ -56,58 +75,77 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     agg = agg.reset_index(drop=True)
     agg["label"] = _labels(agg)
     fmt = _score_format(metric)
-    fig = go.Figure()
-    seen: set = set()
-    for _, r in agg.iterrows():
-        colour, symbol = method_style(r["method"])
-        key = (r["model"], r["dataset"], r["method"])
-        if key in seen:  # a method's further variants: same colour, open marker
-            symbol = f"{symbol}-open"
-        seen.add(key)
-        full = r["method"] == "full"
-        fig.add_trace(go.Scatter(
-            x=[r["trainable_params"]], y=[r["mean"]], name=r["label"], mode="markers",
-            marker=dict(color=colour, symbol=symbol, size=20 if full else 13,
-                        line=dict(width=1, color="white")),
-            error_y=dict(type="data", array=_err([r["ci95"]]), visible=r["n"] > 1, thickness=1.5, width=6),
-            customdata=[[r["n"], r["std"], r["ci95"]]],
-            hovertemplate=(f"<b>{r['label']}</b><br>%{{x:,.0f}} {t('chart_trainable_hover')}<br>"
-                           + (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
-                              f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}" if r["n"] > 1 else
-                              f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")))
-    frontiers = []
-    for _, group in agg.groupby(["model", "dataset"], dropna=False, sort=False):
+    groups = list(agg.groupby(GROUP, dropna=False, sort=False))
+    shown_groups, hidden = groups[:MAX_PANELS], max(0, len(groups) - MAX_PANELS)
+    titles = [group_title(*key) for key, _ in shown_groups]
+    n_rows, n_cols = _panels(len(shown_groups))
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles if len(groups) > 1 else None,
+                        shared_yaxes="all", horizontal_spacing=0.06, vertical_spacing=0.16 if n_rows > 1 else 0.1)
+    in_legend: set = set()
+    frontiers, labels, baselines, n_refs = [], [], [], 0
+    for i, (key, group) in enumerate(shown_groups):
+        row, col = i // n_cols + 1, i % n_cols + 1
+        seen: set = set()
+        for _, r in group.iterrows():
+            colour, symbol = method_style(r["method"])
+            if r["method"] in seen:  # a method's further settings in this group: same colour, open marker
+                symbol = f"{symbol}-open"
+            seen.add(r["method"])
+            full = r["method"] == "full"
+            fig.add_trace(go.Scatter(
+                x=[r["trainable_params"]], y=[r["mean"]], name=r["label"], mode="markers", legendgroup=r["label"],
+                showlegend=r["label"] not in in_legend,
+                marker=dict(color=colour, symbol=symbol, size=20 if full else 13, line=dict(width=1, color="white")),
+                error_y=dict(type="data", array=_err([r["ci95"]]), visible=r["n"] > 1, thickness=1.5, width=6),
+                customdata=[[r["n"], r["std"], r["ci95"]]],
+                hovertemplate=(f"<b>{r['label']}</b><br>{group_title(*key)}<br>%{{x:,.0f}} {t('chart_trainable_hover')}<br>"
+                               + (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
+                                  f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}" if r["n"] > 1 else
+                                  f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")), row=row, col=col)
+            in_legend.add(r["label"])
+            labels.append(r["label"])
         front = pareto_frontier(group)
         frontiers += list(front["label"])
         fig.add_trace(go.Scatter(
             x=front["trainable_params"], y=front["mean"], mode="lines", line_shape="hv",
-            line=dict(color=FRONTIER_COLOR, dash="dash", width=2), name=t("chart_frontier"),
-            hoverinfo="skip", showlegend=not any(tr.name == t("chart_frontier") for tr in fig.data)))
-    for _, r in agg[agg["method"] == "full"].iterrows():
-        # Annotations on a log axis take log10(x).
-        fig.add_annotation(x=math.log10(r["trainable_params"]), y=r["mean"], text=t("chart_full_ft"),
-                           showarrow=True, arrowhead=2, ax=-60, ay=-40, font=dict(size=FONT_SIZE))
-    n_refs = 0
-    if reference is not None and len(reference):
-        for source, ref in reference.groupby("source", sort=False):
-            styles = [method_style(m) for m in ref["method"]]
-            fig.add_trace(go.Scatter(
-                x=ref["trainable_params"], y=ref["score"], mode="markers+text", name=f"published: {source}",
-                text=[f"{m} (paper)" for m in ref["method"]], textposition="top center",
-                textfont=dict(size=FONT_SIZE - 1, color="#555"),
-                marker=dict(color=[c for c, _ in styles], symbol=[f"{s}-open" for _, s in styles],
-                            size=13, line=dict(width=2)),
-                hovertemplate=f"<b>%{{text}}</b><br>{source}<br>%{{x:,.0f}} trainable params<br>"
-                              f"%{{y:{fmt}}}<extra></extra>"))
-            n_refs += len(ref)
-    baselines = add_baseline_lines(fig, every[every["dataset"].isin(agg["dataset"])], fmt)
+            line=dict(color=FRONTIER_COLOR, dash="dash", width=2), name=t("chart_frontier"), legendgroup="frontier",
+            hoverinfo="skip", showlegend=i == 0), row=row, col=col)
+        for _, r in group[group["method"] == "full"].iterrows():
+            # Annotations on a log axis take log10(x).
+            fig.add_annotation(x=math.log10(r["trainable_params"]), y=r["mean"], text=t("chart_full_ft"),
+                               showarrow=True, arrowhead=2, ax=-60, ay=-40, font=dict(size=FONT_SIZE), row=row, col=col)
+        model, dataset, budget = key
+        lines = every[(every["model"] == model) & (every["dataset"] == dataset)]
+        same_budget = lines[lines["budget"].fillna(-1) == (-1 if budget != budget else budget)]
+        # a baseline of this group's budget, else the pair's (a zero-shot run trains on nothing)
+        lines = same_budget if same_budget["method"].isin(baseline_methods()).any() else lines
+        baselines += [b for b in add_baseline_lines(fig, lines, fmt, row, col, in_legend) if b not in baselines]
+        if reference is not None and len(reference) and i == 0:
+            for source, ref in reference.groupby("source", sort=False):
+                styles = [method_style(m) for m in ref["method"]]
+                fig.add_trace(go.Scatter(
+                    x=ref["trainable_params"], y=ref["score"], mode="markers+text", name=f"published: {source}",
+                    text=[f"{m} (paper)" for m in ref["method"]], textposition="top center",
+                    textfont=dict(size=FONT_SIZE - 1, color="#555"),
+                    marker=dict(color=[c for c, _ in styles], symbol=[f"{s}-open" for _, s in styles],
+                                size=13, line=dict(width=2)),
+                    hovertemplate=f"<b>%{{text}}</b><br>{source}<br>%{{x:,.0f}} trainable params<br>"
+                                  f"%{{y:{fmt}}}<extra></extra>"), row=row, col=col)
+                n_refs += len(ref)
     # dtick=1: one label per decade (1k, 10k, ...); the default 2/5 minor labels print small.
-    fig.update_xaxes(type="log", title=t("chart_trainable_axis"), dtick=1, tickformat="~s")
-    fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
-    return _layout(fig, t("chart_score_title", metric=_metric_title(metric).split(" (")[0]),
-                   {"metric": metric, "n_points": len(agg), "labels": list(agg["label"]),
-                    "frontier": frontiers, "full_ft": bool((agg["method"] == "full").any()),
-                    "n_references": n_refs, "baselines": baselines})
+    fig.update_xaxes(type="log", dtick=1, tickformat="~s")
+    for c in range(1, n_cols + 1):  # the axis titles once: x under the bottom row, y left of the first column
+        fig.update_xaxes(title=t("chart_trainable_axis"), row=n_rows, col=c)
+    fig.update_yaxes(tickformat=".0%" if metric in FRACTION_METRICS else None)
+    fig.update_yaxes(title=_metric_title(metric), col=1)
+    title = t("chart_score_title", metric=_metric_title(metric).split(" (")[0])
+    if hidden:
+        title += " " + t("chart_more_groups", "({n} more groups: choose fewer experiments)", n=hidden)
+    fig = _layout(fig, title, {"metric": metric, "n_points": len(agg), "labels": labels,
+                               "frontier": frontiers, "full_ft": bool((agg["method"] == "full").any()),
+                               "n_references": n_refs, "baselines": baselines, "groups": titles, "rows": n_rows,
+                               "hidden_groups": hidden}, legend="below" if len(in_legend) > LEGEND_RIGHT_MAX else "right")
+    return fig
 
 
 def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.Figure:

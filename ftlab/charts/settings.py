@@ -9,14 +9,42 @@ import json
 import pandas as pd
 
 
+# A comparable group: runs of one model on one dataset with one training budget (max_train). A
+# Pareto frontier, a verdict and "against full fine-tuning" exist only inside one group.
+GROUP = ["model", "dataset", "budget"]
+
+
+def budget_of(flat: dict) -> float:
+    """A run's training budget: its max_train, NaN for all the training set."""
+    value = flat.get("max_train")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
+
+
+def budget_text(budget) -> str:
+    """"256 examples", or "all examples" for no limit."""
+    from ftlab.text import t
+
+    if budget is None or budget != budget:
+        return t("budget_all", "all examples")
+    return t("budget_n", "{n} examples", n=f"{int(budget):,}")
+
+
+def group_title(model, dataset, budget) -> str:
+    """A comparable group's name: "minilm / tweets-sentiment · 256 examples"."""
+    return f"{model} / {dataset} · {budget_text(budget)}"
+
+
 def _labels(agg: pd.DataFrame) -> list[str]:
-    """Method names, qualified by model/dataset only when the frame mixes several, and by the
-    config fields that tell a method's variants apart when it has several."""
+    """Method names, qualified by model/dataset only when the frame mixes several, by the budget when
+    it mixes budgets ("lora (64 examples)"), and by the config fields that tell a method's variants
+    apart within a group when it has several ("lora (tuned: lr=0.0035)")."""
     mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    budgets = agg["budget"] if "budget" in agg else pd.Series([float("nan")] * len(agg))
+    mixed_budgets = budgets.fillna(-1).nunique() > 1
     variants = agg["variant"] if "variant" in agg else [""] * len(agg)
     out = []
-    for m, mo, d, v in zip(agg["method"], agg["model"], agg["dataset"], variants):
-        qualifiers = ([f"{mo}, {d}"] if mixed else []) + ([v] if v else [])
+    for m, mo, d, b, v in zip(agg["method"], agg["model"], agg["dataset"], budgets, variants):
+        qualifiers = ([f"{mo}, {d}"] if mixed else []) + ([budget_text(b)] if mixed_budgets else []) + ([v] if v else [])
         out.append(f"{m} ({'; '.join(qualifiers)})" if qualifiers else str(m))
     return out
 
@@ -73,14 +101,17 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
                       index=runs.index)
     keys = flats.map(lambda f: json.dumps(f, sort_keys=True, default=str))
     names: dict = {}
-    group_cols = [c for c in ("model", "dataset", "method") if c in runs]
-    for _, idx in runs.groupby(group_cols, dropna=False, sort=False).groups.items():
+    budgets = pd.Series([budget_of(f) for f in flats], index=runs.index).fillna(-1)
+    by = [runs[c] for c in ("model", "dataset", "method") if c in runs] + [budgets]
+    for _, idx in runs.groupby(by, dropna=False, sort=False).groups.items():
         distinct = {keys[i]: flats[i] for i in idx}
         if len(distinct) < 2:
             names.update({k: "" for k in distinct})
             continue
-        fields = sorted({f for flat in distinct.values() for f in flat if f not in QUIET_FIELDS
-                         and len({json.dumps(d.get(f), default=str) for d in distinct.values()}) > 1})
+        # each field once, then its values across the settings: linear in settings x fields
+        candidates = {f for flat in distinct.values() for f in flat if f not in QUIET_FIELDS and f != "max_train"}
+        fields = sorted(f for f in candidates
+                        if len({json.dumps(d.get(f), default=str) for d in distinct.values()}) > 1)
         for k, flat in distinct.items():
             text = ", ".join(f"{f.removeprefix('method_options.')}={_short(f, flat.get(f, _added_default(f)))}"
                              for f in fields)

@@ -60,11 +60,12 @@ def new_job_id() -> str:
 
 
 def job_specs(configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None,
-              extras: Optional[list[dict]] = None) -> list[dict]:
-    """Jobs to queue; `extras` (one dict per config) adds fields such as a tuning trial's study."""
+              extras: Optional[list[dict]] = None, experiment: Optional[dict] = None) -> list[dict]:
+    """Jobs to queue, in `experiment` (ftlab.experiments.new_experiment) where given; `extras` (one
+    dict per config) adds fields such as a tuning trial's study and experiment."""
     priority = inbox.check_priority(priority)
     return [{"id": new_job_id(), "config": c.to_dict(), "config_hash": c.hash, "priority": priority,
-             "owner": owner, "time": time.time(), **(extra or {})}
+             "owner": owner, "time": time.time(), **({"experiment": experiment} if experiment else {}), **(extra or {})}
             for c, extra in zip(configs, extras or [None] * len(configs))]
 
 
@@ -144,8 +145,9 @@ class Scheduler:
 
     # ---- commands (the service calls these in-process; other processes go through the inbox) ----
 
-    def submit(self, configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None) -> list[str]:
-        specs = job_specs(configs, priority, owner)
+    def submit(self, configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None,
+               experiment: Optional[dict] = None) -> list[str]:
+        specs = job_specs(configs, priority, owner, experiment=experiment)
         self.store.add_jobs(specs)
         return [s["id"] for s in specs]
 

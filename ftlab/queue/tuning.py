@@ -41,9 +41,10 @@ TERMINAL = ("succeeded", "failed", "canceled", "pruned")
 
 
 def study_specs(base: RunConfig, method_names: list[str], *, trials: int, seeds: int, steps: int,
-                parallel: int = 1, name: Optional[str] = None) -> list[dict]:
+                parallel: int = 1, name: Optional[str] = None, experiment: Optional[dict] = None) -> list[dict]:
     """One study per method over `base`; `steps` is the optimizer steps a trial makes (the same
-    for every method: equal budgets). Raises ConfigError for a method that cannot run on base."""
+    for every method: equal budgets). Its trials and re-runs join `experiment` (ftlab.experiments)
+    where given. Raises ConfigError for a method that cannot run on base."""
     if trials < 1 or seeds < 1:
         raise ConfigError("tune: --trials and --seeds must be 1 or more")
     name = name or f"tune-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -57,7 +58,8 @@ def study_specs(base: RunConfig, method_names: list[str], *, trials: int, seeds:
                     "spec": {"base": config.to_dict(), "trials": int(trials), "seeds": int(seeds),
                              "parallel": max(1, int(parallel)), "space": method.search_space(),
                              "eval_every": max(1, steps // EVALS_PER_TRIAL),
-                             "metric": get_task(config.task).primary}})
+                             "metric": get_task(config.task).primary,
+                             **({"experiment": experiment} if experiment else {})}})
     return out
 
 
@@ -242,7 +244,8 @@ class Tuner:
              seed: Optional[int] = None) -> tuple[RunConfig, dict]:
         tuned = seed is not None
         config = trial_config(spec, params, tag="tuned" if tuned else "trial", seed=seed)
-        return config, {"study_id": study_id, "trial": None if tuned else number, "trial_params": params}
+        return config, {"study_id": study_id, "trial": None if tuned else number, "trial_params": params,
+                        **({"experiment": spec["experiment"]} if spec.get("experiment") else {})}
 
     def _finish(self, live: LiveStudy, jobs: list[dict]) -> None:
         """Trials done: queue the best setting over the seeds; re-runs done: the study is done."""

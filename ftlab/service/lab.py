@@ -89,11 +89,14 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
 
     # ---- commands ---------------------------------------------------------------------------
     def submit(self, configs: list[RunConfig], priority: int = 0, owner: Optional[str] = None,
-               baselines: bool = False) -> list[str]:
+               baselines: bool = False, experiment: Optional[dict] = None) -> list[str]:
         """Queue validated configs for `owner`; returns their job ids. Nothing is queued if any
         config is invalid or the policy refuses it (caps, sign-in, jobs per user). With `baselines`,
         the grid's baseline runs (`RunConfig.baselines`) not yet run or queued go in first, owned by
-        no one and outside the per-user caps."""
+        no one and outside the per-user caps. Every job joins `experiment` (a record of
+        ftlab.experiments.new_experiment, or an existing one's {"id", "name"}), by default a new one
+        named after the launch."""
+        from ftlab.experiments import new_experiment
         from ftlab.queue import inbox
         from ftlab.queue.scheduler import job_specs
 
@@ -102,16 +105,17 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
         self.check_inputs(configs, user=owner)
         # Baselines are shared references (no owner), outside the per-user caps: seconds each, same model and data.
         groups = [(self.missing_baselines(configs) if baselines else [], None), (list(configs), owner)]
+        experiment = experiment or new_experiment(list(configs), owner=owner)
         ids: list[str] = []
         for group, who in groups:
             if not group:
                 continue
             if self.remote:
-                specs = job_specs(group, priority, who)
+                specs = job_specs(group, priority, who, experiment=experiment)
                 inbox.send(self.db_path, {"op": "submit", "jobs": specs})
                 ids += [s["id"] for s in specs]
             else:
-                ids += self.scheduler.submit(group, priority, who)
+                ids += self.scheduler.submit(group, priority, who, experiment=experiment)
         return ids
 
     def missing_baselines(self, configs: list[RunConfig]) -> list[RunConfig]:
@@ -163,7 +167,10 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
     def _job(self, job_id: str, jobs: Optional[list[dict]] = None) -> dict:
         from ftlab.errors import FtlabError
 
-        job = next((j for j in (self.jobs() if jobs is None else jobs) if j["id"] == job_id), None)
+        if jobs is None:  # the one job, not the whole queue
+            job = self._find_job(job_id)
+        else:
+            job = next((j for j in jobs if j["id"] == job_id), None)
         if job is None:
             raise FtlabError(f"job {job_id} does not exist; `python -m ftlab jobs` lists them")
         return job
@@ -223,6 +230,45 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
 
     def _all_jobs(self) -> list[dict]:
         return self._snapshot()["jobs"] if self.remote else self.store.jobs_records()
+
+    def _find_job(self, job_id: str) -> Optional[dict]:
+        """One job by id, or None: from the store, or from another process's snapshot (its state
+        file first, which holds the running jobs and the first page of the queue)."""
+        if not self.remote:
+            from ftlab.errors import FtlabError
+
+            try:
+                return self.store.get_job(job_id)
+            except FtlabError:
+                return None
+        from ftlab.queue import inbox
+
+        state = inbox.read_state(self.db_path) or {}
+        job = next((j for j in state.get("jobs") or [] if j.get("id") == job_id), None)
+        return job or next((j for j in self._snapshot()["jobs"] if j["id"] == job_id), None)
+
+    def jobs_page(self, queued: int) -> dict:
+        """The Queue tab's view, read at the same cost however long the queue: {"jobs": the running
+        jobs, the first `queued` queued ones (queue order; from another process's snapshot at most
+        its page, ftlab.queue.inbox.PAGE) and the finished ones, "counts": {status: n} over every
+        job}. The jobs left out are counts["queued"] less the queued jobs listed."""
+        if self.remote:
+            from ftlab.errors import FtlabError
+            from ftlab.queue import inbox
+
+            snap = inbox.read_snapshot(self.db_path, queue=False)
+            if snap is None:
+                raise FtlabError(f"{self.db_path} is held by another process and it has written no snapshot yet; retry")
+            jobs, counts = snap["jobs"], snap["counts"]
+        else:
+            self._sweep_now_and_then(None)  # the uploads' retention, as Lab.jobs() applies it
+            counts = self.store.job_counts()
+            finished = [s for s in counts if s not in ("running", "queued")]
+            jobs = (self.store.jobs_records(status="running") + self.store.jobs_records(status="queued", limit=queued)
+                    + (self.store.jobs_records(status=finished) if finished else []))
+        shown = [j for j in jobs if j.get("status") == "queued"][:max(0, int(queued))]
+        keep = {id(j) for j in shown}
+        return {"jobs": [j for j in jobs if j.get("status") != "queued" or id(j) in keep], "counts": dict(counts)}
 
     def jobs_view(self, user: Optional[str] = None) -> list[dict]:
         """The jobs as `user` may see them: another visitor's without its log (ftlab.policy)."""

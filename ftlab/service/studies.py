@@ -14,12 +14,13 @@ class Studies:
     `self.check_private`, `self.runs()`, `self.jobs()` and the store."""
 
     def tune(self, base: RunConfig, method_names: list[str], *, trials: int = 6, seeds: int = 3, parallel: int = 1,
-             name: Optional[str] = None, baselines: bool = True) -> list[dict]:
+             name: Optional[str] = None, baselines: bool = True, owner: Optional[str] = None) -> list[dict]:
         """Queue one tuning study per method over `base` (ftlab.queue.tuning): the same trials and
         the same steps per trial for each, then the best setting re-run over `seeds` seeds, and
         the default setting over the same seeds beside it. Returns the studies (id, method, spec)."""
         import math
 
+        from ftlab.experiments import new_experiment
         from ftlab.queue import inbox
         from ftlab.queue.tuning import study_specs
 
@@ -28,11 +29,12 @@ class Studies:
         n_train = min(len(loaded.train), base.max_train or len(loaded.train))
         per_epoch = math.ceil(n_train / (base.batch_size * base.grad_accum))
         steps = base.max_steps or max(1, math.ceil(base.epochs * per_epoch))
-        studies = study_specs(base, method_names, trials=trials, seeds=seeds, steps=steps, parallel=parallel,
-                              name=name)
         defaults = [base.replace(method=m, lr=None, tag=None, seed=base.seed + i)
                     for m in method_names for i in range(seeds)]
-        self.submit(absent(defaults, self.runs(), self.jobs()), baselines=baselines)
+        experiment = new_experiment(defaults, kind="tune", name=name, owner=owner)  # trials, re-runs and defaults
+        studies = study_specs(base, method_names, trials=trials, seeds=seeds, steps=steps, parallel=parallel,
+                              name=name, experiment=experiment)
+        self.submit(absent(defaults, self.runs(), self.jobs()), baselines=baselines, experiment=experiment)
         if self.remote:
             inbox.send(self.db_path, {"op": "study", "studies": studies})
         else:

@@ -11,8 +11,10 @@ from ftlab.store import Store
 
 
 def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
-              on_event: Optional[Callable[[dict], None]] = None, save: bool = True) -> tuple[int, Optional[dict], Optional[str]]:
-    """Record a run, train it here, record every event. Returns (run_id, summary or None, error or None).
+              on_event: Optional[Callable[[dict], None]] = None, save: bool = True,
+              experiment: Optional[dict] = None) -> tuple[int, Optional[dict], Optional[str]]:
+    """Record a run in `experiment` (ftlab.experiments.new_experiment; by default a new one of this
+    run alone), train it here, record every event. Returns (run_id, summary or None, error or None).
 
     Errors are recorded with the run (status failed, reason, metrics reached), then returned as
     one line, never raised: a grid goes on after one run fails. KeyboardInterrupt propagates.
@@ -22,8 +24,11 @@ def train_now(config: RunConfig, store: Store, *, db_path: str = "ftlab.duckdb",
 
     tracking.check(config.report_to)
     db_path = real_db_path(db_path)  # through a symlink: the same artifacts folder as every other process
+    from ftlab.experiments import new_experiment
+
     run_id = store.create_run(config.to_dict(), config.hash, model=config.model, dataset=config.dataset,
-                              task=config.task, method=config.method, seed=config.seed, versions=versions())
+                              task=config.task, method=config.method, seed=config.seed, versions=versions(),
+                              experiment=experiment or new_experiment([config]))
     error: Optional[str] = None
     mirror = tracking.Mirror(db_path, lambda _: config.to_dict(),
                              lambda rid, message: store.record_event(rid, {"event": "log", "message": message}))

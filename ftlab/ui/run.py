@@ -180,7 +180,10 @@ def build(lab) -> SimpleNamespace:
                 cfg = run_logic.rerun_config(run.get("config"), next_seed=mode == "next seed")
             if run_logic.run_actions(run)["rerun"] == "Retry":
                 cfg = run_logic.rerun_config(run.get("config"))  # what failed, again, as it was
-            ids = lab.submit([cfg], owner=visitor(request, profile))
+            # a re-run adds a seed to (or repeats) a setting of the run's own experiment
+            same = {"id": run["experiment_id"], "name": run.get("experiment") or run["experiment_id"]} \
+                if run.get("experiment_id") else None
+            ids = lab.submit([cfg], owner=visitor(request, profile), experiment=same)
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("rerun %s", run_id)

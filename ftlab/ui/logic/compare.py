@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from ftlab.charts import FLAT, METRIC_TITLES, flat_configs, score_metric, verdicts, versus_full
+from ftlab.charts import (FLAT, METRIC_TITLES, flat_configs, group_title, groups_without_full, score_metric, verdicts,
+                          versus_full)
 from ftlab.errors import FtlabError
 from ftlab.text import t
 from ftlab.ui.logic.format import short_dataset, status_word
@@ -126,23 +127,27 @@ def table_headers(columns, score: str) -> dict[str, str]:
 
 def versus_full_markdown(runs: pd.DataFrame | None) -> str:
     """The answer above the charts: per method, the score it gives up against full fine-tuning of
-    the same model and dataset, the parameters it trains instead, the time it saves."""
+    the same model, dataset and budget (one comparable group), the parameters it trains instead,
+    the time it saves; then each group that has no full run to compare with, said so."""
     table = versus_full(runs)
+    lonely = [group_title(m, short_dataset(d), b) for m, d, b in groups_without_full(runs)]
     if table.empty:
-        return t("versus_none")
+        return "\n\n".join([t("versus_none")] + ([t("versus_no_full", groups="; ".join(lonely))] if lonely else []))
     metric = score_metric(runs[runs["status"] == "succeeded"] if "status" in runs else runs)
-    mixed = table[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    mixed = table[["model", "dataset", "budget"]].fillna(-1).drop_duplicates().shape[0] > 1
     lines = [t("versus_title"), "",
              t("versus_header", metric=t(f"metric_{metric}", metric.replace("_", " "))), "|---|---:|---:|---:|---:|---:|"]
     for _, r in table.iterrows():
         name = r["method"] + (f" ({r['variant']})" if r["variant"] else "")
         if mixed:
-            name += f" · {r['model']}, {short_dataset(r['dataset'])}"
+            name += f" · {group_title(r['model'], short_dataset(r['dataset']), r['budget'])}"
         delta = t("versus_points", delta=f"{100 * r['score_delta']:+.1f}") if pd.notna(r["score_delta"]) else "-"
         share = t("versus_share", share=f"{r['params_ratio']:.2%}") if pd.notna(r["params_ratio"]) else "-"
         saved = r["time_saved"]
         time_text = "-" if pd.isna(saved) else t("versus_less" if saved >= 0 else "versus_more", share=f"{abs(saved):.0%}")
         lines.append(f"| {name} | {100 * r['score']:.1f}% | {delta} | {share} | {time_text} | {int(r['n'])} |")
+    if lonely:
+        lines += ["", t("versus_no_full", groups="; ".join(lonely))]
     return "\n".join(lines)
 
 
@@ -155,8 +160,9 @@ def verdicts_markdown(runs: pd.DataFrame | None) -> str:
         return t("verdicts_none")
     metric = score_metric(succeeded)
     lines = [t("verdicts_title", metric=t(f"metric_{metric}", METRIC_TITLES.get(metric, "score"))), ""]
+    mixed = len({(x["model"], x["dataset"], -1 if x["budget"] != x["budget"] else x["budget"]) for x in found}) > 1
     for v in found:
-        where = f" ({v['model']}, {short_dataset(v['dataset'])})" if len({(x['model'], x['dataset']) for x in found}) > 1 else ""
+        where = f" ({group_title(v['model'], short_dataset(v['dataset']), v['budget'])})" if mixed else ""
         lines.append(f"- {v['text']}{where}")
     return "\n".join(lines)
 
