@@ -211,24 +211,36 @@ def test_reference_series(runs):
 # -- bars -----------------------------------------------------------------------------------------
 
 def test_throughput_bars(runs):
+    """Horizontal bars: a row per setting named on the axis, train and eval side by side."""
     fig = charts.throughput(runs)
-    assert [t.name for t in fig.data] == ["lora", "bitfit", "full"]
-    full = by_name(fig, "full")
-    assert list(full.x[1]) == ["train", "eval"]
-    assert list(full.y) == pytest.approx([150.0, 450.0])  # means of runs 1, 2
-    assert list(full.error_y.array) == pytest.approx([math.sqrt(2) * 50, math.sqrt(2) * 150])
-    assert "samples/s" in fig.layout.yaxis.title.text
+    assert [t.name for t in fig.data] == ["train", "eval"] and all(t.orientation == "h" for t in fig.data)
+    train, evaluation = fig.data
+    assert list(train.y) == ["lora", "bitfit", "full"]
+    assert list(train.x)[2] == pytest.approx(150.0) and list(evaluation.x)[2] == pytest.approx(450.0)  # runs 1, 2
+    assert list(evaluation.error_x.array)[2] == pytest.approx(math.sqrt(2) * 150)
+    assert "samples/s" in fig.layout.xaxis.title.text
+    assert fig.layout.meta["height"] == 150 + 24 * 6  # taller with every setting
 
 
 def test_memory_and_time(runs):
     fig = charts.memory_and_time(runs)
-    assert len(fig.data) == 6  # 3 methods x 2 panels
-    assert fig.layout.yaxis.title.text == "Peak memory (MB)" and fig.layout.yaxis2.title.text == "Wall time (s)"
-    wall = [t for t in fig.data if t.yaxis == "y2" and t.name == "full"][0]
-    assert wall.y[0] == pytest.approx(15.0)
-    assert "GPU allocated" in fig.layout.annotations[0].text
+    assert len(fig.data) == 2  # one row of bars per panel
+    assert fig.layout.xaxis.title.text.startswith("Peak memory (MB)") and fig.layout.xaxis2.title.text == "Wall time (s)"
+    wall = fig.data[1]
+    assert list(wall.y) == ["lora", "bitfit", "full"] and wall.x[2] == pytest.approx(15.0)
+    assert "GPU allocated" in fig.layout.xaxis.title.text
     mixed = runs.assign(memory_kind=["cuda_max_allocated", "cpu_peak_rss"] * 4)
-    assert "not comparable" in charts.memory_and_time(mixed).layout.annotations[0].text
+    assert "not comparable" in charts.memory_and_time(mixed).layout.xaxis.title.text
+
+
+def test_bar_labels_name_the_group_only_where_groups_differ():
+    """Settings of several budgets in one bar chart: the budget leads each name, the model and
+    data (the same for all) do not."""
+    frame = pd.DataFrame([run(1, "lora", 0, 0.7, 10_000, config={"method": "lora", "max_train": 64}),
+                          run(2, "lora", 0, 0.8, 10_000, config={"method": "lora", "max_train": 256}),
+                          run(3, "full", 0, 0.8, 10**6, config={"method": "full", "max_train": 256})])
+    assert list(charts.throughput(frame).data[0].y) == ["64 examples · lora", "256 examples · lora",
+                                                        "256 examples · full"]
 
 
 # -- curves and heatmap -----------------------------------------------------------------------------
@@ -367,8 +379,8 @@ def test_one_seed_is_drawn_without_an_interval(runs):
             assert "95% CI" not in trace.hovertemplate
     assert charts.score_vs_params(runs).data[0].error_y.visible is True  # two seeds: an interval
     bars = charts.memory_and_time(single)
-    assert all(t.error_y.visible is False and "1 seed" in t.hovertemplate for t in bars.data)
-    assert all(t.error_y.visible is False for t in charts.throughput(single).data)
+    assert all(t.error_x.visible is False and all("1 seed" in c[0] for c in t.customdata) for t in bars.data)
+    assert all(t.error_x.visible is False for t in charts.throughput(single).data)
 
 
 def test_loss_curves_are_smoothed_by_default_and_raw_on_demand(steps, runs):

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 
 from ftlab.charts.aggregate import (_num, _succeeded, _without_baselines, aggregate_seeds, baseline_methods,
                                     curve_points, pareto_frontier, score_metric)
-from ftlab.charts.settings import GROUP, _labels, _short, flat_configs, group_title
+from ftlab.charts.settings import GROUP, _labels, _short, budget_text, flat_configs, group_title
 from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, _ONE_SEED,
                                 _err, _layout, _metric_name, _metric_title, _score_format, _spread, empty_figure,
                                 method_style)
@@ -86,6 +86,9 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     for i, (key, group) in enumerate(shown_groups):
         row, col = i // n_cols + 1, i % n_cols + 1
         seen: set = set()
+        # in a panel, a setting is named within its group (the panel's title says the group): the
+        # legend holds "lora (tuned: ...)", not the model, data and budget again
+        group = group.assign(short=_labels(group.drop(columns=["label"])))
         for _, r in group.iterrows():
             colour, symbol = method_style(r["method"])
             if r["method"] in seen:  # a method's further settings in this group: same colour, open marker
@@ -93,8 +96,8 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
             seen.add(r["method"])
             full = r["method"] == "full"
             fig.add_trace(go.Scatter(
-                x=[r["trainable_params"]], y=[r["mean"]], name=r["label"], mode="markers", legendgroup=r["label"],
-                showlegend=r["label"] not in in_legend,
+                x=[r["trainable_params"]], y=[r["mean"]], name=r["short"], mode="markers", legendgroup=r["short"],
+                showlegend=r["short"] not in in_legend,
                 marker=dict(color=colour, symbol=symbol, size=20 if full else 13, line=dict(width=1, color="white")),
                 error_y=dict(type="data", array=_err([r["ci95"]]), visible=r["n"] > 1, thickness=1.5, width=6),
                 customdata=[[r["n"], r["std"], r["ci95"]]],
@@ -102,7 +105,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                                + (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
                                   f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}" if r["n"] > 1 else
                                   f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")), row=row, col=col)
-            in_legend.add(r["label"])
+            in_legend.add(r["short"])
             labels.append(r["label"])
         front = pareto_frontier(group)
         frontiers += list(front["label"])
@@ -112,8 +115,9 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
             hoverinfo="skip", showlegend=i == 0), row=row, col=col)
         for _, r in group[group["method"] == "full"].iterrows():
             # Annotations on a log axis take log10(x).
+            # below-left of the star: above it the note would run into the panel's title
             fig.add_annotation(x=math.log10(r["trainable_params"]), y=r["mean"], text=t("chart_full_ft"),
-                               showarrow=True, arrowhead=2, ax=-60, ay=-40, font=dict(size=FONT_SIZE), row=row, col=col)
+                               showarrow=True, arrowhead=2, ax=-70, ay=35, font=dict(size=FONT_SIZE), row=row, col=col)
         model, dataset, budget = key
         lines = every[(every["model"] == model) & (every["dataset"] == dataset)]
         same_budget = lines[lines["budget"].fillna(-1) == (-1 if budget != budget else budget)]
@@ -249,58 +253,66 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
                    {"labels": labels, "n_points": len(labels)})
 
 
-def _bars(runs, panels: list[tuple[str, str, str]], title: str, empty: str) -> go.Figure:
-    """Side-by-side bar panels, one bar per method (colour + pattern per method), error bars
-    = std over seeds. panels: (column, subplot title, y axis title)."""
+BAR_PX = 24  # height of one setting's row in the horizontal bar charts
+
+
+def _bar_labels(agg: pd.DataFrame) -> list[str]:
+    """A setting's name on a bar chart's axis: what tells its comparable group apart from the
+    others in the chart (dataset, model, budget: only those that vary), then the method and its
+    variant within the group ("256 ex · lora (tuned: lr=0.0035, r=16)")."""
+    parts = []
+    for col, text in (("dataset", str), ("model", str), ("budget", lambda b: budget_text(b))):
+        if col in agg and agg[col].fillna(-1).nunique() > 1:
+            parts.append([text(v) for v in agg[col]])
+    inner = []
+    for _, group in agg.groupby(GROUP, dropna=False, sort=False):
+        inner += list(zip(group.index, _labels(group)))
+    inner_by_index = dict(inner)
+    return [" · ".join([p[i] for p in parts] + [inner_by_index[idx]]) for i, idx in enumerate(agg.index)]
+
+
+def _hbars(runs, panels: list[tuple[str, str, str]], title: str, empty: str, patterns: bool = False) -> go.Figure:
+    """Horizontal bars, one row per setting (its name on the y axis, however long), one panel per
+    column of `panels` ((column, panel title, x axis title)) sharing the rows; colour per method,
+    error bars = std over seeds. With `patterns`, the panels are drawn as grouped bars of one panel
+    instead (train solid, eval hatched)."""
     agg = _without_baselines(aggregate_seeds(runs))
     agg = agg[agg[[c for c, _, _ in panels]].notna().any(axis=1)].reset_index(drop=True)
     if agg.empty:
         return empty_figure(empty)
-    labels = _labels(agg)
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t, _ in panels],
-                        horizontal_spacing=0.1)
-    for col_i, (col, _, ytitle) in enumerate(panels, start=1):
-        for label, (_, r) in zip(labels, agg.iterrows()):
-            colour, _ = method_style(r["method"])
-            fig.add_trace(go.Bar(
-                x=[label], y=[r[col]], name=label, marker_color=colour, showlegend=False,
-                error_y=dict(type="data", array=_err([r[f"{col}_std"]]), visible=r["n_runs"] > 1),
-                customdata=[[r["n_runs"], r[f"{col}_std"], r["memory_kind"] or "-"]],
-                hovertemplate=(f"<b>{label}</b><br>%{{y:,.4g}} {ytitle}<br>"
-                               f"{_spread(r['n_runs'], '%{customdata[1]:,.3g}')}<extra></extra>")), row=1, col=col_i)
-        fig.update_yaxes(title=ytitle, row=1, col=col_i)
-    fig.update_xaxes(tickangle=-45 if len(agg) > 6 else 0)
-    return _layout(fig, title, {"n_methods": len(agg), "labels": labels}, legend=None)
+    labels = _bar_labels(agg)
+    colours = [method_style(m)[0] for m in agg["method"]]
+    n_panels = 1 if patterns else len(panels)
+    fig = make_subplots(rows=1, cols=n_panels, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=None if patterns else [p for _, p, _ in panels])
+    for i, (col, name, xtitle) in enumerate(panels):
+        where = dict(row=1, col=1 if patterns else i + 1)
+        fig.add_trace(go.Bar(
+            y=labels, x=agg[col], orientation="h", name=name, showlegend=patterns,
+            marker=dict(color=colours, pattern=dict(shape="/" if patterns and i else "", fgcolor="white", size=6)),
+            error_x=dict(type="data", array=_err(agg[f"{col}_std"]), visible=bool((agg["n_runs"] > 1).any()),
+                         thickness=1.2, width=3),
+            customdata=[[f"± {sd:,.3g} std, n = {n}" if n > 1 and sd == sd else _ONE_SEED]
+                        for n, sd in zip(agg["n_runs"], agg[f"{col}_std"])],
+            hovertemplate=f"<b>%{{y}}</b><br>%{{x:,.4g}} {xtitle}<br>%{{customdata[0]}}<extra>{name}</extra>"),
+            **where)
+        fig.update_xaxes(title=xtitle, **where)
+    fig.update_yaxes(autorange="reversed", automargin=True, tickfont=dict(size=FONT_SIZE - 1))
+    if patterns:
+        fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05)
+    rows = len(agg) * (2 if patterns else 1)
+    fig = _layout(fig, title, {"n_methods": len(agg), "labels": labels, "height": 150 + BAR_PX * rows},
+                  legend="right" if patterns else None)
+    fig.update_layout(margin=dict(l=10))
+    return fig
 
 
 def throughput(runs: pd.DataFrame | None) -> go.Figure:
-    """Training and evaluation samples/s per method, grouped: the two bars of a method sit side
-    by side under its name (train solid, eval hatched); error bars = std over seeds."""
-    agg = _without_baselines(aggregate_seeds(runs))
-    cols = ["train_samples_per_s", "eval_samples_per_s"]
-    agg = agg[agg[cols].notna().any(axis=1)].reset_index(drop=True)
-    if agg.empty:
-        return empty_figure(t("chart_throughput_empty"))
-    labels = _labels(agg)
-    fig = go.Figure()
-    for label, (_, r) in zip(labels, agg.iterrows()):
-        colour, _ = method_style(r["method"])
-        # A two-level axis (method, train/eval): the method name sits under its pair of bars,
-        # so the reader needs no legend, and one trace per method keeps one colour per method.
-        fig.add_trace(go.Bar(
-            x=[[label, label], [t("chart_train"), t("chart_eval")]], y=[r[c] for c in cols], name=label,
-            marker=dict(color=colour, pattern=dict(shape=["", "/"], fgcolor="white", size=8)),
-            error_y=dict(type="data", array=_err([r[f"{c}_std"] for c in cols]), visible=r["n_runs"] > 1),
-            customdata=[[r["n_runs"], r[f"{c}_std"]] for c in cols],
-            hovertemplate=(f"<b>{label}</b> %{{x[1]}}<br>%{{y:,.1f}} samples/s "
-                           f"{_spread(r['n_runs'], '%{customdata[1]:,.1f}')}<extra></extra>")))
-    # overlay, not group: each (method, split) slot holds one bar; "group" would reserve a slot
-    # for every method in every category and make the bars hairlines.
-    fig.update_layout(barmode="overlay", bargap=0.15)
-    fig.update_yaxes(title=t("chart_throughput_axis"))
-    fig.update_xaxes(tickangle=0)
-    return _layout(fig, t("chart_throughput_title"),
-                   {"n_methods": len(agg), "labels": labels}, legend=None)
+    """Training and evaluation samples/s per setting, as horizontal bars side by side (train solid,
+    eval hatched); error bars = std over seeds."""
+    return _hbars(runs, [("train_samples_per_s", t("chart_train"), t("chart_throughput_axis")),
+                         ("eval_samples_per_s", t("chart_eval"), t("chart_throughput_axis"))],
+                  t("chart_throughput_title"), t("chart_throughput_empty"), patterns=True)
 
 
 def memory_and_time(runs: pd.DataFrame | None) -> go.Figure:
@@ -309,12 +321,12 @@ def memory_and_time(runs: pd.DataFrame | None) -> go.Figure:
     kinds = sorted(set(succeeded["memory_kind"].dropna())) if "memory_kind" in succeeded else []
     # GPU allocator peaks and CPU process RSS measure different things (RSS includes the loaded
     # model and the Python heap): say which one the bars show, and warn when they are mixed.
-    memory_title = t("chart_memory") + (
+    memory_title = (
         f" ({t('memory_' + kinds[0], MEMORY_KINDS.get(kinds[0], kinds[0]))})" if len(kinds) == 1 else
         t("chart_memory_mixed") if len(kinds) > 1 else "")
-    fig = _bars(runs, [("peak_memory_mb", memory_title, t("chart_memory_axis")),
-                       ("wall_s", t("chart_wall"), t("chart_wall_axis"))],
-                t("chart_memory_title"), t("chart_memory_empty"))
+    fig = _hbars(runs, [("peak_memory_mb", t("chart_memory"), t("chart_memory_axis") + memory_title),
+                        ("wall_s", t("chart_wall"), t("chart_wall_axis"))],
+                 t("chart_memory_title"), t("chart_memory_empty"))
     if not fig.layout.meta.get("empty"):
         fig.layout.meta = {**fig.layout.meta, "memory_kinds": kinds}
     return fig

@@ -4,6 +4,8 @@ step, one line per run, and the confusion matrix."""
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -65,6 +67,42 @@ def _curves(frame: pd.DataFrame, y: str, runs, mode: str, smoothing: float = 0.0
     return fig
 
 
+# A y-axis title's line, in columns (a CJK character is two): about the height of a 380 px chart's
+# plot area. The tabs word-wrap titles with spaces (English) to 28 characters as well.
+AXIS_TITLE_COLUMNS = 28
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def fit_axis_title(title: str) -> str:
+    """A y-axis title in wide (CJK) characters, broken into lines of at most AXIS_TITLE_COLUMNS
+    columns: before a full-width parenthesis, else after a full-width comma, else anywhere. Such
+    text has no spaces to wrap at, and one line of it is taller than the plot area and runs up
+    into the chart's title. A title without wide characters is returned as it is."""
+    if "<br>" in title or _columns(title) <= AXIS_TITLE_COLUMNS or _columns(title) == len(title):
+        return title
+    pieces = []
+    for part in re.split(r"(?=（)", title):
+        pieces += [p for p in re.split(r"(?<=[，、；])", part) if p] if _columns(part) > AXIS_TITLE_COLUMNS else [part]
+    lines, line = [], ""
+    for piece in pieces:
+        for ch in (piece if _columns(piece) > AXIS_TITLE_COLUMNS else [piece]):
+            if line and _columns(line + ch) > AXIS_TITLE_COLUMNS:
+                lines.append(line)
+                line = ""
+            line += ch
+    return "<br>".join(lines + [line])
+
+
+def _title_above(fig: go.Figure) -> go.Figure:
+    """The chart's title at the top edge of the figure, clear of a y-axis title taller than the
+    plot area (which centres on the plot area and runs up into the top margin)."""
+    fig.update_layout(title=dict(yref="container", y=1, yanchor="top", pad=dict(t=12)))
+    return fig
+
+
 LOSS_SMOOTHING = 0.9  # the Compare tab's default: ~10 logged steps of memory; three methods' lines separate
 
 
@@ -79,9 +117,9 @@ def loss_curves(steps: pd.DataFrame | None, runs: pd.DataFrame | None = None,
     if not 0 <= smoothing < 1:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
     fig = _curves(steps, "loss", runs, "lines+markers", smoothing)
-    fig.update_yaxes(title=t("chart_loss_axis"))
+    fig.update_yaxes(title=fit_axis_title(t("chart_loss_axis")))
     title = t("chart_loss_title_smooth", smoothing=f"{smoothing:g}") if smoothing else t("chart_loss_title_raw")
-    return _layout(fig, title, {"n_runs": len(fig.data), "smoothing": smoothing}, legend="below")
+    return _title_above(_layout(fig, title, {"n_runs": len(fig.data), "smoothing": smoothing}, legend="below"))
 
 
 def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.DataFrame | None = None,
@@ -99,9 +137,9 @@ def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.
         return empty_figure(hint)
     fig = _curves(frame, metric, runs, "lines+markers")
     title = _metric_title(metric, split)
-    fig.update_yaxes(title=title, tickformat=".0%" if metric in FRACTION_METRICS else None)
-    return _layout(fig, t("chart_eval_title", title=title.split(" (")[0]), {"n_runs": len(fig.data), "metric": metric},
-                   legend="below")
+    fig.update_yaxes(title=fit_axis_title(title), tickformat=".0%" if metric in FRACTION_METRICS else None)
+    return _title_above(_layout(fig, t("chart_eval_title", title=title.split(" (")[0]),
+                                {"n_runs": len(fig.data), "metric": metric}, legend="below"))
 
 
 def confusion_heatmap(matrix, labels) -> go.Figure:

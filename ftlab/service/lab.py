@@ -118,6 +118,29 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
                 ids += self.scheduler.submit(group, priority, who, experiment=experiment)
         return ids
 
+    def experiments(self) -> list[dict]:
+        """Every experiment of this database, newest first, with its run counts (Store.experiments_records)."""
+        return self._own_store().experiments_records()
+
+    def rename_experiment(self, experiment_id: str, name: str, user: Optional[str] = None) -> str:
+        """Give an experiment a new name; on a shared dashboard only its owner may (ftlab.policy)."""
+        from ftlab.errors import FtlabError
+        from ftlab.queue import inbox
+
+        if not str(name or "").strip():
+            raise FtlabError("an experiment's name cannot be empty")
+        if self.remote:
+            inbox.send(self.db_path, {"op": "rename", "experiment": experiment_id, "name": str(name)})
+            return "sent to the running scheduler"
+        found = next((e for e in self.store.experiments_records() if e["id"] == experiment_id), None)
+        if found is None:
+            raise FtlabError(f"experiment {experiment_id!r} does not exist")
+        if not self.policy.can_launch or (self.policy.owner_only and found.get("owner") != user):
+            raise FtlabError(f"you can rename only your own experiments ({found['name']!r} is "
+                             f"{found.get('owner') or 'nobody'}'s)")
+        self.store.rename_experiment(experiment_id, name)
+        return "renamed"
+
     def missing_baselines(self, configs: list[RunConfig]) -> list[RunConfig]:
         """The baseline configs of `configs` that no run (not failed) or live job of this database has."""
         return missing_baselines(configs, self.runs(), self.jobs())
@@ -264,8 +287,8 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
             self._sweep_now_and_then(None)  # the uploads' retention, as Lab.jobs() applies it
             counts = self.store.job_counts()
             finished = [s for s in counts if s not in ("running", "queued")]
-            jobs = (self.store.jobs_records(status="running") + self.store.jobs_records(status="queued", limit=queued)
-                    + (self.store.jobs_records(status=finished) if finished else []))
+            jobs = self.store.jobs_records(status=["running", "queued"], limit=counts.get("running", 0) + max(0, queued))
+            jobs += self.store.jobs_records(status=finished) if finished else []
         shown = [j for j in jobs if j.get("status") == "queued"][:max(0, int(queued))]
         keep = {id(j) for j in shown}
         return {"jobs": [j for j in jobs if j.get("status") != "queued" or id(j) in keep], "counts": dict(counts)}

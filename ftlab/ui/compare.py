@@ -12,6 +12,7 @@ import gradio as gr
 from ftlab import charts
 from ftlab.errors import FtlabError, one_line
 from ftlab.text import t
+from ftlab.ui.access import visitor
 from ftlab.ui.common import clamp_fraction_axis, decade_range, sized
 from ftlab.ui.i18n import L
 from ftlab.ui.logic import compare as compare_logic
@@ -20,6 +21,7 @@ from ftlab.ui.logic.format import status_markdown
 log = logging.getLogger(__name__)
 MAX_CURVES = 24  # more lines than this make the loss chart unreadable: the newest runs are drawn
 HEIGHTS = {"score": 400, "bars": 420, "curves": 480}  # score: fits a 1280x800 screen under the filters
+ROW_HEIGHT = 300  # each further row of a chart's panels
 
 
 def _score(runs, curves):
@@ -47,10 +49,25 @@ def figures(lab, runs, smoothing: float = charts.LOSS_SMOOTHING) -> dict:
     ids = [int(i) for i in runs["id"]][-MAX_CURVES:] if len(runs) else []
     steps, evals = lab.curves(ids) if ids else (None, None)
     curves = {"steps": steps, "evals": evals, "smoothing": min(max(float(smoothing or 0), 0.0), 0.99)}
-    return {name: sized(draw(runs, curves), height) for name, (draw, height, _) in CHARTS.items()}
+    out = {}
+    for name, (draw, height, _) in CHARTS.items():
+        fig = draw(runs, curves)
+        meta = fig.layout.meta or {}
+        rows = int(meta.get("rows") or 1)  # small multiples: a row of panels each
+        # bar charts: as tall as their rows of settings need
+        out[name] = sized(fig, max(height + (rows - 1) * ROW_HEIGHT, int(meta.get("height") or 0)))
+    return out
 
 
 def build(lab) -> SimpleNamespace:
+    with gr.Row(equal_height=False):
+        f_experiment = gr.Dropdown([(t("compare_latest"), compare_logic.LATEST)], value=[compare_logic.LATEST],
+                                   multiselect=True, label=L("compare_experiments"), info=L("compare_experiments_info"),
+                                   elem_id="compare-experiment", scale=6)
+        rename_box = gr.Textbox(label=L("compare_rename"), info=L("compare_rename_info"), elem_id="compare-rename",
+                                scale=3, max_lines=1)
+        rename_btn = gr.Button(L("compare_rename_button"), size="sm", elem_id="compare-rename-button", scale=1,
+                               min_width=90)
     with gr.Row(equal_height=False):
         f_dataset = gr.Dropdown([], multiselect=True, label=L("launch_dataset"), info=L("compare_dataset_info"),
                                 elem_id="compare-dataset", scale=3)
@@ -72,9 +89,9 @@ def build(lab) -> SimpleNamespace:
     with gr.Row():
         plots["curve"] = gr.Plot(elem_id="compare-curve", show_label=False, visible=False)
         plots["forgetting"] = gr.Plot(elem_id="compare-forgetting", show_label=False, visible=False)
-    with gr.Row():
-        plots["throughput"] = gr.Plot(elem_id="compare-throughput", show_label=False)
-        plots["memory"] = gr.Plot(elem_id="compare-memory", show_label=False)
+    # full width, one under the other: a setting's name reads on the bars' axis
+    plots["throughput"] = gr.Plot(elem_id="compare-throughput", show_label=False)
+    plots["memory"] = gr.Plot(elem_id="compare-memory", show_label=False)
     smoothing = gr.Slider(0, 0.99, value=charts.LOSS_SMOOTHING, step=0.01, label=L("compare_smoothing"),
                           info=L("compare_smoothing_info"), elem_id="compare-smoothing")
     with gr.Row():
@@ -101,15 +118,17 @@ def build(lab) -> SimpleNamespace:
             importance_plot = gr.Plot(elem_id="compare-study-importance", show_label=False)
         parallel_plot = gr.Plot(elem_id="compare-study-parallel", show_label=False)
 
-    filters = [f_dataset, f_model, f_method, f_status, smoothing]
+    filters = [f_experiment, f_dataset, f_model, f_method, f_status, smoothing]
 
-    def load_runs(datasets, models, methods, statuses):
-        runs = lab.runs_df()
-        return runs, compare_logic.filter_runs(runs, datasets, models, methods, statuses)
+    def load_runs(chosen, datasets, models, methods, statuses):
+        runs, experiments = lab.runs_df(), lab.experiments()
+        ids = compare_logic.chosen_experiments(chosen, experiments)
+        selected = compare_logic.select_runs(runs, ids)
+        return runs, experiments, ids, compare_logic.filter_runs(selected, datasets, models, methods, statuses)
 
-    def refresh(datasets, models, methods, statuses, smooth=charts.LOSS_SMOOTHING) -> dict:
+    def refresh(chosen, datasets, models, methods, statuses, smooth=charts.LOSS_SMOOTHING) -> dict:
         try:
-            everything, runs = load_runs(datasets, models, methods, statuses)
+            everything, experiments, ids, runs = load_runs(chosen, datasets, models, methods, statuses)
             runs = charts.prepared(runs)  # each stored config parsed once for every chart and table
             figs = figures(lab, runs, smooth)
         except Exception as err:
@@ -120,19 +139,39 @@ def build(lab) -> SimpleNamespace:
         n_ok = int((runs["status"] == "succeeded").sum()) if len(runs) else 0
         shown = {plots[name]: gr.update(value=fig, visible=bool((fig.layout.meta or {}).get("n_points")))
                  if CHARTS[name][2] else fig for name, fig in figs.items()}
-        return {caption: t("compare_caption", shown=len(runs), ok=n_ok, total=len(everything)),
+        names = {e["id"]: e["name"] for e in experiments}
+        words = t("compare_caption_experiment", names=" · ".join(names.get(i, i) for i in ids), shown=len(runs), ok=n_ok,
+                  total=len(everything)) if ids else t("compare_caption", shown=len(runs), ok=n_ok, total=len(everything))
+        return {caption: words, f_experiment: gr.update(choices=compare_logic.experiment_choices(experiments)),
                 versus: compare_logic.versus_full_markdown(runs), verdict: compare_logic.verdicts_markdown(runs),
                 **shown, table: compare_logic.runs_table(runs),
                 f_dataset: gr.update(choices=choices["dataset"]), f_model: gr.update(choices=choices["model"]),
                 f_method: gr.update(choices=choices["method"])}
 
-    outputs = [caption, versus, verdict, *plots.values(), table, f_dataset, f_model, f_method]
-    gr.on([refresh_btn.click, *(f.input for f in filters[:4]), smoothing.release], refresh, filters, outputs)
+    outputs = [caption, versus, verdict, *plots.values(), table, f_experiment, f_dataset, f_model, f_method]
+    gr.on([refresh_btn.click, *(f.input for f in filters[:5]), smoothing.release], refresh, filters, outputs)
+
+    def rename(request: gr.Request, profile: gr.OAuthProfile | None, chosen, datasets, models, methods, statuses,
+               smooth, name):
+
+        try:
+            ids = compare_logic.chosen_experiments(chosen, lab.experiments()) or []
+            if len(ids) != 1:
+                raise FtlabError(t("compare_rename_one"))
+            lab.rename_experiment(ids[0], name, user=visitor(request, profile))
+        except Exception as err:
+            if not isinstance(err, FtlabError):
+                log.exception("rename")
+            return {caption: status_markdown(one_line(err), ok=False)}
+        return {**refresh(chosen, datasets, models, methods, statuses, smooth), rename_box: "",
+                caption: status_markdown(t("compare_renamed", name=name.strip()))}
+
+    rename_btn.click(rename, filters + [rename_box], outputs + [rename_box])
 
     def export(fmt):
-        def run(datasets, models, methods, statuses, _smoothing=None):
+        def run(chosen, datasets, models, methods, statuses, _smoothing=None):
             try:
-                _, runs = load_runs(datasets, models, methods, statuses)
+                *_, runs = load_runs(chosen, datasets, models, methods, statuses)
                 path = compare_logic.export_runs(runs, fmt, tempfile.mkdtemp(prefix="ftlab-export-"))
             except Exception as err:
                 if not isinstance(err, FtlabError):

@@ -23,6 +23,50 @@ from ftlab.text import t
 from ftlab.ui.logic.format import short_dataset, status_word
 
 
+# The experiment picker's first choice: whichever experiment is newest when the tab refreshes.
+LATEST = "latest"
+
+
+def experiment_choices(experiments: list[dict]) -> list[tuple[str, str]]:
+    """(label, id) for the experiment picker: "the latest experiment", then each experiment with
+    runs, newest first, with its run count ("lora, ia3 · minilm / tweets · 12 runs")."""
+    out = [(t("compare_latest"), LATEST)]
+    for e in experiments:
+        if e.get("n_runs"):
+            out.append((t("compare_experiment_choice", name=e["name"], n=e["n_runs"]), e["id"]))
+    return out
+
+
+def chosen_experiments(chosen, experiments: list[dict]) -> list[str] | None:
+    """The experiment ids the picker's value stands for ("latest" resolved to the newest
+    experiment with runs); None when nothing is chosen: every run."""
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen or [])
+    if not chosen:
+        return None
+    newest = next((e["id"] for e in experiments if e.get("n_runs")), None)
+    ids = [newest if c == LATEST else c for c in chosen]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def select_runs(runs: pd.DataFrame | None, experiment_ids: list[str] | None) -> pd.DataFrame:
+    """The runs of these experiments (all runs for None), and the baselines they lack: the
+    majority class or zero-shot run of the same model and data from another experiment is a
+    shared reference line, so every chart of an experiment keeps its baselines."""
+    if runs is None or not len(runs):
+        return pd.DataFrame() if runs is None else runs
+    if experiment_ids is None or "experiment_id" not in runs:
+        return runs
+    from ftlab.charts import baseline_methods
+
+    mine = runs["experiment_id"].isin(experiment_ids)
+    chosen = runs[mine]
+    pairs = set(zip(chosen["model"], chosen["dataset"]))
+    have = set(zip(chosen["model"], chosen["dataset"], chosen["method"]))
+    borrowed = [not m and meth in baseline_methods() and (mo, d) in pairs and (mo, d, meth) not in have
+                for m, mo, d, meth in zip(mine, runs["model"], runs["dataset"], runs["method"])]
+    return runs[mine | pd.Series(borrowed, index=runs.index)].reset_index(drop=True)
+
+
 def filter_choices(runs: pd.DataFrame | None) -> dict[str, list[str]]:
     """The distinct values of each filter column, for the Compare tab's dropdowns."""
     out = {}
