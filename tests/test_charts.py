@@ -101,7 +101,7 @@ def test_runs_with_other_settings_are_not_averaged_as_seeds():
     assert agg[agg["method"] == "full"]["variant"].tolist() == [""]  # one setting: no qualifier (JSON or dict)
     fig = charts.score_vs_params(frame)
     assert sorted(fig.layout.meta["labels"]) == ["full (2,000 examples)", "lora (2,000 examples)", "lora (500 examples)"]
-    assert fig.layout.meta["groups"] == ["minilm / tweets-sentiment · 500 examples", "minilm / tweets-sentiment · 2,000 examples"]
+    assert fig.layout.meta["groups"] == ["500 examples", "2,000 examples"]  # what sets each panel apart
     # each budget its own panel: lora on 500 examples is never on full's axis, nor against it
     assert set(charts.versus_full(frame)["budget"]) == {2000}
     assert [v["budget"] for v in charts.verdicts(frame)] == [2000]
@@ -484,8 +484,23 @@ def test_forgetting_chart_places_each_method_by_gain_and_forgetting():
     fig = charts.forgetting(pd.DataFrame(rows))
     assert fig.layout.meta["labels"] == ["full", "lora"]
     full = next(t for t in fig.data if t.name == "full")
-    assert full.x[0] == pytest.approx(0.12) and full.y[0] == pytest.approx(0.21) and full.error_x.visible
+    # in points, as the axes are titled: 12 points lost, 21 won
+    assert full.x[0] == pytest.approx(12.0) and full.y[0] == pytest.approx(21.0) and full.error_x.visible
+    assert fig.layout.xaxis.tickformat == "+.1f"
     assert charts.forgetting(pd.DataFrame(rows[:1])).layout.meta.get("n_points") is None
+
+
+def test_a_percent_axis_keeps_distinct_ticks_and_a_sane_range_for_one_point():
+    from plotly import graph_objects as go
+
+    from ftlab.charts.style import fraction_ticks
+
+    close = fraction_ticks(go.Figure(), [0.695, 0.70, 0.702])
+    assert close.layout.yaxis.tickformat == ".1%"  # not "70% 70% 69%"
+    one = fraction_ticks(go.Figure(), [0.7]).layout.yaxis
+    assert one.range == pytest.approx((0.64, 0.76)) and one.tickformat == ".1%"
+    wide = fraction_ticks(go.Figure(), [0.2, 0.98]).layout.yaxis
+    assert wide.tickformat == ".0%" and wide.range[0] >= 0 and wide.range[1] <= 1.0
 
 
 def test_a_refresh_parses_each_stored_config_once(monkeypatch):

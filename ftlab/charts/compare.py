@@ -77,10 +77,14 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     fmt = _score_format(metric)
     groups = list(agg.groupby(GROUP, dropna=False, sort=False))
     shown_groups, hidden = groups[:MAX_PANELS], max(0, len(groups) - MAX_PANELS)
-    titles = [group_title(*key) for key, _ in shown_groups]
+    # a panel's title says what sets its group apart from the others (the budget, say), not what all share
+    varying = [i for i, col in enumerate(GROUP) if agg[col].fillna(-1).nunique() > 1]
+    titles = [" · ".join(budget_text(key[i]) if GROUP[i] == "budget" else str(key[i]) for i in varying)
+              for key, _ in shown_groups]
     n_rows, n_cols = _panels(len(shown_groups))
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles if len(groups) > 1 else None,
                         shared_yaxes="all", horizontal_spacing=0.06, vertical_spacing=0.16 if n_rows > 1 else 0.1)
+    fig.update_annotations(font_size=FONT_SIZE)  # the panel titles
     in_legend: set = set()
     frontiers, labels, baselines, n_refs = [], [], [], 0
     for i, (key, group) in enumerate(shown_groups):
@@ -234,7 +238,7 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
     mixed = runs[["model", "pair"]].drop_duplicates().shape[0] > 1
     for (model, pair, method), g in runs.groupby(["model", "pair", "method"], sort=False):
         colour, symbol = method_style(method)
-        x, y = _num(g["forgetting"]), _num(g["new_task_gain"])
+        x, y = 100 * _num(g["forgetting"]), 100 * _num(g["new_task_gain"])  # in points, as the axes say
         label = f"{method} ({model}, {pair})" if mixed else method
         labels.append(label)
         fig.add_trace(go.Scatter(
@@ -244,11 +248,12 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
                          visible=len(g) > 1, thickness=1.5),
             error_y=dict(type="data", symmetric=False, array=[y.max() - y.mean()], arrayminus=[y.mean() - y.min()],
                          visible=len(g) > 1, thickness=1.5),
-            hovertemplate=(f"<b>{label}</b><br>forgetting %{{x:+.1%}} (old task's score lost)<br>"
-                           f"gain %{{y:+.1%}} (new task's score won)<br>{len(g)} run(s)<extra></extra>")))
+            hovertemplate=(f"<b>{label}</b><br>forgetting %{{x:+.1f}} points (old task's score lost)<br>"
+                           f"gain %{{y:+.1f}} points (new task's score won)<br>{len(g)} run(s)<extra></extra>")))
     fig.add_vline(x=0, line=dict(color="#999", width=1))
-    fig.update_xaxes(title=t("chart_forgetting_axis", metric=_metric_name(metric)), tickformat="+.0%", zeroline=False)
-    fig.update_yaxes(title=t("chart_gain_axis", metric=_metric_name(metric)), tickformat="+.0%")
+    # ticks in points with a decimal where the spread is small: never "+16% +16% +17%"
+    fig.update_xaxes(title=t("chart_forgetting_axis", metric=_metric_name(metric)), tickformat="+.1f", zeroline=False)
+    fig.update_yaxes(title=t("chart_gain_axis", metric=_metric_name(metric)), tickformat="+.1f")
     return _layout(fig, t("chart_forgetting_title"),
                    {"labels": labels, "n_points": len(labels)})
 

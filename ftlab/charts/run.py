@@ -12,16 +12,18 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ftlab.charts.aggregate import _num, score_metric
-from ftlab.charts.style import (DASHES, FONT_SIZE, FRACTION_METRICS, PALETTE, SYMBOLS, _layout, _metric_name,
+from ftlab.charts.settings import flat_configs, run_qualifiers
+from ftlab.charts.style import (DASHES, fraction_ticks, FONT_SIZE, FRACTION_METRICS, PALETTE, SYMBOLS, _layout, _metric_name,
                                 _metric_title, empty_figure, method_style)
 from ftlab.text import t
 
 
 def _run_styles(run_ids, runs: pd.DataFrame | None) -> dict[int, dict]:
     """Name, colour and dash per run: colour by method, dash by the seed's rank within it."""
-    info = {}
+    info, configs = {}, {}
     if runs is not None and len(runs) and "id" in runs:
         info = {int(r["id"]): r for _, r in runs.iterrows()}
+        configs = dict(zip((int(i) for i in runs["id"]), flat_configs(runs)))
     styles, seen = {}, {}
     for i, rid in enumerate(run_ids):
         r = info.get(int(rid))
@@ -35,7 +37,9 @@ def _run_styles(run_ids, runs: pd.DataFrame | None) -> dict[int, dict]:
         colour, symbol = method_style(method)
         seed = r.get("seed")
         seed_text = f" seed {int(seed)}" if seed is not None and not pd.isna(seed) else ""
-        styles[rid] = dict(name=f"{method}{seed_text} (#{rid})", color=colour, dash=DASHES[rank % len(DASHES)],
+        qualifiers = run_qualifiers(configs.get(int(rid)))
+        named = f"{method} ({', '.join(qualifiers)})" if qualifiers else method
+        styles[rid] = dict(name=f"{named}{seed_text} (#{rid})", color=colour, dash=DASHES[rank % len(DASHES)],
                            symbol=symbol, group=method)
     return styles
 
@@ -119,7 +123,7 @@ def loss_curves(steps: pd.DataFrame | None, runs: pd.DataFrame | None = None,
     fig = _curves(steps, "loss", runs, "lines+markers", smoothing)
     fig.update_yaxes(title=fit_axis_title(t("chart_loss_axis")))
     title = t("chart_loss_title_smooth", smoothing=f"{smoothing:g}") if smoothing else t("chart_loss_title_raw")
-    return _title_above(_layout(fig, title, {"n_runs": len(fig.data), "smoothing": smoothing}, legend="below"))
+    return _title_above(_layout(fig, title, {"n_runs": len(fig.data), "smoothing": smoothing}, legend="right"))
 
 
 def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.DataFrame | None = None,
@@ -137,9 +141,11 @@ def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.
         return empty_figure(hint)
     fig = _curves(frame, metric, runs, "lines+markers")
     title = _metric_title(metric, split)
-    fig.update_yaxes(title=fit_axis_title(title), tickformat=".0%" if metric in FRACTION_METRICS else None)
+    fig.update_yaxes(title=fit_axis_title(title))
+    if metric in FRACTION_METRICS:
+        fraction_ticks(fig, frame[metric])
     return _title_above(_layout(fig, t("chart_eval_title", title=title.split(" (")[0]),
-                                {"n_runs": len(fig.data), "metric": metric}, legend="below"))
+                                {"n_runs": len(fig.data), "metric": metric}, legend="right"))
 
 
 def confusion_heatmap(matrix, labels) -> go.Figure:

@@ -49,6 +49,23 @@ def _labels(agg: pd.DataFrame) -> list[str]:
     return out
 
 
+def run_qualifiers(config: dict | None) -> list[str]:
+    """What sets a run apart from its method's other runs, in words: a tuning study's trial or tuned
+    re-run, a training-set size, the run it continues ("tuned", "256 examples", "from #4"). The
+    same words in the Run picker, the Playground, the curves' legends and the Queue."""
+    from ftlab.text import t
+
+    config = config if isinstance(config, dict) else {}
+    out = []
+    if config.get("tag"):
+        out.append(t(f"tag_{config['tag']}", str(config["tag"])))
+    if config.get("max_train"):
+        out.append(t("run_examples", n=f"{int(config['max_train']):,}"))
+    if config.get("init_from"):
+        out.append(t("run_from", run=config["init_from"]))
+    return out
+
+
 def flat_config(value) -> dict:
     """A run's config (a dict, or the JSON text the store keeps) as flat {"method_options.r": 8, ...};
     {} when there is none."""

@@ -54,6 +54,21 @@ def method_style(method: str) -> tuple[str, str]:
     return PALETTE[i % len(PALETTE)], SYMBOLS[i % len(SYMBOLS)]
 
 
+def fraction_ticks(fig: go.Figure, values, axis: str = "y") -> go.Figure:
+    """A % axis whose ticks read as distinct numbers: one decimal where the values span under 5
+    points (never "70% 70% 69%"), and a range of at least 10 points around them, inside 0-100%
+    (one point never gets a 0-150% axis)."""
+    finite = [float(v) for v in values if v is not None and np.isfinite(float(v))]
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    if not finite:
+        return update(tickformat=".0%")
+    lo, hi = min(finite), max(finite)
+    span = max(hi - lo, 0.10)
+    mid = (lo + hi) / 2
+    low, high = max(0.0, mid - span * 0.6), min(1.0, mid + span * 0.6)
+    return update(tickformat=".1%" if hi - lo < 0.05 else ".0%", range=[low, high], autorange=False)
+
+
 def _metric_name(metric: str) -> str:
     return t(f"metric_{metric}", METRIC_TITLES.get(metric, metric.replace("_", " ")))
 

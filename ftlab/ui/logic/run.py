@@ -14,25 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ftlab.charts.settings import run_qualifiers
 from ftlab.config import RunConfig
 from ftlab.errors import FtlabError
 from ftlab.tasks import DEFAULT, get_task
 from ftlab.text import t
 from ftlab.ui.logic.format import format_duration, md_escape, short_dataset, status_word
-
-
-def run_qualifiers(config: dict | None) -> list[str]:
-    """What sets a run apart from its method's other runs, in words: a tuning study's trial or tuned
-    re-run, a training-set size, the run it continues ("tuned", "256 examples", "from #4")."""
-    config = config if isinstance(config, dict) else {}
-    out = []
-    if config.get("tag"):
-        out.append(t(f"tag_{config['tag']}", str(config["tag"])))
-    if config.get("max_train"):
-        out.append(t("run_examples", n=f"{int(config['max_train']):,}"))
-    if config.get("init_from"):
-        out.append(t("run_from", run=config["init_from"]))
-    return out
 
 
 def run_label(r: dict) -> str:
