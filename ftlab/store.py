@@ -796,9 +796,12 @@ class Store:
     # ---- studies ---------------------------------------------------------------------------
 
     def add_studies(self, studies: list[dict]) -> None:
-        """[{"id", "name", "method", "spec" (dict), "time"}], all or none; an id already there is kept."""
+        """[{"id", "name", "method", "spec" (dict), "time"}], all or none; an id already there is kept.
+        A spec's "experiment" (the launch the study belongs to) is added with it."""
         with self._tx():
             for st in studies:
+                if st["spec"].get("experiment"):
+                    self._add_experiment(st["spec"]["experiment"])
                 self._con.execute(
                     """INSERT OR IGNORE INTO studies (id, name, method, status, spec, created_at)
                        VALUES (?, ?, ?, 'running', ?, ?)""",

@@ -1,0 +1,56 @@
+"""Every launch is one experiment: a grid with the baselines it queues, a learning curve, a tuning
+study with its trials, tuned re-runs and default runs, a continuation; renamed on demand."""
+
+from pathlib import Path
+
+import pytest
+
+from ftlab.config import RunConfig
+from ftlab.errors import FtlabError
+from ftlab.experiments import launch_kind, new_experiment
+from ftlab.service import Lab
+
+
+def test_each_launch_is_one_experiment_named_after_what_it_compares(tmp_path, keyword_csv):
+    with Lab(str(tmp_path / "x.duckdb"), start_scheduler=False) as lab:
+        base = RunConfig(model="tiny", dataset=keyword_csv, max_train=64, max_eval=10)
+        grid = [base.replace(method=m, seed=s) for m in ("full", "lora") for s in (0, 1)]
+        ids = lab.submit(grid, baselines=True)
+        (grid_exp,) = lab.experiments()
+        jobs = {j["id"]: j for j in lab.jobs()}
+        assert len(ids) > len(grid)  # the baselines went in too, into the same experiment
+        assert {jobs[i]["experiment_id"] for i in ids} == {grid_exp["id"]}
+        assert grid_exp["name"] == f"full, lora · tiny / {Path(keyword_csv).name} · 64 examples"
+        assert grid_exp["kind"] == "grid" and grid_exp["n_queued"] == len(ids)
+
+        curve = [base.replace(method="lora", max_train=n) for n in (32, 64, 128)]
+        lab.submit(curve)
+        assert launch_kind(curve) == "curve" and lab.experiments()[0]["name"].startswith("learning curve lora (32–128")
+
+        studies = lab.tune(base.replace(method="lora", seed=7), ["lora"], trials=2, seeds=2, baselines=False)
+        tune_exp = lab.experiments()[0]
+        assert tune_exp["kind"] == "tune" and tune_exp["name"].startswith("tuning lora")
+        assert studies[0]["spec"]["experiment"]["id"] == tune_exp["id"]
+        lab.scheduler.tuner.tick()  # the study asks for its first trials: jobs of the same experiment
+        trials = [j for j in lab.jobs() if j.get("trial") is not None]
+        assert trials and {j["experiment_id"] for j in trials} == {tune_exp["id"]}
+        defaults = [j for j in lab.jobs() if j["experiment_id"] == tune_exp["id"] and j.get("study_id") is None]
+        assert len(defaults) == 2  # the default setting over the seeds, beside the study
+
+        assert lab.rename_experiment(grid_exp["id"], "first grid") == "renamed"
+        assert next(e for e in lab.experiments() if e["id"] == grid_exp["id"])["name"] == "first grid"
+        with pytest.raises(FtlabError, match="cannot be empty"):
+            lab.rename_experiment(grid_exp["id"], "  ")
+
+
+def test_continuations_and_files_get_their_own_kind_and_name(tmp_path):
+    child = RunConfig(model="tiny", dataset="sentiment-products", init_from=4, method="lora")
+    assert new_experiment([child])["name"] == "lora #4 → sentiment-products"
+    path = tmp_path / "quick.yaml"
+    path.write_text("name: quick-compare\nbase: {model: tiny, dataset: tweets-sentiment}\ngrid: {method: [lora]}\n")
+    from ftlab.experiments import file_experiment, load_configs
+
+    made = file_experiment(path, load_configs(path))
+    assert (made["name"], made["kind"]) == ("quick-compare", "file")
+    a, b = new_experiment([child]), new_experiment([child])
+    assert a["id"] != b["id"]  # two launches of the same grid are two experiments
