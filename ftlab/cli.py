@@ -167,8 +167,8 @@ def cmd_runs(args) -> int:
         return 0
     import pandas as pd
 
-    cols = ["id", "status", "model", "dataset", "method", "seed", "accuracy", "macro_f1", "entity_f1",
-            "trainable_params", "train_samples_per_s", "peak_memory_mb", "wall_s", "error"]
+    cols = ["id", "status", "model", "dataset", "label", "seed", "accuracy", "macro_f1", "entity_f1",
+            "trainable_params", "train_samples_per_s", "peak_memory_mb", "wall_s", "experiment", "error"]
     frame = pd.DataFrame(records)[cols]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         print(frame.to_string(index=False))

@@ -54,3 +54,19 @@ def test_continuations_and_files_get_their_own_kind_and_name(tmp_path):
     assert (made["name"], made["kind"]) == ("quick-compare", "file")
     a, b = new_experiment([child]), new_experiment([child])
     assert a["id"] != b["id"]  # two launches of the same grid are two experiments
+
+
+def test_the_api_json_names_each_run_and_its_experiment(tmp_path):
+    """`Lab.runs` (the API's and `ftlab runs --json`'s records) says what sets a run apart, as the
+    Run picker and the legends do, and which experiment it belongs to."""
+    with Lab(str(tmp_path / "x.duckdb"), start_scheduler=False) as lab:
+        tuned = RunConfig(model="tiny", dataset="tweets-sentiment", method="lora", max_train=256, tag="tuned")
+        experiment = new_experiment([tuned], kind="tune")
+        lab.store.create_run(tuned.to_dict(), tuned.hash, model="tiny", dataset="tweets-sentiment",
+                             task="classification", method="lora", seed=0, versions={}, experiment=experiment)
+        plain = tuned.replace(max_train=None, tag=None)
+        lab.store.create_run(plain.to_dict(), plain.hash, model="tiny", dataset="tweets-sentiment",
+                             task="classification", method="lora", seed=0, versions={})
+        first, second = lab.runs()
+        assert first["label"] == "lora (tuned, 256 examples)" and first["experiment"] == experiment["name"]
+        assert second["label"] == "lora" and second["experiment"] is None

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ftlab.charts.aggregate import _num, score_metric
-from ftlab.charts.settings import flat_configs, run_qualifiers
+from ftlab.charts.settings import flat_configs, run_name
 from ftlab.charts.style import (DASHES, fraction_ticks, FONT_SIZE, FRACTION_METRICS, PALETTE, SYMBOLS, _layout, _metric_name,
                                 _metric_title, empty_figure, method_style)
 from ftlab.text import t
@@ -37,9 +37,7 @@ def _run_styles(run_ids, runs: pd.DataFrame | None) -> dict[int, dict]:
         colour, symbol = method_style(method)
         seed = r.get("seed")
         seed_text = f" seed {int(seed)}" if seed is not None and not pd.isna(seed) else ""
-        qualifiers = run_qualifiers(configs.get(int(rid)))
-        named = f"{method} ({', '.join(qualifiers)})" if qualifiers else method
-        styles[rid] = dict(name=f"{named}{seed_text} (#{rid})", color=colour, dash=DASHES[rank % len(DASHES)],
+        styles[rid] = dict(name=f"{run_name(method, configs.get(int(rid)))}{seed_text} (#{rid})", color=colour, dash=DASHES[rank % len(DASHES)],
                            symbol=symbol, group=method)
     return styles
 

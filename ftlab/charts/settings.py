@@ -66,6 +66,12 @@ def run_qualifiers(config: dict | None) -> list[str]:
     return out
 
 
+def run_name(method, config: dict | None) -> str:
+    """A run's method and what sets it apart: "lora (tuned, 256 examples)", "full"."""
+    qualifiers = run_qualifiers(config)
+    return f"{method} ({', '.join(qualifiers)})" if qualifiers else str(method)
+
+
 def flat_config(value) -> dict:
     """A run's config (a dict, or the JSON text the store keeps) as flat {"method_options.r": 8, ...};
     {} when there is none."""

@@ -299,10 +299,15 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
                 for job in self.jobs()]
 
     def runs(self, **filters) -> list[dict]:
+        """Runs as JSON-ready dicts, each with its "label": the method and what sets the run apart in
+        its experiment ("lora (tuned, 256 examples)"), as the dashboard names it."""
+        from ftlab.charts.settings import run_name
+
         if self.remote:
-            runs = self._snapshot()["runs"]
-            return [r for r in runs if all(r.get(k) == v for k, v in filters.items())]
-        return self.store.runs_records(**filters)
+            runs = [r for r in self._snapshot()["runs"] if all(r.get(k) == v for k, v in filters.items())]
+        else:
+            runs = self.store.runs_records(**filters)
+        return [{**r, "label": run_name(r.get("method"), r.get("config"))} for r in runs]
 
     def scheduler_status(self) -> Optional[str]:
         """None while the queue's scheduler works; else one line saying what is wrong, for the Queue

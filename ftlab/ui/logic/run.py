@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ftlab.charts.settings import run_qualifiers
+from ftlab.charts.settings import run_name
 from ftlab.config import RunConfig
 from ftlab.errors import FtlabError
 from ftlab.tasks import DEFAULT, get_task
@@ -24,8 +24,7 @@ from ftlab.ui.logic.format import format_duration, md_escape, short_dataset, sta
 
 def run_label(r: dict) -> str:
     """A run as pickers and cards name it: id, method with what sets it apart, seed, model / data, status."""
-    qualifiers = run_qualifiers(r.get("config"))
-    method = f"{r.get('method')} ({', '.join(qualifiers)})" if qualifiers else str(r.get("method"))
+    method = run_name(r.get("method"), r.get("config"))
     return (f"#{r.get('id')} {method} · seed {r.get('seed')} · {r.get('model')} / "
             f"{short_dataset(r.get('dataset'))} · {status_word(r.get('status'))}")
 
