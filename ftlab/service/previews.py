@@ -88,10 +88,11 @@ class Previews:
         return self.caches.get("cards", (spec, model, int(max_length), text_column, label_column, encoding), build)
 
     def estimate(self, config: RunConfig, *, probe: bool = False) -> dict:
-        """Parameter counts of `config`'s model with its method applied (built once on CPU, cached),
-        and the split sizes its caps give: {trainable_params, total_params, head_params, n_train,
-        n_eval}. With `probe`, also the train/eval samples/s of a few timed steps on this machine
-        (ftlab.train.probe; cached like the counts)."""
+        """Parameter counts of `config`'s model with its method applied (from a finished run of the
+        same model, task, label count, method and options when this database has one, else built
+        once on CPU; cached), and the split sizes its caps give: {trainable_params, total_params,
+        head_params, n_train, n_eval}. With `probe`, also the train/eval samples/s of a few timed
+        steps on this machine (ftlab.train.probe; cached like the counts)."""
         from ftlab import metrics
         from ftlab.train.artifacts import build_untrained
 
@@ -110,7 +111,8 @@ class Previews:
                     config, list(loaded.label_names), train=loaded.train)
             return built["model"]
 
-        counts = self.caches.get("params", key, lambda: metrics.count_parameters(build(), built["ctx"].head_prefixes))
+        counts = self.caches.get("params", key, lambda: self._counted(config, len(loaded.label_names))
+                                 or metrics.count_parameters(build(), built["ctx"].head_prefixes))
         rates = {}
         if probe:
             from ftlab.train.probe import probe_rates
@@ -119,3 +121,25 @@ class Previews:
                                     lambda: probe_rates(build(), built["tokenizer"], config, loaded.train))
         built.clear()
         return {**counts, "n_train": n_train, "n_eval": n_eval, **rates}
+
+    def _counted(self, config: RunConfig, n_labels: int) -> dict | None:
+        """The parameter counts a succeeded run of the same model, task, label count, method and
+        options recorded (what building the model would count), or None."""
+        options = config.method_options.model_dump()
+        for run in reversed(self.runs(status="succeeded")):
+            stored = run.get("config") or {}
+            if (run.get("model"), run.get("task"), run.get("method")) != (config.model, config.task, config.method):
+                continue
+            if len(run.get("label_names") or []) != n_labels or run.get("trainable_params") is None:
+                continue
+            try:
+                same = RunConfig(**stored).method_options.model_dump() == options
+            except Exception:  # noqa: BLE001 - a config an older ftlab wrote: count anew instead
+                same = False
+            if same:
+                counts = {k: run.get(k) for k in ("trainable_params", "total_params", "head_params",
+                                                  "trainable_non_head_params")}
+                if None in counts.values():
+                    continue
+                return counts
+        return None

@@ -62,3 +62,29 @@ def test_predict_loads_a_trained_run_once(lab, request, dataset, text):
         assert "".join(seg for seg, _ in view["highlight"]) == text  # every word shown once, in order
     detail = lab.run_detail(run_id)
     assert detail["run"]["status"] == "succeeded" and len(detail["steps"]) == 2
+
+
+def test_estimate_counts_parameters_from_a_finished_run_without_building_the_model(lab, keyword_csv, monkeypatch):
+    """Once a model's method has run here, Estimate reads its parameter counts from that run: no
+    model is built (the seconds a cold estimate spends loading weights)."""
+    from ftlab.service import Caches
+    from ftlab.train import artifacts
+
+    config = RunConfig(model="tiny", dataset=keyword_csv, method="head", max_train=50, max_eval=10)
+    first = lab.estimate(config)  # built once: the counts the run below records
+    counted = ("total_params", "trainable_params", "head_params", "trainable_non_head_params")
+    run_id = lab.store.create_run(config.to_dict(), config.hash, model="tiny", dataset=keyword_csv,
+                                  task=config.task, method="head", seed=0, versions={})
+    lab.store.record_event(run_id, {"event": "started", "time": 0, "params": {k: first[k] for k in counted},
+                                    "dataset": {"label_names": ["bad", "good", "meh"]}})
+    lab.store.record_event(run_id, {"event": "finished", "time": 1, "summary": {"accuracy": 0.5}})
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(artifacts, "build_untrained", no_build)
+    lab.caches = Caches()  # as a dashboard started after the run finished
+    again = lab.estimate(config.replace(seed=3))
+    assert {k: again[k] for k in counted} == {k: first[k] for k in counted}
+    with pytest.raises(AssertionError, match="was built"):  # another method: counted anew
+        lab.estimate(config.replace(method="lora"))
