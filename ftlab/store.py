@@ -753,21 +753,23 @@ class Store:
             names, rows = self._query("SELECT * FROM jobs WHERE id = ?", [job_id])
         return {n: _jsonable(n, v) for n, v in zip(names, rows[0])}
 
-    def jobs_records(self, *, status=None, limit: int | None = None) -> list[dict]:
-        """Jobs in queue order: running first, then queued by priority (high first) then age; with
-        `limit`, only the first that many (a page of the queue, whatever its length)."""
-        where, params = "", []
+    def jobs_records(self, *, status=None, queued_limit: int | None = None) -> list[dict]:
+        """Jobs in queue order: running first, then queued by priority (high first) then age. With
+        `queued_limit`, only the first that many of the queued jobs (a page of the queue, read at
+        the same cost however long the queue); the jobs of other statuses all."""
+        where, params = [], []
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
-            where = f"WHERE status IN ({', '.join('?' for _ in wanted)})"
-            params = wanted
-        page = ""
-        if limit is not None:
-            page, params = " LIMIT ?", params + [max(0, int(limit))]
+            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            params += wanted
+        if queued_limit is not None:
+            where.append("(status <> 'queued' OR id IN (SELECT id FROM jobs WHERE status = 'queued' "
+                         "ORDER BY priority DESC, seq LIMIT ?))")
+            params.append(max(0, int(queued_limit)))
         names, rows = self._query(
-            f"""SELECT * FROM jobs {where} ORDER BY
+            f"""SELECT * FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY
                   CASE status WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END,
-                  CASE WHEN status = 'queued' THEN -priority ELSE 0 END, seq{page}""", params)
+                  CASE WHEN status = 'queued' THEN -priority ELSE 0 END, seq""", params)
         return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]
 
     def job_counts(self) -> dict[str, int]:

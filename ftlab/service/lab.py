@@ -285,10 +285,13 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
             jobs, counts = snap["jobs"], snap["counts"]
         else:
             self._sweep_now_and_then(None)  # the uploads' retention, as Lab.jobs() applies it
-            counts = self.store.job_counts()
-            finished = [s for s in counts if s not in ("running", "queued")]
-            jobs = self.store.jobs_records(status=["running", "queued"], limit=counts.get("running", 0) + max(0, queued))
-            jobs += self.store.jobs_records(status=finished) if finished else []
+            jobs = self.store.jobs_records(queued_limit=queued)
+            if sum(j["status"] == "queued" for j in jobs) < queued:  # every job is listed: count them here
+                counts = {}
+                for j in jobs:
+                    counts[j["status"]] = counts.get(j["status"], 0) + 1
+            else:
+                counts = self.store.job_counts()
         shown = [j for j in jobs if j.get("status") == "queued"][:max(0, int(queued))]
         keep = {id(j) for j in shown}
         return {"jobs": [j for j in jobs if j.get("status") != "queued" or id(j) in keep], "counts": dict(counts)}

@@ -1,6 +1,7 @@
-"""Queue tab: the jobs table (refreshed every 2 s from the database), Cancel / Retry / Priority on a
-job id, and that job's log. Every view is read from the database, so a page reload or a second
-browser shows the same queue."""
+"""Queue tab: the jobs table (refreshed every 2 s from the database: the running jobs, the first
+page of the queued ones with a row counting the rest, the finished ones), Cancel / Retry /
+Priority on a job id, and that job's log. Every view is read from the database, so a page reload
+or a second browser shows the same queue."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def build(lab) -> SimpleNamespace:
 
     def refresh(selected, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         try:
-            jobs = lab.jobs()
+            page = lab.jobs_page(queue_logic.PAGE)  # one page of the queue, the counts of all of it
         except Exception as err:  # the table keeps its last value; the reason shows above it
             if not isinstance(err, FtlabError):
                 log.exception("jobs")
@@ -58,13 +59,15 @@ def build(lab) -> SimpleNamespace:
             health, rejected = lab.scheduler_status(), lab.rejected_commands()
         except Exception as err:  # noqa: BLE001 - the table still shows; the reason goes above it
             health, rejected = one_line(err), []
-        return queue_logic.queue_summary(jobs, health, rejected), queue_logic.jobs_table(jobs), text
+        jobs, counts = page["jobs"], page["counts"]
+        return (queue_logic.queue_summary(jobs, health, rejected, counts=counts),
+                queue_logic.jobs_table(jobs, counts=counts), text)
 
     timer.tick(refresh, [job_id], [summary, table, job_log], show_progress="hidden")
 
     def pick(evt: gr.SelectData):
-        row = evt.row_value or []
-        return row[0] if row else gr.skip()
+        job = queue_logic.picked_job(evt.row_value)  # None for the "and N more queued" row
+        return job if job else gr.skip()
 
     table.select(pick, None, [job_id], show_progress="hidden")
     job_id.change(refresh, [job_id], [summary, table, job_log], show_progress="hidden")

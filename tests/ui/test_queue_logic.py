@@ -88,3 +88,23 @@ def test_the_chinese_page_shows_translated_statuses_and_progress():
     assert list(runs.iloc[:, 1]) == ["失败"]
     with text.using("en"):
         assert queue_logic.jobs_table(jobs).iloc[0, 4] == "evaluating test: 600 / 1,000"
+
+
+def test_a_long_queue_is_one_page_and_a_row_counting_the_rest():
+    from ftlab import text
+
+    jobs = ([{"id": "jr", "status": "running", "config": {}}]
+            + [{"id": f"jq{i}", "status": "queued", "config": {}} for i in range(queue_logic.PAGE)]
+            + [{"id": "jf", "status": "failed", "config": {}, "error": "boom"}])
+    counts = {"running": 1, "queued": 5000, "failed": 1}
+    table = queue_logic.jobs_table(jobs, counts=counts)
+    assert len(table) == len(jobs) + 1
+    assert list(table["job"])[-3:] == [f"jq{queue_logic.PAGE - 1}", "and 4,950 more queued", "jf"]
+    assert queue_logic.picked_job(list(table.iloc[-2])) is None and queue_logic.picked_job(["jf"]) == "jf"
+    assert queue_logic.queue_summary(jobs, counts=counts) == "**1** running · **5,000** queued · **1** failed"
+    assert len(queue_logic.jobs_table(jobs, counts={**counts, "queued": queue_logic.PAGE})) == len(jobs)  # all listed
+    assert len(queue_logic.jobs_table(jobs)) == len(jobs)  # no counts: the jobs are all there is
+    only_running = queue_logic.jobs_table(jobs[:1] + jobs[-1:], counts=counts)  # no queued job listed
+    assert list(only_running["job"]) == ["jr", "and 5,000 more queued", "jf"]
+    with text.using("zh"):
+        assert queue_logic.jobs_table(jobs, counts=counts).iloc[-2, 0] == "另有 4,950 个排队中"
