@@ -58,7 +58,7 @@ LIVE_JOBS = ("queued", "running")  # in the state file; every other job status i
 LIVE_RUNS = ("queued", "running", "interrupted")  # the rest (store.TERMINAL_STATUSES) are in the history file
 FINISHED_JOBS = ("succeeded", "failed", "canceled", "interrupted", "pruned")
 FINISHED_RUNS = ("succeeded", "failed", "canceled", "pruned")
-OPS = ("submit", "cancel", "retry", "priority", "study")
+OPS = ("submit", "cancel", "retry", "priority", "study", "rename")
 PRIORITY_RANGE = (-(2**31), 2**31 - 1)  # the store's INTEGER column
 MAX_TRIES = 50  # ticks a command may fail on a database error before it is set aside
 
@@ -132,6 +132,9 @@ def check(command) -> dict:
                 raise CommandError("submit: each job needs an 'id' and a 'config' object")
             _job_id({"op": "submit", "id": spec.get("id")}, "id")
             check_priority(spec.get("priority", 0))
+    if op == "rename" and not (isinstance(command.get("experiment"), str) and isinstance(command.get("name"), str)
+                               and command["name"].strip()):
+        raise CommandError("rename: needs an 'experiment' id and a non-empty 'name'")
     if op == "study":
         studies = command.get("studies")
         if not isinstance(studies, list) or not all(isinstance(s, dict) and s.get("id") for s in studies):

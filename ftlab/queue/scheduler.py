@@ -354,8 +354,10 @@ class Scheduler:
             self.set_priority(command["job"], command["priority"])
         elif op == "study":
             self.store.add_studies(command["studies"])
+        elif op == "rename":
+            self.store.rename_experiment(command["experiment"], command["name"])
         else:
-            raise FtlabError(f"unknown command {op!r}; one of submit, cancel, retry, priority, study")
+            raise FtlabError(f"unknown command {op!r}; one of {', '.join(inbox.OPS)}")
 
     def _start(self, job: dict, slot: str) -> None:
         log_path = str(self.artifacts / f"job-{job['id']}.log")
