@@ -754,7 +754,8 @@ class Store:
         return {n: _jsonable(n, v) for n, v in zip(names, rows[0])}
 
     def jobs_records(self, *, status=None, queued_limit: int | None = None) -> list[dict]:
-        """Jobs in queue order: running first, then queued by priority (high first) then age. With
+        """Jobs in queue order: running first, then queued by priority (high first) then age, each with
+        its experiment's name ("experiment"). With
         `queued_limit`, only the first that many of the queued jobs (a page of the queue, read at
         the same cost however long the queue); the jobs of other statuses all."""
         where, params = [], []
@@ -767,7 +768,8 @@ class Store:
                          "ORDER BY priority DESC, seq LIMIT ?))")
             params.append(max(0, int(queued_limit)))
         names, rows = self._query(
-            f"""SELECT * FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY
+            f"""SELECT *, (SELECT name FROM experiments WHERE experiments.id = jobs.experiment_id) AS experiment
+                FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY
                   CASE status WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END,
                   CASE WHEN status = 'queued' THEN -priority ELSE 0 END, seq""", params)
         return [{n: _jsonable(n, v) for n, v in zip(names, row)} for row in rows]

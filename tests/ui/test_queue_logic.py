@@ -28,6 +28,19 @@ def test_jobs_table_shows_progress_eta_and_errors():
     assert "No jobs yet" in queue_logic.queue_summary([])
 
 
+def test_the_queue_tells_runs_apart_by_experiment_tag_and_size():
+    """A study's trials, its tuned re-run, a learning-curve size and a continuation read differently."""
+    jobs = [{"id": "j1", "status": "queued", "trial": 3, "experiment": "tuning lora · tiny / kw · 256 examples",
+             "config": {"method": "lora", "tag": "trial", "max_train": 256}},
+            {"id": "j2", "status": "queued", "config": {"method": "lora", "tag": "tuned", "max_train": 256}},
+            {"id": "j3", "status": "queued", "config": {"method": "head", "max_train": 64}},
+            {"id": "j4", "status": "queued", "config": {"method": "lora", "init_from": 4}}]
+    t = queue_logic.jobs_table(jobs)
+    assert list(t["tag"]) == ["trial 3", "tuned", "", "from #4"]
+    assert list(t["examples"]) == ["256", "256", "64", "all examples"]
+    assert t.iloc[0]["experiment"] == "tuning lora · tiny / kw · 256 examples" and t.iloc[1]["experiment"] == ""
+
+
 def test_job_ids_are_checked():
     assert queue_logic.parse_job_id(" j1a2b3c4d5e ") == "j1a2b3c4d5e"
     with pytest.raises(FtlabError, match="enter a job id"):
@@ -84,10 +97,10 @@ def test_the_chinese_page_shows_translated_statuses_and_progress():
         runs = compare_logic.runs_table(pd.DataFrame({"id": [1], "status": ["failed"], "method": ["lora"],
                                                       "model": ["tiny"], "dataset": ["d"], "seed": [0]}))
     assert list(table.iloc[:, 1]) == ["运行中", "成功"]
-    assert table.iloc[0, 4] == "正在评估测试集：600 / 1,000"
+    assert table.iloc[0, queue_logic.JOB_COLUMNS.index("progress")] == "正在评估测试集：600 / 1,000"
     assert list(runs.iloc[:, 1]) == ["失败"]
     with text.using("en"):
-        assert queue_logic.jobs_table(jobs).iloc[0, 4] == "evaluating test: 600 / 1,000"
+        assert queue_logic.jobs_table(jobs).iloc[0, queue_logic.JOB_COLUMNS.index("progress")] == "evaluating test: 600 / 1,000"
 
 
 def test_a_long_queue_is_one_page_and_a_row_counting_the_rest():

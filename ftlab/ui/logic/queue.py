@@ -16,10 +16,10 @@ from ftlab.text import t
 from ftlab.ui.logic.format import format_duration, md_escape, short_dataset, status_word
 
 # Short headers (a long one wraps mid-word in a narrow column); the error sits where it is seen.
-JOB_COLUMNS = ["job", "status", "method", "seed", "progress", "ETA", "error", "samples/s", "loss", "model", "dataset",
-               "priority", "run"]
-COLUMN_WIDTHS = ["115px", "95px", "80px", "55px", "135px", "75px", "240px", "105px", "75px", "80px", "170px", "95px",
-                 "55px"]
+JOB_COLUMNS = ["job", "status", "method", "tag", "examples", "seed", "progress", "ETA", "error", "samples/s", "loss",
+               "model", "dataset", "experiment", "priority", "run"]
+COLUMN_WIDTHS = ["115px", "95px", "80px", "90px", "85px", "55px", "135px", "75px", "240px", "105px", "75px", "80px",
+                 "170px", "220px", "95px", "55px"]
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 PAGE = 50  # queued jobs the table lists; a last queued row counts the others
 SAMPLES_HELP = ("samples/s: the latest logging window's training speed while a job runs; once it finishes, the run's "
@@ -60,12 +60,25 @@ def _job_row(j: dict) -> dict:
     rate = j.get("samples_per_s")
     return {
         "job": j.get("id"), "status": status_word(j.get("status")),
-        "method": c.get("method"), "seed": c.get("seed"),
+        "method": c.get("method"), "tag": job_tag(j), "examples": f"{int(c['max_train']):,}" if c.get("max_train")
+        else t("budget_all"), "experiment": j.get("experiment") or "", "seed": c.get("seed"),
         "progress": progress, "ETA": format_duration(eta), "error": j.get("error") or "",
         "samples/s": round(rate, 1) if rate is not None else None,
         "loss": round(loss, 4) if loss is not None else None, "model": c.get("model"),
         "dataset": short_dataset(c.get("dataset")), "priority": j.get("priority"), "run": j.get("run_id"),
     }
+
+
+def job_tag(j: dict) -> str:
+    """What sets a job's run apart besides its size: "trial 3", "tuned", "from #4"; "" for none."""
+    c = j.get("config") or {}
+    out = []
+    if c.get("tag"):
+        word = t(f"tag_{c['tag']}", str(c["tag"]))
+        out.append(f"{word} {j['trial']}" if c["tag"] == "trial" and j.get("trial") is not None else word)
+    if c.get("init_from"):
+        out.append(t("run_from", run=c["init_from"]))
+    return ", ".join(out)
 
 
 def more_queued(jobs: list[dict], counts: dict[str, int] | None) -> int:
