@@ -73,7 +73,8 @@ def test_the_api_json_names_each_run_and_its_experiment(tmp_path):
 
 
 def test_a_rename_from_another_process_goes_through_the_inbox(tmp_path, keyword_csv, monkeypatch):
-    import ftlab.service.lab
+    from remote_kit import remote_lab
+
     from ftlab.queue import inbox
 
     db = str(tmp_path / "x.duckdb")
@@ -81,13 +82,8 @@ def test_a_rename_from_another_process_goes_through_the_inbox(tmp_path, keyword_
         owner.submit([RunConfig(model="tiny", dataset=keyword_csv, method="head", max_train=64)])
         (made,) = owner.experiments()
 
-        def held(path):
-            raise FtlabError(f"database {path} is in use by another ftlab process")
-
-        monkeypatch.setattr(ftlab.service.lab, "Store", held)
-        remote = Lab(db)
-        monkeypatch.undo()
-        assert remote.remote and remote.rename_experiment(made["id"], "shared name") == "sent to the running scheduler"
+        remote = remote_lab(db, monkeypatch)
+        assert remote.rename_experiment(made["id"], "shared name") == "sent to the running scheduler"
         owner.scheduler.tick()  # the scheduler applies its inbox
         assert owner.experiments()[0]["name"] == "shared name"
         with pytest.raises(inbox.CommandError, match="non-empty 'name'"):

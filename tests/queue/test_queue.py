@@ -21,6 +21,7 @@ from ftlab.queue.worker import EXIT_CANCELED
 from ftlab.service import Lab
 from ftlab.store import Store
 from ftlab.train.checkpoint import saved_steps
+from remote_kit import remote_lab
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 
@@ -407,20 +408,6 @@ def test_a_remote_view_shows_the_schedulers_status_and_its_silence(tmp_path):
             assert lab.scheduler_status().startswith("scheduler: no news for 120 s")
     finally:
         holder.communicate("", timeout=30)
-
-
-def remote_lab(db, monkeypatch):
-    """A Lab in remote mode on a database this process holds: one that reads the snapshot."""
-    import ftlab.service.lab
-
-    def held(path):
-        raise FtlabError(f"database {path} is in use by another ftlab process")
-
-    monkeypatch.setattr(ftlab.service.lab, "Store", held)
-    lab = Lab(db)
-    monkeypatch.undo()
-    assert lab.remote
-    return lab
 
 
 def test_the_remote_view_is_the_owners_while_jobs_run_finish_and_come_back(scripted, monkeypatch):

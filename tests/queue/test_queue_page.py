@@ -5,8 +5,8 @@ import json
 import os
 
 import pytest
+from remote_kit import remote_lab
 
-from ftlab.errors import FtlabError
 from ftlab.queue import inbox
 from ftlab.service import Lab
 from ftlab.store import Store
@@ -32,20 +32,6 @@ def fill(store: Store, queued: int = QUEUED, running: int = 2, succeeded: int = 
 @pytest.fixture
 def db(tmp_path):
     return str(tmp_path / "q.duckdb")
-
-
-def remote_lab(db, monkeypatch):
-    """A Lab in remote mode on a database this process holds: one that reads the snapshot."""
-    import ftlab.service.lab
-
-    def held(path):
-        raise FtlabError(f"database {path} is in use by another ftlab process")
-
-    monkeypatch.setattr(ftlab.service.lab, "Store", held)
-    lab = Lab(db)
-    monkeypatch.undo()
-    assert lab.remote
-    return lab
 
 
 def test_the_store_reads_a_page_and_counts_by_status(db):
