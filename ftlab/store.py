@@ -637,10 +637,22 @@ class Store:
             return " WHERE FALSE", []
         return f" WHERE {column} IN ({', '.join('?' * len(ids))})", ids
 
-    def steps_df(self, run_ids: list[int] | int | None = None) -> pd.DataFrame:
+    def steps_df(self, run_ids: list[int] | int | None = None, max_points: int | None = None) -> pd.DataFrame:
+        """One row per logged step of these runs (all runs for None), by run and step. With
+        `max_points` (2 or more), each run's steps are read with a stride, every k-th from its first
+        (k = ceil(steps / (max_points - 1))) and its last: at most max_points a run, what a chart
+        of the run can show, read without the rest."""
         where, params = self._for_runs(run_ids)
-        return self._df(f"SELECT run_id, step, time, {', '.join(STEP_COLUMNS)} FROM steps{where} "
-                        "ORDER BY run_id, step", params)
+        columns = f"run_id, step, time, {', '.join(STEP_COLUMNS)}"
+        if max_points is None:
+            return self._df(f"SELECT {columns} FROM steps{where} ORDER BY run_id, step", params)
+        if int(max_points) < 2:
+            raise ValueError(f"max_points must be 2 or more, got {max_points}")
+        return self._df(
+            f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY run_id ORDER BY step) AS _i, "
+            f"count(*) OVER (PARTITION BY run_id) AS _n FROM steps{where}) "
+            "WHERE (_i - 1) % CAST(ceil(_n / ?) AS BIGINT) = 0 OR _i = _n ORDER BY run_id, step",
+            params + [int(max_points) - 1])
 
     def evals_df(self, run_ids: list[int] | int | None = None) -> pd.DataFrame:
         """One row per (run_id, step, split): eval_samples_per_s and one column per metric."""

@@ -30,14 +30,25 @@ PUBLISHED_REFERENCES = pd.DataFrame({
 
 
 
+# _succeeded's results for the last few frames (held, so their ids are not reused): every chart of
+# one refresh asks for the succeeded runs of the same frame.
+_SUCCEEDED: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+
+
 def _succeeded(runs: pd.DataFrame | None) -> pd.DataFrame:
     if runs is None or len(runs) == 0:
         return pd.DataFrame()
-    if "status" in runs:
-        runs = runs[runs["status"] == "succeeded"]
-    if FLAT in runs or "config" in runs:  # a tuning study's search runs: the study's tuned re-runs stand for them
-        runs = runs[[f.get("tag") != "trial" for f in flat_configs(runs)]]
-    return runs
+    for frame, result in _SUCCEEDED:
+        if frame is runs:
+            return result
+    result = runs
+    if "status" in result:
+        result = result[result["status"] == "succeeded"]
+    if FLAT in result or "config" in result:  # a tuning study's search runs: the study's tuned re-runs stand for them
+        result = result[[f.get("tag") != "trial" for f in flat_configs(result)]]
+    _SUCCEEDED.insert(0, (runs, result))
+    del _SUCCEEDED[_MEMO_SIZE:]
+    return result
 
 
 def _num(series: pd.Series) -> pd.Series:
@@ -82,8 +93,11 @@ def aggregate_seeds(runs: pd.DataFrame | None, metric: str | None = None) -> pd.
     (sample, ddof=1), ci95 (t-based half-width: mean +- ci95 is the 95% confidence interval; NaN for
     n = 1), trainable_params (mean), every RESOURCE_COLUMNS mean and its `<col>_std`,
     memory_kind (distinct kinds joined by ", "), run_ids, seeds, scores (each run's score).
-    Frames are not copied: the result for the same frame object and metric is computed once.
+    last_run (the newest run's id: how recent the setting is). Frames are not copied: the result
+    for the same frame object and metric (given, or the one these runs default to) is computed once.
     """
+    if metric is None and runs is not None:
+        metric = score_metric(_succeeded(runs))
     for frame, m, result in _MEMO:
         if frame is runs and m == metric:
             return result
@@ -101,7 +115,7 @@ def _aggregate_seeds(runs: pd.DataFrame | None, metric: str | None) -> pd.DataFr
     stat_cols = ["mean", "std", "n", "ci95"]
     res_cols = [c for col in RESOURCE_COLUMNS for c in (col, f"{col}_std")]
     columns = keys[:2] + ["budget", "method", "variant", "metric", "n_runs"] + stat_cols + ["trainable_params"] + \
-        res_cols + ["memory_kind", "run_ids", "seeds", "scores"]
+        res_cols + ["memory_kind", "run_ids", "seeds", "scores", "last_run"]
     if len(runs) == 0:
         return pd.DataFrame(columns=columns)
     variant, variant_names = _variants(runs)
@@ -144,6 +158,7 @@ def _aggregate_seeds(runs: pd.DataFrame | None, metric: str | None) -> pd.DataFr
         row["run_ids"] = [int(i) for i in ids[idx]] if ids is not None else []
         row["seeds"] = [int(x) for x in seeds[idx] if x == x] if seeds is not None else []
         row["scores"] = [float(x) for x in scores[idx] if x == x]
+        row["last_run"] = max(row["run_ids"]) if row["run_ids"] else g
         rows.append(row)
     agg = pd.DataFrame(rows, columns=columns)
     return agg.sort_values(["model", "dataset", "budget", "trainable_params", "method", "variant"],
@@ -158,26 +173,31 @@ def versus_full(runs: pd.DataFrame | None, metric: str | None = None) -> pd.Data
 
     Columns: model, dataset, budget, method, variant, n (seeds), score, score_delta (method - full, in
     the metric's units: accuracy 0.01 = 1 point), trainable_params, params_ratio (method / full),
-    wall_s, time_saved (1 - method / full wall time; negative when slower)."""
+    wall_s, time_saved (1 - method / full wall time; negative when slower), last_run (the setting's
+    newest run id)."""
     columns = ["model", "dataset", "budget", "method", "variant", "n", "score", "score_delta", "trainable_params",
-               "params_ratio", "wall_s", "time_saved"]
+               "params_ratio", "wall_s", "time_saved", "last_run"]
     agg = _without_baselines(aggregate_seeds(runs, metric))
-    rows = []
+    parts = []
     for _, group in agg.groupby(GROUP, dropna=False, sort=False):
-        full = group[(group["method"] == "full") & (group["variant"] == "")]
-        full = full if len(full) else group[group["method"] == "full"].head(1)
-        if full.empty:
+        fulls = group[group["method"] == "full"]
+        if fulls.empty:
             continue
-        f = full.iloc[0]
-        for _, r in group.drop(full.index).iterrows():
-            rows.append({"model": r["model"], "dataset": r["dataset"], "budget": r["budget"], "method": r["method"],
-                         "variant": r["variant"],
-                         "n": r["n"], "score": r["mean"], "score_delta": r["mean"] - f["mean"],
-                         "trainable_params": r["trainable_params"],
-                         "params_ratio": r["trainable_params"] / f["trainable_params"] if f["trainable_params"] else math.nan,
-                         "wall_s": r["wall_s"],
-                         "time_saved": 1 - r["wall_s"] / f["wall_s"] if f["wall_s"] else math.nan})
-    return pd.DataFrame(rows, columns=columns)
+        default = fulls[fulls["variant"] == ""]
+        f = (default if len(default) else fulls).iloc[0]
+        others = group.drop(f.name)  # whole columns at once: a group may hold thousands of settings
+        parts.append(pd.DataFrame({
+            "model": others["model"], "dataset": others["dataset"], "budget": others["budget"],
+            "method": others["method"], "variant": others["variant"], "n": others["n"], "score": others["mean"],
+            "score_delta": others["mean"] - f["mean"], "trainable_params": others["trainable_params"],
+            "params_ratio": others["trainable_params"] / f["trainable_params"] if f["trainable_params"] else math.nan,
+            "wall_s": others["wall_s"],
+            "time_saved": 1 - others["wall_s"] / f["wall_s"] if f["wall_s"] else math.nan,
+            "last_run": others["last_run"]}, columns=columns))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)
 
 
 def groups_without_full(runs: pd.DataFrame | None, metric: str | None = None) -> list[tuple]:
@@ -187,32 +207,68 @@ def groups_without_full(runs: pd.DataFrame | None, metric: str | None = None) ->
     return [key for key, group in agg.groupby(GROUP, dropna=False, sort=False) if not (group["method"] == "full").any()]
 
 
-def verdicts(runs: pd.DataFrame | None, metric: str | None = None) -> list[dict]:
-    """Which gaps are more than seed noise: per comparable group (model, dataset, budget), every
-    setting with 2 or more seeds against full fine-tuning (its default variant, else its first), or
-    against the best setting where no full run has 2 seeds. Settings are aggregate_seeds' variants,
-    so runs of different budgets are never pooled or compared. Each item: model, dataset, budget,
-    a, b (labels), text, and the stats.Difference."""
-    from ftlab import stats
+# _verdict_pairs' results for the last few aggregate_seeds results (held: their ids stay theirs).
+_PAIRS: list[tuple[pd.DataFrame, list]] = []
 
-    agg = _without_baselines(aggregate_seeds(runs, metric))
+
+def _verdict_pairs(runs: pd.DataFrame | None, metric: str | None) -> list[tuple]:
+    """(model, dataset, budget, setting, reference) for every verdict these runs have: settings are
+    aggregate_seeds' rows (dicts with their label), cheap to list; the tests are made by `verdicts`."""
+    every = aggregate_seeds(runs, metric)
+    for frame, pairs in _PAIRS:
+        if frame is every:
+            return pairs
+    pairs = _pairs(every)
+    _PAIRS.insert(0, (every, pairs))
+    del _PAIRS[_MEMO_SIZE:]
+    return pairs
+
+
+def _pairs(every: pd.DataFrame) -> list[tuple]:
+    agg = _without_baselines(every)
     agg = agg[agg["n"] >= 2]
     if agg.empty:
         return []
-    metric = agg["metric"].iloc[0]
-    scale, unit = (100.0, None) if metric in FRACTION_METRICS else (1.0, _metric_name(metric))
     agg = agg.assign(label=_labels(agg))
     out = []
     for (model, dataset, budget), group in agg.groupby(GROUP, dropna=False, sort=False):
         full = group[group["method"] == "full"]
         ref = (full.sort_values("variant") if len(full) else group.sort_values("mean", ascending=False)).iloc[0]
-        for _, r in group.iterrows():
-            if r["label"] == ref["label"]:
-                continue
-            d = stats.difference(r["scores"], ref["scores"])
-            out.append({"model": model, "dataset": dataset, "budget": budget, "a": r["label"], "b": ref["label"],
-                        "difference": d,
-                        "text": stats.verdict_text(r["label"], ref["label"], d, scale, unit)})
+        ref = {"label": ref["label"], "scores": ref["scores"]}
+        for r in group[["label", "scores", "last_run", "metric"]].to_dict("records"):
+            if r["label"] != ref["label"]:
+                out.append((model, dataset, budget, r, ref))
+    return out
+
+
+def verdict_count(runs: pd.DataFrame | None, metric: str | None = None) -> int:
+    """How many verdicts `verdicts` gives for these runs without a limit."""
+    return len(_verdict_pairs(runs, metric))
+
+
+def verdicts(runs: pd.DataFrame | None, metric: str | None = None, limit: int | None = None) -> list[dict]:
+    """Which gaps are more than seed noise: per comparable group (model, dataset, budget), every
+    setting with 2 or more seeds against full fine-tuning (its default variant, else its first), or
+    against the best setting where no full run has 2 seeds. Settings are aggregate_seeds' variants,
+    so runs of different budgets are never pooled or compared. Each item: model, dataset, budget,
+    a, b (labels), text, and the stats.Difference. With `limit`, only the verdicts of the `limit`
+    most recent settings (their newest run), in the same order: each is a t-test, and a page shows
+    a few dozen sentences at most (`verdict_count` says how many there are in all)."""
+    from ftlab import stats
+
+    pairs = _verdict_pairs(runs, metric)
+    if limit is not None and len(pairs) > limit:
+        newest = sorted(range(len(pairs)), key=lambda i: pairs[i][3]["last_run"], reverse=True)[:max(0, limit)]
+        pairs = [pairs[i] for i in sorted(newest)]
+    if not pairs:
+        return []
+    metric = pairs[0][3]["metric"]
+    scale, unit = (100.0, None) if metric in FRACTION_METRICS else (1.0, _metric_name(metric))
+    out = []
+    for model, dataset, budget, r, ref in pairs:
+        d = stats.difference(r["scores"], ref["scores"])
+        out.append({"model": model, "dataset": dataset, "budget": budget, "a": r["label"], "b": ref["label"],
+                    "difference": d, "text": stats.verdict_text(r["label"], ref["label"], d, scale, unit)})
     return out
 
 
@@ -255,25 +311,32 @@ def _train_size(value) -> float:
 def curve_points(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
     """One row per (model, dataset, method, setting, training-set size) of the training methods:
     columns model, dataset, method, setting, n_train, mean, std, lo, hi (min and max over seeds),
-    n. `setting` is the rest of the config (learning rate, options, ...) so runs that differ in
-    more than their size and seed are separate curves."""
+    n, last_run (the newest run's id). `setting` is the rest of the config (learning rate,
+    options, ...) so runs that differ in more than their size and seed are separate curves."""
     runs = _succeeded(runs)
-    columns = ["model", "dataset", "method", "setting", "n_train", "mean", "std", "lo", "hi", "n"]
+    keys = ["model", "dataset", "method", "setting", "n_train"]
+    columns = keys + ["mean", "std", "lo", "hi", "n", "last_run"]
     if len(runs) == 0 or "dataset_sizes" not in runs:
         return pd.DataFrame(columns=columns)
     metric = metric or score_metric(runs)
-    runs = runs[~runs["method"].isin(baseline_methods())].copy()
-    runs["n_train"] = [_train_size(v) for v in runs["dataset_sizes"]]
-    runs["score"] = _num(runs[metric]) if metric in runs else math.nan
-    runs["setting"] = [json.dumps({k: v for k, v in sorted(f.items()) if k not in CURVE_FIELDS
-                                   and k not in ("model", "dataset", "method")}, default=str)
-                       for f in flat_configs(runs)]
-    runs = runs[np.isfinite(runs["n_train"]) & np.isfinite(runs["score"])]
-    rows = []
-    for key, g in runs.groupby(["model", "dataset", "method", "setting", "n_train"], sort=False):
-        scores = g["score"]
-        rows.append(dict(zip(["model", "dataset", "method", "setting", "n_train"], key), mean=scores.mean(),
-                         std=scores.std(ddof=1) if len(scores) > 1 else math.nan, lo=scores.min(), hi=scores.max(),
-                         n=len(scores)))
-    return pd.DataFrame(rows, columns=columns).sort_values(["model", "dataset", "method", "setting", "n_train"])
-
+    runs = runs[~runs["method"].isin(baseline_methods())]
+    frame = pd.DataFrame({
+        "model": runs["model"], "dataset": runs["dataset"], "method": runs["method"],
+        "setting": [json.dumps({k: v for k, v in sorted(f.items()) if k not in CURVE_FIELDS
+                                and k not in ("model", "dataset", "method")}, default=str)
+                    for f in flat_configs(runs)],
+        "n_train": [_train_size(v) for v in runs["dataset_sizes"]],
+        "score": _num(runs[metric]) if metric in runs else math.nan,
+        "id": _num(runs["id"]) if "id" in runs else np.arange(len(runs), dtype=float),
+    }, index=runs.index)
+    frame = frame[np.isfinite(frame["n_train"]) & np.isfinite(frame["score"])]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    # every group at once (pandas' groupby), not a Python loop per group
+    grouped = frame.groupby(keys, sort=False)
+    out = grouped["score"].agg(["mean", "std", "min", "max", "count"]).rename(
+        columns={"min": "lo", "max": "hi", "count": "n"})
+    out["last_run"] = grouped["id"].max()
+    out = out.reset_index()
+    out["n"] = out["n"].astype(int)
+    return out[columns].sort_values(keys)

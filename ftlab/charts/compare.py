@@ -1,5 +1,10 @@
 """The Compare tab's figures: score against trainable parameters with the Pareto frontier and the
-baselines, the learning curve, forgetting, throughput, and memory and time."""
+baselines, the learning curve, forgetting, throughput, and memory and time.
+
+Figures are built from plain dicts (style.figure: no per-property validation), one trace per
+method where a chart allows it (each point named in its hover), and cap what a reader cannot take
+in: MAX_PANELS groups, MAX_BAR_ROWS settings a bar chart, MAX_CURVE_SETTINGS learning curves, the
+most recent ones, with the count of the others in the title."""
 
 from __future__ import annotations
 
@@ -9,18 +14,55 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ftlab.charts.aggregate import (_num, _succeeded, _without_baselines, aggregate_seeds, baseline_methods,
-                                    curve_points, pareto_frontier, score_metric)
-from ftlab.charts.settings import GROUP, _labels, _short, budget_text, flat_configs, group_title
+                                    curve_points, score_metric)
+from ftlab.charts.settings import GROUP, _labels, _short, budget_text, flat_configs, group_title, label_list
 from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, _ONE_SEED,
-                                _err, _layout, _metric_name, _metric_title, _score_format, _spread, empty_figure,
-                                method_style)
+                                _err, _metric_name, _metric_title, _score_format, axis_key, axis_names, empty_figure,
+                                figure, floats, grid, layout_dict, method_style)
 from ftlab.text import t
 
 MAX_PANELS = 9  # comparable groups drawn as panels of one chart; more: choose fewer experiments
 LEGEND_RIGHT_MAX = 12  # legend entries that fit beside a chart; more go below it, in rows
+MAX_BAR_ROWS = 40  # settings (rows) a bar chart draws: the most recent ones
+MAX_CURVE_SETTINGS = 24  # learning curves (a method's setting over sizes) one chart draws: the most recent ones
+
+
+def _recent(frame: pd.DataFrame, most: int) -> tuple[pd.DataFrame, int]:
+    """The `most` rows of `frame` with the newest runs (column last_run), in their order, and how
+    many were left out."""
+    if len(frame) <= most:
+        return frame, 0
+    keep = frame["last_run"].astype(float).nlargest(most, keep="first").index
+    return frame.loc[frame.index.isin(keep)], len(frame) - most
+
+
+def _baselines(agg: pd.DataFrame, fmt: str, axes: tuple[str, str] = ("x", "y"), shown: set | None = None
+               ) -> tuple[list[dict], list[dict], list[str]]:
+    """(shapes, traces, labels) of the baseline rows of `agg` (aggregate_seeds) in the panel whose
+    axes are `axes`: a horizontal line across the panel per baseline, and a legend entry per label
+    not yet in `shown` (which it updates)."""
+    rows = agg[agg["method"].isin(baseline_methods()) & np.isfinite(agg["mean"].astype(float))]
+    mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    shown = set() if shown is None else shown
+    shapes, traces, labels = [], [], []
+    xref, yref = axes
+    for method, model, dataset, mean in zip(rows["method"], rows["model"], rows["dataset"], rows["mean"]):
+        colour, dash = BASELINE_STYLE.get(method, ("#555555", "dashdot"))
+        where = f" · {model}, {dataset}" if mixed else ""
+        name = t("chart_majority") if method == "majority" else method
+        label = f"{name}{where}: {mean:{fmt}}"
+        line = dict(color=colour, dash=dash, width=2)
+        # what fig.add_hline(row=, col=) adds, without its search through every subplot
+        shapes.append(dict(type="line", xref=f"{xref} domain", x0=0, x1=1, yref=yref, y0=float(mean), y1=float(mean),
+                           line=line))
+        if label not in shown:  # the legend entry that names the line
+            traces.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=line, name=label,
+                               legendgroup=label, hoverinfo="skip", xaxis=xref, yaxis=yref))
+            shown.add(label)
+        labels.append(label)
+    return shapes, traces, labels
 
 
 def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str, row=None, col=None, shown: set | None = None
@@ -30,22 +72,13 @@ def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str, row=None, co
     not text on the plot, so labels never print over each other or the points; `shown` (the
     labels already in the legend) keeps one entry per label. The model and dataset go into the
     label when `agg` holds more than one pair."""
-    rows = agg[agg["method"].isin(baseline_methods()) & np.isfinite(agg["mean"].astype(float))]
-    mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
-    shown = set() if shown is None else shown
-    labels = []
-    for _, r in rows.iterrows():
-        colour, dash = BASELINE_STYLE.get(r["method"], ("#555555", "dashdot"))
-        where = f" · {r['model']}, {r['dataset']}" if mixed else ""
-        name = t("chart_majority") if r["method"] == "majority" else r["method"]
-        label = f"{name}{where}: {r['mean']:{fmt}}"
-        line = dict(color=colour, dash=dash, width=2)
-        fig.add_hline(y=r["mean"], line=line, row=row, col=col)
-        if label not in shown:  # the legend entry that names the line
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=line, name=label, legendgroup=label,
-                                     hoverinfo="skip"), row=row, col=col)
-            shown.add(label)
-        labels.append(label)
+    axes = ("x", "y")
+    if row is not None and col is not None:
+        panel = fig.get_subplot(row, col)
+        axes = (panel.xaxis.plotly_name.replace("axis", ""), panel.yaxis.plotly_name.replace("axis", ""))
+    shapes, traces, labels = _baselines(agg, fmt, axes, shown)
+    fig.add_traces(traces)
+    fig.layout.shapes = tuple(fig.layout.shapes or ()) + tuple(shapes)
     return labels
 
 
@@ -53,6 +86,11 @@ def _panels(n: int) -> tuple[int, int]:
     """(rows, columns) of small multiples for n comparable groups: side by side up to 3, then rows."""
     cols = 1 if n == 1 else 2 if n in (2, 4) else 3
     return math.ceil(n / cols), cols
+
+
+def _array(values: list, ids: list[int]) -> np.ndarray:
+    """values[i] for i in ids, as floats (NaN where missing)."""
+    return np.array([values[i] for i in ids], dtype=float)
 
 
 def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
@@ -64,7 +102,8 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     Error bars are 95% CIs over seeds; the grey step line is each group's Pareto frontier (a step,
     since the best score reachable within a parameter budget stays flat until the next frontier
     point); full fine-tuning is a large star with an annotation; the baselines are dashed lines
-    named in the legend."""
+    named in the legend. A panel draws each method as one series (its legend entry), its further
+    settings with open markers; each point's hover names its setting."""
     metric = metric or score_metric(_succeeded(runs))
     every = aggregate_seeds(runs, metric)
     # A log axis cannot place 0 or a missing parameter count; such methods are left out (the
@@ -73,132 +112,205 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     if agg.empty:
         return empty_figure(t("chart_no_score", metric=_metric_name(metric)))
     agg = agg.reset_index(drop=True)
-    agg["label"] = _labels(agg)
+    # plain lists from here: a panel's few hundred points cost less as Python than as pandas calls
+    col = {c: list(agg[c]) for c in ("model", "dataset", "budget", "method", "variant", "mean", "trainable_params",
+                                      "n", "std", "ci95")}
+    all_labels = label_list(col["method"], col["model"], col["dataset"], col["budget"], col["variant"])
     fmt = _score_format(metric)
-    groups = list(agg.groupby(GROUP, dropna=False, sort=False))
+    members: dict = {}
+    for i, key in enumerate(zip(col["model"], col["dataset"], col["budget"])):
+        members.setdefault(key[:2] + (-1.0 if key[2] != key[2] else key[2],), (key, []))[1].append(i)
+    groups = list(members.values())
     shown_groups, hidden = groups[:MAX_PANELS], max(0, len(groups) - MAX_PANELS)
     # a panel's title says what sets its group apart from the others (the budget, say), not what all share
-    varying = [i for i, col in enumerate(GROUP) if agg[col].fillna(-1).nunique() > 1]
+    varying = [i for i, c in enumerate(GROUP) if len({-1 if v != v else v for v in col[c]}) > 1]
     titles = [" · ".join(budget_text(key[i]) if GROUP[i] == "budget" else str(key[i]) for i in varying)
               for key, _ in shown_groups]
     n_rows, n_cols = _panels(len(shown_groups))
-    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles if len(groups) > 1 else None,
-                        shared_yaxes="all", horizontal_spacing=0.06, vertical_spacing=0.16 if n_rows > 1 else 0.1)
-    fig.update_annotations(font_size=FONT_SIZE)  # the panel titles
+    layout = grid(n_rows, n_cols, titles if len(groups) > 1 else None, shared_yaxes="all",
+                  horizontal_spacing=0.06, vertical_spacing=0.16 if n_rows > 1 else 0.1)
+    data, shapes, notes = [], [], list(layout.pop("annotations", []))
     in_legend: set = set()
     frontiers, labels, baselines, n_refs = [], [], [], 0
-    for i, (key, group) in enumerate(shown_groups):
-        row, col = i // n_cols + 1, i % n_cols + 1
-        seen: set = set()
+    baseline_rows = every[every["method"].isin(baseline_methods())]
+    trainable = t("chart_trainable_hover")
+    with_ci = (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
+               f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}")
+    for p, (key, idx) in enumerate(shown_groups):
+        xa, ya = axis_names(p + 1)
         # in a panel, a setting is named within its group (the panel's title says the group): the
-        # legend holds "lora (tuned: ...)", not the model, data and budget again
-        group = group.assign(short=_labels(group.drop(columns=["label"])))
-        for _, r in group.iterrows():
-            colour, symbol = method_style(r["method"])
-            if r["method"] in seen:  # a method's further settings in this group: same colour, open marker
-                symbol = f"{symbol}-open"
-            seen.add(r["method"])
-            full = r["method"] == "full"
-            fig.add_trace(go.Scatter(
-                x=[r["trainable_params"]], y=[r["mean"]], name=r["short"], mode="markers", legendgroup=r["short"],
-                showlegend=r["short"] not in in_legend,
-                marker=dict(color=colour, symbol=symbol, size=20 if full else 13, line=dict(width=1, color="white")),
-                error_y=dict(type="data", array=_err([r["ci95"]]), visible=r["n"] > 1, thickness=1.5, width=6),
-                customdata=[[r["n"], r["std"], r["ci95"]]],
-                hovertemplate=(f"<b>{r['label']}</b><br>{group_title(*key)}<br>%{{x:,.0f}} {t('chart_trainable_hover')}<br>"
-                               + (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
-                                  f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}" if r["n"] > 1 else
-                                  f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")), row=row, col=col)
-            in_legend.add(r["short"])
-            labels.append(r["label"])
-        front = pareto_frontier(group)
-        frontiers += list(front["label"])
-        fig.add_trace(go.Scatter(
-            x=front["trainable_params"], y=front["mean"], mode="lines", line_shape="hv",
-            line=dict(color=FRONTIER_COLOR, dash="dash", width=2), name=t("chart_frontier"), legendgroup="frontier",
-            hoverinfo="skip", showlegend=i == 0), row=row, col=col)
-        for _, r in group[group["method"] == "full"].iterrows():
-            # Annotations on a log axis take log10(x).
-            # below-left of the star: above it the note would run into the panel's title
-            fig.add_annotation(x=math.log10(r["trainable_params"]), y=r["mean"], text=t("chart_full_ft"),
-                               showarrow=True, arrowhead=2, ax=-70, ay=35, font=dict(size=FONT_SIZE), row=row, col=col)
+        # hover says "lora (tuned: ...)", not the model, data and budget again
+        short = dict(zip(idx, label_list(*([col[c][i] for i in idx]
+                                           for c in ("method", "model", "dataset", "budget", "variant")))))
+        where = group_title(*key)
+        series: dict = {}
+        seen: set = set()
+        for i in idx:
+            method = col["method"][i]
+            # a method's further settings in this group: the same colour, an open marker
+            series.setdefault((method, col["n"][i] > 1, method in seen), []).append(i)
+            seen.add(method)
+        for (method, has_ci, further), ids in series.items():
+            colour, symbol = method_style(method)
+            # numbers as arrays (sent packed), each point's setting named in its hover text
+            data.append(dict(
+                type="scatter", x=_array(col["trainable_params"], ids), y=_array(col["mean"], ids), name=method,
+                mode="markers", legendgroup=method, showlegend=method not in in_legend, xaxis=xa, yaxis=ya,
+                marker=dict(color=colour, symbol=f"{symbol}-open" if further else symbol,
+                            size=20 if method == "full" else 13, line=dict(width=1, color="white")),
+                error_y=dict(type="data", array=np.nan_to_num(_array(col["ci95"], ids)), visible=bool(has_ci),
+                             thickness=1.5, width=6),
+                customdata=np.array([[col["n"][i], col["std"][i], col["ci95"][i]] for i in ids], dtype=float),
+                hovertext=[short[i] for i in ids],
+                hovertemplate=(f"<b>%{{hovertext}}</b><br>{where}<br>%{{x:,.0f}} {trainable}<br>"
+                               + (with_ci if has_ci else f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")))
+            in_legend.add(method)
+        labels += [all_labels[i] for i in idx]
+        # the Pareto frontier (aggregate.pareto_frontier): by parameters, each point beating all before it
+        front, best = [], -math.inf
+        for i in sorted(idx, key=lambda i: (col["trainable_params"][i], -col["mean"][i])):
+            if col["mean"][i] > best:
+                best = col["mean"][i]
+                front.append(i)
+        frontiers += [all_labels[i] for i in front]
+        data.append(dict(type="scatter", x=floats(col["trainable_params"][i] for i in front),
+                         y=floats(col["mean"][i] for i in front), mode="lines",
+                         line=dict(color=FRONTIER_COLOR, dash="dash", width=2, shape="hv"), name=t("chart_frontier"),
+                         legendgroup="frontier", hoverinfo="skip", showlegend=p == 0, xaxis=xa, yaxis=ya))
+        fulls = [i for i in idx if col["method"][i] == "full"]
+        if fulls:
+            # one note a panel, at full fine-tuning's default setting (else its best); annotations on
+            # a log axis take log10(x); below-left of the star: above it the note would run into
+            # the panel's title
+            r = next((i for i in fulls if col["variant"][i] == ""), max(fulls, key=lambda i: col["mean"][i]))
+            notes.append(dict(x=math.log10(col["trainable_params"][r]), y=float(col["mean"][r]), xref=xa, yref=ya,
+                              text=t("chart_full_ft"), showarrow=True, arrowhead=2, ax=-70, ay=35,
+                              font=dict(size=FONT_SIZE)))
         model, dataset, budget = key
-        lines = every[(every["model"] == model) & (every["dataset"] == dataset)]
+        lines = baseline_rows[(baseline_rows["model"] == model) & (baseline_rows["dataset"] == dataset)]
         same_budget = lines[lines["budget"].fillna(-1) == (-1 if budget != budget else budget)]
         # a baseline of this group's budget, else the pair's (a zero-shot run trains on nothing)
-        lines = same_budget if same_budget["method"].isin(baseline_methods()).any() else lines
-        baselines += [b for b in add_baseline_lines(fig, lines, fmt, row, col, in_legend) if b not in baselines]
-        if reference is not None and len(reference) and i == 0:
+        lines = same_budget if len(same_budget) else lines
+        more_shapes, traces, found = _baselines(lines, fmt, (xa, ya), in_legend)
+        shapes += more_shapes
+        data += traces
+        baselines += [b for b in found if b not in baselines]
+        if reference is not None and len(reference) and p == 0:
             for source, ref in reference.groupby("source", sort=False):
                 styles = [method_style(m) for m in ref["method"]]
-                fig.add_trace(go.Scatter(
-                    x=ref["trainable_params"], y=ref["score"], mode="markers+text", name=f"published: {source}",
-                    text=[f"{m} (paper)" for m in ref["method"]], textposition="top center",
-                    textfont=dict(size=FONT_SIZE - 1, color="#555"),
+                data.append(dict(
+                    type="scatter", x=floats(ref["trainable_params"]), y=floats(ref["score"]), mode="markers+text",
+                    name=f"published: {source}", text=[f"{m} (paper)" for m in ref["method"]],
+                    textposition="top center", textfont=dict(size=FONT_SIZE - 1, color="#555"),
                     marker=dict(color=[c for c, _ in styles], symbol=[f"{s}-open" for _, s in styles],
-                                size=13, line=dict(width=2)),
+                                size=13, line=dict(width=2)), xaxis=xa, yaxis=ya,
                     hovertemplate=f"<b>%{{text}}</b><br>{source}<br>%{{x:,.0f}} trainable params<br>"
-                                  f"%{{y:{fmt}}}<extra></extra>"), row=row, col=col)
+                                  f"%{{y:{fmt}}}<extra></extra>"))
                 n_refs += len(ref)
-    # dtick=1: one label per decade (1k, 10k, ...); the default 2/5 minor labels print small.
-    fig.update_xaxes(type="log", dtick=1, tickformat="~s")
-    for c in range(1, n_cols + 1):  # the axis titles once: x under the bottom row, y left of the first column
-        fig.update_xaxes(title=t("chart_trainable_axis"), row=n_rows, col=c)
-    fig.update_yaxes(tickformat=".0%" if metric in FRACTION_METRICS else None)
-    fig.update_yaxes(title=_metric_title(metric), col=1)
+    for k in range(1, n_rows * n_cols + 1):
+        xa, ya = (axis_key(a) for a in axis_names(k))
+        # dtick=1: one label per decade (1k, 10k, ...); the default 2/5 minor labels print small.
+        layout[xa] = {**layout.get(xa, {}), "type": "log", "dtick": 1, "tickformat": "~s"}
+        if k > (n_rows - 1) * n_cols:  # the axis titles once: x under the bottom row, y left of the first column
+            layout[xa]["title"] = dict(text=t("chart_trainable_axis"))
+        layout[ya] = {**layout.get(ya, {}), **({"tickformat": ".0%"} if metric in FRACTION_METRICS else {})}
+        if (k - 1) % n_cols == 0:
+            layout[ya]["title"] = dict(text=_metric_title(metric))
     title = t("chart_score_title", metric=_metric_title(metric).split(" (")[0])
     if hidden:
         title += " " + t("chart_more_groups", "({n} more groups: choose fewer experiments)", n=hidden)
-    fig = _layout(fig, title, {"metric": metric, "n_points": len(agg), "labels": labels,
-                               "frontier": frontiers, "full_ft": bool((agg["method"] == "full").any()),
-                               "n_references": n_refs, "baselines": baselines, "groups": titles, "rows": n_rows,
-                               "hidden_groups": hidden}, legend="below" if len(in_legend) > LEGEND_RIGHT_MAX else "right")
-    return fig
+    layout.update(layout_dict(title, {
+        "metric": metric, "n_points": len(agg), "labels": labels, "frontier": frontiers,
+        "full_ft": "full" in col["method"], "n_references": n_refs, "baselines": baselines,
+        "groups": titles, "rows": n_rows, "hidden_groups": hidden},
+        legend="below" if len(in_legend) > LEGEND_RIGHT_MAX else "right"))
+    layout["shapes"], layout["annotations"] = shapes, notes
+    return figure(data, layout)
 
 
 def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.Figure:
-    """Test score against the number of training examples (log x): a line per method through
+    """Test score against the number of training examples (log x): a line per method setting through
     the seed means, a band from the lowest to the highest seed, for every method run at 2 or
-    more sizes. Zero-shot and the majority class are horizontal lines; few-shot prompting is a
-    point at the number of labelled examples its prompt holds."""
+    more sizes; a method's lines are one series (its legend entry), each point's hover names its
+    setting; the MAX_CURVE_SETTINGS most recent settings are drawn. Zero-shot and the majority
+    class are horizontal lines; few-shot prompting is a point at the number of labelled examples
+    its prompt holds."""
     metric = metric or score_metric(_succeeded(runs))
     points = curve_points(runs, metric)
-    sizes = points.groupby(["model", "dataset", "method", "setting"], sort=False)["n_train"].transform("nunique")
+    curve_keys = ["model", "dataset", "method", "setting"]
+    sizes = points.groupby(curve_keys, sort=False)["n_train"].transform("nunique")
     points = points[sizes >= 2] if len(points) else points
     if points.empty:
         return empty_figure(t("chart_curve_empty"))
     fmt = _score_format(metric)
-    fig = go.Figure()
-    curves = points.groupby(["model", "dataset", "method", "setting"], sort=False)
-    mixed = points[["model", "dataset"]].drop_duplicates().shape[0] > 1
-    settings = points.groupby(["model", "dataset", "method"])["setting"].nunique()
+    # plain lists from here: a curve is a handful of points
+    col = {c: list(points[c]) for c in curve_keys + ["n_train", "mean", "lo", "hi", "n", "last_run"]}
+    curves: dict = {}
+    for i, key in enumerate(zip(*(col[c] for c in curve_keys))):
+        curves.setdefault(key, []).append(i)
+    newest = sorted(curves, key=lambda k: max(col["last_run"][i] for i in curves[k]), reverse=True)
+    kept = set(newest[:MAX_CURVE_SETTINGS])
+    hidden = len(curves) - len(kept)
+    curves = {k: v for k, v in curves.items() if k in kept}
+    mixed = len({k[:2] for k in curves}) > 1
+    settings: dict = {}
+    for model, dataset, method, setting in curves:
+        settings.setdefault((model, dataset, method), set()).add(setting)
     labels = []
-    for (model, dataset, method, setting), g in curves:
-        colour, symbol = method_style(method)
+    # one series per method: its curves joined with gaps (None), its seed bands closed shapes
+    lines: dict[str, dict] = {}
+    # a method's settings are told apart by the fields that differ between them ("lr=2e-05")
+    differ: dict = {}
+    for key, texts in settings.items():
+        parsed = [json.loads(x) for x in texts]
+        fields = sorted({f for d in parsed for f in d})
+        differ[key] = [f for f in fields if len({json.dumps(d.get(f), default=str) for d in parsed}) > 1]
+    for (model, dataset, method, setting), idx in curves.items():
+        values = json.loads(setting)
         qualifiers = ([f"{model}, {dataset}"] if mixed else []) + (
-            [", ".join(f"{_short(k, v)}" for k, v in json.loads(setting).items())] if settings[(model, dataset, method)] > 1
-            else [])
+            [", ".join(f"{f.removeprefix('method_options.')}={_short(f, values.get(f))}"
+                       for f in differ[(model, dataset, method)])]
+            if len(settings[(model, dataset, method)]) > 1 else [])
         label = f"{method} ({'; '.join(q for q in qualifiers if q)})" if any(qualifiers) else method
         labels.append(label)
-        x = list(g["n_train"])
-        if (g["n"] > 1).any():
-            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(g["hi"]) + list(g["lo"])[::-1], fill="toself", mode="lines",
-                                     fillcolor=colour, opacity=0.15, line=dict(width=0), hoverinfo="skip",
-                                     showlegend=False, legendgroup=label))
-        fig.add_trace(go.Scatter(
-            x=x, y=g["mean"], mode="lines+markers", name=label, legendgroup=label,
+        x, mean = floats(col["n_train"][i] for i in idx), floats(col["mean"][i] for i in idx)
+        lo, hi = floats(col["lo"][i] for i in idx), floats(col["hi"][i] for i in idx)
+        line = lines.setdefault(method, {"x": [], "y": [], "custom": [], "band_x": [], "band_y": []})
+        if line["x"]:
+            line["x"].append(None)
+            line["y"].append(None)
+            line["custom"].append([None, None, None, None])
+        line["x"] += x
+        line["y"] += mean
+        line["custom"] += [[int(col["n"][i]), a, b, label] for i, a, b in zip(idx, lo, hi)]
+        if any(col["n"][i] > 1 for i in idx):
+            if line["band_x"]:
+                line["band_x"].append(None)
+                line["band_y"].append(None)
+            line["band_x"] += x + x[::-1]
+            line["band_y"] += hi + lo[::-1]
+    data = []
+    for method, line in lines.items():
+        colour, symbol = method_style(method)
+        if line["band_x"]:
+            data.append(dict(type="scatter", x=line["band_x"], y=line["band_y"], fill="toself", mode="lines",
+                             fillcolor=colour, opacity=0.15, line=dict(width=0), hoverinfo="skip",
+                             showlegend=False, legendgroup=method))
+        data.append(dict(
+            type="scatter", x=line["x"], y=line["y"], mode="lines+markers", name=method, legendgroup=method,
             line=dict(color=colour, width=2.5 if method == "full" else 2),
-            marker=dict(symbol=symbol, size=9, color=colour), customdata=np.stack([g["n"], g["lo"], g["hi"]], -1),
-            hovertemplate=(f"<b>{label}</b><br>%{{x:,.0f}} training examples<br>mean %{{y:{fmt}}} over "
+            marker=dict(symbol=symbol, size=9, color=colour), customdata=line["custom"],
+            hovertemplate=(f"<b>%{{customdata[3]}}</b><br>%{{x:,.0f}} training examples<br>mean %{{y:{fmt}}} over "
                            f"%{{customdata[0]}} seed(s), from %{{customdata[1]:{fmt}}} to %{{customdata[2]:{fmt}}}"
                            "<extra></extra>")))
-    pairs = points[["model", "dataset"]].drop_duplicates()
+    pairs = pd.DataFrame(sorted({k[:2] for k in curves}, key=str), columns=["model", "dataset"])
     every = aggregate_seeds(runs, metric)
     every = every.merge(pairs, on=["model", "dataset"])
-    lines = every[every["method"].isin({"majority", "zero-shot"})]
+    baseline_rows = every[every["method"].isin({"majority", "zero-shot"})]
     # The majority label can change with the subset; one line per method: the mean over the sizes.
-    lines = lines.groupby(["model", "dataset", "method"], as_index=False).agg(mean=("mean", "mean"))
-    baselines = add_baseline_lines(fig, lines, fmt)
+    baseline_rows = baseline_rows.groupby(["model", "dataset", "method"], as_index=False).agg(mean=("mean", "mean"))
+    shapes, traces, baselines = _baselines(baseline_rows, fmt)
+    data += traces
     shots = _succeeded(runs)
     shots = shots[(shots["method"] == "few-shot") & shots["dataset"].isin(pairs["dataset"])] if len(shots) else shots
     if len(shots):
@@ -207,15 +319,21 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
             if "label_names" in shots else [1] * len(shots)
         x = [a * b for a, b in zip(k, n_classes)]
         colour = BASELINE_STYLE["few-shot"][0]
-        fig.add_trace(go.Scatter(x=x, y=_num(shots[metric]), mode="markers", name=t("chart_few_shot"),
-                                 marker=dict(symbol="star", size=14, color=colour, line=dict(width=1, color="white")),
-                                 hovertemplate=f"<b>few-shot</b><br>%{{x}} examples in the prompt<br>%{{y:{fmt}}}"
-                                               "<extra></extra>"))
+        data.append(dict(type="scatter", x=x, y=floats(_num(shots[metric])), mode="markers", name=t("chart_few_shot"),
+                         marker=dict(symbol="star", size=14, color=colour, line=dict(width=1, color="white")),
+                         hovertemplate=f"<b>few-shot</b><br>%{{x}} examples in the prompt<br>%{{y:{fmt}}}"
+                                       "<extra></extra>"))
         baselines.append(t("chart_few_shot"))
-    fig.update_xaxes(type="log", title=t("chart_examples_axis"), dtick=1, tickformat="~s")
-    fig.update_yaxes(title=_metric_title(metric), tickformat=".0%" if metric in FRACTION_METRICS else None)
-    return _layout(fig, t("chart_curve_title", metric=_metric_title(metric).split(" (")[0].lower()),
-                   {"metric": metric, "curves": labels, "n_points": len(points), "baselines": baselines})
+    title = t("chart_curve_title", metric=_metric_title(metric).split(" (")[0].lower())
+    if hidden:
+        title += " " + t("chart_more_settings", n=hidden)
+    layout = dict(xaxis=dict(type="log", title=dict(text=t("chart_examples_axis")), dtick=1, tickformat="~s"),
+                  yaxis=dict(title=dict(text=_metric_title(metric)),
+                             **({"tickformat": ".0%"} if metric in FRACTION_METRICS else {})),
+                  shapes=shapes)
+    layout.update(layout_dict(title, {"metric": metric, "curves": labels, "n_points": sum(map(len, curves.values())),
+                                      "baselines": baselines, "hidden_settings": hidden}))
+    return figure(data, layout)
 
 
 def forgetting(runs: pd.DataFrame | None) -> go.Figure:
@@ -233,29 +351,31 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
         return empty_figure(t("chart_forgetting_empty"))
     metric = score_metric(runs)
     runs["pair"] = [f"{datasets.get(p, 'run ' + str(p))} → {d}" for p, d in zip(runs["init_from"], runs["dataset"])]
-    fig = go.Figure()
-    labels = []
+    data, labels = [], []
     mixed = runs[["model", "pair"]].drop_duplicates().shape[0] > 1
     for (model, pair, method), g in runs.groupby(["model", "pair", "method"], sort=False):
         colour, symbol = method_style(method)
         x, y = 100 * _num(g["forgetting"]), 100 * _num(g["new_task_gain"])  # in points, as the axes say
         label = f"{method} ({model}, {pair})" if mixed else method
         labels.append(label)
-        fig.add_trace(go.Scatter(
-            x=[x.mean()], y=[y.mean()], mode="markers+text", name=label, text=[method], textposition="top center",
+        data.append(dict(
+            type="scatter", x=[float(x.mean())], y=[float(y.mean())], mode="markers+text", name=label, text=[method],
+            textposition="top center",
             marker=dict(color=colour, symbol=symbol, size=16 if method == "full" else 13, line=dict(width=1, color="white")),
-            error_x=dict(type="data", symmetric=False, array=[x.max() - x.mean()], arrayminus=[x.mean() - x.min()],
-                         visible=len(g) > 1, thickness=1.5),
-            error_y=dict(type="data", symmetric=False, array=[y.max() - y.mean()], arrayminus=[y.mean() - y.min()],
-                         visible=len(g) > 1, thickness=1.5),
+            error_x=dict(type="data", symmetric=False, array=[float(x.max() - x.mean())],
+                         arrayminus=[float(x.mean() - x.min())], visible=len(g) > 1, thickness=1.5),
+            error_y=dict(type="data", symmetric=False, array=[float(y.max() - y.mean())],
+                         arrayminus=[float(y.mean() - y.min())], visible=len(g) > 1, thickness=1.5),
             hovertemplate=(f"<b>{label}</b><br>forgetting %{{x:+.1f}} points (old task's score lost)<br>"
                            f"gain %{{y:+.1f}} points (new task's score won)<br>{len(g)} run(s)<extra></extra>")))
-    fig.add_vline(x=0, line=dict(color="#999", width=1))
     # ticks in points with a decimal where the spread is small: never "+16% +16% +17%"
-    fig.update_xaxes(title=t("chart_forgetting_axis", metric=_metric_name(metric)), tickformat="+.1f", zeroline=False)
-    fig.update_yaxes(title=t("chart_gain_axis", metric=_metric_name(metric)), tickformat="+.1f")
-    return _layout(fig, t("chart_forgetting_title"),
-                   {"labels": labels, "n_points": len(labels)})
+    layout = dict(xaxis=dict(title=dict(text=t("chart_forgetting_axis", metric=_metric_name(metric))),
+                             tickformat="+.1f", zeroline=False),
+                  yaxis=dict(title=dict(text=t("chart_gain_axis", metric=_metric_name(metric))), tickformat="+.1f"),
+                  shapes=[dict(type="line", xref="x", x0=0, x1=0, yref="y domain", y0=0, y1=1,
+                               line=dict(color="#999", width=1))])
+    layout.update(layout_dict(t("chart_forgetting_title"), {"labels": labels, "n_points": len(labels)}))
+    return figure(data, layout)
 
 
 BAR_PX = 24  # height of one setting's row in the horizontal bar charts
@@ -280,36 +400,48 @@ def _hbars(runs, panels: list[tuple[str, str, str]], title: str, empty: str, pat
     """Horizontal bars, one row per setting (its name on the y axis, however long), one panel per
     column of `panels` ((column, panel title, x axis title)) sharing the rows; colour per method,
     error bars = std over seeds. With `patterns`, the panels are drawn as grouped bars of one panel
-    instead (train solid, eval hatched)."""
+    instead (train solid, eval hatched). The MAX_BAR_ROWS most recent settings are drawn, in
+    their order; the title says how many more there are."""
     agg = _without_baselines(aggregate_seeds(runs))
     agg = agg[agg[[c for c, _, _ in panels]].notna().any(axis=1)].reset_index(drop=True)
     if agg.empty:
         return empty_figure(empty)
+    agg, hidden = _recent(agg, MAX_BAR_ROWS)
+    agg = agg.reset_index(drop=True)
     labels = _bar_labels(agg)
     colours = [method_style(m)[0] for m in agg["method"]]
     n_panels = 1 if patterns else len(panels)
-    fig = make_subplots(rows=1, cols=n_panels, shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=None if patterns else [p for _, p, _ in panels])
+    layout = grid(1, n_panels, None if patterns else [p for _, p, _ in panels], shared_yaxes=True,
+                  horizontal_spacing=0.04)
+    data = []
+    several = bool((agg["n_runs"] > 1).any())
     for i, (col, name, xtitle) in enumerate(panels):
-        where = dict(row=1, col=1 if patterns else i + 1)
-        fig.add_trace(go.Bar(
-            y=labels, x=agg[col], orientation="h", name=name, showlegend=patterns,
+        xa, ya = axis_names(1 if patterns else i + 1)
+        data.append(dict(
+            type="bar", y=labels, x=floats(agg[col]), orientation="h", name=name, showlegend=patterns,
+            xaxis=xa, yaxis=ya,
             marker=dict(color=colours, pattern=dict(shape="/" if patterns and i else "", fgcolor="white", size=6)),
-            error_x=dict(type="data", array=_err(agg[f"{col}_std"]), visible=bool((agg["n_runs"] > 1).any()),
-                         thickness=1.2, width=3),
+            error_x=dict(type="data", array=_err(agg[f"{col}_std"]), visible=several, thickness=1.2, width=3),
             customdata=[[f"± {sd:,.3g} std, n = {n}" if n > 1 and sd == sd else _ONE_SEED]
                         for n, sd in zip(agg["n_runs"], agg[f"{col}_std"])],
-            hovertemplate=f"<b>%{{y}}</b><br>%{{x:,.4g}} {xtitle}<br>%{{customdata[0]}}<extra>{name}</extra>"),
-            **where)
-        fig.update_xaxes(title=xtitle, **where)
-    fig.update_yaxes(autorange="reversed", automargin=True, tickfont=dict(size=FONT_SIZE - 1))
+            hovertemplate=f"<b>%{{y}}</b><br>%{{x:,.4g}} {xtitle}<br>%{{customdata[0]}}<extra>{name}</extra>"))
+        layout[axis_key(xa)] = {**layout.get(axis_key(xa), {}), "title": dict(text=xtitle)}
+    for k in range(1, n_panels + 1):
+        ya = axis_key(axis_names(k)[1])
+        layout[ya] = {**layout.get(ya, {}), "autorange": "reversed", "automargin": True,
+                      "tickfont": dict(size=FONT_SIZE - 1)}
     if patterns:
-        fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05)
+        layout.update(barmode="group", bargap=0.25, bargroupgap=0.05)
     rows = len(agg) * (2 if patterns else 1)
-    fig = _layout(fig, title, {"n_methods": len(agg), "labels": labels, "height": 150 + BAR_PX * rows},
-                  legend="right" if patterns else None)
-    fig.update_layout(margin=dict(l=10))
-    return fig
+    if hidden:
+        title += " " + t("chart_more_settings", n=hidden)
+    panel_titles = layout.pop("annotations", None)
+    layout.update(layout_dict(title, {"n_methods": len(agg), "labels": labels, "height": 150 + BAR_PX * rows,
+                                      "hidden_settings": hidden}, legend="right" if patterns else None))
+    if panel_titles:
+        layout["annotations"] = panel_titles
+    layout["margin"]["l"] = 10
+    return figure(data, layout)
 
 
 def throughput(runs: pd.DataFrame | None) -> go.Figure:

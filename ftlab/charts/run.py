@@ -14,16 +14,22 @@ import plotly.graph_objects as go
 from ftlab.charts.aggregate import _num, score_metric
 from ftlab.charts.settings import flat_configs, run_name
 from ftlab.charts.style import (DASHES, fraction_ticks, FONT_SIZE, FRACTION_METRICS, PALETTE, SYMBOLS, _layout, _metric_name,
-                                _metric_title, empty_figure, method_style)
+                                _metric_title, empty_figure, figure, layout_dict, method_style, thin)
 from ftlab.text import t
+
+
+MAX_LINE_POINTS = 500  # points a run's line in the loss and evaluation curves is drawn with: more are not seen
 
 
 def _run_styles(run_ids, runs: pd.DataFrame | None) -> dict[int, dict]:
     """Name, colour and dash per run: colour by method, dash by the seed's rank within it."""
     info, configs = {}, {}
     if runs is not None and len(runs) and "id" in runs:
-        info = {int(r["id"]): r for _, r in runs.iterrows()}
-        configs = dict(zip((int(i) for i in runs["id"]), flat_configs(runs)))
+        # only the runs drawn: `runs` may hold thousands
+        mine = runs[runs["id"].isin([int(r) for r in run_ids])]
+        ids = [int(i) for i in mine["id"]]
+        info = dict(zip(ids, mine.to_dict("records")))
+        configs = dict(zip(ids, flat_configs(mine)))
     styles, seen = {}, {}
     for i, rid in enumerate(run_ids):
         r = info.get(int(rid))
@@ -44,29 +50,36 @@ def _run_styles(run_ids, runs: pd.DataFrame | None) -> dict[int, dict]:
 
 def ema(values, smoothing: float) -> np.ndarray:
     """Exponential moving average with TensorBoard's debiasing: the first point is the first value,
-    and each later one weighs the past by `smoothing` (0: the raw values)."""
-    out, last, weight = [], 0.0, 0.0
-    for v in np.asarray(values, dtype=float):
-        last, weight = smoothing * last + (1 - smoothing) * v, smoothing * weight + (1 - smoothing)
-        out.append(last / weight if weight else v)
-    return np.asarray(out)
+    and each later one weighs the past by `smoothing` (0: the raw values). The debiased average
+    is pandas' adjusted exponentially weighted mean with alpha = 1 - smoothing."""
+    values = np.asarray(values, dtype=float)
+    if smoothing == 0 or len(values) == 0:
+        return values.copy()
+    return pd.Series(values).ewm(alpha=1 - smoothing, adjust=True).mean().to_numpy()
 
 
-def _curves(frame: pd.DataFrame, y: str, runs, mode: str, smoothing: float = 0.0) -> go.Figure:
+def _curves(frame: pd.DataFrame, y: str, runs, mode: str, smoothing: float = 0.0) -> tuple[list[dict], int]:
+    """One line per run (at most MAX_LINE_POINTS points each, evenly spread, its first and last
+    among them; the moving average is taken over every logged point first), and the most points
+    a line got."""
     frame = frame.dropna(subset=[y]).sort_values(["run_id", "step"])
     run_ids = [int(r) for r in frame["run_id"].unique()]
     styles = _run_styles(run_ids, runs)
-    fig = go.Figure()
-    for rid in run_ids:
-        s, d = styles[rid], frame[frame["run_id"] == rid]
-        fig.add_trace(go.Scatter(
-            x=d["step"], y=ema(_num(d[y]), smoothing) if smoothing else _num(d[y]), name=s["name"], mode=mode,
+    data, most = [], 0
+    steps, values = frame["step"].to_numpy(dtype=np.int64), _num(frame[y]).to_numpy()
+    bounds = np.flatnonzero(np.diff(frame["run_id"].to_numpy(dtype=np.int64))) + 1
+    for rid, x, v in zip(run_ids, np.split(steps, bounds), np.split(values, bounds)):
+        s = styles[rid]
+        v = ema(v, smoothing) if smoothing else v
+        keep = thin(len(x), MAX_LINE_POINTS)
+        most = max(most, len(keep))
+        data.append(dict(
+            type="scatter", x=x[keep], y=np.asarray(v[keep], dtype=float), name=s["name"], mode=mode,
             legendgroup=s["group"],
             line=dict(color=s["color"], dash=s["dash"], width=2),
             # A few symbols along each line: a second cue besides colour, without clutter.
             marker=dict(symbol=s["symbol"], color=s["color"], size=8, maxdisplayed=12)))
-    fig.update_xaxes(title=t("chart_step_axis"))
-    return fig
+    return data, most
 
 
 # A y-axis title's line, in columns (a CJK character is two): about the height of a 380 px chart's
@@ -105,6 +118,15 @@ def _title_above(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def _curve_layout(title: str, y_title: str, meta: dict) -> dict:
+    """A curve chart's layout (loss, evaluation): steps along x, the legend right, the title above
+    (as _title_above places it)."""
+    layout = layout_dict(title, meta, legend="right")
+    layout["title"].update(yref="container", y=1, yanchor="top", pad=dict(t=12))
+    layout.update(xaxis=dict(title=dict(text=t("chart_step_axis"))), yaxis=dict(title=dict(text=y_title)))
+    return layout
+
+
 LOSS_SMOOTHING = 0.9  # the Compare tab's default: ~10 logged steps of memory; three methods' lines separate
 
 
@@ -118,10 +140,10 @@ def loss_curves(steps: pd.DataFrame | None, runs: pd.DataFrame | None = None,
         return empty_figure(t("chart_loss_empty"))
     if not 0 <= smoothing < 1:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
-    fig = _curves(steps, "loss", runs, "lines+markers", smoothing)
-    fig.update_yaxes(title=fit_axis_title(t("chart_loss_axis")))
+    data, most = _curves(steps, "loss", runs, "lines+markers", smoothing)
     title = t("chart_loss_title_smooth", smoothing=f"{smoothing:g}") if smoothing else t("chart_loss_title_raw")
-    return _title_above(_layout(fig, title, {"n_runs": len(fig.data), "smoothing": smoothing}, legend="right"))
+    return figure(data, _curve_layout(title, fit_axis_title(t("chart_loss_axis")),
+                                      {"n_runs": len(data), "smoothing": smoothing, "max_points": most}))
 
 
 def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.DataFrame | None = None,
@@ -137,13 +159,13 @@ def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.
     frame = evals[evals["split"] == split] if "split" in evals else evals
     if frame[metric].notna().sum() == 0:
         return empty_figure(hint)
-    fig = _curves(frame, metric, runs, "lines+markers")
+    data, most = _curves(frame, metric, runs, "lines+markers")
     title = _metric_title(metric, split)
-    fig.update_yaxes(title=fit_axis_title(title))
+    fig = figure(data, _curve_layout(t("chart_eval_title", title=title.split(" (")[0]), fit_axis_title(title),
+                                     {"n_runs": len(data), "metric": metric, "max_points": most}))
     if metric in FRACTION_METRICS:
         fraction_ticks(fig, frame[metric])
-    return _title_above(_layout(fig, t("chart_eval_title", title=title.split(" (")[0]),
-                                {"n_runs": len(fig.data), "metric": metric}, legend="right"))
+    return fig
 
 
 def confusion_heatmap(matrix, labels) -> go.Figure:

@@ -38,13 +38,22 @@ def _labels(agg: pd.DataFrame) -> list[str]:
     """Method names, qualified by model/dataset only when the frame mixes several, by the budget when
     it mixes budgets ("lora (64 examples)"), and by the config fields that tell a method's variants
     apart within a group when it has several ("lora (tuned: lr=0.0035)")."""
-    mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
-    budgets = agg["budget"] if "budget" in agg else pd.Series([float("nan")] * len(agg))
-    mixed_budgets = budgets.fillna(-1).nunique() > 1
-    variants = agg["variant"] if "variant" in agg else [""] * len(agg)
+    n = len(agg)
+    return label_list(list(agg["method"]), list(agg["model"]), list(agg["dataset"]),
+                      list(agg["budget"]) if "budget" in agg else [float("nan")] * n,
+                      list(agg["variant"]) if "variant" in agg else [""] * n)
+
+
+def label_list(methods: list, models: list, datasets: list, budgets: list, variants: list) -> list[str]:
+    """_labels over plain lists (the settings' columns)."""
+    mixed = len({(None if mo != mo else mo, None if d != d else d) for mo, d in zip(models, datasets)}) > 1
+    mixed_budgets = len({-1 if b is None or b != b else b for b in budgets}) > 1
     out = []
-    for m, mo, d, b, v in zip(agg["method"], agg["model"], agg["dataset"], budgets, variants):
-        qualifiers = ([f"{mo}, {d}"] if mixed else []) + ([budget_text(b)] if mixed_budgets else []) + ([v] if v else [])
+    texts: dict = {}
+    for m, mo, d, b, v in zip(methods, models, datasets, budgets, variants):
+        if mixed_budgets and b not in texts:
+            texts[b] = budget_text(b)
+        qualifiers = ([f"{mo}, {d}"] if mixed else []) + ([texts[b]] if mixed_budgets else []) + ([v] if v else [])
         out.append(f"{m} ({'; '.join(qualifiers)})" if qualifiers else str(m))
     return out
 
@@ -120,26 +129,39 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
         return pd.Series([""] * len(runs), index=runs.index), {}
     from ftlab.config import computed_fields
 
-    flats = pd.Series([{k: v for k, v in computed_fields(f).items() if k != "seed"} for f in flat_configs(runs)],
-                      index=runs.index)
-    keys = flats.map(lambda f: json.dumps(f, sort_keys=True, default=str))
+    flats = [{k: v for k, v in computed_fields(f).items() if k != "seed"} for f in flat_configs(runs)]
+    keys = [json.dumps(f, sort_keys=True, default=str) for f in flats]
     names: dict = {}
-    budgets = pd.Series([budget_of(f) for f in flats], index=runs.index).fillna(-1)
-    by = [runs[c] for c in ("model", "dataset", "method") if c in runs] + [budgets]
-    for _, idx in runs.groupby(by, dropna=False, sort=False).groups.items():
-        distinct = {keys[i]: flats[i] for i in idx}
+    budgets = [budget_of(f) for f in flats]
+    columns = [list(runs[c]) if c in runs else [None] * len(runs) for c in ("model", "dataset", "method")]
+    # each (model, dataset, method, budget) once, its distinct settings in the order first met:
+    # one pass over the runs (plain lists, no pandas per row)
+    groups: dict = {}
+    for i, (model, dataset, method, budget) in enumerate(zip(*columns, budgets)):
+        group = groups.setdefault((model, dataset, method, -1.0 if budget != budget else budget), {})
+        if keys[i] not in group:
+            group[keys[i]] = flats[i]
+    for distinct in groups.values():
         if len(distinct) < 2:
             names.update({k: "" for k in distinct})
             continue
         # each field once, then its values across the settings: linear in settings x fields
         candidates = {f for flat in distinct.values() for f in flat if f not in QUIET_FIELDS and f != "max_train"}
-        fields = sorted(f for f in candidates
-                        if len({json.dumps(d.get(f), default=str) for d in distinct.values()}) > 1)
+        fields = sorted(f for f in candidates if len({_token(d.get(f)) for d in distinct.values()}) > 1)
         for k, flat in distinct.items():
             text = ", ".join(f"{f.removeprefix('method_options.')}={_short(f, flat.get(f, _added_default(f)))}"
                              for f in fields)
             names[k] = f"{flat['tag']}: {text}" if flat.get("tag") and text else (flat.get("tag") or text)
+    keys = pd.Series(keys, index=runs.index)
     return keys, names
+
+
+def _token(value):
+    """A config value as something to compare by: the value with its type for numbers, text and
+    None (1, 1.0 and true differ, as in JSON), its JSON for lists and dicts."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return (type(value).__name__, value if value == value else "nan")
+    return ("json", json.dumps(value, sort_keys=True, default=str))
 
 
 def _added_default(name: str):

@@ -3,10 +3,14 @@ the empty figure and the hover text of a seed spread."""
 
 from __future__ import annotations
 
+import copy
+import functools
+import math
 import zlib
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from ftlab.text import t
 
@@ -83,29 +87,98 @@ def _score_format(metric: str) -> str:
     return ".1%" if metric in FRACTION_METRICS else ".4g"
 
 
-def _layout(fig: go.Figure, title: str, meta: dict, legend: str | None = "right") -> go.Figure:
+def layout_dict(title: str, meta: dict, legend: str | None = "right") -> dict:
+    """What every chart's layout holds: the template, the title, fonts, `meta`, margins and the legend
+    (right of the plot, below it, or none)."""
     legends = {
         "right": dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"),
         # Below the plot area, clear of the x axis title: long run lists wrap into rows.
         "below": dict(orientation="h", x=0, xanchor="left", y=-0.18, yanchor="top"),
     }
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01, xanchor="left"),
-                      font=dict(size=FONT_SIZE), title_font=dict(size=FONT_SIZE + 5),
-                      meta={"empty": False, **meta}, showlegend=legend is not None,
-                      margin=dict(l=70, r=30, t=70, b=70 if legend != "below" else 140))
+    out = dict(template=pio.templates[TEMPLATE], title=dict(text=title, x=0.01, xanchor="left",
+                                                            font=dict(size=FONT_SIZE + 5)),
+               font=dict(size=FONT_SIZE), meta={"empty": False, **meta}, showlegend=legend is not None,
+               margin=dict(l=70, r=30, t=70, b=70 if legend != "below" else 140))
     if legend:
-        fig.update_layout(legend=legends[legend])
+        out["legend"] = legends[legend]
+    return out
+
+
+def _layout(fig: go.Figure, title: str, meta: dict, legend: str | None = "right") -> go.Figure:
+    fig.update_layout(layout_dict(title, meta, legend))
     return fig
+
+
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain trace and layout dicts, without Plotly's per-property validation (the
+    charts build what they know to be valid; validating each property of each trace costs far
+    more than drawing). Its traces and layout read back as usual (fig.data[0].marker.color)."""
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def axis_names(k: int) -> tuple[str, str]:
+    """The x and y axis references of subplot k (1-based, row by row): ("x", "y"), ("x2", "y2")..."""
+    return ("x", "y") if k == 1 else (f"x{k}", f"y{k}")
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_layout(rows: int, cols: int, titled: bool, shared_yaxes, horizontal_spacing: float,
+                 vertical_spacing: float) -> dict:
+    from plotly.subplots import make_subplots
+
+    titles = [str(i) for i in range(rows * cols)] if titled else None
+    layout = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=shared_yaxes,
+                           horizontal_spacing=horizontal_spacing, vertical_spacing=vertical_spacing
+                           ).layout.to_plotly_json()
+    layout.pop("template", None)
+    return layout
+
+
+def grid(rows: int, cols: int, titles: list[str] | None = None, shared_yaxes=False,
+         horizontal_spacing: float = 0.2, vertical_spacing: float = 0.3) -> dict:
+    """The layout of a rows x cols grid of panels as plotly.subplots.make_subplots lays it out
+    (axes xaxis, yaxis, xaxis2, ... row by row; the panels' titles), as a dict, made once per shape:
+    panel k's traces take axis_names(k)."""
+    layout = copy.deepcopy(_grid_layout(rows, cols, titles is not None, shared_yaxes, horizontal_spacing,
+                                        vertical_spacing))
+    if titles is not None:
+        layout["annotations"] = [{**a, "text": text, "font": {"size": FONT_SIZE}}
+                                 for a, text in zip(layout.get("annotations", []), titles)]
+    return layout
+
+
+def axis_key(ref: str) -> str:
+    """The layout key of an axis reference: "x" -> "xaxis", "y3" -> "yaxis3"."""
+    return f"{ref[0]}axis{ref[1:]}"
+
+
+def floats(values) -> list:
+    """Numbers as plain floats for a trace, None where missing (a gap, or no bar)."""
+    out = []
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            f = math.nan
+        out.append(f if math.isfinite(f) else None)
+    return out
+
+
+def thin(n: int, most: int) -> np.ndarray:
+    """At most `most` indices into n points, evenly spread, the first and last always among them:
+    what a line of n points is drawn from."""
+    if n <= most:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max(2, most)).round().astype(int))
 
 
 def empty_figure(message: str) -> go.Figure:
     """A blank figure with `message` centred: what every chart shows when it has no data."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=FONT_SIZE + 3, color="#555"))
-    fig.update_layout(template=TEMPLATE, font=dict(size=FONT_SIZE), meta={"empty": True, "message": message},
-                      xaxis=dict(visible=False), yaxis=dict(visible=False))
-    return fig
+    return figure([], dict(
+        annotations=[dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                          font=dict(size=FONT_SIZE + 3, color="#555"))],
+        template=pio.templates[TEMPLATE], font=dict(size=FONT_SIZE), meta={"empty": True, "message": message},
+        xaxis=dict(visible=False), yaxis=dict(visible=False)))
 
 
 def _err(values) -> list[float]:

@@ -142,9 +142,11 @@ def build(lab) -> SimpleNamespace:
         names = {e["id"]: e["name"] for e in experiments}
         words = t("compare_caption_experiment", names=" · ".join(names.get(i, i) for i in ids), shown=len(runs), ok=n_ok,
                   total=len(everything)) if ids else t("compare_caption", shown=len(runs), ok=n_ok, total=len(everything))
+        if len(runs) > compare_logic.MAX_TABLE_ROWS:
+            words += " " + t("compare_table_recent", n=f"{compare_logic.MAX_TABLE_ROWS:,}")
         return {caption: words, f_experiment: gr.update(choices=compare_logic.experiment_choices(experiments)),
                 versus: compare_logic.versus_full_markdown(runs), verdict: compare_logic.verdicts_markdown(runs),
-                **shown, table: compare_logic.runs_table(runs),
+                **shown, table: compare_logic.runs_table(runs, limit=compare_logic.MAX_TABLE_ROWS),
                 f_dataset: gr.update(choices=choices["dataset"]), f_model: gr.update(choices=choices["model"]),
                 f_method: gr.update(choices=choices["method"])}
 

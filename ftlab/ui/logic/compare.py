@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from ftlab.charts import (FLAT, METRIC_TITLES, flat_configs, group_title, groups_without_full, score_metric, verdicts,
-                          versus_full)
+from ftlab.charts import (FLAT, METRIC_TITLES, flat_configs, group_title, groups_without_full, score_metric,
+                          verdict_count, verdicts, versus_full)
 from ftlab.errors import FtlabError
 from ftlab.text import t
 from ftlab.ui.logic.format import short_dataset, status_word
@@ -25,6 +25,11 @@ from ftlab.ui.logic.format import short_dataset, status_word
 
 # The experiment picker's first choice: whichever experiment is newest when the tab refreshes.
 LATEST = "latest"
+# What the text above and under the score chart lists at most (the most recent settings): more is not read.
+MAX_VERSUS_ROWS = 40
+MAX_VERDICTS = 20
+# Rows the runs table sends (the most recent runs); export gives every run.
+MAX_TABLE_ROWS = 1000
 
 
 def experiment_choices(experiments: list[dict]) -> list[tuple[str, str]]:
@@ -100,15 +105,19 @@ def config_diff(runs: pd.DataFrame | None) -> pd.DataFrame:
     if runs is None or not len(runs) or ("config" not in runs and FLAT not in runs):
         return pd.DataFrame({"id": []})
     flat = flat_configs(runs)
-    keys: list[str] = []
-    for f in flat:
-        keys += [k for k in f if k not in keys]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
     differing = []
     for k in keys:
-        values = {json.dumps(f.get(k), sort_keys=True, default=str) if k in f else "<absent>" for f in flat}
+        values = [f.get(k, _ABSENT) for f in flat]
+        try:
+            distinct = set(values)  # one pass in C where the values are hashable
+            if len(distinct) < 4 and len({v.__class__ for v in values if v is not _ABSENT}) > 1:
+                raise TypeError  # 1, 1.0 and true are one member of a set, and differ (as in JSON)
+        except TypeError:
+            distinct = {_token(v) for v in values}
         if k.startswith("method_options."):
-            values.discard("<absent>")
-        if len(values) > 1:
+            distinct.discard(_ABSENT)
+        if len(distinct) > 1:
             differing.append(k)
     frame = pd.DataFrame({"id": list(runs["id"])})
     for k in differing:
@@ -116,21 +125,43 @@ def config_diff(runs: pd.DataFrame | None) -> pd.DataFrame:
     return frame
 
 
+_ABSENT = ("absent",)  # a field a run's config lacks
+
+
+def _token(value: Any):
+    """A config value as something to compare by: the value with its type for numbers, text and
+    None (1, 1.0 and true differ, as in JSON), its JSON for lists and dicts."""
+    if value is _ABSENT:
+        return _ABSENT
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return (value.__class__, value if value == value else "nan")
+    return ("json", json.dumps(value, sort_keys=True, default=str))
+
+
 def _cell(value: Any) -> str:
     """Config values as text: one type per table column (true, 16, 0.1, ["query"]; None empty)."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    if value.__class__ is int:  # the common cases without json's machinery: the same text
+        return str(value)
+    if value.__class__ is bool:
+        return "true" if value else "false"
+    return json.dumps(value)
 
 
 RUN_TABLE_COLUMNS = [("id", "run"), ("status", "status"), ("method", "method"), ("model", "model"),
                      ("dataset", "dataset"), ("seed", "seed")]
 
 
-def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
-    """The Compare tab's table: who, the headline score, the costs, then the config diff."""
+def runs_table(runs: pd.DataFrame | None, limit: int | None = None) -> pd.DataFrame:
+    """The Compare tab's table: who, the headline score, the costs, then the config diff; with
+    `limit`, only the last `limit` runs (the frame's order: the most recent, as the store lists them)."""
     if runs is None or not len(runs):
         return pd.DataFrame(columns=[label for _, label in RUN_TABLE_COLUMNS] + ["score", "trainable params"])
+    if limit is not None and len(runs) > limit:
+        runs = runs.iloc[len(runs) - limit:]
     score = score_metric(runs)
     out = pd.DataFrame({label: runs[col].values for col, label in RUN_TABLE_COLUMNS if col in runs})
     if "status" in out:
@@ -140,7 +171,8 @@ def runs_table(runs: pd.DataFrame | None) -> pd.DataFrame:
     def num(col, digits=1, scale=1.0):
         if col not in runs:
             return [None] * len(runs)
-        return [None if pd.isna(v) else round(float(v) * scale, digits) for v in runs[col]]
+        values = pd.to_numeric(runs[col], errors="coerce").astype(float) * scale
+        return [None if v != v else round(v, digits) for v in values.tolist()]
 
     out[f"{score.replace('_', ' ')} %"] = num(score, 1, 100.0)
     out["trainable params"] = ["" if pd.isna(v) else f"{int(v):,}"
@@ -172,16 +204,20 @@ def table_headers(columns, score: str) -> dict[str, str]:
 def versus_full_markdown(runs: pd.DataFrame | None) -> str:
     """The answer above the charts: per method, the score it gives up against full fine-tuning of
     the same model, dataset and budget (one comparable group), the parameters it trains instead,
-    the time it saves; then each group that has no full run to compare with, said so."""
+    the time it saves; then each group that has no full run to compare with, said so. The
+    MAX_VERSUS_ROWS most recent settings are listed, and how many more there are."""
     table = versus_full(runs)
     lonely = [group_title(m, short_dataset(d), b) for m, d, b in groups_without_full(runs)]
     if table.empty:
         return "\n\n".join([t("versus_none")] + ([t("versus_no_full", groups="; ".join(lonely))] if lonely else []))
     metric = score_metric(runs[runs["status"] == "succeeded"] if "status" in runs else runs)
     mixed = table[["model", "dataset", "budget"]].fillna(-1).drop_duplicates().shape[0] > 1
+    hidden = max(0, len(table) - MAX_VERSUS_ROWS)
+    if hidden:
+        table = table.loc[table["last_run"].astype(float).nlargest(MAX_VERSUS_ROWS, keep="first").index].sort_index()
     lines = [t("versus_title"), "",
              t("versus_header", metric=t(f"metric_{metric}", metric.replace("_", " "))), "|---|---:|---:|---:|---:|---:|"]
-    for _, r in table.iterrows():
+    for r in table.to_dict("records"):
         name = r["method"] + (f" ({r['variant']})" if r["variant"] else "")
         if mixed:
             name += f" · {group_title(r['model'], short_dataset(r['dataset']), r['budget'])}"
@@ -190,6 +226,8 @@ def versus_full_markdown(runs: pd.DataFrame | None) -> str:
         saved = r["time_saved"]
         time_text = "-" if pd.isna(saved) else t("versus_less" if saved >= 0 else "versus_more", share=f"{abs(saved):.0%}")
         lines.append(f"| {name} | {100 * r['score']:.1f}% | {delta} | {share} | {time_text} | {int(r['n'])} |")
+    if hidden:
+        lines += ["", t("versus_more_settings", n=hidden)]
     if lonely:
         lines += ["", t("versus_no_full", groups="; ".join(lonely))]
     return "\n".join(lines)
@@ -197,17 +235,21 @@ def versus_full_markdown(runs: pd.DataFrame | None) -> str:
 
 def verdicts_markdown(runs: pd.DataFrame | None) -> str:
     """Under the score chart: each gap to full fine-tuning (or to the best setting) in words,
-    with its 95% interval and whether seed noise explains it."""
-    succeeded = runs[runs["status"] == "succeeded"] if runs is not None and "status" in runs else runs
-    found = verdicts(succeeded)
+    with its 95% interval and whether seed noise explains it; those of the MAX_VERDICTS most
+    recent settings, and how many more there are."""
+    found = verdicts(runs, limit=MAX_VERDICTS)  # succeeded runs only (ftlab.charts keeps those)
     if not found:
         return t("verdicts_none")
+    succeeded = runs[runs["status"] == "succeeded"] if "status" in runs else runs
     metric = score_metric(succeeded)
     lines = [t("verdicts_title", metric=t(f"metric_{metric}", METRIC_TITLES.get(metric, "score"))), ""]
     mixed = len({(x["model"], x["dataset"], -1 if x["budget"] != x["budget"] else x["budget"]) for x in found}) > 1
     for v in found:
         where = f" ({group_title(v['model'], short_dataset(v['dataset']), v['budget'])})" if mixed else ""
         lines.append(f"- {v['text']}{where}")
+    hidden = verdict_count(runs) - len(found)
+    if hidden > 0:
+        lines += ["", t("verdicts_more", n=hidden)]
     return "\n".join(lines)
 
 
