@@ -792,6 +792,12 @@ class Store:
         _, rows = self._query("SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status", [])
         return {status: int(n) for status, n in rows}
 
+    def experiments_fingerprint(self) -> tuple[int, int]:
+        """(how many, a hash of every row) of the experiments: changes when one is added or renamed,
+        so a snapshot of job and run records (which carry experiment names) knows to refresh."""
+        _, rows = self._query("SELECT count(*), coalesce(sum(hash(experiments)::HUGEINT), 0) FROM experiments", [])
+        return int(rows[0][0]), int(rows[0][1])
+
     def jobs_fingerprint(self, status=None) -> tuple[int, int]:
         """(how many, a hash of every column of every row) of the jobs with `status` (one or a
         list; None: all): equal between two calls unless one of those jobs changed, came or went

@@ -88,3 +88,40 @@ def test_a_rename_from_another_process_goes_through_the_inbox(tmp_path, keyword_
         assert owner.experiments()[0]["name"] == "shared name"
         with pytest.raises(inbox.CommandError, match="non-empty 'name'"):
             inbox.check({"op": "rename", "experiment": made["id"], "name": "  "})
+
+
+def test_on_a_shared_dashboard_only_the_owner_renames_an_experiment(tmp_path, keyword_csv):
+    from ftlab.policy import PermissionDenied, Policy
+
+    with Lab(str(tmp_path / "x.duckdb"), start_scheduler=False, policy=Policy(require_login=True)) as lab:
+        lab.submit([RunConfig(model="tiny", dataset=keyword_csv, method="head", max_train=64)], owner="ann")
+        (mine,) = lab.experiments()
+        with pytest.raises(PermissionDenied, match="sign in"):
+            lab.rename_experiment(mine["id"], "taken", user=None)
+        with pytest.raises(PermissionDenied, match="only your own experiments"):
+            lab.rename_experiment(mine["id"], "taken", user="bob")
+        assert lab.rename_experiment(mine["id"], "ann's grid", user="ann") == "renamed"
+
+
+def test_a_rename_reaches_what_other_processes_read(tmp_path, keyword_csv, monkeypatch):
+    """The snapshot's job and run records carry experiment names: a rename rewrites them."""
+    from remote_kit import remote_lab
+
+    db = str(tmp_path / "x.duckdb")
+    with Lab(db, start_scheduler=False) as owner:
+        owner.submit([RunConfig(model="tiny", dataset=keyword_csv, method="head", max_train=64)])
+        (made,) = owner.experiments()
+        owner.scheduler.snapshot.write(owner.store, force=True)
+        remote = remote_lab(db, monkeypatch)
+        assert {j["experiment"] for j in remote.jobs()} == {made["name"]}
+        owner.rename_experiment(made["id"], "renamed grid")
+        owner.scheduler.snapshot.write(owner.store, force=True)
+        assert {j["experiment"] for j in remote.jobs()} == {"renamed grid"}
+
+
+def test_a_study_begun_before_experiments_queues_into_its_own(tmp_path):
+    from ftlab.queue.tuning import Tuner
+
+    spec = {"base": RunConfig(model="tiny", dataset="tweets-sentiment", method="lora").to_dict(), "eval_every": 2}
+    _, extra = Tuner._job(spec, "s1", 0, {"lr": 1e-3})
+    assert extra["experiment"]["id"] == "study-s1"  # what the v7 migration named the study's experiment

@@ -223,6 +223,7 @@ class SnapshotWriter:
         self._rest = ""  # the queue file's jobs, as JSON, as last written
         self._body = ""  # the state file's content but its time, as last written
         self._stat: tuple | None = None  # the state file as last written (inode, mtime, size)
+        self._names: tuple | None = None  # the experiments' fingerprint last seen
 
     def write(self, store, scheduler: str | None = None, force: bool = False) -> bool:
         """Bring the snapshot up to date (at most once every SNAPSHOT_EVERY_S unless `force`);
@@ -234,14 +235,17 @@ class SnapshotWriter:
         counts = store.job_counts()
         running = store.jobs_records(status="running")
         queued = store.jobs_fingerprint(status="queued")
-        if queued != self._queued:
+        names = store.experiments_fingerprint()  # records carry experiment names: a rename refreshes them
+        renamed = names != self._names
+        self._names = names
+        if queued != self._queued or renamed:
             jobs = store.jobs_records(status="queued")
             self._write_queue(jobs[PAGE:])
             self._page, self._queued_ids, self._queued = jobs[:PAGE], {j["id"] for j in jobs}, queued
         runs = store.runs_records(status=LIVE_RUNS)
         live = ({j["id"] for j in running} | self._queued_ids, {r["id"] for r in runs})
-        if self.version is None or any(before - now_live or now_live & done for before, now_live, done
-                                       in zip(self.live, live, self.finished)):
+        if self.version is None or renamed or any(before - now_live or now_live & done for before, now_live, done
+                                                  in zip(self.live, live, self.finished)):
             self._write_history(store)
         self.live = live
         body = json.dumps({"pid": os.getpid(), "scheduler": scheduler, "jobs": running + self._page, "runs": runs,

@@ -245,8 +245,11 @@ class Tuner:
              seed: Optional[int] = None) -> tuple[RunConfig, dict]:
         tuned = seed is not None
         config = trial_config(spec, params, tag="tuned" if tuned else "trial", seed=seed)
+        # a study begun before experiments existed: its own, as the store's migration named it
+        experiment = spec.get("experiment") or {"id": f"study-{study_id}", "name": f"{spec['base']['method']} tuning",
+                                                "kind": "tune"}
         return config, {"study_id": study_id, "trial": None if tuned else number, "trial_params": params,
-                        **({"experiment": spec["experiment"]} if spec.get("experiment") else {})}
+                        "experiment": experiment}
 
     def _finish(self, live: LiveStudy, jobs: list[dict]) -> None:
         """Trials done: queue the best setting over the seeds; re-runs done: the study is done."""

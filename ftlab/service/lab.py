@@ -127,17 +127,24 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
         from ftlab.errors import FtlabError
         from ftlab.queue import inbox
 
+        from ftlab.policy import PermissionDenied
+
         if not str(name or "").strip():
             raise FtlabError("an experiment's name cannot be empty")
+        if not self.policy.can_launch:
+            raise PermissionDenied("this dashboard is read-only (leaderboard mode): cannot rename experiments")
         if self.remote:
+            if not self.policy.is_open:  # who owns what is in the database: the process holding it checks
+                raise PermissionDenied("rename experiments from the dashboard that holds the database")
             inbox.send(self.db_path, {"op": "rename", "experiment": experiment_id, "name": str(name)})
             return "sent to the running scheduler"
         found = next((e for e in self.store.experiments_records() if e["id"] == experiment_id), None)
         if found is None:
             raise FtlabError(f"experiment {experiment_id!r} does not exist")
-        if not self.policy.can_launch or (self.policy.owner_only and found.get("owner") != user):
-            raise FtlabError(f"you can rename only your own experiments ({found['name']!r} is "
-                             f"{found.get('owner') or 'nobody'}'s)")
+        if self.policy.owner_only and (not user or found.get("owner") != user):
+            raise PermissionDenied("sign in with Hugging Face to rename experiments" if not user else
+                                   f"you can rename only your own experiments ({found['name']!r} is "
+                                   f"{found.get('owner') or 'nobody'}'s)")
         self.store.rename_experiment(experiment_id, name)
         return "renamed"
 
