@@ -168,3 +168,14 @@ def test_steps_can_be_read_with_a_stride():
         assert list(store.steps_df([1], max_points=5)["step"]) == [1, 76, 151, 226, 300]
         with pytest.raises(ValueError):
             store.steps_df(max_points=1)
+
+
+def test_an_experiment_borrows_the_baselines_it_lacks_from_the_same_model_and_data():
+    def row(id, experiment, method, dataset="d"):
+        return dict(id=id, experiment_id=experiment, model="m", dataset=dataset, method=method, status="succeeded")
+    runs = pd.DataFrame([row(1, "a", "full"), row(2, "a", "lora"), row(3, "b", "majority"), row(4, "b", "zero-shot"),
+                         row(5, "b", "majority", dataset="other"), row(6, "c", "zero-shot"), row(7, "c", "lora")])
+    assert list(compare_logic.select_runs(runs, ["a"])["id"]) == [1, 2, 3, 4, 6]  # its pair's baselines, not others'
+    assert list(compare_logic.select_runs(runs, ["c"])["id"]) == [3, 6, 7]  # its own zero-shot, a borrowed majority
+    assert list(compare_logic.select_runs(runs, None)["id"]) == list(range(1, 8))
+    assert compare_logic.select_runs(runs, ["nothing"]).empty

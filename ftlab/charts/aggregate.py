@@ -74,7 +74,7 @@ def score_metric(runs: pd.DataFrame | None) -> str:
     NER), else accuracy (ftlab.tasks.primary_metric)."""
     if runs is None or len(runs) == 0 or "task" not in runs:
         return primary_metric(())
-    return primary_metric(set(runs["task"].dropna()))
+    return primary_metric(set(runs["task"].dropna().unique()))
 
 
 # aggregate_seeds' results for the last few frames it was given (the frame object itself, held so
@@ -308,6 +308,20 @@ def _train_size(value) -> float:
     return float(value.get("train", math.nan)) if isinstance(value, dict) else math.nan
 
 
+def _train_sizes(values: list) -> list[float]:
+    """_train_size of each value, each distinct stored text parsed once (runs of a launch share it)."""
+    parsed: dict = {}
+    out = []
+    for v in values:
+        if isinstance(v, str):
+            if v not in parsed:
+                parsed[v] = _train_size(v)
+            out.append(parsed[v])
+        else:
+            out.append(_train_size(v))
+    return out
+
+
 def curve_points(runs: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame:
     """One row per (model, dataset, method, setting, training-set size) of the training methods:
     columns model, dataset, method, setting, n_train, mean, std, lo, hi (min and max over seeds),
@@ -325,7 +339,7 @@ def curve_points(runs: pd.DataFrame | None, metric: str | None = None) -> pd.Dat
         "setting": [json.dumps({k: v for k, v in sorted(f.items()) if k not in CURVE_FIELDS
                                 and k not in ("model", "dataset", "method")}, default=str)
                     for f in flat_configs(runs)],
-        "n_train": [_train_size(v) for v in runs["dataset_sizes"]],
+        "n_train": _train_sizes(runs["dataset_sizes"].tolist()),
         "score": _num(runs[metric]) if metric in runs else math.nan,
         "id": _num(runs["id"]) if "id" in runs else np.arange(len(runs), dtype=float),
     }, index=runs.index)

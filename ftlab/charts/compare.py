@@ -19,8 +19,8 @@ from ftlab.charts.aggregate import (_num, _succeeded, _without_baselines, aggreg
                                     curve_points, score_metric)
 from ftlab.charts.settings import GROUP, _labels, _short, budget_text, flat_configs, group_title, label_list
 from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, _ONE_SEED,
-                                _err, _metric_name, _metric_title, _score_format, axis_key, axis_names, empty_figure,
-                                figure, floats, grid, layout_dict, method_style)
+                                _err, _metric_name, _metric_title, _score_format, axis_key, axis_names, clamped_range,
+                                decades, empty_figure, figure, floats, grid, layout_dict, method_style, set_ranges)
 from ftlab.text import t
 
 MAX_PANELS = 9  # comparable groups drawn as panels of one chart; more: choose fewer experiments
@@ -38,25 +38,32 @@ def _recent(frame: pd.DataFrame, most: int) -> tuple[pd.DataFrame, int]:
     return frame.loc[frame.index.isin(keep)], len(frame) - most
 
 
-def _baselines(agg: pd.DataFrame, fmt: str, axes: tuple[str, str] = ("x", "y"), shown: set | None = None
+def _baseline_records(agg: pd.DataFrame) -> list[dict]:
+    """The baseline rows of `agg` (aggregate_seeds) with a score, as dicts: method, model, dataset, budget, mean."""
+    rows = agg[agg["method"].isin(baseline_methods())]
+    return [r for r in rows[["method", "model", "dataset", "budget", "mean"]].to_dict("records")
+            if r["mean"] is not None and np.isfinite(float(r["mean"]))]
+
+
+def _baselines(rows: list[dict], fmt: str, axes: tuple[str, str] = ("x", "y"), shown: set | None = None
                ) -> tuple[list[dict], list[dict], list[str]]:
-    """(shapes, traces, labels) of the baseline rows of `agg` (aggregate_seeds) in the panel whose
-    axes are `axes`: a horizontal line across the panel per baseline, and a legend entry per label
-    not yet in `shown` (which it updates)."""
-    rows = agg[agg["method"].isin(baseline_methods()) & np.isfinite(agg["mean"].astype(float))]
-    mixed = agg[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    """(shapes, traces, labels) of baseline rows (_baseline_records) in the panel whose axes are
+    `axes`: a horizontal line across the panel per baseline, and a legend entry per label not yet
+    in `shown` (which it updates). The model and dataset go into the label when the rows hold more
+    than one pair."""
+    mixed = len({(r["model"], r["dataset"]) for r in rows}) > 1
     shown = set() if shown is None else shown
     shapes, traces, labels = [], [], []
     xref, yref = axes
-    for method, model, dataset, mean in zip(rows["method"], rows["model"], rows["dataset"], rows["mean"]):
-        colour, dash = BASELINE_STYLE.get(method, ("#555555", "dashdot"))
-        where = f" · {model}, {dataset}" if mixed else ""
-        name = t("chart_majority") if method == "majority" else method
-        label = f"{name}{where}: {mean:{fmt}}"
+    for r in rows:
+        colour, dash = BASELINE_STYLE.get(r["method"], ("#555555", "dashdot"))
+        where = f" · {r['model']}, {r['dataset']}" if mixed else ""
+        name = t("chart_majority") if r["method"] == "majority" else r["method"]
+        label = f"{name}{where}: {r['mean']:{fmt}}"
         line = dict(color=colour, dash=dash, width=2)
         # what fig.add_hline(row=, col=) adds, without its search through every subplot
-        shapes.append(dict(type="line", xref=f"{xref} domain", x0=0, x1=1, yref=yref, y0=float(mean), y1=float(mean),
-                           line=line))
+        y = float(r["mean"])
+        shapes.append(dict(type="line", xref=f"{xref} domain", x0=0, x1=1, yref=yref, y0=y, y1=y, line=line))
         if label not in shown:  # the legend entry that names the line
             traces.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=line, name=label,
                                legendgroup=label, hoverinfo="skip", xaxis=xref, yaxis=yref))
@@ -76,7 +83,7 @@ def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str, row=None, co
     if row is not None and col is not None:
         panel = fig.get_subplot(row, col)
         axes = (panel.xaxis.plotly_name.replace("axis", ""), panel.yaxis.plotly_name.replace("axis", ""))
-    shapes, traces, labels = _baselines(agg, fmt, axes, shown)
+    shapes, traces, labels = _baselines(_baseline_records(agg), fmt, axes, shown)
     fig.add_traces(traces)
     fig.layout.shapes = tuple(fig.layout.shapes or ()) + tuple(shapes)
     return labels
@@ -108,13 +115,12 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     every = aggregate_seeds(runs, metric)
     # A log axis cannot place 0 or a missing parameter count; such methods are left out (the
     # baselines, which train nothing, are drawn as horizontal lines instead).
-    agg = every[np.isfinite(every["mean"].astype(float)) & (every["trainable_params"].astype(float) > 0)]
-    if agg.empty:
-        return empty_figure(t("chart_no_score", metric=_metric_name(metric)))
-    agg = agg.reset_index(drop=True)
     # plain lists from here: a panel's few hundred points cost less as Python than as pandas calls
-    col = {c: list(agg[c]) for c in ("model", "dataset", "budget", "method", "variant", "mean", "trainable_params",
-                                      "n", "std", "ci95")}
+    keep = (np.isfinite(every["mean"].astype(float)) & (every["trainable_params"].astype(float) > 0)).to_numpy()
+    col = {c: [v for v, k in zip(every[c].tolist(), keep) if k]
+           for c in ("model", "dataset", "budget", "method", "variant", "mean", "trainable_params", "n", "std", "ci95")}
+    if not col["method"]:
+        return empty_figure(t("chart_no_score", metric=_metric_name(metric)))
     all_labels = label_list(col["method"], col["model"], col["dataset"], col["budget"], col["variant"])
     fmt = _score_format(metric)
     members: dict = {}
@@ -132,7 +138,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     data, shapes, notes = [], [], list(layout.pop("annotations", []))
     in_legend: set = set()
     frontiers, labels, baselines, n_refs = [], [], [], 0
-    baseline_rows = every[every["method"].isin(baseline_methods())]
+    baseline_rows = _baseline_records(every)
     trainable = t("chart_trainable_hover")
     with_ci = (f"mean %{{y:{fmt}}} ± %{{customdata[2]:{fmt}}} (95% CI)<br>"
                f"std %{{customdata[1]:{fmt}}}, n = %{{customdata[0]}}")
@@ -187,10 +193,10 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                               text=t("chart_full_ft"), showarrow=True, arrowhead=2, ax=-70, ay=35,
                               font=dict(size=FONT_SIZE)))
         model, dataset, budget = key
-        lines = baseline_rows[(baseline_rows["model"] == model) & (baseline_rows["dataset"] == dataset)]
-        same_budget = lines[lines["budget"].fillna(-1) == (-1 if budget != budget else budget)]
+        lines = [r for r in baseline_rows if r["model"] == model and r["dataset"] == dataset]
+        same_budget = [r for r in lines if (r["budget"] == budget) or (r["budget"] != r["budget"] and budget != budget)]
         # a baseline of this group's budget, else the pair's (a zero-shot run trains on nothing)
-        lines = same_budget if len(same_budget) else lines
+        lines = same_budget or lines
         more_shapes, traces, found = _baselines(lines, fmt, (xa, ya), in_legend)
         shapes += more_shapes
         data += traces
@@ -220,11 +226,19 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     if hidden:
         title += " " + t("chart_more_groups", "({n} more groups: choose fewer experiments)", n=hidden)
     layout.update(layout_dict(title, {
-        "metric": metric, "n_points": len(agg), "labels": labels, "frontier": frontiers,
+        "metric": metric, "n_points": len(col["method"]), "labels": labels, "frontier": frontiers,
         "full_ft": "full" in col["method"], "n_references": n_refs, "baselines": baselines,
         "groups": titles, "rows": n_rows, "hidden_groups": hidden},
         legend="below" if len(in_legend) > LEGEND_RIGHT_MAX else "right"))
     layout["shapes"], layout["annotations"] = shapes, notes
+    # whole decades on x; a score axis inside 0-100% that keeps every point, its interval where it
+    # fits, and the baselines in view (the scores to beat)
+    xs = [v for trace in data for v in trace["x"]]
+    ys = [(y - e, y + e) for trace in data if trace.get("error_y") for y, e in zip(trace["y"], trace["error_y"]["array"])]
+    ys += [(y, y) for trace in data if not trace.get("error_y") for y in trace["y"]]
+    ys += [(shape["y0"], shape["y0"]) for shape in shapes]
+    set_ranges(layout, decades(xs), clamped_range([a for a, _ in ys], [b for _, b in ys])
+               if metric in FRACTION_METRICS else None)
     return figure(data, layout)
 
 
@@ -238,16 +252,15 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
     metric = metric or score_metric(_succeeded(runs))
     points = curve_points(runs, metric)
     curve_keys = ["model", "dataset", "method", "setting"]
-    sizes = points.groupby(curve_keys, sort=False)["n_train"].transform("nunique")
-    points = points[sizes >= 2] if len(points) else points
-    if points.empty:
-        return empty_figure(t("chart_curve_empty"))
-    fmt = _score_format(metric)
     # plain lists from here: a curve is a handful of points
-    col = {c: list(points[c]) for c in curve_keys + ["n_train", "mean", "lo", "hi", "n", "last_run"]}
+    col = {c: points[c].tolist() for c in curve_keys + ["n_train", "mean", "lo", "hi", "n", "last_run"]}
     curves: dict = {}
     for i, key in enumerate(zip(*(col[c] for c in curve_keys))):
         curves.setdefault(key, []).append(i)
+    curves = {k: idx for k, idx in curves.items() if len({col["n_train"][i] for i in idx}) >= 2}
+    if not curves:
+        return empty_figure(t("chart_curve_empty"))
+    fmt = _score_format(metric)
     newest = sorted(curves, key=lambda k: max(col["last_run"][i] for i in curves[k]), reverse=True)
     kept = set(newest[:MAX_CURVE_SETTINGS])
     hidden = len(curves) - len(kept)
@@ -275,14 +288,16 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
         labels.append(label)
         x, mean = floats(col["n_train"][i] for i in idx), floats(col["mean"][i] for i in idx)
         lo, hi = floats(col["lo"][i] for i in idx), floats(col["hi"][i] for i in idx)
-        line = lines.setdefault(method, {"x": [], "y": [], "custom": [], "band_x": [], "band_y": []})
+        line = lines.setdefault(method, {"x": [], "y": [], "custom": [], "text": [], "band_x": [], "band_y": []})
         if line["x"]:
             line["x"].append(None)
             line["y"].append(None)
-            line["custom"].append([None, None, None, None])
+            line["custom"].append([math.nan] * 3)
+            line["text"].append("")
         line["x"] += x
         line["y"] += mean
-        line["custom"] += [[int(col["n"][i]), a, b, label] for i, a, b in zip(idx, lo, hi)]
+        line["custom"] += [[col["n"][i], a, b] for i, a, b in zip(idx, lo, hi)]
+        line["text"] += [label] * len(idx)
         if any(col["n"][i] > 1 for i in idx):
             if line["band_x"]:
                 line["band_x"].append(None)
@@ -299,21 +314,24 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
         data.append(dict(
             type="scatter", x=line["x"], y=line["y"], mode="lines+markers", name=method, legendgroup=method,
             line=dict(color=colour, width=2.5 if method == "full" else 2),
-            marker=dict(symbol=symbol, size=9, color=colour), customdata=line["custom"],
-            hovertemplate=(f"<b>%{{customdata[3]}}</b><br>%{{x:,.0f}} training examples<br>mean %{{y:{fmt}}} over "
+            marker=dict(symbol=symbol, size=9, color=colour),
+            customdata=np.array(line["custom"], dtype=float), hovertext=line["text"],
+            hovertemplate=(f"<b>%{{hovertext}}</b><br>%{{x:,.0f}} training examples<br>mean %{{y:{fmt}}} over "
                            f"%{{customdata[0]}} seed(s), from %{{customdata[1]:{fmt}}} to %{{customdata[2]:{fmt}}}"
                            "<extra></extra>")))
-    pairs = pd.DataFrame(sorted({k[:2] for k in curves}, key=str), columns=["model", "dataset"])
-    every = aggregate_seeds(runs, metric)
-    every = every.merge(pairs, on=["model", "dataset"])
-    baseline_rows = every[every["method"].isin({"majority", "zero-shot"})]
+    pairs = {k[:2] for k in curves}
     # The majority label can change with the subset; one line per method: the mean over the sizes.
-    baseline_rows = baseline_rows.groupby(["model", "dataset", "method"], as_index=False).agg(mean=("mean", "mean"))
-    shapes, traces, baselines = _baselines(baseline_rows, fmt)
+    means: dict = {}
+    for r in _baseline_records(aggregate_seeds(runs, metric)):
+        if r["method"] in ("majority", "zero-shot") and (r["model"], r["dataset"]) in pairs:
+            means.setdefault((r["model"], r["dataset"], r["method"]), []).append(float(r["mean"]))
+    shapes, traces, baselines = _baselines(
+        [dict(model=mo, dataset=d, method=m, mean=sum(v) / len(v)) for (mo, d, m), v in sorted(means.items())], fmt)
     data += traces
     shots = _succeeded(runs)
-    shots = shots[(shots["method"] == "few-shot") & shots["dataset"].isin(pairs["dataset"])] if len(shots) else shots
-    if len(shots):
+    if len(shots) and (shots["method"] == "few-shot").any():
+        shots = shots[(shots["method"] == "few-shot") & shots["dataset"].isin({d for _, d in pairs})]
+    if len(shots) and "few-shot" in set(shots["method"]):
         k = [f.get("method_options.shots", 4) for f in flat_configs(shots)]
         n_classes = [len(json.loads(v)) if isinstance(v, str) else len(v or []) for v in shots["label_names"]] \
             if "label_names" in shots else [1] * len(shots)
@@ -325,14 +343,17 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
                                        "<extra></extra>"))
         baselines.append(t("chart_few_shot"))
     title = t("chart_curve_title", metric=_metric_title(metric).split(" (")[0].lower())
-    if hidden:
-        title += " " + t("chart_more_settings", n=hidden)
+    if hidden:  # on a line of its own: the chart is half the page wide
+        title += f"<br><span style='font-size:{FONT_SIZE}px'>{t('chart_more_settings', n=hidden)}</span>"
     layout = dict(xaxis=dict(type="log", title=dict(text=t("chart_examples_axis")), dtick=1, tickformat="~s"),
                   yaxis=dict(title=dict(text=_metric_title(metric)),
                              **({"tickformat": ".0%"} if metric in FRACTION_METRICS else {})),
                   shapes=shapes)
     layout.update(layout_dict(title, {"metric": metric, "curves": labels, "n_points": sum(map(len, curves.values())),
                                       "baselines": baselines, "hidden_settings": hidden}))
+    ys = [y for trace in data for y in trace["y"]] + [shape["y0"] for shape in shapes]
+    set_ranges(layout, decades(x for trace in data for x in trace["x"]),
+               clamped_range(ys, ys) if metric in FRACTION_METRICS else None)
     return figure(data, layout)
 
 

@@ -39,9 +39,9 @@ def _labels(agg: pd.DataFrame) -> list[str]:
     it mixes budgets ("lora (64 examples)"), and by the config fields that tell a method's variants
     apart within a group when it has several ("lora (tuned: lr=0.0035)")."""
     n = len(agg)
-    return label_list(list(agg["method"]), list(agg["model"]), list(agg["dataset"]),
-                      list(agg["budget"]) if "budget" in agg else [float("nan")] * n,
-                      list(agg["variant"]) if "variant" in agg else [""] * n)
+    return label_list(agg["method"].tolist(), agg["model"].tolist(), agg["dataset"].tolist(),
+                      agg["budget"].tolist() if "budget" in agg else [float("nan")] * n,
+                      agg["variant"].tolist() if "variant" in agg else [""] * n)
 
 
 def label_list(methods: list, models: list, datasets: list, budgets: list, variants: list) -> list[str]:
@@ -133,7 +133,7 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
     keys = [json.dumps(f, sort_keys=True, default=str) for f in flats]
     names: dict = {}
     budgets = [budget_of(f) for f in flats]
-    columns = [list(runs[c]) if c in runs else [None] * len(runs) for c in ("model", "dataset", "method")]
+    columns = [runs[c].tolist() if c in runs else [None] * len(runs) for c in ("model", "dataset", "method")]
     # each (model, dataset, method, budget) once, its distinct settings in the order first met:
     # one pass over the runs (plain lists, no pandas per row)
     groups: dict = {}

@@ -58,6 +58,44 @@ def method_style(method: str) -> tuple[str, str]:
     return PALETTE[i % len(PALETTE)], SYMBOLS[i % len(SYMBOLS)]
 
 
+EDGE = 0.03  # how far a clamped score axis may run past 0% / 100%
+
+
+def clamped_range(lows, highs) -> list[float] | None:
+    """A score axis (fractions) inside 0-100% around these low and high ends (points minus and plus
+    their error bars, the baselines): with 2 seeds a 95% interval is +-12.7 standard errors and
+    can reach far past 0% or 100%, and autorange would shrink the points into a band. Bars running
+    past the range are cut at the frame. None when there is nothing to place."""
+    lows = [float(v) for v in lows if v is not None and math.isfinite(float(v))]
+    highs = [float(v) for v in highs if v is not None and math.isfinite(float(v))]
+    if not lows or not highs:
+        return None
+    lo, hi = max(0.0, min(lows)), min(1.0, max(highs))
+    # Room for a marker (13-20 px) at either end of a ~300 px plot area: about a tenth of the range.
+    pad = 0.08 * max(hi - lo, 0.02) + 0.005
+    # A sliver past 0% and 100% keeps the 0% label off the x axis's first tick label.
+    return [max(-EDGE, lo - pad), min(1.0 + EDGE, hi + pad)]
+
+
+def decades(xs) -> list[int] | None:
+    """A log axis's range in whole decades around these values, so at least two decade ticks (100,
+    1k, 10k...) label it: with points between 195 and 4,291 plotly's range holds only "1k"."""
+    xs = [float(x) for x in xs if x is not None and math.isfinite(float(x)) and float(x) > 0]
+    if not xs:
+        return None
+    # keep markers off the frame
+    return [math.floor(math.log10(min(xs)) - 0.15), math.ceil(math.log10(max(xs)) + 0.15)]
+
+
+def set_ranges(layout: dict, x: list | None = None, y: list | None = None) -> dict:
+    """Fix every x axis of `layout` to range `x` and every y axis to `y` (when given)."""
+    for key in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
+        wanted = x if key.startswith("x") else y
+        if wanted is not None:
+            layout[key] = {**layout[key], "range": wanted, "autorange": False}
+    return layout
+
+
 def fraction_ticks(fig: go.Figure, values, axis: str = "y") -> go.Figure:
     """A % axis whose ticks read as distinct numbers: one decimal where the values span under 5
     points (never "70% 70% 69%"), and a range of at least 10 points around them, inside 0-100%

@@ -13,7 +13,7 @@ from ftlab import charts
 from ftlab.errors import FtlabError, one_line
 from ftlab.text import t
 from ftlab.ui.access import visitor
-from ftlab.ui.common import clamp_fraction_axis, decade_range, sized
+from ftlab.ui.common import sized
 from ftlab.ui.i18n import L
 from ftlab.ui.logic import compare as compare_logic
 from ftlab.ui.logic.format import status_markdown
@@ -25,16 +25,16 @@ ROW_HEIGHT = 300  # each further row of a chart's panels
 
 
 def _score(runs, curves):
-    datasets = set(runs["dataset"].dropna()) if len(runs) and "dataset" in runs else set()
+    datasets = set(runs["dataset"].dropna().unique()) if len(runs) and "dataset" in runs else set()
     reference = charts.references_for(next(iter(datasets))) if len(datasets) == 1 else None
-    return decade_range(clamp_fraction_axis(charts.score_vs_params(runs, reference=reference)))
+    return charts.score_vs_params(runs, reference=reference)  # axes fixed there: whole decades, scores in 0-100%
 
 
 # The Compare tab's charts: name -> (draw(runs, curves), height, drawn only when it has points). A chart
 # is its function in ftlab.charts, its catalogue keys, a line here and its place in `build`.
 CHARTS = {
     "score": (_score, HEIGHTS["score"], False),
-    "curve": (lambda runs, c: decade_range(clamp_fraction_axis(charts.learning_curve(runs))), HEIGHTS["score"], True),
+    "curve": (lambda runs, c: charts.learning_curve(runs), HEIGHTS["score"], True),
     "forgetting": (lambda runs, c: charts.forgetting(runs), HEIGHTS["score"], True),
     "throughput": (lambda runs, c: charts.throughput(runs), HEIGHTS["bars"], False),
     "memory": (lambda runs, c: charts.memory_and_time(runs), HEIGHTS["bars"], False),

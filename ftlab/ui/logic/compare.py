@@ -27,7 +27,7 @@ from ftlab.ui.logic.format import short_dataset, status_word
 LATEST = "latest"
 # What the text above and under the score chart lists at most (the most recent settings): more is not read.
 MAX_VERSUS_ROWS = 40
-MAX_VERDICTS = 20
+MAX_VERDICTS = 12
 # Rows the runs table sends (the most recent runs); export gives every run.
 MAX_TABLE_ROWS = 1000
 
@@ -65,11 +65,14 @@ def select_runs(runs: pd.DataFrame | None, experiment_ids: list[str] | None) -> 
 
     mine = runs["experiment_id"].isin(experiment_ids)
     chosen = runs[mine]
-    pairs = set(zip(chosen["model"], chosen["dataset"]))
-    have = set(zip(chosen["model"], chosen["dataset"], chosen["method"]))
-    borrowed = [not m and meth in baseline_methods() and (mo, d) in pairs and (mo, d, meth) not in have
-                for m, mo, d, meth in zip(mine, runs["model"], runs["dataset"], runs["method"])]
-    return runs[mine | pd.Series(borrowed, index=runs.index)].reset_index(drop=True)
+    pairs = set(zip(chosen["model"].tolist(), chosen["dataset"].tolist()))
+    have = set(zip(chosen["model"].tolist(), chosen["dataset"].tolist(), chosen["method"].tolist()))
+    others = runs[~mine & runs["method"].isin(baseline_methods())]  # the baselines of other experiments: a few
+    borrowed = pd.Series(False, index=runs.index)
+    if len(others):
+        borrowed[others.index] = [(mo, d) in pairs and (mo, d, meth) not in have for mo, d, meth in
+                                  zip(others["model"].tolist(), others["dataset"].tolist(), others["method"].tolist())]
+    return runs[mine | borrowed].reset_index(drop=True)
 
 
 def filter_choices(runs: pd.DataFrame | None) -> dict[str, list[str]]:
@@ -148,6 +151,8 @@ def _cell(value: Any) -> str:
         return str(value)
     if value.__class__ is bool:
         return "true" if value else "false"
+    if value.__class__ is float and math.isfinite(value):
+        return repr(value)
     return json.dumps(value)
 
 
