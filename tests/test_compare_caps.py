@@ -179,3 +179,26 @@ def test_an_experiment_borrows_the_baselines_it_lacks_from_the_same_model_and_da
     assert list(compare_logic.select_runs(runs, ["c"])["id"]) == [3, 6, 7]  # its own zero-shot, a borrowed majority
     assert list(compare_logic.select_runs(runs, None)["id"]) == list(range(1, 8))
     assert compare_logic.select_runs(runs, ["nothing"]).empty
+
+
+def test_a_borrowed_baseline_is_the_one_of_the_same_budget():
+    """Experiment B trains on 64 and 256 examples and ran the majority class on 64 only: the one
+    borrowed for 256 is A's majority class on 256 examples, not B's 64-example line."""
+    def row(id, experiment, method, budget):
+        return dict(id=id, experiment_id=experiment, model="m", dataset="d", method=method, status="succeeded",
+                    config=json.dumps({"method": method, "max_train": budget}))
+    runs = pd.DataFrame([row(1, "a", "lora", 256), row(2, "a", "majority", 256), row(3, "a", "majority", 1000),
+                         row(4, "b", "lora", 64), row(5, "b", "lora", 256), row(6, "b", "majority", 64)])
+    assert list(compare_logic.select_runs(runs, ["b"])["id"]) == [2, 4, 5, 6]  # not the 1,000-example line
+    lonely = pd.DataFrame([row(1, "a", "majority", 1000), row(2, "b", "lora", 64)])
+    assert list(compare_logic.select_runs(lonely, ["b"])["id"]) == [1, 2]  # none of its budget: the pair's
+
+
+def test_a_baseline_of_another_budget_says_which_in_its_label():
+    def row(id, method, budget, score, params):
+        return dict(id=id, status="succeeded", model="m", dataset="d", task="classification", method=method, seed=0,
+                    accuracy=score, trainable_params=params, config=json.dumps({"method": method, "max_train": budget}))
+    frame = pd.DataFrame([row(1, "lora", 256, 0.7, 1000), row(2, "lora", 64, 0.6, 1000), row(3, "majority", 64, 0.3, 0)])
+    fig = charts.score_vs_params(frame)
+    assert "majority class: 30.0%" in fig.layout.meta["baselines"]  # the 64-example panel: its own
+    assert "majority class (64 examples): 30.0%" in fig.layout.meta["baselines"]  # the 256 panel: borrowed, said so

@@ -57,7 +57,7 @@ def _baselines(rows: list[dict], fmt: str, axes: tuple[str, str] = ("x", "y"), s
     xref, yref = axes
     for r in rows:
         colour, dash = BASELINE_STYLE.get(r["method"], ("#555555", "dashdot"))
-        where = f" · {r['model']}, {r['dataset']}" if mixed else ""
+        where = (f" · {r['model']}, {r['dataset']}" if mixed else "") + (f" ({r['note']})" if r.get("note") else "")
         name = t("chart_majority") if r["method"] == "majority" else r["method"]
         label = f"{name}{where}: {r['mean']:{fmt}}"
         line = dict(color=colour, dash=dash, width=2)
@@ -195,8 +195,8 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
         model, dataset, budget = key
         lines = [r for r in baseline_rows if r["model"] == model and r["dataset"] == dataset]
         same_budget = [r for r in lines if (r["budget"] == budget) or (r["budget"] != r["budget"] and budget != budget)]
-        # a baseline of this group's budget, else the pair's (a zero-shot run trains on nothing)
-        lines = same_budget or lines
+        # a baseline of this group's budget, else the pair's, each labelled with the budget it had
+        lines = same_budget or [{**r, "note": budget_text(r["budget"])} for r in lines]
         more_shapes, traces, found = _baselines(lines, fmt, (xa, ya), in_legend)
         shapes += more_shapes
         data += traces

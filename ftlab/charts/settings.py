@@ -30,8 +30,11 @@ def budget_text(budget) -> str:
 
 
 def group_title(model, dataset, budget) -> str:
-    """A comparable group's name: "minilm / tweets-sentiment · 256 examples"."""
-    return f"{model} / {dataset} · {budget_text(budget)}"
+    """A comparable group's name: "minilm / tweets-sentiment · 256 examples" ("?" for what a run did not record)."""
+    def known(value):
+        return "?" if value is None or value != value else value
+
+    return f"{known(model)} / {known(dataset)} · {budget_text(budget)}"
 
 
 def _labels(agg: pd.DataFrame) -> list[str]:

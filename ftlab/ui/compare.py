@@ -82,6 +82,7 @@ def build(lab) -> SimpleNamespace:
                                elem_id="compare-status", scale=2)
         refresh_btn = gr.Button(L("refresh"), size="sm", elem_id="compare-refresh", scale=1, min_width=90)
     caption = gr.Markdown(elem_id="compare-caption")
+    shown_ids = gr.State([])  # the experiment ids the charts show (the picker's "latest" resolved)
     versus = gr.Markdown(elem_id="compare-versus-full", elem_classes="ftlab-compact")
     plots = {}
     plots["score"] = gr.Plot(elem_id="compare-score", show_label=False)
@@ -131,6 +132,8 @@ def build(lab) -> SimpleNamespace:
             everything, experiments, ids, runs = load_runs(chosen, datasets, models, methods, statuses)
             runs = charts.prepared(runs)  # each stored config parsed once for every chart and table
             figs = figures(lab, runs, smooth)
+            answers = {versus: compare_logic.versus_full_markdown(runs), verdict: compare_logic.verdicts_markdown(runs),
+                       table: compare_logic.runs_table(runs, limit=compare_logic.MAX_TABLE_ROWS)}
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("compare")
@@ -139,26 +142,24 @@ def build(lab) -> SimpleNamespace:
         n_ok = int((runs["status"] == "succeeded").sum()) if len(runs) else 0
         shown = {plots[name]: gr.update(value=fig, visible=bool((fig.layout.meta or {}).get("n_points")))
                  if CHARTS[name][2] else fig for name, fig in figs.items()}
-        names = {e["id"]: e["name"] for e in experiments}
+        names = {e["id"]: compare_logic.experiment_name(e) for e in experiments}
         words = t("compare_caption_experiment", names=" · ".join(names.get(i, i) for i in ids), shown=len(runs), ok=n_ok,
                   total=len(everything)) if ids else t("compare_caption", shown=len(runs), ok=n_ok, total=len(everything))
         if len(runs) > compare_logic.MAX_TABLE_ROWS:
             words += " " + t("compare_table_recent", n=f"{compare_logic.MAX_TABLE_ROWS:,}")
         return {caption: words, f_experiment: gr.update(choices=compare_logic.experiment_choices(experiments)),
-                versus: compare_logic.versus_full_markdown(runs), verdict: compare_logic.verdicts_markdown(runs),
-                **shown, table: compare_logic.runs_table(runs, limit=compare_logic.MAX_TABLE_ROWS),
+                shown_ids: ids or [], **answers, **shown,
                 f_dataset: gr.update(choices=choices["dataset"]), f_model: gr.update(choices=choices["model"]),
                 f_method: gr.update(choices=choices["method"])}
 
-    outputs = [caption, versus, verdict, *plots.values(), table, f_experiment, f_dataset, f_model, f_method]
+    outputs = [caption, versus, verdict, *plots.values(), table, f_experiment, f_dataset, f_model, f_method, shown_ids]
     gr.on([refresh_btn.click, *(f.input for f in filters[:5]), smoothing.release], refresh, filters, outputs)
 
     def rename(request: gr.Request, profile: gr.OAuthProfile | None, chosen, datasets, models, methods, statuses,
-               smooth, name):
-
+               smooth, name, ids):
         try:
-            ids = compare_logic.chosen_experiments(chosen, lab.experiments()) or []
-            if len(ids) != 1:
+            # the experiments on screen, as the last refresh resolved them ("latest" may be newer by now)
+            if len(ids or []) != 1:
                 raise FtlabError(t("compare_rename_one"))
             lab.rename_experiment(ids[0], name, user=visitor(request, profile))
         except Exception as err:
@@ -168,7 +169,7 @@ def build(lab) -> SimpleNamespace:
         return {**refresh(chosen, datasets, models, methods, statuses, smooth), rename_box: "",
                 caption: status_markdown(t("compare_renamed", name=name.strip()))}
 
-    rename_btn.click(rename, filters + [rename_box], outputs + [rename_box])
+    rename_btn.click(rename, filters + [rename_box, shown_ids], outputs + [rename_box])
 
     def export(fmt):
         def run(chosen, datasets, models, methods, statuses, _smoothing=None):

@@ -119,3 +119,38 @@ def test_study_picker_and_summary():
     assert "1 pruned, 1 running, 1 succeeded" in text
     assert "Best: trial 0, lr=0.00312, r=16, validation accuracy 68.7%; re-run over 2 seed(s)" in text
     assert "tick **Tune**" in study_markdown(None)
+
+
+def test_compare_refreshes_over_runs_that_recorded_no_model_or_dataset(tmp_path):
+    """A run whose model and dataset were never recorded is drawn in a group named "?", not a crash."""
+    import gradio as gr
+
+    from ftlab.service import Lab
+    from ftlab.ui import compare
+
+    with Lab(str(tmp_path / "c.duckdb"), start_scheduler=False) as lab, gr.Blocks():
+        for dataset, method in ((None, "lora"), ("d", "full"), ("d", "lora")):
+            run_id = lab.store.create_run({"method": method}, "h", model=None, dataset=dataset, task="classification",
+                                          method=method, seed=0, versions={})
+            lab.store.record_event(run_id, {"event": "started", "time": 0, "params": {"trainable_params": 10}})
+            lab.store.record_event(run_id, {"event": "finished", "time": 1, "summary": {"accuracy": 0.5, "wall_s": 2.0}})
+        out = compare.build(lab).refresh([], None, None, None, ["succeeded"])
+    texts = [v for v in out.values() if isinstance(v, str)]
+    assert any("3** run(s) shown" in v for v in texts), texts
+    assert any("? / ?" in v for v in texts)  # the group without a full run, named as well as it can be
+
+
+def test_the_experiment_picker_lists_experiments_with_runs_newest_first_in_the_pages_language():
+    from ftlab.text import using
+
+    experiments = [{"id": "x2", "name": "lora · tiny / kw", "kind": "grid", "n_runs": 3},
+                   {"id": "x1", "name": "queued only", "kind": "grid", "n_runs": 0},
+                   {"id": "earlier", "name": "Earlier runs", "kind": "earlier", "n_runs": 7}]
+    choices = compare_logic.experiment_choices(experiments)
+    assert [v for _, v in choices] == ["latest", "x2", "earlier"]  # one with no run yet is not offered
+    assert choices[1][0] == "lora · tiny / kw · 3 runs"
+    assert compare_logic.chosen_experiments(["latest"], experiments) == ["x2"]
+    assert compare_logic.chosen_experiments([], experiments) is None  # nothing chosen: every run
+    assert compare_logic.chosen_experiments(["latest", "x2", "earlier"], experiments) == ["x2", "earlier"]
+    with using("zh"):
+        assert compare_logic.experiment_choices(experiments)[2][0].startswith("早先的运行")

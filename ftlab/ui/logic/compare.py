@@ -38,8 +38,16 @@ def experiment_choices(experiments: list[dict]) -> list[tuple[str, str]]:
     out = [(t("compare_latest"), LATEST)]
     for e in experiments:
         if e.get("n_runs"):
-            out.append((t("compare_experiment_choice", name=e["name"], n=e["n_runs"]), e["id"]))
+            out.append((t("compare_experiment_choice", name=experiment_name(e), n=e["n_runs"]), e["id"]))
     return out
+
+
+def experiment_name(experiment: dict) -> str:
+    """An experiment's name as the page shows it: the runs from before experiments existed in the
+    page's language (the store names them "Earlier runs"), the others as named."""
+    if experiment.get("kind") == "earlier" and experiment.get("name") == "Earlier runs":
+        return t("exp_earlier")
+    return str(experiment.get("name"))
 
 
 def chosen_experiments(chosen, experiments: list[dict]) -> list[str] | None:
@@ -55,23 +63,47 @@ def chosen_experiments(chosen, experiments: list[dict]) -> list[str] | None:
 
 def select_runs(runs: pd.DataFrame | None, experiment_ids: list[str] | None) -> pd.DataFrame:
     """The runs of these experiments (all runs for None), and the baselines they lack: the
-    majority class or zero-shot run of the same model and data from another experiment is a
-    shared reference line, so every chart of an experiment keeps its baselines."""
+    majority class or zero-shot run of the same model, data and budget from another experiment is a
+    shared reference line, so every chart of an experiment keeps its baselines (of another budget
+    only where the chosen runs have no baseline of that method at all)."""
     if runs is None or not len(runs):
         return pd.DataFrame() if runs is None else runs
     if experiment_ids is None or "experiment_id" not in runs:
         return runs
     from ftlab.charts import baseline_methods
 
+    from ftlab.charts.settings import budget_of, flat_config
+
+    def budgets(frame):  # a run's budget, -1 for the whole training set (NaN never equals itself)
+        return [-1.0 if b != b else b for b in (budget_of(flat_config(c)) for c in frame["config"])] \
+            if "config" in frame else [-1.0] * len(frame)
+
     mine = runs["experiment_id"].isin(experiment_ids)
     chosen = runs[mine]
-    pairs = set(zip(chosen["model"].tolist(), chosen["dataset"].tolist()))
-    have = set(zip(chosen["model"].tolist(), chosen["dataset"].tolist(), chosen["method"].tolist()))
+    keys = list(zip(chosen["model"].tolist(), chosen["dataset"].tolist(), budgets(chosen)))
+    wanted = set(keys)  # (model, dataset, budget) groups the chosen runs train in
+    methods = chosen["method"].tolist()
+    have = {(*k, m) for k, m in zip(keys, methods)}
+    have_any = {(k[0], k[1], m) for k, m in zip(keys, methods)}
     others = runs[~mine & runs["method"].isin(baseline_methods())]  # the baselines of other experiments: a few
     borrowed = pd.Series(False, index=runs.index)
     if len(others):
-        borrowed[others.index] = [(mo, d) in pairs and (mo, d, meth) not in have for mo, d, meth in
-                                  zip(others["model"].tolist(), others["dataset"].tolist(), others["method"].tolist())]
+        picks = []
+        for mo, d, b, meth in zip(others["model"].tolist(), others["dataset"].tolist(), budgets(others),
+                                  others["method"].tolist()):
+            same_group = (mo, d, b) in wanted and (mo, d, b, meth) not in have
+            any_budget = (mo, d) in {(k[0], k[1]) for k in wanted} and (mo, d, meth) not in have_any
+            picks.append(same_group or any_budget)
+        borrowed[others.index] = picks
+        taken = others[borrowed[others.index].to_numpy()]
+        # a baseline of the group's own budget makes one of another budget unnecessary
+        exact = {(mo, d, b, meth) for mo, d, b, meth in zip(taken["model"].tolist(), taken["dataset"].tolist(),
+                                                               budgets(taken), taken["method"].tolist())
+                 if (mo, d, b) in wanted}
+        for i, mo, d, b, meth in zip(taken.index, taken["model"].tolist(), taken["dataset"].tolist(), budgets(taken),
+                                     taken["method"].tolist()):
+            if (mo, d, b) not in wanted and any(e[0] == mo and e[1] == d and e[3] == meth for e in exact):
+                borrowed[i] = False
     return runs[mine | borrowed].reset_index(drop=True)
 
 

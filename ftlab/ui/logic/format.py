@@ -43,7 +43,9 @@ def format_duration(seconds: float | None) -> str:
 
 
 def short_dataset(spec: str | None) -> str | None:
-    """Uploaded files show as their file name, not the server path."""
+    """Uploaded files show as their file name, not the server path; no dataset recorded: "?"."""
+    if not isinstance(spec, str):
+        return "?" if spec is None or spec != spec else str(spec)
     if spec and ("/" in spec or os.sep in spec) and Path(spec).suffix.lower() in UPLOAD_SUFFIXES:
         return Path(spec).name
     return spec
