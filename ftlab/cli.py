@@ -593,6 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    # The libraries' notices of their own future changes (peft reading transformers' deprecated
+    # is_gradient_checkpointing, say) are not the user's to act on: the console keeps to one line.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)(\.|$)")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

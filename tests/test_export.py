@@ -130,6 +130,7 @@ def test_exports_that_cannot_work_are_refused_with_what_to_use(keyword_csv, tmp_
     assert done.returncode == 0 and done.stdout.startswith(f"run {full_id} exported as merged to "), done.stderr[-500:]
     from ftlab import cli
 
+    capsys.readouterr()  # what training printed before: only the command's own output counts below
     assert cli.main(["export", str(full_id), "--format", "adapter", "--out", str(tmp_path / "cli2"), "--db", db]) != 0
     err = capsys.readouterr().err.strip()
     assert "use --format merged" in err and "\n" not in err and "Traceback" not in err

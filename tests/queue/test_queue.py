@@ -462,7 +462,7 @@ def test_a_job_in_its_test_pass_says_so_instead_of_eta_0(scripted):
     assert job["eta_s"] is None and job["step"] == job["total_steps"] == 4
     from ftlab.ui.logic.queue import jobs_table
 
-    assert jobs_table([job]).iloc[0, 4] == "evaluating test: 600 / 1,000"
+    assert jobs_table([job])["progress"].iloc[0] == "evaluating test: 600 / 1,000"
     handle = sched.backend.handles[0]
     handle.events.append({"event": "progress", "time": time.time(), "split": "test", "done": 1000, "total": 1000})
     handle.finish(steps=4)

@@ -19,6 +19,7 @@ expect = sync_api.expect
 def filled(tmp_path_factory, keyword_csv):
     from ftlab import service
     from ftlab.config import RunConfig
+    from ftlab.experiments import new_experiment
     from ftlab.store import Store
 
     folder = tmp_path_factory.mktemp("adaptation")
@@ -26,17 +27,23 @@ def filled(tmp_path_factory, keyword_csv):
     db = str(folder / "adapt.duckdb")
     base = dict(model="tiny", max_eval=40, batch_size=16, epochs=2)
     ids = {}
+    # one experiment, as an experiment file trains them: Compare opens on it whole
+    made = new_experiment([RunConfig(dataset=keyword_csv, method="head", **base)], kind="file", name="adaptation map")
+
+    def train_now(config, store, db_path):
+        return service.train_now(config, store, db_path=db_path, experiment=made)
+
     with Store(db) as store:
         for size in (16, 64):
             for seed in (0, 1):
-                service.train_now(RunConfig(dataset=keyword_csv, method="head", max_train=size, balanced_train=True,
+                train_now(RunConfig(dataset=keyword_csv, method="head", max_train=size, balanced_train=True,
                                             seed=seed, **base), store, db_path=db)
-        service.train_now(RunConfig(dataset=keyword_csv, method="zero-shot", max_train=64, balanced_train=True,
+        train_now(RunConfig(dataset=keyword_csv, method="zero-shot", max_train=64, balanced_train=True,
                                     **base), store, db_path=db)
-        ids["parent"], _, err = service.train_now(RunConfig(dataset=keyword_csv, method="full", max_train=120, lr=3e-3,
+        ids["parent"], _, err = train_now(RunConfig(dataset=keyword_csv, method="full", max_train=120, lr=3e-3,
                                                             **base), store, db_path=db)
         assert err is None
-        ids["child"], _, err = service.train_now(RunConfig(dataset=str(second), method="full", max_train=120, lr=3e-3,
+        ids["child"], _, err = train_now(RunConfig(dataset=str(second), method="full", max_train=120, lr=3e-3,
                                                            init_from=ids["parent"], **base), store, db_path=db)
         assert err is None
     return db, ids, str(second)
