@@ -202,3 +202,12 @@ def test_a_baseline_of_another_budget_says_which_in_its_label():
     fig = charts.score_vs_params(frame)
     assert "majority class: 30.0%" in fig.layout.meta["baselines"]  # the 64-example panel: its own
     assert "majority class (64 examples): 30.0%" in fig.layout.meta["baselines"]  # the 256 panel: borrowed, said so
+
+
+def test_a_score_axis_spans_at_least_ten_points_so_its_ticks_differ():
+    from ftlab.charts.style import clamped_range
+
+    low, high = clamped_range([0.738, 0.745], [0.738, 0.745])
+    assert high - low >= 0.10 and low < 0.738 and high > 0.745
+    low, high = clamped_range([0.99], [1.0])
+    assert high <= 1.0 + 0.02 and high - low >= 0.10  # at the top, widened downwards

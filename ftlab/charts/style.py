@@ -61,6 +61,9 @@ def method_style(method: str) -> tuple[str, str]:
 EDGE = 0.03  # how far a clamped score axis may run past 0% / 100%
 
 
+MIN_SPAN = 0.10  # the narrowest score axis (fractions): 10 points
+
+
 def clamped_range(lows, highs) -> list[float] | None:
     """A score axis (fractions) inside 0-100% around these low and high ends (points minus and plus
     their error bars, the baselines): with 2 seeds a 95% interval is +-12.7 standard errors and
@@ -71,6 +74,9 @@ def clamped_range(lows, highs) -> list[float] | None:
     if not lows or not highs:
         return None
     lo, hi = max(0.0, min(lows)), min(1.0, max(highs))
+    if hi - lo < MIN_SPAN:  # at least 10 points: whole-percent ticks stay distinct ("75% 75%" never)
+        mid = min(max((lo + hi) / 2, MIN_SPAN / 2), 1.0 - MIN_SPAN / 2)
+        lo, hi = mid - MIN_SPAN / 2, mid + MIN_SPAN / 2
     # Room for a marker (13-20 px) at either end of a ~300 px plot area: about a tenth of the range.
     pad = 0.08 * max(hi - lo, 0.02) + 0.005
     # A sliver past 0% and 100% keeps the 0% label off the x axis's first tick label.
