@@ -281,16 +281,22 @@ def test_migrates_a_v1_database(tmp_path):
     con.close()
 
 
+def database_at(path, version: int):
+    """An open connection to a new database file as the ftlab of schema `version` built it."""
+    con = duckdb.connect(str(path))
+    for _, statements in [m for m in MIGRATIONS if m[0] <= version]:
+        for sql in statements:
+            con.execute(sql)
+    con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(version)])
+    return con
+
+
 def test_scores_move_to_long_form_and_every_listing_reads_the_same_values(tmp_path):
     """A v4 database (scores in columns of `runs`, as ftlab wrote them until v5) upgraded: runs_df,
     runs_records, get_run and a copy into another database give the values the columns held; a new
     run's scores are rows of `scores`, one per metric, and a task's metric needs no column."""
     path = tmp_path / "v4.duckdb"
-    con = duckdb.connect(str(path))
-    for version, statements in [m for m in MIGRATIONS if m[0] <= 4]:
-        for sql in statements:
-            con.execute(sql)
-    con.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+    con = database_at(path, 4)
     written = {
         1: dict(task="classification", accuracy=0.8125, macro_f1=0.79, eval_loss=0.41),
         2: dict(task="ner", entity_f1=0.5, entity_precision=0.6, entity_recall=0.43, token_accuracy=0.95,
@@ -383,11 +389,7 @@ def test_experiments_hold_what_one_launch_queued_and_older_runs_move_into_one(tm
     other run one experiment of earlier runs. After it, a job queued in an experiment gives its run
     that experiment; the listing names it; a rename shows everywhere; counts are per experiment."""
     path = tmp_path / "v6.duckdb"
-    con = duckdb.connect(str(path))
-    for version, statements in [m for m in MIGRATIONS if m[0] <= 6]:
-        for sql in statements:
-            con.execute(sql)
-    con.execute("INSERT INTO meta VALUES ('schema_version', '6')")
+    con = database_at(path, 6)
     for _ in range(3):
         con.execute("INSERT INTO runs (status, model, method, config, versions, created_at) "
                     "VALUES ('succeeded', 'tiny', 'lora', '{}', '{}', now())")

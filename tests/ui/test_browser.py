@@ -3,8 +3,9 @@
 One end-to-end walk: launch a 2-method x 2-seed grid on the tiny model, watch the Queue tab until
 the four jobs succeed (reloading the page mid-run), read the Compare tab's score chart from the
 DOM, open a run in the Run tab, predict in the Playground, and save a 1280x800 screenshot of each
-tab to screenshots/<tab>.png. Each job is a worker subprocess (~10-30 s each on 2 CPU cores), and
-they run one at a time.
+tab to screenshots/<tab>.png. Then the lab in use: a tuning study, a learning curve and a
+continuation after that grid are four experiments, and Compare and the Run picker keep them
+apart. Each job is a worker subprocess (~5-30 s each on 2 CPU cores), two at a time.
 """
 
 import re
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from browser_kit import VIEWPORT, dashboard, fill, open_tab, pick, plot_meta, require_browser, shot, upload, wait_for
+
+from ftlab.config import RunConfig
 
 JOB_ID = re.compile(r"^j[0-9a-f]{10}$")
 
@@ -21,7 +24,9 @@ expect = sync_api.expect
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    with dashboard(tmp_path_factory.mktemp("dashboard") / "ui.duckdb", start_scheduler=True) as (url, lab):
+    # two jobs at a time, each in a worker started ahead of it: the walk's grid, then three more launches
+    with dashboard(tmp_path_factory.mktemp("dashboard") / "ui.duckdb", start_scheduler=True, cpu_slots=2,
+                   spare_workers=True) as (url, lab):
         yield url, lab
 
 
@@ -113,8 +118,13 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     expect(page.get_by_role("tab", name="Queue", exact=True)).to_have_attribute("aria-selected", "true",
                                                                                  timeout=60_000)
     wait_for(lambda: set(job_statuses(page)) == ids, 30, "the same jobs after a reload")
-    page.locator('#queue-table [role="gridcell"]').filter(has_text=min(ids)).first.click()  # fills the job id
-    expect(page.locator("#queue-job-id textarea, #queue-job-id input").first).to_have_value(min(ids))
+    box = page.locator("#queue-job-id textarea, #queue-job-id input").first
+
+    def click_row(job_id: str) -> bool:  # the table re-renders as statuses change: click again until it took
+        page.locator('#queue-table [role="gridcell"]').filter(has_text=job_id).first.click()
+        return box.input_value() == job_id
+
+    wait_for(lambda: click_row(min(ids)), 30, "a click on a row to fill in its job id", poll=1)
     shot(page, "queue")
 
     statuses = wait_for(lambda: (s := job_statuses(page)) and all(v in ("succeeded", "failed", "canceled")
@@ -229,4 +239,73 @@ def test_launch_watch_compare_inspect_and_predict(served, browser, tmp_path):
     shot(page, "run-failed")
 
     assert not crashes, crashes
+    page.close()
+
+
+# ---- the lab in use: four experiments ---------------------------------------------------------
+
+def _all_done(lab) -> bool:
+    studies = lab.studies()
+    return (all(j["status"] in ("succeeded", "failed", "canceled", "pruned") for j in lab.jobs())
+            and all(st["status"] != "running" for st in studies))
+
+
+@pytest.mark.timeout(900)
+def test_grid_tuning_curve_and_continuation_are_four_experiments(served, browser):
+    """After the walk's default grid (queued here when this test runs alone): a tuning study, a
+    learning curve and a continuation."""
+    url, lab = served
+    base = RunConfig(model="tiny", dataset="tweets-sentiment", max_train=64, max_eval=32, batch_size=16,
+                     max_steps=4, lr=3e-3)
+    if not lab.runs(method="lora"):
+        lab.submit([base.replace(method=m) for m in ("head", "lora")], baselines=True)  # the default grid
+        wait_for(lambda: _all_done(lab), 300, "the default grid", poll=3)
+    lab.tune(base.replace(method="lora", seed=5), ["lora"], trials=1, seeds=1, baselines=False)
+    # the curve: full at two sizes and the head at a second one (head on 64 examples is the grid's)
+    lab.submit([base.replace(method="full", max_train=n) for n in (32, 64)] + [base.replace(method="head", max_train=32)])
+    wait_for(lambda: _all_done(lab), 600, "the grid, the study and the curve", poll=3)
+    parent = next(r for r in lab.runs(method="lora", status="succeeded") if not (r["config"] or {}).get("tag"))
+    lab.continue_run(parent["id"], "sentiment-products")
+    wait_for(lambda: _all_done(lab), 300, "the continuation", poll=3)
+    runs = lab.runs()
+    fresh = [r for r in runs if r["dataset"] in ("tweets-sentiment", "sentiment-products")]
+    assert {r["status"] for r in fresh} == {"succeeded"}, [(r["id"], r["status"], r["error"]) for r in fresh]
+    assert {"grid", "tune", "curve", "continue"} <= {e["kind"] for e in lab.experiments()}
+
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(url + "?tab=compare")
+    # the default view: the latest experiment, the continuation, and nothing else
+    caption = page.locator("#compare-caption")
+    expect(caption).to_contain_text("sentiment-products", timeout=90_000)
+    expect(caption).to_contain_text("3 run(s) shown")  # the continued run and its data's two baselines
+    meta = wait_for(lambda: (m := plot_meta(page, "compare-score")) and m["meta"] and m["meta"].get("n_points")
+                    and m, 60, "the score chart")
+    assert meta["meta"]["n_points"] == 1 and meta["meta"]["labels"] == ["lora"]
+
+    # every experiment: clear the picker (empty = every run)
+    page.locator("#compare-experiment .token-remove").first.click()
+    page.locator("#compare-refresh").click()
+    n_ok = sum(r["status"] == "succeeded" for r in runs)
+    expect(caption).to_contain_text(f"{n_ok} run(s) shown", timeout=60_000)
+    versus = page.locator("#compare-versus-full")
+    expect(versus).to_contain_text("Against full fine-tuning", timeout=60_000)
+    text = versus.inner_text()
+    rows = [ln for ln in text.splitlines() if re.search(r"\d+ examples", ln) and "%" in ln]
+    assert rows, text
+    full_budgets = {f"{r['config']['max_train']} examples" for r in runs if r["method"] == "full"
+                    and r["status"] == "succeeded"}
+    for row in rows:  # each row names its group: its budget is one a full run was trained on
+        (budget,) = re.findall(r"\d+ examples", row)
+        assert budget in full_budgets, row
+    assert any("32 examples" in row and row.strip().startswith("head") for row in rows)
+    assert "No full fine-tuning run to compare against in" in text and "sentiment-products" in text
+
+    # the Run picker: every run named apart from the others
+    open_tab(page, "Run")
+    page.locator("#run-picker input").click()
+    options = page.get_by_role("option")
+    expect(options.first).to_be_visible(timeout=30_000)
+    labels = options.all_inner_texts()
+    assert len(labels) == len(runs) and len(set(labels)) == len(labels), labels
+    assert any("(trial" in label for label in labels) and any("(tuned" in label for label in labels)
     page.close()
