@@ -10,14 +10,19 @@ The rooms, each importing only the ones above it:
 - `style`: one colour AND one marker symbol per method (`method_style`), from the colour-blind-safe
   Okabe-Ito palette extended with Plotly's "Safe" palette (14+ methods need more than 8 colours,
   and the symbol keeps methods apart where colours are hard to tell apart); metric titles; the
-  layout; the empty figure;
-- `settings`: stored configs parsed once per refresh (`prepared`), a method's variants and their labels;
+  layout; the empty figure; figures built from plain dicts without Plotly's per-property validation
+  (what keeps a refresh over thousands of runs cheap);
+- `settings`: stored configs parsed once per refresh (`prepared`), comparable groups (`GROUP`:
+  model x dataset x budget), a method's variants within a group, their labels and a run's name
+  (`run_name`: "lora (tuned, 256 examples)");
 - `aggregate`: the numbers (seeds per setting with 95% intervals from ftlab.stats, against full
-  fine-tuning, verdicts, the Pareto frontier, learning-curve points);
+  fine-tuning, verdicts and the Pareto frontier, each within one comparable group; learning-curve
+  points), computed once per frame;
 - `compare` and `run`: the figures of each tab.
 
 Conventions, kept across every chart so the tabs read as one: scores are fractions in the data and
-shown as % on the axis; `layout.meta` is a dict describing what was drawn (counts, frontier
+shown as % on the axis (at least 10 points of range, so ticks differ); runs of different comparable
+groups are never on one axis (the score chart draws a panel per group); `layout.meta` is a dict describing what was drawn (counts, frontier
 members), for tests and for the UI's captions.
 
 May import pandas, numpy, plotly, ftlab.text, ftlab.stats, ftlab.tasks, ftlab.config and ftlab.methods;
