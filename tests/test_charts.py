@@ -530,3 +530,14 @@ def test_a_refresh_parses_each_stored_config_once(monkeypatch):
         draw(ready)
     assert calls == []
     assert sorted(raw["budget"]) == [500, 2000] and raw["n_runs"].sum() == 3  # the trial run is left out
+
+
+def test_hover_text_is_in_the_pages_language(runs):
+    from ftlab import text
+
+    single = runs[runs["seed"] == 0]
+    with text.using("zh"):
+        bars = charts.memory_and_time(single)
+        spread = charts.memory_and_time(runs)
+    assert all("1 个种子" in c[0] for t in bars.data for c in t.customdata)
+    assert any("标准差" in c[0] for t in spread.data for c in t.customdata)

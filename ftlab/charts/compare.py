@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from ftlab.charts.aggregate import (_num, _succeeded, _without_baselines, aggregate_seeds, baseline_methods,
                                     curve_points, score_metric)
 from ftlab.charts.settings import GROUP, _labels, _short, budget_text, flat_configs, group_title, label_list
-from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, _ONE_SEED,
+from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, one_seed,
                                 _err, _metric_name, _metric_title, _score_format, axis_key, axis_names, clamped_range,
                                 decades, empty_figure, figure, floats, grid, layout_dict, method_style, set_ranges)
 from ftlab.text import t
@@ -169,7 +169,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                 customdata=np.array([[col["n"][i], col["std"][i], col["ci95"][i]] for i in ids], dtype=float),
                 hovertext=[short[i] for i in ids],
                 hovertemplate=(f"<b>%{{hovertext}}</b><br>{where}<br>%{{x:,.0f}} {trainable}<br>"
-                               + (with_ci if has_ci else f"%{{y:{fmt}}}, {_ONE_SEED}") + "<extra></extra>")))
+                               + (with_ci if has_ci else f"%{{y:{fmt}}}, {one_seed()}") + "<extra></extra>")))
             in_legend.add(method)
         labels += [all_labels[i] for i in idx]
         # the Pareto frontier (aggregate.pareto_frontier): by parameters, each point beating all before it
@@ -210,7 +210,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                     textposition="top center", textfont=dict(size=FONT_SIZE - 1, color="#555"),
                     marker=dict(color=[c for c, _ in styles], symbol=[f"{s}-open" for _, s in styles],
                                 size=13, line=dict(width=2)), xaxis=xa, yaxis=ya,
-                    hovertemplate=f"<b>%{{text}}</b><br>{source}<br>%{{x:,.0f}} trainable params<br>"
+                    hovertemplate=f"<b>%{{text}}</b><br>{source}<br>%{{x:,.0f}} {t('chart_trainable_hover')}<br>"
                                   f"%{{y:{fmt}}}<extra></extra>"))
                 n_refs += len(ref)
     for k in range(1, n_rows * n_cols + 1):
@@ -387,8 +387,8 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
                          arrayminus=[float(x.mean() - x.min())], visible=len(g) > 1, thickness=1.5),
             error_y=dict(type="data", symmetric=False, array=[float(y.max() - y.mean())],
                          arrayminus=[float(y.mean() - y.min())], visible=len(g) > 1, thickness=1.5),
-            hovertemplate=(f"<b>{label}</b><br>forgetting %{{x:+.1f}} points (old task's score lost)<br>"
-                           f"gain %{{y:+.1f}} points (new task's score won)<br>{len(g)} run(s)<extra></extra>")))
+            hovertemplate=(f"<b>{label}</b><br>{t('hover_forgetting', value='%{x:+.1f}')}<br>"
+                           f"{t('hover_gain', value='%{y:+.1f}')}<br>{t('hover_runs', n=len(g))}<extra></extra>")))
     # ticks in points with a decimal where the spread is small: never "+16% +16% +17%"
     layout = dict(xaxis=dict(title=dict(text=t("chart_forgetting_axis", metric=_metric_name(metric))),
                              tickformat="+.1f", zeroline=False),
@@ -443,7 +443,7 @@ def _hbars(runs, panels: list[tuple[str, str, str]], title: str, empty: str, pat
             xaxis=xa, yaxis=ya,
             marker=dict(color=colours, pattern=dict(shape="/" if patterns and i else "", fgcolor="white", size=6)),
             error_x=dict(type="data", array=_err(agg[f"{col}_std"]), visible=several, thickness=1.2, width=3),
-            customdata=[[f"± {sd:,.3g} std, n = {n}" if n > 1 and sd == sd else _ONE_SEED]
+            customdata=[[t("hover_std", std=f"{sd:,.3g}", n=n) if n > 1 and sd == sd else one_seed()]
                         for n, sd in zip(agg["n_runs"], agg[f"{col}_std"])],
             hovertemplate=f"<b>%{{y}}</b><br>%{{x:,.4g}} {xtitle}<br>%{{customdata[0]}}<extra>{name}</extra>"))
         layout[axis_key(xa)] = {**layout.get(axis_key(xa), {}), "title": dict(text=xtitle)}

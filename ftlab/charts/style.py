@@ -230,12 +230,14 @@ def _err(values) -> list[float]:
     return [0.0 if v is None or not np.isfinite(v) else float(v) for v in values]
 
 
-_ONE_SEED = "1 seed: no interval"
+def one_seed() -> str:
+    """Hover text of a setting run with one seed, in the page's language."""
+    return t("hover_one_seed", "1 seed: no interval")
 
 
 def _spread(n_runs: int, std_text: str) -> str:
     """Hover text for a seed spread: the std and n, or why there is none."""
-    return f"± {std_text} std, n = %{{customdata[0]}}" if n_runs > 1 else _ONE_SEED
+    return t("hover_std", std=std_text, n="%{customdata[0]}") if n_runs > 1 else one_seed()
 
 
 
