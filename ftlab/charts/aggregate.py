@@ -278,12 +278,17 @@ def pareto_frontier(points: pd.DataFrame, x: str = "trainable_params", y: str = 
     A row is on the frontier when its score is strictly above every row with fewer or equal
     parameters. Returned sorted by parameters."""
     pts = points[np.isfinite(points[x].astype(float)) & np.isfinite(points[y].astype(float))]
-    pts = pts.sort_values([x, y], ascending=[True, False])
+    return pts.iloc[frontier_positions(pts[x].tolist(), pts[y].tolist())]
+
+
+def frontier_positions(xs: list, ys: list) -> list[int]:
+    """The positions of the points on the Pareto frontier of (xs, ys), in order of x: each one's y
+    strictly above every point with a smaller or equal x (among equal x, the higher y first)."""
     best, keep = -math.inf, []
-    for idx, score in zip(pts.index, pts[y]):
-        if score > best:
-            best, keep = score, keep + [idx]
-    return pts.loc[keep]
+    for i in sorted(range(len(xs)), key=lambda i: (xs[i], -ys[i])):
+        if ys[i] > best:
+            best, keep = ys[i], keep + [i]
+    return keep
 
 
 def references_for(dataset: str | None) -> pd.DataFrame | None:

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ftlab.charts.aggregate import (_num, _succeeded, _without_baselines, aggregate_seeds, baseline_methods,
-                                    curve_points, score_metric)
+                                    curve_points, frontier_positions, score_metric)
 from ftlab.charts.settings import GROUP, _labels, _short, budget_text, flat_configs, group_title, label_list
 from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, one_seed,
                                 _err, _metric_name, _metric_title, _score_format, axis_key, axis_names, clamped_range,
@@ -70,23 +70,6 @@ def _baselines(rows: list[dict], fmt: str, axes: tuple[str, str] = ("x", "y"), s
             shown.add(label)
         labels.append(label)
     return shapes, traces, labels
-
-
-def add_baseline_lines(fig: go.Figure, agg: pd.DataFrame, fmt: str, row=None, col=None, shown: set | None = None
-                       ) -> list[str]:
-    """A horizontal line per baseline row of `agg` (aggregate_seeds), in the panel (row, col) of a
-    figure of several; returns the labels. Each label ("majority class: 42.5%") is a legend entry,
-    not text on the plot, so labels never print over each other or the points; `shown` (the
-    labels already in the legend) keeps one entry per label. The model and dataset go into the
-    label when `agg` holds more than one pair."""
-    axes = ("x", "y")
-    if row is not None and col is not None:
-        panel = fig.get_subplot(row, col)
-        axes = (panel.xaxis.plotly_name.replace("axis", ""), panel.yaxis.plotly_name.replace("axis", ""))
-    shapes, traces, labels = _baselines(_baseline_records(agg), fmt, axes, shown)
-    fig.add_traces(traces)
-    fig.layout.shapes = tuple(fig.layout.shapes or ()) + tuple(shapes)
-    return labels
 
 
 def _panels(n: int) -> tuple[int, int]:
@@ -172,12 +155,8 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
                                + (with_ci if has_ci else f"%{{y:{fmt}}}, {one_seed()}") + "<extra></extra>")))
             in_legend.add(method)
         labels += [all_labels[i] for i in idx]
-        # the Pareto frontier (aggregate.pareto_frontier): by parameters, each point beating all before it
-        front, best = [], -math.inf
-        for i in sorted(idx, key=lambda i: (col["trainable_params"][i], -col["mean"][i])):
-            if col["mean"][i] > best:
-                best = col["mean"][i]
-                front.append(i)
+        front = [idx[k] for k in frontier_positions([col["trainable_params"][i] for i in idx],
+                                                    [col["mean"][i] for i in idx])]
         frontiers += [all_labels[i] for i in front]
         data.append(dict(type="scatter", x=floats(col["trainable_params"][i] for i in front),
                          y=floats(col["mean"][i] for i in front), mode="lines",

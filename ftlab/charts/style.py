@@ -235,11 +235,6 @@ def one_seed() -> str:
     return t("hover_one_seed", "1 seed: no interval")
 
 
-def _spread(n_runs: int, std_text: str) -> str:
-    """Hover text for a seed spread: the std and n, or why there is none."""
-    return t("hover_std", std=std_text, n="%{customdata[0]}") if n_runs > 1 else one_seed()
-
-
 
 BASELINE_STYLE = {"majority": ("#555555", "dot"), "zero-shot": ("#8B4513", "dash"), "few-shot": ("#B8860B", "dashdot")}
 
