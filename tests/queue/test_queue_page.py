@@ -34,6 +34,14 @@ def db(tmp_path):
     return str(tmp_path / "q.duckdb")
 
 
+@pytest.fixture
+def filled(db):
+    """The database's store, held open for the test, with running, queued and finished jobs (fill)."""
+    with Store(db) as store:
+        fill(store)
+        yield store
+
+
 def test_the_store_reads_a_page_and_counts_by_status(db):
     with Store(db) as store:
         fill(store)
@@ -75,70 +83,62 @@ def test_the_queue_tab_shows_one_page_and_how_many_more_are_queued(db):
     assert summary == f"**2** running · **{QUEUED}** queued · **3** succeeded"  # exact, not the page's
 
 
-def test_the_state_file_holds_one_page_of_the_queue_and_exact_counts(db, monkeypatch):
-    store = Store(db)
-    try:
-        fill(store)
-        writer = inbox.SnapshotWriter(db)
-        assert writer.write(store, force=True)
-        state = inbox.read_state(db)
-        queued = [j for j in state["jobs"] if j["status"] == "queued"]
-        assert len(queued) == inbox.PAGE <= queue_logic.PAGE
-        assert [j["status"] for j in state["jobs"]].count("running") == 2
-        assert state["counts"] == {"running": 2, "queued": QUEUED, "succeeded": 3}
-        assert len(json.loads(inbox.queue_path(db).read_text())["jobs"]) == QUEUED - inbox.PAGE
-        assert inbox.snapshot_path(db).stat().st_size < inbox.queue_path(db).stat().st_size
+def test_the_state_file_holds_one_page_of_the_queue_and_exact_counts(db, filled, monkeypatch):
+    store = filled
+    writer = inbox.SnapshotWriter(db)
+    assert writer.write(store, force=True)
+    state = inbox.read_state(db)
+    queued = [j for j in state["jobs"] if j["status"] == "queued"]
+    assert len(queued) == inbox.PAGE <= queue_logic.PAGE
+    assert [j["status"] for j in state["jobs"]].count("running") == 2
+    assert state["counts"] == {"running": 2, "queued": QUEUED, "succeeded": 3}
+    assert len(json.loads(inbox.queue_path(db).read_text())["jobs"]) == QUEUED - inbox.PAGE
+    assert inbox.snapshot_path(db).stat().st_size < inbox.queue_path(db).stat().st_size
 
-        remote = remote_lab(db, monkeypatch)  # another process: the whole queue when it asks for it
-        assert remote.jobs() == store.jobs_records()
-        page = remote.jobs_page(queue_logic.PAGE)  # the Queue tab's: the state and history files alone
-        everything = store.jobs_records()
-        assert page["jobs"] == everything[:2 + inbox.PAGE] + [j for j in everything if j["status"] == "succeeded"]
-        assert page["counts"] == state["counts"]
-        last = store.jobs_records(status="queued")[-1]["id"]  # far beyond the page
-        assert remote.cancel(last) == "sent to the running scheduler"
-        assert remote.job_log(last) == ""
+    remote = remote_lab(db, monkeypatch)  # another process: the whole queue when it asks for it
+    assert remote.jobs() == store.jobs_records()
+    page = remote.jobs_page(queue_logic.PAGE)  # the Queue tab's: the state and history files alone
+    everything = store.jobs_records()
+    assert page["jobs"] == everything[:2 + inbox.PAGE] + [j for j in everything if j["status"] == "succeeded"]
+    assert page["counts"] == state["counts"]
+    last = store.jobs_records(status="queued")[-1]["id"]  # far beyond the page
+    assert remote.cancel(last) == "sent to the running scheduler"
+    assert remote.job_log(last) == ""
 
-        store.cancel_queued([j["id"] for j in store.jobs_records(status="queued")[10:]], "too many")
-        assert writer.write(store, force=True)
-        assert not inbox.queue_path(db).exists()  # all queued jobs fit the page: no queue file
-        assert inbox.read_state(db)["counts"] == {"running": 2, "queued": 10, "succeeded": 3, "canceled": QUEUED - 10}
-        assert remote.jobs() == store.jobs_records()
-    finally:
-        store.close()
+    store.cancel_queued([j["id"] for j in store.jobs_records(status="queued")[10:]], "too many")
+    assert writer.write(store, force=True)
+    assert not inbox.queue_path(db).exists()  # all queued jobs fit the page: no queue file
+    assert inbox.read_state(db)["counts"] == {"running": 2, "queued": 10, "succeeded": 3, "canceled": QUEUED - 10}
+    assert remote.jobs() == store.jobs_records()
 
 
-def test_the_state_file_is_not_rewritten_while_nothing_changes(db, monkeypatch):
-    store = Store(db)
-    try:
-        fill(store)
-        writer = inbox.SnapshotWriter(db)
-        assert writer.write(store, force=True)
-        path = inbox.snapshot_path(db)
-        first, queue_file = os.stat(path), os.stat(inbox.queue_path(db))
-        assert not writer.write(store, force=True)  # two ticks, nothing changed
-        assert not writer.write(store, force=True)
-        again = os.stat(path)
-        assert writer.writes == 1 and (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
-        assert os.stat(inbox.queue_path(db)).st_ino == queue_file.st_ino
+def test_the_state_file_is_not_rewritten_while_nothing_changes(db, filled, monkeypatch):
+    store = filled
+    writer = inbox.SnapshotWriter(db)
+    assert writer.write(store, force=True)
+    path = inbox.snapshot_path(db)
+    first, queue_file = os.stat(path), os.stat(inbox.queue_path(db))
+    assert not writer.write(store, force=True)  # two ticks, nothing changed
+    assert not writer.write(store, force=True)
+    again = os.stat(path)
+    assert writer.writes == 1 and (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    assert os.stat(inbox.queue_path(db)).st_ino == queue_file.st_ino
 
-        store.update_job("j0000", step=2)  # a running job's progress: the state changes, the queue file not
-        assert writer.write(store, force=True) and writer.writes == 2
-        assert os.stat(inbox.queue_path(db)).st_ino == queue_file.st_ino
-        assert [j["step"] for j in inbox.read_state(db)["jobs"] if j["id"] == "j0000"] == [2]
+    store.update_job("j0000", step=2)  # a running job's progress: the state changes, the queue file not
+    assert writer.write(store, force=True) and writer.writes == 2
+    assert os.stat(inbox.queue_path(db)).st_ino == queue_file.st_ino
+    assert [j["step"] for j in inbox.read_state(db)["jobs"] if j["id"] == "j0000"] == [2]
 
-        last = store.jobs_records(status="queued")[-1]["id"]
-        store.update_job(last, priority=-1)  # a job after the page: the queue file follows
-        assert writer.write(store, force=True)
-        assert os.stat(inbox.queue_path(db)).st_ino != queue_file.st_ino
-        assert inbox.read_snapshot(db)["jobs"] == store.jobs_records()
+    last = store.jobs_records(status="queued")[-1]["id"]
+    store.update_job(last, priority=-1)  # a job after the page: the queue file follows
+    assert writer.write(store, force=True)
+    assert os.stat(inbox.queue_path(db)).st_ino != queue_file.st_ino
+    assert inbox.read_snapshot(db)["jobs"] == store.jobs_records()
 
-        monkeypatch.setattr(inbox, "KEEPALIVE_S", 0.0)  # unchanged, but due for its keep-alive
-        before = writer.writes
-        assert writer.write(store, force=True) and writer.writes == before + 1
-        monkeypatch.undo()
-        path.write_text(json.dumps({**inbox.read_state(db), "scheduler": "someone else's line"}))
-        assert writer.write(store, force=True)  # the file is not what it wrote: written again
-        assert inbox.read_state(db)["scheduler"] is None
-    finally:
-        store.close()
+    monkeypatch.setattr(inbox, "KEEPALIVE_S", 0.0)  # unchanged, but due for its keep-alive
+    before = writer.writes
+    assert writer.write(store, force=True) and writer.writes == before + 1
+    monkeypatch.undo()
+    path.write_text(json.dumps({**inbox.read_state(db), "scheduler": "someone else's line"}))
+    assert writer.write(store, force=True)  # the file is not what it wrote: written again
+    assert inbox.read_state(db)["scheduler"] is None
