@@ -66,6 +66,10 @@ def test_export_round_trips(tmp_path, fmt):
     back = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     assert list(back["id"]) == [1, 2, 3, 4] and list(back.columns) == list(runs.columns)
     assert json.loads(back["config"][1])["method_options"]["train_pooler"] is True
+    from ftlab.charts import prepared  # a refresh's frame (configs parsed once) exports the same columns
+
+    again = compare_logic.export_runs(prepared(runs), fmt, tmp_path / "prepared")
+    assert list((pd.read_csv(again) if fmt == "csv" else pd.read_parquet(again)).columns) == list(runs.columns)
 
 
 def test_export_refuses_nothing_and_unknown_formats(tmp_path):

@@ -70,41 +70,25 @@ def select_runs(runs: pd.DataFrame | None, experiment_ids: list[str] | None) -> 
         return pd.DataFrame() if runs is None else runs
     if experiment_ids is None or "experiment_id" not in runs:
         return runs
-    from ftlab.charts import baseline_methods
-
-    from ftlab.charts.settings import budget_of, flat_config
-
-    def budgets(frame):  # a run's budget, -1 for the whole training set (NaN never equals itself)
-        return [-1.0 if b != b else b for b in (budget_of(flat_config(c)) for c in frame["config"])] \
-            if "config" in frame else [-1.0] * len(frame)
+    from ftlab.charts import baseline_methods, flat_configs, prepared
+    from ftlab.charts.settings import budget_of
 
     mine = runs["experiment_id"].isin(experiment_ids)
-    chosen = runs[mine]
-    keys = list(zip(chosen["model"].tolist(), chosen["dataset"].tolist(), budgets(chosen)))
-    wanted = set(keys)  # (model, dataset, budget) groups the chosen runs train in
-    methods = chosen["method"].tolist()
-    have = {(*k, m) for k, m in zip(keys, methods)}
-    have_any = {(k[0], k[1], m) for k, m in zip(keys, methods)}
-    others = runs[~mine & runs["method"].isin(baseline_methods())]  # the baselines of other experiments: a few
-    borrowed = pd.Series(False, index=runs.index)
-    if len(others):
-        picks = []
-        for mo, d, b, meth in zip(others["model"].tolist(), others["dataset"].tolist(), budgets(others),
-                                  others["method"].tolist()):
-            same_group = (mo, d, b) in wanted and (mo, d, b, meth) not in have
-            any_budget = (mo, d) in {(k[0], k[1]) for k in wanted} and (mo, d, meth) not in have_any
-            picks.append(same_group or any_budget)
-        borrowed[others.index] = picks
-        taken = others[borrowed[others.index].to_numpy()]
-        # a baseline of the group's own budget makes one of another budget unnecessary
-        exact = {(mo, d, b, meth) for mo, d, b, meth in zip(taken["model"].tolist(), taken["dataset"].tolist(),
-                                                               budgets(taken), taken["method"].tolist())
-                 if (mo, d, b) in wanted}
-        for i, mo, d, b, meth in zip(taken.index, taken["model"].tolist(), taken["dataset"].tolist(), budgets(taken),
-                                     taken["method"].tolist()):
-            if (mo, d, b) not in wanted and any(e[0] == mo and e[1] == d and e[3] == meth for e in exact):
-                borrowed[i] = False
-    return runs[mine | borrowed].reset_index(drop=True)
+    # the chosen runs and the other experiments' baselines, each config parsed once (for the charts too)
+    pool = prepared(runs[mine | runs["method"].isin(baseline_methods())])
+    rows = list(zip(pool.index, pool["experiment_id"].isin(experiment_ids).tolist(), pool["model"].tolist(),
+                    pool["dataset"].tolist(), [-1.0 if b != b else b for b in map(budget_of, flat_configs(pool))],
+                    pool["method"].tolist()))  # a budget of -1: the whole training set (NaN never equals itself)
+    wanted = {(mo, d, b) for _, own, mo, d, b, _ in rows if own}  # the groups the chosen runs train in
+    pairs = {(mo, d) for mo, d, _ in wanted}
+    have = {(mo, d, b, m) for _, own, mo, d, b, m in rows if own}
+    have_any = {(mo, d, m) for _, own, mo, d, _, m in rows if own}
+    picked = [(i, mo, d, b, m) for i, own, mo, d, b, m in rows if not own and (
+        ((mo, d, b) in wanted and (mo, d, b, m) not in have) or ((mo, d) in pairs and (mo, d, m) not in have_any))]
+    # a baseline of the group's own budget makes one of another budget unnecessary
+    exact = {(mo, d, m) for _, mo, d, b, m in picked if (mo, d, b) in wanted}
+    borrowed = [i for i, mo, d, b, m in picked if (mo, d, b) in wanted or (mo, d, m) not in exact]
+    return pool[pool["experiment_id"].isin(experiment_ids) | pool.index.isin(borrowed)].reset_index(drop=True)
 
 
 def filter_choices(runs: pd.DataFrame | None) -> dict[str, list[str]]:
@@ -340,7 +324,7 @@ def export_runs(runs: pd.DataFrame, fmt: str, dest_dir: str | Path) -> str:
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"ftlab-runs-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}.{fmt}"
-    frame = runs.copy()
+    frame = runs.drop(columns=[FLAT], errors="ignore")  # the parsed configs of a refresh: `config` holds them
     if fmt == "csv":
         frame.to_csv(path, index=False)
     else:
