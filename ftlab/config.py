@@ -22,9 +22,11 @@ from pydantic import Field, SerializeAsAny, ValidationError, model_validator
 from ftlab import methods, tasks, tracking
 from ftlab.errors import ConfigError, FtlabError
 from ftlab.options import Options, build_options, format_validation_error
+from ftlab.tasks.answers import RULE_HELP, check_rule
 
 
-ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_from", "head_lr")
+ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_from", "head_lr", "max_new_tokens",
+                "answer", "stop")
 # Fields that say where a run is reported, not what it computes: never part of its hash, so a run
 # mirrored to a tracker is the same run as one that was not (ftlab sync back-fills the latter).
 UNHASHED_FIELDS = ("report_to",)
@@ -33,7 +35,8 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # decides the majority label) and how the test is evaluated.
 BASELINE_FIELDS = ("model", "dataset", "task", "text_column", "label_column", "encoding", "max_train",
                    "balanced_train", "max_eval",
-                   "split_seed", "max_length", "batch_size", "eval_batch_size", "precision", "device", "report_to")
+                   "split_seed", "max_length", "batch_size", "eval_batch_size", "precision", "device", "report_to",
+                   "max_new_tokens", "answer", "stop")
 
 
 def computed_fields(data: dict) -> dict:
@@ -112,6 +115,12 @@ class RunConfig(Options):
         0, ge=0, description="Stop after this many evaluations without a better validation score (0: off)."
     )
     eval_batch_size: Optional[int] = Field(None, ge=1, description="Examples per evaluation batch (default: 2 x batch_size).")
+    max_new_tokens: Optional[int] = Field(None, ge=1, le=4096, description="Generative tasks: the longest answer "
+                                          "evaluation generates, in tokens (default: the dataset's, else the longest "
+                                          "train answer + 16).")
+    answer: Optional[str] = Field(None, description="Generative tasks: " + RULE_HELP)
+    stop: tuple[str, ...] = Field((), description="Generative tasks: strings that end a generated answer (it is cut "
+                                  "before them), besides the end-of-turn token.")
 
     # --- where, reproducibility ---------------------------------------------------------------
     seed: int = Field(0, ge=0, description="Random seed of model init, data order and dropout.")
@@ -176,6 +185,12 @@ class RunConfig(Options):
                 f"(it supports: {', '.join(sorted(method.tasks))}); pick another method"
             )
         arch = models.architecture_hint(self.model)
+        task = tasks.get_task(self.task)
+        if arch is not None and task.needs_decoder and not models.is_decoder(arch):
+            raise ConfigError(f"task {self.task}: model '{self.model}' is an encoder ({arch}); "
+                              f"{self.task} needs a decoder such as smollm2")
+        if (reason := check_rule(self.answer)) is not None:
+            raise ConfigError(reason)
         if arch is not None and method.check is not None:
             reason = method.check(self.method_options, self.task, arch)
             if reason:

@@ -17,6 +17,8 @@ Schema (current version = SCHEMA_VERSION, built by MIGRATIONS in order):
 - scores(run_id, split, metric): a run's final scores in long form (v5), one row per metric of its
   task (ftlab.tasks); run listings show the test scores as one column per registered metric.
 - class_results(run_id, label): per-class precision/recall/F1/support of the final report.
+- generations(run_id, idx) (v8): a generative run's test examples: prompt, reference, generation,
+  the answers read from both, and whether they match (the first KEEP_GENERATIONS of the engine).
 - logs(run_id, seq): the last LOG_LINES_KEPT log messages of each run.
 - jobs: the queue (v3); a tuning trial's job carries its study, trial number and parameters (v4);
   a running job's evaluation pass in progress (phase, v6).
@@ -190,10 +192,18 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         f"UPDATE jobs SET experiment_id = coalesce((SELECT runs.experiment_id FROM runs WHERE runs.id = jobs.run_id), "
         f"'{EARLIER}') WHERE experiment_id IS NULL",
     ]),
+    (8, [
+        # v8: what a generative run wrote for each test example (ftlab.tasks.sft): the prompt, the
+        # reference, the generation, the answers read from both and whether they match.
+        """CREATE TABLE generations (
+            run_id BIGINT, idx BIGINT, prompt VARCHAR, reference VARCHAR, generation VARCHAR,
+            extracted VARCHAR, expected VARCHAR, correct BOOLEAN,
+            PRIMARY KEY (run_id, idx))""",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-_CHILD_TABLES = ("steps", "evals", "class_results", "logs", "scores")
+_CHILD_TABLES = ("steps", "evals", "class_results", "logs", "scores", "generations")
 _FILTERS = ("status", "dataset", "model", "method", "experiment_id")
 # Heavy columns left out of runs_df/runs_records; get_run returns them.
 _DETAIL_COLUMNS = ("confusion", "report")
@@ -501,6 +511,11 @@ class Store:
                 for i, c in enumerate(e.get("per_class") or [])]
         if rows:
             self._con.executemany("INSERT INTO class_results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self._con.execute("DELETE FROM generations WHERE run_id = ?", [run_id])
+        rows = [[run_id, int(g["index"]), str(g["prompt"]), str(g["reference"]), str(g["generation"]),
+                 str(g["extracted"]), str(g["expected"]), bool(g["correct"])] for g in e.get("generations") or []]
+        if rows:
+            self._con.executemany("INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _on_failed(self, run_id: int, e: dict) -> None:
         self._write_summary(run_id, e.get("summary") or {})
@@ -675,6 +690,13 @@ class Store:
         where, params = self._for_runs(run_ids)
         return self._df("SELECT run_id, label, precision, recall, f1, support FROM class_results"
                         f"{where} ORDER BY run_id, idx", params)
+
+    def generations_df(self, run_id: int, *, wrong_only: bool = False, limit: int | None = None) -> pd.DataFrame:
+        """A generative run's stored test examples in test order (the wrong ones only, if asked)."""
+        wrong = " AND NOT correct" if wrong_only else ""
+        cap = f" LIMIT {int(limit)}" if limit else ""
+        return self._df("SELECT idx, prompt, reference, generation, extracted, expected, correct FROM generations "
+                        f"WHERE run_id = ?{wrong} ORDER BY idx{cap}", [int(run_id)])
 
     # -- jobs (the queue) -----------------------------------------------------------------------
 
@@ -859,6 +881,7 @@ class Store:
         for table in ("steps", "evals"):
             self._con.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", [int(run_id), int(keep_through_step)])
         self._con.execute("DELETE FROM class_results WHERE run_id = ?", [int(run_id)])
+        self._con.execute("DELETE FROM generations WHERE run_id = ?", [int(run_id)])
 
     def _reset_run(self, run_id: int, config: dict | None, config_hash: str | None,
                    keep_through_step: int = 0) -> None:

@@ -12,7 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tokenized splits are cached (ftlab/train/token_cache.py): the suite uses, and fills, its own cache.
 os.environ["FTLAB_CACHE"] = tempfile.mkdtemp(prefix="ftlab-test-cache-")
 
-from keyword_data import WORDS, write_keyword_csv  # noqa: E402 - the environment above comes first
+from keyword_data import WORDS, qa_rows, write_keyword_csv  # noqa: E402 - the environment above comes first
 
 
 def pytest_configure(config):
@@ -25,6 +25,16 @@ def pytest_configure(config):
 def keyword_csv(tmp_path_factory):
     """Sentiment decided by one keyword among filler words: learnable by any method."""
     return write_keyword_csv(tmp_path_factory.mktemp("data") / "keywords.csv")
+
+
+@pytest.fixture(scope="session")
+def qa_jsonl(tmp_path_factory):
+    """Generative: prompt/completion lines whose answer is "yes" when the prompt says "good", else "no"."""
+    import json
+
+    path = tmp_path_factory.mktemp("sft") / "qa.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p, "completion": a}) + "\n" for p, a in qa_rows(240)))
+    return path
 
 
 @pytest.fixture(scope="session")

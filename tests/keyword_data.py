@@ -18,3 +18,16 @@ def write_keyword_csv(path, keywords=KEYWORDS, n=400, seed=0) -> str:
         rows.append(f"{' '.join(words)} {i},{label}")
     path.write_text("\n".join(rows) + "\n")
     return str(path)
+
+
+def qa_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """(prompt, answer): the answer is "yes" when the prompt holds the word "good", else "no"."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words = rng.sample(WORDS, 6)
+        good = i % 2 == 0
+        if good:
+            words[rng.randrange(6)] = "good"
+        rows.append((" ".join(words), "yes" if good else "no"))
+    return rows

@@ -14,7 +14,7 @@ from ftlab import methods
 from ftlab.config import RunConfig
 from ftlab.train import train
 from ftlab.train.artifacts import WEIGHTS, build_untrained
-from ftlab.train.engine import autocast_context, evaluate
+from ftlab.train.engine import autocast_context, evaluate, generation_settings
 from ftlab.train.token_cache import encode_cached
 from safetensors.torch import load_file
 
@@ -49,31 +49,47 @@ CASES = [(m.name, task) for m in methods.list_methods() if m.trains for task in 
 
 def test_matrix_covers_every_method():
     assert {name for name, _ in CASES} | {"majority", "zero-shot", "few-shot"} == {m.name for m in methods.list_methods()}
-    assert len(CASES) >= 26
+    assert len(CASES) >= 38
     assert sorted(m.name for m in methods.baselines("classification")) == ["few-shot", "majority", "zero-shot"]
     assert [m.name for m in methods.baselines("ner")] == ["majority"]
+    # a decoder generating answers: every method but the linear probe (no fresh head) and majority (no labels)
+    assert {name for name, task in CASES if task == "sft"} == {m.name for m in methods.list_methods() if m.trains} - {"head"}
+    assert sorted(m.name for m in methods.baselines("sft")) == ["few-shot", "zero-shot"]
 
 
 def untrained_test_loss(config: RunConfig, label_names: list[str]) -> float:
     """The engine's test-split loss for the model as built before its first step."""
     data = datasets.load_dataset(config.dataset, split_seed=config.split_seed, max_train=config.max_train,
-                                 max_eval=config.max_eval)
+                                 max_eval=config.max_eval, task=config.task)
     model, tokenizer, _ = build_untrained(config, label_names)
     test_set = encode_cached(data.test, data.task, label_names, tokenizer, config.max_length)
     cpu = torch.device("cpu")
-    return evaluate(model, test_set, data, tokenizer, config, cpu, autocast_context("fp32", cpu))["metrics"]["loss"]
+    generation = generation_settings(config, data, test_set)
+    return evaluate(model, test_set, data, tokenizer, config, cpu, autocast_context("fp32", cpu),
+                    generation=generation)["metrics"]["loss"]
 
 
 @pytest.mark.parametrize("method, task", CASES, ids=[f"{m}-{t}" for m, t in CASES])
-def test_method_trains(method, task, keyword_csv, names_conll, tmp_path):
-    config = RunConfig(model="tiny", dataset=keyword_csv if task == "classification" else names_conll,
-                       method=method, max_train=96, max_eval=32, batch_size=16, max_steps=24, seed=0,
-                       warmup_ratio=0.0)
+def test_method_trains(method, task, keyword_csv, names_conll, qa_jsonl, tmp_path):
+    if task == "sft":  # a decoder learning to generate answers (GPT-2 for BitFit: Llama has no biases)
+        config = RunConfig(model="tiny-gpt2" if method == "bitfit" else "tiny-llama", dataset=str(qa_jsonl), method=method, max_train=96, max_eval=8,
+                           batch_size=16, max_steps=24, seed=0, warmup_ratio=0.0, max_new_tokens=2)
+    else:
+        config = RunConfig(model="tiny", dataset=keyword_csv if task == "classification" else names_conll,
+                           method=method, max_train=96, max_eval=32, batch_size=16, max_steps=24, seed=0,
+                           warmup_ratio=0.0)
     events = []
     summary = train(config, events.append, artifact_dir=str(tmp_path))
     assert [e["step"] for e in events if e["event"] == "step"] == list(range(1, 25))
     before = untrained_test_loss(config, events[0]["dataset"]["label_names"])
     assert summary["eval_loss"] < before, f"{method}/{task}: test loss {before:.3f} -> {summary['eval_loss']:.3f}"
+    saved = load_file(str(tmp_path / WEIGHTS))
+    assert sum(t.numel() for t in saved.values()) == summary["trainable_params"]
+    if task == "sft":  # the language-model head is the model's own: no fresh head, the method's parameters train
+        assert summary["head_params"] == 0 and summary["trainable_params"] > 0
+        assert summary["trainable_params"] == summary["total_params"] or method != "full"
+        assert summary["trainable_params"] < summary["total_params"] or method == "full"
+        return
 
     n_labels = 3 if task == "classification" else 5  # good/bad/meh; O, B-LOC, I-LOC, B-PER, I-PER
     assert summary["head_params"] == head(n_labels)
@@ -86,8 +102,6 @@ def test_method_trains(method, task, keyword_csv, names_conll, tmp_path):
     assert summary["trainable_params"] == summary["head_params"] + summary["trainable_non_head_params"]
 
     # The method's own parameters moved (not only the head), and only trainable tensors were saved.
-    saved = load_file(str(tmp_path / WEIGHTS))
-    assert sum(t.numel() for t in saved.values()) == summary["trainable_params"]
     untrained = dict(build_untrained(config, events[0]["dataset"]["label_names"])[0].named_parameters())
     moved = [n for n, t in saved.items() if "classifier" not in n and not (t == untrained[n].detach()).all()]
     if method != "head":

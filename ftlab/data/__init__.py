@@ -21,22 +21,13 @@ from pathlib import Path
 
 from ftlab.errors import ConfigError, DataError
 
-from . import builtin, files, hub
+from . import builtin, files, hub, instructions
 from .card import dataset_card
 from .builtin import BUILTIN_HINT, BUILTIN_NAMES, builtin_hint
-from .common import Loaded
+from .common import Loaded, Split
 from ftlab.tasks import get_task
 
 __all__ = ["Split", "TaskData", "DatasetInfo", "list_datasets", "infer_task", "load_dataset", "dataset_card"]
-
-
-@dataclass
-class Split:
-    texts: list  # classification: list[str]; ner: list[list[str]] (tokens per sentence)
-    labels: list  # classification: list[int]; ner: list[list[int]] (tag id per token)
-
-    def __len__(self) -> int:
-        return len(self.texts)
 
 
 @dataclass
@@ -50,6 +41,7 @@ class TaskData:
     fingerprint: str  # sha256 of label names + every split's content
     source: str  # where it came from, for people
     skipped: dict = field(default_factory=dict)  # rows of the source left out, by reason (Loaded.skipped)
+    generation: dict = field(default_factory=dict)  # generative sets: how answers are read (Loaded.generation)
 
 
 @dataclass
@@ -97,8 +89,10 @@ def infer_task(spec: str) -> str:
     kind, what = _resolve(spec)
     if kind == "builtin":
         return builtin.DESCRIPTIONS[what][0]
-    if kind in ("table", "conll"):
-        return "classification" if kind == "table" else "ner"
+    if kind == "table":
+        return "sft" if instructions.looks_instructional(files.table_columns(what)) else "classification"
+    if kind == "conll":
+        return "ner"
     return hub.hub_task(what)
 
 
@@ -209,12 +203,14 @@ def load_dataset(
     max_train: int | None = None,
     max_eval: int | None = None,
     balanced: bool = False,
+    task: str | None = None,
 ) -> TaskData:
     """Load a built-in, a local file or a Hub dataset as train/validation/test splits.
 
     Sources without splits get a seeded 80/10/10 split; `max_train` keeps the first N of the
     shuffled train split (with `balanced`, N taken class by class: see `balanced_first`), `max_eval`
-    caps validation and test each.
+    caps validation and test each. `task`: how to read a table that could be either (prompt/answer
+    columns are read for generation unless `task` is classification).
     """
     _check_cap("max_train", max_train)
     _check_cap("max_eval", max_eval)
@@ -222,7 +218,8 @@ def load_dataset(
     if kind == "builtin":
         loaded = builtin.LOADERS[what]()
     elif kind == "table":
-        loaded = files.read_table(what, text_column=text_column, label_column=label_column, encoding=encoding)
+        loaded = files.read_table(what, text_column=text_column, label_column=label_column, encoding=encoding,
+                                  task=task)
     elif kind == "conll":
         loaded = files.read_conll(what, encoding=encoding)
     else:
@@ -230,7 +227,8 @@ def load_dataset(
 
     train, validation, test = _split(loaded, split_seed)
     if max_train is not None:
-        keep = balanced_first(train.labels, max_train) if balanced and not get_task(loaded.task).per_token \
+        keep = balanced_first(train.labels, max_train) if balanced and get_task(loaded.task).labelled \
+            and not get_task(loaded.task).per_token \
             else range(min(max_train, len(train)))
         train = Split([train.texts[i] for i in keep], [train.labels[i] for i in keep])
     if max_eval is not None:
@@ -239,7 +237,9 @@ def load_dataset(
     for split_name, s in (("train", train), ("validation", validation), ("test", test)):
         if len(s) == 0:
             raise DataError(f"the {split_name} split of {spec} is empty; add more examples.")
-    if not get_task(loaded.task).per_token:
+    if not get_task(loaded.task).labelled:
+        pass  # free-text answers: no classes to count
+    elif not get_task(loaded.task).per_token:
         if len(set(train.labels)) < 2:
             only = loaded.label_names[train.labels[0]]
             raise DataError(f"the train split of {spec} has a single class ({only!r}); add examples of other classes or raise max_train.")
@@ -256,4 +256,5 @@ def load_dataset(
         fingerprint=content_fingerprint(loaded.task, label_names, (train, validation, test)),
         source=loaded.source,
         skipped=dict(loaded.skipped),
+        generation=dict(loaded.generation),
     )

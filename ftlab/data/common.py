@@ -5,9 +5,19 @@ from __future__ import annotations
 import codecs
 import re
 from pathlib import Path
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from ftlab.errors import DataError, field
+
+@dataclass
+class Split:
+    texts: list  # classification: list[str]; ner: list[list[str]] (tokens per sentence); sft: conversations
+    labels: list  # classification: list[int]; ner: list[list[int]] (tag id per token); sft: answer texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
 
 class Loaded(NamedTuple):
     """What a reader hands back before splitting, capping and fingerprinting.
@@ -21,6 +31,7 @@ class Loaded(NamedTuple):
     splits: dict
     source: str
     skipped: dict = {}  # rows left out, by reason ("no_text", "no_label"): the card says how many
+    generation: dict = {}  # generative sets: how answers are read (rule, max_new_tokens, stop; ftlab.tasks.answers)
 
 
 def label_str(value) -> str:

@@ -12,8 +12,10 @@ from pathlib import Path
 from ftlab.errors import DataError, field
 
 from .common import Loaded, first_line, label_str, pick_column, read_text, sort_label_names
+from .instructions import looks_instructional, to_pairs
+from ftlab.tasks import get_task
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".txt")
 TEXT_DEFAULTS = ("text", "sentence", "review", "content")
 LABEL_DEFAULTS = ("label", "labels", "sentiment", "category", "class")
@@ -57,13 +59,38 @@ def _records_from_json(text: str, name: str, lines: bool) -> list:
     return records
 
 
-def read_table(path: Path, *, text_column=None, label_column=None, encoding=None) -> Loaded:
-    """A table with one text column and one label column -> one unsplit classification set."""
+def table_columns(path: Path, encoding=None) -> list:
+    """A table's column names, reading as little as its format allows (the first line of CSV,
+    TSV and JSON lines; Parquet's schema)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        if suffix in (".csv", ".tsv", ".jsonl"):
+            with open(path, encoding=encoding or "utf-8", errors="replace") as f:
+                first = next((line for line in f if line.strip()), "")
+            if suffix == ".jsonl":
+                row = json.loads(first)
+                return list(row) if isinstance(row, dict) else []
+            return next(csv.reader([first], delimiter="\t" if suffix == ".tsv" else ","), [])
+        return list(_read_frame(path, encoding).columns)
+    except (OSError, ValueError, DataError):
+        return []  # unreadable here: reading it for real says why
+
+
+def _read_frame(path: Path, encoding=None):
     import pandas as pd
 
     name = path.name
-    text, used = read_text(path, encoding)
     suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except Exception as e:  # noqa: BLE001 - pyarrow's many error types: one line either way
+            raise DataError(f"cannot read {name} as Parquet: {first_line(e)}") from None
+    text, used = read_text(path, encoding)
     if suffix in (".csv", ".tsv"):
         kind = "TSV" if suffix == ".tsv" else "CSV"
         try:
@@ -89,8 +116,24 @@ def read_table(path: Path, *, text_column=None, label_column=None, encoding=None
             raise DataError(f"cannot parse {name} as {kind}: {first_line(e)}. Check the delimiter and quoting (fields with commas need quotes).")
     else:
         df = pd.DataFrame(_records_from_json(text, name, lines=suffix == ".jsonl"))
+    df.attrs["encoding"] = used
+    return df
+
+
+def read_table(path: Path, *, text_column=None, label_column=None, encoding=None, task=None) -> Loaded:
+    """A table -> one unsplit set: prompt/answer pairs for generative fine-tuning (`task` sft, or
+    columns that look like it: ftlab.data.instructions), else one text column and one label
+    column for classification."""
+    name = path.name
+    df = _read_frame(path, encoding)
+    used = df.attrs.get("encoding", "utf-8")
     if len(df) == 0:
         raise DataError(f"{name} has no rows; add at least one example per class.")
+    if (not get_task(task).labelled) if task else looks_instructional(df.columns):
+        prompts, answers, skipped = to_pairs(df.to_dict("records"), name, prompt_column=text_column,
+                                             answer_column=label_column)
+        return Loaded(task or "sft", [], {"all": (prompts, answers)}, _source(path, used, encoding),
+                      {k: n for k, n in skipped.items() if n})
 
     tcol = pick_column(list(df.columns), text_column, TEXT_DEFAULTS, "text", name)
     lcol = pick_column(list(df.columns), label_column, LABEL_DEFAULTS, "label", name)

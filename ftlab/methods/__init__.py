@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 from ftlab.errors import ConfigError
 from ftlab.options import Options
 
-TASKS = frozenset({"classification", "ner"})
+TASKS = frozenset({"classification", "ner", "sft"})  # a method that names none runs every task
 
 
 @dataclass(frozen=True)

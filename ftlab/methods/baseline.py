@@ -21,6 +21,7 @@ from pydantic import Field
 from ftlab.methods import prompting, register_method
 from ftlab.models import is_decoder
 from ftlab.options import Options
+from ftlab.tasks import get_task
 
 
 def _answer(logits, labels):
@@ -101,6 +102,8 @@ def mean_pooled(encoder, input_ids, attention_mask):
 def apply_zero_shot(model, options: ZeroShotOptions, ctx):
     import torch
 
+    if not get_task(ctx.task).labelled:  # a generative task: the base model answers as it is
+        return prompting.frozen(model)
     if is_decoder(ctx.architecture):
         return prompting.prompting(ctx, options.instruction, options.example, [], 0)
 
@@ -116,6 +119,8 @@ def apply_zero_shot(model, options: ZeroShotOptions, ctx):
 
 
 def check_template(options: ZeroShotOptions, task: str, architecture: str):
+    if not get_task(task).labelled:
+        return None  # the templates name labels; a generative task's prompt is the data's own
     if is_decoder(architecture):
         return prompting.check_templates(options.instruction, options.example)
     if "{label}" not in options.template:
@@ -124,10 +129,12 @@ def check_template(options: ZeroShotOptions, task: str, architecture: str):
 
 
 register_method("majority", MajorityOptions, apply_majority, default_lr=1e-3, family="baseline", trains=False,
+                tasks={"classification", "ner"},
                 help="Baseline: always the most frequent training label (NER: the most frequent tag, 'O'). "
                      "Trains nothing; the score to clear.")
 register_method("zero-shot", ZeroShotOptions, apply_zero_shot, default_lr=1e-3, family="baseline", trains=False,
-                tasks={"classification"}, check=check_template,
+                tasks={"classification", "sft"}, check=check_template,
                 help="Baseline: the base model before fine-tuning. On an encoder each text gets the label whose "
                      "name embeds closest (mean pooling, cosine); a decoder is prompted with an instruction naming "
-                     "the labels and answers with the label it finds most likely. Trains nothing.")
+                     "the labels and answers with the label it finds most likely. Generative tasks: the base "
+                     "model answers each prompt as it is. Trains nothing.")

@@ -17,6 +17,6 @@ def apply(model, options: HeadOptions, ctx):
     return model
 
 
-register_method("head", HeadOptions, apply, default_lr=5e-2, family="selective",
+register_method("head", HeadOptions, apply, default_lr=5e-2, family="selective", tasks={"classification", "ner"},
                 frozen_body=lambda options: not options.train_pooler,
                 help="Linear probe: freeze the pretrained model and train only the task head.")

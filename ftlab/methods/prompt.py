@@ -15,6 +15,6 @@ def apply(model, o: PromptOptions, ctx):
     return wrap_with_peft(model, PromptTuningConfig, dict(num_virtual_tokens=o.num_virtual_tokens), ctx, targets=False)
 
 
-register_method("prompt", PromptOptions, apply, default_lr=3e-2, family="prompt", tasks={"classification"},
+register_method("prompt", PromptOptions, apply, default_lr=3e-2, family="prompt", tasks={"classification", "sft"},
                 help="Prompt tuning: learn soft-prompt embeddings placed before the input; base frozen. "
                 "Classification only: the virtual tokens would shift NER tags off their tokens.")

@@ -27,6 +27,7 @@ from ftlab.errors import ConfigError
 from ftlab.methods import register_method
 from ftlab.models import is_decoder, load_causal_lm
 from ftlab.options import Options
+from ftlab.tasks import get_task
 
 INSTRUCTION = "Classify each text as one of: {labels}."
 EXAMPLE = "Text: {text}\nAnswer: {label}"
@@ -37,8 +38,9 @@ EXAMPLE_HELP = ("Decoders: how one text and its answer are written, with {text} 
 
 
 class FewShotOptions(Options):
-    shots: int = Field(4, ge=1, le=64, description="Labelled examples per class in the prompt, drawn from the "
-                       "train split with the run's seed (never from validation or test).")
+    shots: int = Field(4, ge=1, le=64, description="Labelled examples per class in the prompt (generative tasks: "
+                       "solved examples in all), drawn from the train split with the run's seed (never from "
+                       "validation or test).")
     instruction: str = Field(INSTRUCTION, description=INSTRUCTION_HELP)
     example: str = Field(EXAMPLE, description=EXAMPLE_HELP)
     example_chars: int = Field(400, ge=20, description="An example's text is cut to this many characters, so "
@@ -63,6 +65,8 @@ def check_decoder(architecture: str) -> str | None:
 
 
 def check_few_shot(options: FewShotOptions, task: str, architecture: str):
+    if not get_task(task).labelled:
+        return check_decoder(architecture)  # the templates name labels; the data has its own prompts
     return check_decoder(architecture) or check_templates(options.instruction, options.example)
 
 
@@ -195,15 +199,29 @@ def prompting(ctx, instruction: str, example: str, examples, example_chars: int)
     return scorer
 
 
+def frozen(model):
+    """The model as it is, trained by nothing and in evaluation mode (a generative task's prompting)."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
 def apply_few_shot(model, options: FewShotOptions, ctx):
     if ctx.train is None:
         raise ConfigError("few-shot prompting needs the run's train split to draw its examples from")
+    if not get_task(ctx.task).labelled:
+        # A generative task: `shots` solved train examples go before every prompt, as earlier
+        # turns of the conversation (the engine writes them in: Task.with_examples).
+        picked = random.Random(ctx.seed).sample(range(len(ctx.train)), min(options.shots, len(ctx.train)))
+        model = frozen(model)
+        model.prompt_examples = [(ctx.train.texts[i], ctx.train.labels[i]) for i in picked]
+        return model
     examples = few_shot_examples(ctx.train, ctx.label_names, options.shots, ctx.seed)
     return prompting(ctx, options.instruction, options.example, examples, options.example_chars)
 
 
 register_method("few-shot", FewShotOptions, apply_few_shot, default_lr=1e-3, family="prompting", trains=False,
-                tasks={"classification"}, check=check_few_shot, reads_train=True,
+                tasks={"classification", "sft"}, check=check_few_shot, reads_train=True,
                 help="Prompting, no training: a decoder reads an instruction, k labelled examples per class from "
                      "the train split (chosen by seed) and the text, and the label it finds most likely wins. "
                      "Decoders only.")

@@ -226,25 +226,27 @@ def _tiny_config(name: str, vocab_size: int, pad_id: int, num_labels: int):
 
 
 def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: int = 0):
-    """A model with a fresh task head: sequence classification or token classification."""
+    """The model of a task: with a fresh head for the labels (sequence or token classification),
+    or with its own language-model head where the task has no labels (generation)."""
     import torch
     import transformers
 
     from ftlab.tasks import get_task
 
     auto = getattr(transformers, get_task(task).auto_class)
-    num_labels = len(label_names)
     id2label = dict(enumerate(label_names))
-    label2id = {v: k for k, v in id2label.items()}
+    # A task with labels gets a fresh head of that size; a generative task keeps the model's own head.
+    labels = {"num_labels": len(label_names), "id2label": id2label,
+              "label2id": {v: k for k, v in id2label.items()}} if label_names else {}
     torch.manual_seed(seed)  # the head (and a tiny model) start from the run's seed
     if name.startswith("tiny"):
-        cfg = _tiny_config(name, len(tokenizer), tokenizer.pad_token_id, num_labels)
-        cfg.id2label, cfg.label2id = id2label, label2id
+        cfg = _tiny_config(name, len(tokenizer), tokenizer.pad_token_id, len(label_names) or 2)
+        if label_names:
+            cfg.id2label, cfg.label2id = labels["id2label"], labels["label2id"]
         return auto.from_config(cfg)
     src = _source(name)
     try:
-        model = auto.from_pretrained(src, num_labels=num_labels, id2label=id2label, label2id=label2id,
-                                     ignore_mismatched_sizes=True)
+        model = auto.from_pretrained(src, **labels, ignore_mismatched_sizes=bool(labels))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load model {name!r} for {task}: {str(err).splitlines()[0]}") from None
     if model.config.pad_token_id is None:
@@ -277,9 +279,13 @@ def load_causal_lm(name: str, tokenizer, seed: int = 0):
 
 
 def head_prefixes(model) -> tuple[str, ...]:
-    """Names of the freshly initialised task head: trained by every method, reported separately."""
+    """Names of the freshly initialised task head: trained by every method, reported separately.
+    A language model keeps its pretrained head: it has none (())."""
     names = {n.split(".")[0] for n, _ in model.named_children()}
-    return tuple(h for h in ("classifier", "score") if h in names) or ("classifier",)
+    found = tuple(h for h in ("classifier", "score") if h in names)
+    if not found and "lm_head" in names:
+        return ()
+    return found or ("classifier",)
 
 
 def in_head(name: str, head_prefixes: tuple[str, ...]) -> bool:

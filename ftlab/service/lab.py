@@ -169,7 +169,7 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
             models.check_available(name)
         checked = set()
         for c in configs:
-            key = (c.dataset, c.text_column, c.label_column, c.encoding, c.split_seed)
+            key = (c.dataset, c.text_column, c.label_column, c.encoding, c.split_seed, c.task)
             if key in checked:
                 continue
             data.require_task(self._ui_dataset(*key), c.dataset, c.task)
@@ -379,7 +379,7 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
 
     def run_detail(self, run_id: int, user: Optional[str] = None) -> dict:
         """Everything the Run tab shows: the run row (get_run, with logs), steps, evals, per-class
-        scores, and "private": True where the logs and weights are another visitor's (the logs and
+        scores, a generative run's test generations, and "private": True where the logs and weights are another visitor's (the logs and
         the weights' folder are then left out; ftlab.policy)."""
         store = self._own_store()
         run_id = int(run_id)
@@ -388,4 +388,10 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
         if private:
             run = {**run, "logs": [], "artifact_dir": None}
         return {"run": run, "steps": store.steps_df(run_id), "evals": store.evals_df(run_id),
-                "classes": store.class_results_df(run_id), "private": private}
+                "classes": store.class_results_df(run_id), "generations": store.generations_df(run_id),
+                "private": private}
+
+    def generations(self, run_id: int, wrong_only: bool = False):
+        """A generative run's stored test examples: prompt, reference, generation, the answers read
+        from both, and whether they match (Store.generations_df)."""
+        return self._own_store().generations_df(int(run_id), wrong_only=wrong_only)

@@ -48,7 +48,8 @@ class Previews:
 
     caches: Caches
 
-    def _ui_dataset(self, spec: str, text_column=None, label_column=None, encoding=None, split_seed: int = 0):
+    def _ui_dataset(self, spec: str, text_column=None, label_column=None, encoding=None, split_seed: int = 0,
+                    task: Optional[str] = None):
         """A loaded dataset, cached per spec (built-ins parse in 0.1-1.5 s; files may change, so a
         file's size and modification time are part of the key)."""
         from ftlab import data
@@ -57,9 +58,10 @@ class Previews:
             self.policy.check_dataset(spec, str(uploads.root(self.db_path)))
         p = Path(spec)
         stamp = (p.stat().st_size, p.stat().st_mtime) if p.is_file() else None
-        key = (spec, text_column, label_column, encoding, split_seed, stamp)
+        key = (spec, text_column, label_column, encoding, split_seed, stamp, task)
         return self.caches.get("datasets", key, lambda: data.load_dataset(
-            spec, split_seed=split_seed, text_column=text_column, label_column=label_column, encoding=encoding))
+            spec, split_seed=split_seed, text_column=text_column, label_column=label_column, encoding=encoding,
+            task=task))
 
     def dataset_card(self, spec: str, *, model: Optional[str] = None, max_length: int = 128,
                      text_column: Optional[str] = None, label_column: Optional[str] = None,
@@ -97,7 +99,7 @@ class Previews:
         from ftlab.train.artifacts import build_untrained
 
         loaded = self._ui_dataset(config.dataset, config.text_column, config.label_column, config.encoding,
-                                  config.split_seed)
+                                  config.split_seed, config.task)
         n_train = min(len(loaded.train), config.max_train or len(loaded.train))
         n_eval = min(len(loaded.validation), config.max_eval or len(loaded.validation))
         key = (config.model, config.task, len(loaded.label_names), config.method,

@@ -25,7 +25,8 @@ class Studies:
         from ftlab.queue.tuning import study_specs
 
         self.check_inputs([base])
-        loaded = self._ui_dataset(base.dataset, base.text_column, base.label_column, base.encoding, base.split_seed)
+        loaded = self._ui_dataset(base.dataset, base.text_column, base.label_column, base.encoding, base.split_seed,
+                                  base.task)
         n_train = min(len(loaded.train), base.max_train or len(loaded.train))
         per_epoch = math.ceil(n_train / (base.batch_size * base.grad_accum))
         steps = base.max_steps or max(1, math.ceil(base.epochs * per_epoch))
@@ -69,7 +70,7 @@ class Studies:
             raise FtlabError(f"run {run_id} has no trained weights to continue (status {run.get('status')})")
         config = RunConfig(**run["config"]).replace(dataset=dataset, init_from=int(run_id), **changes)
         loaded = self._ui_dataset(config.dataset, config.text_column, config.label_column, config.encoding,
-                                  config.split_seed)
+                                  config.split_seed, config.task)
         if list(loaded.label_names) != list(run.get("label_names") or []):
             raise FtlabError(f"{dataset} has labels {list(loaded.label_names)}, run {run_id} has "
                              f"{list(run.get('label_names') or [])}: a continual run needs the same label names")

@@ -35,6 +35,11 @@ class Encoded:
 
     input_ids: list[list[int]]
     labels: list  # one id per text, or one id per token (IGNORE where nothing is scored)
+    # Generative tasks: each example's prompt as a person reads it and its reference answer (the
+    # scorer compares generations with these; the stored generations show them).
+    prompts: Optional[list[str]] = None
+    references: Optional[list[str]] = None
+    prompt_ids: Optional[list[list[int]]] = None  # what the model reads before it answers, never cut by max_length
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -57,11 +62,46 @@ class Task:
     card_metrics: tuple[tuple[str, str, str], ...]  # (Hub metric type, summary key, name) in a model card
     encode: Callable[..., Encoded]  # (split, tokenizer, max_length) -> Encoded
     batch_labels: Callable[..., Any]  # (labels of a batch, padded width) -> a LongTensor
-    decode: Callable[..., list]  # (argmax ids of a batch, its label tensor) -> a prediction per example
     score: Callable[..., dict]  # (predictions, encoded labels, label names) -> metrics (+ per_class, ...)
     predict: Callable[..., list]  # (model, tokenizer, texts, max_length, label_names) -> [dict per text]
-    truncation: Optional[Callable[..., dict]] = None  # (data, encoded test split) -> what truncation costs
+    # Tasks scored on the logits of one forward pass: (argmax ids of a batch, its label tensor) ->
+    # a prediction per example.
+    decode: Optional[Callable[..., list]] = None
+    # Tasks scored on what the model generates (then `score` takes (generations, Encoded, rule)):
+    # (model, tokenizer, Encoded, GenerationSettings, device, autocast, on_progress) -> a text per example.
+    generate: Optional[Callable[..., list]] = None
+    needs_decoder: bool = False  # only a decoder (a causal language model) can run it
+    # Generative tasks: (split, [(conversation, answer)]) -> the split with those solved examples
+    # before every prompt (few-shot prompting's `prompt_examples`).
+    with_examples: Optional[Callable[..., Any]] = None
+    # (encoded train split) -> the rows training can learn from (generation: those max_length
+    # leaves some of the answer); None: every row
+    trainable_rows: Optional[Callable[[Encoded], list]] = None
+    labelled: bool = True  # labels are ids into label names (classes, tags); False: free text
+    # (data, encoded test split) -> what truncation costs: counts for the summary, and a "note" for the log
+    truncation: Optional[Callable[..., dict]] = None
     default_head_lr: Optional[float] = None  # the head's own rate when the run sets none
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How a generative task's evaluation generates and reads answers (ftlab.tasks.answers)."""
+
+    max_new_tokens: int
+    rule: str  # ftlab.tasks.answers: number | first_line | normalized | regex:<pattern>
+    stop: tuple = ()  # strings that end a generation (cut off with what follows)
+    batch_size: int = 16
+    keep: Optional[int] = None  # the first N examples' generations are kept (None: all)
+
+
+def token_labels(labels: list, width: int):
+    """A batch's per-token labels as a [batch, width] LongTensor, IGNORE beyond each row."""
+    import torch
+
+    out = torch.full((len(labels), width), IGNORE, dtype=torch.long)
+    for r, row in enumerate(labels):
+        out[r, :len(row)] = torch.tensor(row[:width])
+    return out
 
 
 _TASKS: dict[str, Task] = {}

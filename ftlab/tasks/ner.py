@@ -3,7 +3,7 @@ first (seqeval), then token accuracy, entity precision and recall."""
 
 from __future__ import annotations
 
-from ftlab.tasks import IGNORE, Encoded, Task, register_task
+from ftlab.tasks import IGNORE, Encoded, Task, register_task, token_labels
 
 # A fresh token-classification head learns the rare entity tags far too slowly at the rates that
 # suit adapters or full fine-tuning: one epoch of wnut16-ner on MiniLM at LoRA's 5e-3 left entity
@@ -25,15 +25,6 @@ def encode(split, tokenizer, max_length: int) -> Encoded:
             prev = w
         labels.append(row)
     return Encoded(input_ids, labels)
-
-
-def batch_labels(labels: list, width: int):
-    import torch
-
-    out = torch.full((len(labels), width), IGNORE, dtype=torch.long)
-    for r, row in enumerate(labels):
-        out[r, :len(row)] = torch.tensor(row)
-    return out
 
 
 def decode(guess, labels) -> list:
@@ -86,7 +77,8 @@ def truncation(data, test_set: Encoded) -> dict:
 
     kept_words = [sum(t != IGNORE for t in row) for row in test_set.labels]  # each kept word's first sub-token
     cut, total = entities_cut(data.test.labels, data.label_names, kept_words)
-    return {"test_entities_cut": cut, "test_entities": total}
+    note = (f"max_length cuts {cut:,} of {total:,} test entities; the test counts them as missed") if cut else ""
+    return {"test_entities_cut": cut, "test_entities": total, "note": note}
 
 
 register_task(Task(
@@ -102,7 +94,7 @@ register_task(Task(
     card_metrics=(("f1", "entity_f1", "Test entity F1"), ("precision", "entity_precision", "Test entity precision"),
                   ("recall", "entity_recall", "Test entity recall")),
     encode=encode,
-    batch_labels=batch_labels,
+    batch_labels=token_labels,
     decode=decode,
     score=score,
     predict=predict,

@@ -54,7 +54,7 @@ def run_data(config: RunConfig):
 
     return data.load_dataset(config.dataset, split_seed=config.split_seed, text_column=config.text_column,
                              label_column=config.label_column, encoding=config.encoding, max_train=config.max_train,
-                             max_eval=config.max_eval, balanced=config.balanced_train)
+                             max_eval=config.max_eval, balanced=config.balanced_train, task=config.task)
 
 
 def build_untrained(config: RunConfig, label_names: list[str], label_counts: tuple = (), train=None):

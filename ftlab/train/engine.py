@@ -24,7 +24,7 @@ from ftlab.config import RunConfig
 from ftlab.errors import ConfigError, FtlabError, field, one_line
 from ftlab.methods import MethodContext
 from ftlab.train import artifacts, checkpoint, feature_cache
-from ftlab.tasks import get_task
+from ftlab.tasks import IGNORE, GenerationSettings, answers, get_task
 from ftlab.train.batching import Encoded, collate, length_grouped_batches, pad_multiple, sorted_batches
 from ftlab.train.throughput import ThroughputWindow, rate
 from ftlab.train.token_cache import encode_cached
@@ -32,6 +32,8 @@ from ftlab.train.token_cache import encode_cached
 Emit = Callable[[dict], None]
 MAX_CURVE_POINTS = 200  # step events per run: enough for a smooth curve, cheap to store
 LOG_LINES = 20  # training-step lines per run in its log (and the job's): progress a person reads
+MAX_NEW_TOKENS = 512  # a generative evaluation's longest answer when neither the run nor the data says
+KEEP_GENERATIONS = 1000  # test generations stored per run: the first this many examples
 
 
 def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optional[str] = None,
@@ -59,10 +61,8 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
              resumed_from_step=saved["step"] if saved else 0,
              dataset={"fingerprint": run.data.fingerprint, "label_names": run.data.label_names,
                       "sizes": {"train": len(run.train_set), "validation": len(run.val_set), "test": len(run.test_set)}})
-        if reached.truncation and reached.truncation["test_entities_cut"]:
-            t = reached.truncation
-            send("log", message=f"max_length {config.max_length} cuts {t['test_entities_cut']:,} of "
-                                f"{t['test_entities']:,} test entities; the test counts them as missed")
+        if reached.truncation_note:
+            send("log", message=f"max_length {config.max_length}: {reached.truncation_note}")
         if reached.features:
             f = reached.features
             send("log", message=f"the frozen body's features: {f['reused']:,} texts from the cache, "
@@ -80,7 +80,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
             run.model.load_state_dict(progress.best_state, strict=False)
         send("log", message=f"evaluating test: {len(run.test_set):,} examples")
         final = evaluate(run.forward, run.test_set, run.data, run.tokenizer, config, run.device, run.autocast,
-                         on_progress=progress_events(send, "test"))
+                         on_progress=progress_events(send, "test"), generation=run.generation)
         send("eval", step=progress.step, split="test", metrics=final["metrics"],
              eval_samples_per_s=final["samples_per_s"])
         if run.parent is not None:
@@ -100,7 +100,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
                 checkpoint.discard(artifact_dir)
         summary = reached.summary()
         send("finished", summary=summary, per_class=final["per_class"], confusion=final.get("confusion"),
-             report=final.get("report"))
+             report=final.get("report"), generations=final.get("generations"))
         return summary
     except BaseException as err:
         reached.wall_s = time.perf_counter() - reached.t_start
@@ -132,6 +132,7 @@ class Run:
     eval_every: int  # optimizer steps per validation pass
     primary: str  # the validation metric that picks the best checkpoint
     parent: Optional["Parent"] = None  # init_from: the run this one continues
+    generation: Optional[GenerationSettings] = None  # generative tasks: how evaluations generate
 
 
 @dataclass
@@ -179,7 +180,8 @@ class Reached:
     progress: Optional[Progress] = None
     final: Optional[dict] = None  # evaluate() on the test split
     memory: Optional[dict] = None  # metrics.PeakMemory.read()
-    truncation: Optional[dict] = None  # NER: test entities max_length cuts (test_entities_cut, test_entities)
+    truncation: Optional[dict] = None  # what max_length cuts of the test split (NER: test_entities_cut, test_entities)
+    truncation_note: str = ""  # the same for the log, "" when it cuts nothing
     features: Optional[dict] = None  # head on a frozen body: cached feature rows {computed, reused}
     continual: Optional[dict] = None  # init_from: scores before/after on both tasks, forgetting, gain
     wall_s: Optional[float] = None
@@ -222,14 +224,20 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
     train_set, val_set, test_set = (encode_cached(s, data.task, data.label_names, tokenizer, config.max_length)
                                     for s in (data.train, data.validation, data.test))
     task = get_task(data.task)
+    if task.trainable_rows is not None and methods.get_method(config.method).trains:
+        train_set = learnable(train_set, task.trainable_rows(train_set), config, reached)
     if task.truncation is not None:
         reached.truncation = task.truncation(data, test_set)
+        reached.truncation_note = reached.truncation.pop("note", "")
     parent = None
     if config.init_from:
         model, parent = continue_from(config, init_dir, data, tokenizer)
     else:
         model = models.load_model(config.model, data.task, data.label_names, tokenizer, seed=config.seed)
     architecture = model.config.model_type
+    if task.needs_decoder and not models.is_decoder(architecture):
+        raise ConfigError(f"task {data.task}: model '{config.model}' is an encoder ({architecture}); "
+                          f"{data.task} needs a decoder such as smollm2")
     method = methods.get_method(config.method)
     if method.check is not None and (reason := method.check(config.method_options, data.task, architecture)):
         raise ConfigError(f"method '{config.method}' cannot run on model '{config.model}' ({architecture}): {reason}")
@@ -240,6 +248,9 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
                         label_counts(data), tokenizer, config.model, config.seed, data.train)
     # A continued run's model is the parent's, its method already applied and its weights trained.
     model = (model if parent is not None else method.apply(model, config.method_options, ctx)).to(device)
+    if getattr(model, "prompt_examples", None) and task.with_examples is not None:  # few-shot: examples in every prompt
+        val_set, test_set = (encode_cached(task.with_examples(s, model.prompt_examples), data.task, data.label_names,
+                                           tokenizer, config.max_length) for s in (data.validation, data.test))
     forward = compiled(model) if config.compile else model  # the same module; only calls differ
     if (method.frozen_body and method.frozen_body(config.method_options) and not config.compile
             and feature_cache.supported(model, architecture, ctx.head_prefixes)):
@@ -268,7 +279,25 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
                report_every=(every := max(1, total_steps // MAX_CURVE_POINTS)),
                log_every=every * max(1, total_steps // (every * LOG_LINES)),
                eval_every=config.eval_every or steps_per_epoch,
-               primary=task.primary, parent=parent)
+               primary=task.primary, parent=parent,
+               generation=generation_settings(config, data, train_set))
+
+
+def learnable(train_set: Encoded, keep: list, config: RunConfig, reached: "Reached") -> Encoded:
+    """The train rows with something to learn; refused when max_length leaves that for fewer than half."""
+    n = len(train_set)
+    if len(keep) == n:
+        return train_set
+    if len(keep) < n / 2:
+        longest = sorted(len(p) for p in (train_set.prompt_ids or train_set.input_ids))[int(0.9 * (n - 1))]
+        raise ConfigError(f"{field('max_length')} {config.max_length} cuts the whole answer of {n - len(keep):,} of "
+                          f"{n:,} training examples (their prompts fill it): raise it above {longest:,}, the "
+                          "90th percentile of the prompts' tokens")
+    reached.truncation_note = (f"{n - len(keep):,} of {n:,} training examples lose their whole answer to "
+                               "max_length and are left out of training")
+    pick = lambda rows: None if rows is None else [rows[i] for i in keep]  # noqa: E731
+    return Encoded(pick(train_set.input_ids), pick(train_set.labels), prompts=pick(train_set.prompts),
+                   references=pick(train_set.references), prompt_ids=pick(train_set.prompt_ids))
 
 
 def continue_from(config: RunConfig, init_dir: str, data, tokenizer):
@@ -294,7 +323,8 @@ def continue_from(config: RunConfig, init_dir: str, data, tokenizer):
 
 
 def _scores(run: Run, dataset: Encoded, data, config: RunConfig) -> float:
-    result = evaluate(run.forward, dataset, data, run.tokenizer, config, run.device, run.autocast)
+    result = evaluate(run.forward, dataset, data, run.tokenizer, config, run.device, run.autocast,
+                      generation=run.generation)
     return float(result["metrics"][run.primary])
 
 
@@ -448,7 +478,7 @@ def validate(config: RunConfig, run: Run, progress: Progress, send: Callable[...
     """A validation pass, outside the throughput window's clock; keeps the best checkpoint so far."""
     progress.window.pause()
     scores = evaluate(run.forward, run.val_set, run.data, run.tokenizer, config, run.device, run.autocast,
-                      on_progress=progress_events(send, "validation"))
+                      on_progress=progress_events(send, "validation"), generation=run.generation)
     send("eval", step=progress.step, split="validation", metrics=scores["metrics"],
          eval_samples_per_s=scores["samples_per_s"])
     send("log", message=f"validation at step {progress.step}: {run.primary} {scores['metrics'][run.primary]:.4f}, "
@@ -477,11 +507,14 @@ def stop_reason(config: RunConfig, run: Run, progress: Progress, should_stop: Ca
 
 
 def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device, autocast,
-             on_progress: Optional[Callable[[int, int], None]] = None) -> dict:
+             on_progress: Optional[Callable[[int, int], None]] = None,
+             generation: Optional[GenerationSettings] = None) -> dict:
     """Loss and task metrics over a split, in length-sorted batches (eval batches are 2x train).
     Losses and predictions stay on the device until the last batch is queued: one wait, not one per batch.
-    `on_progress(done, total)` after each batch (examples handed to the device)."""
+    A generative task's metrics come from what the model generates (`generation` says how), after
+    the loss pass. `on_progress(done, total)` after each batch (examples handed to the device)."""
     model.eval()
+    task = get_task(data.task)
     batch_size = config.eval_batch_size or 2 * config.batch_size
     total_loss = torch.zeros((), device=device)
     outputs = []  # (indices, predicted ids on the device, host labels)
@@ -493,22 +526,43 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
             with autocast:
                 out = model(**to_device(host_batch, device))
             total_loss += out.loss.float() * len(idx)
-            outputs.append((idx, out.logits.argmax(-1), host_batch["labels"]))
+            if task.decode is not None:
+                outputs.append((idx, out.logits.argmax(-1), host_batch["labels"]))
             done += len(idx)
-            if on_progress is not None:
+            if on_progress is not None and task.generate is None:
                 on_progress(done, len(dataset))
-        n = sum(len(idx) for idx, _, _ in outputs)
-        mean_loss = float(total_loss) / max(n, 1)
+        mean_loss = float(total_loss) / max(done, 1)
         preds: dict[int, object] = {}
-        task = get_task(data.task)
         for idx, guess, labels in outputs:
             preds.update(zip(idx, task.decode(guess.cpu(), labels)))
+    if task.generate is not None:
+        module = getattr(model, "_orig_mod", model)  # a compiled model's own module generates
+        texts = task.generate(module, tokenizer, dataset, generation, device, autocast, on_progress)
+        result = task.score(texts, dataset, generation)
+    else:
+        result = task.score([preds[i] for i in range(len(dataset))], dataset.labels, data.label_names)
     seconds = time.perf_counter() - t0
-    result = task.score([preds[i] for i in range(len(dataset))], dataset.labels, data.label_names)
-    scores = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
+    scores = {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     scores["loss"] = mean_loss
     return {"metrics": scores, "per_class": result.get("per_class", []), "confusion": result.get("confusion"),
-            "report": result.get("report"), "samples_per_s": rate(n, seconds)}
+            "report": result.get("report"), "generations": result.get("generations"),
+            "samples_per_s": rate(done, seconds)}
+
+
+def generation_settings(config: RunConfig, data, train_set: Encoded) -> Optional[GenerationSettings]:
+    """How a generative task's evaluation generates (None for the other tasks): the run's fields,
+    else the dataset's, else from its answers (the longest train answer + 16 tokens; the rule
+    ftlab.tasks.answers.infer_rule picks)."""
+    if get_task(data.task).generate is None:
+        return None
+    given = data.generation or {}
+    longest = max((sum(label != IGNORE for label in row) for row in train_set.labels), default=0)
+    return GenerationSettings(
+        max_new_tokens=config.max_new_tokens or given.get("max_new_tokens") or min(MAX_NEW_TOKENS, longest + 16),
+        rule=config.answer or given.get("rule") or answers.infer_rule(list(data.train.labels)),
+        stop=tuple(config.stop or given.get("stop") or ()),
+        batch_size=config.eval_batch_size or 2 * config.batch_size,
+        keep=KEEP_GENERATIONS)
 
 
 # ---- small pieces, each doing one thing ----------------------------------------------------
@@ -599,7 +653,9 @@ def make_optimizer(model, lr: float, weight_decay: float, device: torch.device, 
 
 
 def label_counts(data) -> tuple[int, ...]:
-    """Train examples per label id (tokens per tag for NER)."""
+    """Train examples per label id (tokens per tag for NER); () where labels are free text."""
+    if not get_task(data.task).labelled:
+        return ()
     counts = [0] * len(data.label_names)
     for label in data.train.labels:
         for one in (label if isinstance(label, (list, tuple)) else [label]):

@@ -23,10 +23,9 @@ from typing import Optional
 import numpy as np
 
 from ftlab import cache
-from ftlab.tasks import get_task
 from ftlab.train.batching import Encoded, encode
 
-CACHE_VERSION = 2  # bump when encode() changes what it produces
+CACHE_VERSION = 4  # bump when encode() changes what it produces
 
 
 def cache_dir() -> Optional[Path]:
@@ -89,10 +88,16 @@ def _unragged(flat: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
 def _save(path: Path, enc: Encoded, task: str) -> None:
     ids, offsets = _ragged(enc.input_ids)
     arrays = {"input_ids": ids, "offsets": offsets}
-    if get_task(task).per_token:
+    if enc.labels and isinstance(enc.labels[0], list):  # a label per token (NER, generation)
         arrays["labels"] = _ragged(enc.labels)[0]
+        arrays["token_labels"] = np.ones(1, dtype=np.int8)
     else:
         arrays["labels"] = np.asarray(enc.labels, dtype=np.int32)
+    if enc.prompt_ids is not None:
+        arrays["prompt_ids"], arrays["prompt_offsets"] = _ragged(enc.prompt_ids)
+    for name in ("prompts", "references"):  # text: numpy's fixed-width unicode, no pickle
+        if getattr(enc, name) is not None:
+            arrays[name] = np.asarray(getattr(enc, name), dtype=str)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
@@ -103,9 +108,10 @@ def _load(path: Path, task: str) -> Encoded:
     with np.load(path, allow_pickle=False) as z:
         offsets = z["offsets"]
         input_ids = _unragged(z["input_ids"], offsets)
-        if get_task(task).per_token:
-            return Encoded(input_ids, _unragged(z["labels"], offsets))
-        return Encoded(input_ids, z["labels"].tolist())
+        labels = _unragged(z["labels"], offsets) if "token_labels" in z.files else z["labels"].tolist()
+        texts = {name: z[name].tolist() if name in z.files else None for name in ("prompts", "references")}
+        prompt_ids = _unragged(z["prompt_ids"], z["prompt_offsets"]) if "prompt_ids" in z.files else None
+        return Encoded(input_ids, labels, prompt_ids=prompt_ids, **texts)
 
 
 def encode_cached(split, task: str, label_names: list[str], tokenizer, max_length: int) -> Encoded:

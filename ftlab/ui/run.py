@@ -69,6 +69,11 @@ def build(lab) -> SimpleNamespace:
                                elem_id="run-classes", max_height=320)
         config = gr.JSON(label=L("config_label"), elem_id="run-config", open=True,
                          max_height=320)
+    with gr.Column(visible=False) as generations_box:  # generative runs: what each test example got
+        wrong_only = gr.Checkbox(False, label=L("generations_wrong"), info=L("generations_info"),
+                                 elem_id="run-generations-wrong")
+        generations = gr.Dataframe(run_logic.generation_table(None), interactive=False, wrap=True,
+                                   label=L("generations_label"), elem_id="run-generations", max_height=480)
     with gr.Accordion(L("logs_accordion"), open=False):
         logs = gr.Textbox(lines=10, max_lines=10, interactive=False, show_label=False, elem_id="run-logs")
 
@@ -106,6 +111,9 @@ def build(lab) -> SimpleNamespace:
                 loss_plot: sized(charts.loss_curves(detail["steps"], runs_frame), 380),
                 eval_plot: sized(charts.eval_curves(detail["evals"], metric, runs=runs_frame), 380),
                 classes: run_logic.class_table(detail["classes"]),
+                generations_box: gr.update(visible=len(detail["generations"]) > 0),
+                generations: run_logic.generation_table(detail["generations"], False),
+                wrong_only: False,
                 config: run.get("config") or {},
                 logs: t("run_logs_private") if detail.get("private") else
                 ("\n".join(run.get("logs") or []) or "(no log lines recorded)"),
@@ -118,8 +126,19 @@ def build(lab) -> SimpleNamespace:
                 lineage: run_logic.lineage_markdown(int(run_id), everything)}
 
     outputs = [summary, confusion, loss_plot, eval_plot, classes, config, logs, action, rerun_btn, rerun_seed,
-               download_btn, continue_row, lineage]
+               download_btn, continue_row, lineage, generations_box, generations, wrong_only]
     picker.change(show, [picker], outputs)
+
+    def filter_generations(run_id, wrong):
+        if run_id in (None, ""):
+            return gr.skip()
+        try:
+            return run_logic.generation_table(lab.generations(int(run_id)), bool(wrong))
+        except Exception as err:  # noqa: BLE001
+            log.warning("generations of run %s: %s", run_id, err)
+            return gr.skip()
+
+    wrong_only.input(filter_generations, [picker, wrong_only], [generations])
     refresh_btn.click(choices, [picker], [picker]).then(show, [picker], outputs)
 
     def download(run_id, request: gr.Request = None, profile: gr.OAuthProfile | None = None):

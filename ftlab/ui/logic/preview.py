@@ -227,6 +227,15 @@ def card_markdown(card: dict) -> str:
                         cut=f"{card.get('truncation_rate', 0):.1%}", n=f"{card.get('sampled', 0):,}")]
         if card.get("entities_sampled"):
             lines.append(t("card_entities_cut", cut=f"{card['entities_cut']:,}", n=f"{card['entities_sampled']:,}"))
+        if card.get("prompt_tokens"):  # a generative set: prompts and answers apart, and how the model reads them
+            p, a = card["prompt_tokens"], card["answer_tokens"]
+            lines += ["", t("card_length_header"), "|---|---:|---:|---:|---:|",
+                      f"| {t('card_prompt_tokens')} | {p['p50']} | {p['p90']} | {p['p99']} | {p['max']} |",
+                      f"| {t('card_answer_tokens')} | {a['p50']} | {a['p90']} | {a['p99']} | {a['max']} |",
+                      "", t("card_answers_cut", n=f"{card['answers_cut_whole']:,}", of=f"{card['sampled']:,}",
+                             max_length=card.get("max_length"))]
+            for i, shown in enumerate(card.get("examples") or [], 1):  # indented: Markdown shows it verbatim
+                lines += ["", t("card_example", n=i), ""] + ["    " + line for line in shown.splitlines()]
     elif card.get("tokenizer_error"):
         lines += ["", t("card_no_tokenizer", error=md_escape(card["tokenizer_error"]))]
     return "\n".join(lines)

@@ -239,6 +239,24 @@ def class_table(classes: pd.DataFrame | None) -> pd.DataFrame:
     return out
 
 
+GENERATION_COLUMNS = ("idx", "prompt", "reference", "generation", "extracted", "expected", "correct")
+
+
+def generation_table(rows: pd.DataFrame | None, wrong_only: bool = False) -> pd.DataFrame:
+    """A generative run's test examples as the Run tab lists them (the wrong ones only, if asked),
+    with the page's column names."""
+    from ftlab.text import t
+
+    names = {c: t(f"gen_col_{c}") for c in GENERATION_COLUMNS}
+    if rows is None or not len(rows):
+        return pd.DataFrame(columns=list(names.values()))
+    out = rows[list(GENERATION_COLUMNS)]
+    if wrong_only:
+        out = out[~out["correct"].astype(bool)]
+    out = out.assign(correct=["✓" if c else "✗" for c in out["correct"]])
+    return out.rename(columns=names).reset_index(drop=True)
+
+
 def push_token(signed_in: Optional[str], on_space: bool) -> Optional[str]:
     """The token a push from the dashboard uses: the visitor's own sign-in; on a Space nothing
     else (the Space's token is its owner's, never a visitor's), locally the machine's login (None)."""

@@ -1,0 +1,196 @@
+"""Supervised fine-tuning of a decoder on prompt/answer data, scored by exact match on what it
+generates.
+
+An example is a conversation up to the answer (a list of {"role", "content"} turns, the last a
+user turn) and the answer's text. It is written with the tokenizer's own chat template where the
+model has one (SmolLM2-Instruct does), else with a plain "### Instruction / ### Response"
+template; the loss counts the answer's tokens and the end-of-turn token only: every prompt token
+carries the label IGNORE.
+
+Evaluation generates: batched greedy decoding with the key/value cache, left-padded prompts,
+`max_new_tokens` and stop strings; the answer is read from each generation and each reference by
+the dataset's rule (ftlab.tasks.answers) and `accuracy` is the exact-match rate, beside token F1.
+Every test example's prompt, reference, generation, extracted answers and verdict come back with
+the scores (the store keeps them; the Run tab shows them).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ftlab.tasks import IGNORE, Encoded, GenerationSettings, Task, register_task, token_labels
+from ftlab.tasks.answers import extract, token_f1
+
+PLAIN_USER = "### Instruction:\n{content}\n\n"
+PLAIN_SYSTEM = "{content}\n\n"
+PLAIN_ASSISTANT = "### Response:\n"
+PREDICT_MAX_NEW_TOKENS = 128  # the Playground's and the API's default length of an answer
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def end_id(tokenizer) -> int:
+    """The token that ends an answer: end of sequence (the chat template's end of turn), else the
+    separator or the pad token of tokenizers that have no end of sequence (BERT's)."""
+    for value in (tokenizer.eos_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id):
+        if value is not None:
+            return int(value)
+    return 0
+
+
+def render(tokenizer, messages: list[dict], answer: Optional[str] = None) -> tuple[str, str]:
+    """(prompt text, answer text): what the model reads before answering, and the answer as it is
+    written after the prompt (with the template's end of turn)."""
+    if has_chat_template(tokenizer):
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if answer is None:
+            return prompt, ""
+        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=False)
+        if full.startswith(prompt):
+            return prompt, full[len(prompt):]
+        return prompt, answer + (tokenizer.eos_token or "")  # a template that rewrites earlier turns
+    parts = []
+    for turn in messages:
+        if turn["role"] == "assistant":
+            parts.append(PLAIN_ASSISTANT + turn["content"] + "\n\n")
+        else:
+            parts.append((PLAIN_SYSTEM if turn["role"] == "system" else PLAIN_USER).format(content=turn["content"]))
+    return "".join(parts) + PLAIN_ASSISTANT, "" if answer is None else answer
+
+
+def question(messages: list[dict]) -> str:
+    """The last user turn: how the stored generations and the Playground name an example."""
+    return next((t["content"] for t in reversed(messages) if t["role"] == "user"), "")
+
+
+def encode(split, tokenizer, max_length: int) -> Encoded:
+    """Prompt then answer then the end token, cut at max_length (training's memory bound); labels
+    IGNORE on the prompt. The whole prompt is kept apart for generation, which max_length does not cut."""
+    rendered = [render(tokenizer, messages, answer) for messages, answer in zip(split.texts, split.labels)]
+    prompt_ids = tokenizer([p for p, _ in rendered], add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer([a for _, a in rendered], add_special_tokens=False)["input_ids"]
+    end = end_id(tokenizer)
+    input_ids, labels = [], []
+    for p, a in zip(prompt_ids, answer_ids):
+        # The answer ends on the end token: the template's end of turn (what follows it, a newline,
+        # is never generated), else one added.
+        a = a[:a.index(end) + 1] if end in a else a + [end]
+        input_ids.append((p + a)[:max_length])
+        labels.append(([IGNORE] * len(p) + a)[:max_length])
+    return Encoded(input_ids, labels, prompts=[question(m) for m in split.texts], references=list(split.labels),
+                   prompt_ids=prompt_ids)
+
+
+def answered(encoded: Encoded) -> list[int]:
+    """Indices of the examples that keep at least one answer token after max_length (the others
+    teach nothing: their whole answer is cut)."""
+    return [i for i, labels in enumerate(encoded.labels) if any(label != IGNORE for label in labels)]
+
+
+def with_examples(split, examples: list) -> object:
+    """The split with solved examples as earlier turns of every conversation (few-shot prompting)."""
+    turns = [turn for messages, answer in examples
+             for turn in list(messages) + [{"role": "assistant", "content": answer}]]
+    return type(split)([turns + list(messages) for messages in split.texts], list(split.labels))
+
+
+def generate(model, tokenizer, encoded: Encoded, settings: GenerationSettings, device, autocast,
+             on_progress=None) -> list[str]:
+    """Greedy continuations of every example's prompt, in batches of similar length."""
+    return generate_ids(model, tokenizer, encoded.prompt_ids, settings, device, autocast, on_progress)
+
+
+def generate_ids(model, tokenizer, prompts: list[list[int]], settings: GenerationSettings, device, autocast,
+                 on_progress=None) -> list[str]:
+    import torch
+    from transformers import GenerationConfig
+
+    end, pad = end_id(tokenizer), tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_id(tokenizer)
+    config = GenerationConfig(max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1,
+                              eos_token_id=end, pad_token_id=pad, stop_strings=list(settings.stop) or None)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list = [""] * len(prompts)
+    done = 0
+    model.eval()
+    for start in range(0, len(order), settings.batch_size):
+        idx = order[start:start + settings.batch_size]
+        width = max(1, max(len(prompts[i]) for i in idx))
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):  # left padding: every prompt ends where generation starts
+            if prompts[i]:
+                ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
+                mask[r, width - len(prompts[i]):] = 1
+        with torch.inference_mode(), autocast:
+            generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                       generation_config=config, tokenizer=tokenizer if settings.stop else None)
+        for r, i in enumerate(idx):
+            new = generated[r, width:].tolist()
+            if end in new:
+                new = new[:new.index(end)]
+            out[i] = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), settings.stop)
+        done += len(idx)
+        if on_progress is not None:
+            on_progress(done, len(prompts))
+    return out
+
+
+def cut_at_stop(text: str, stop) -> str:
+    """The text before the first stop string."""
+    for s in stop:
+        if s and s in text:
+            text = text[:text.index(s)]
+    return text.strip()
+
+
+def score(generations: list[str], encoded: Encoded, settings: GenerationSettings) -> dict:
+    """Exact match of the extracted answers (accuracy) and their token F1, with each example's row."""
+    rows, hits, f1 = [], 0, 0.0
+    for i, (generation, reference) in enumerate(zip(generations, encoded.references)):
+        got, want = extract(generation, settings.rule), extract(reference, settings.rule)
+        correct = bool(want) and got == want
+        hits += correct
+        f1 += token_f1(got, want)
+        if settings.keep is None or i < settings.keep:
+            rows.append({"index": i, "prompt": encoded.prompts[i], "reference": reference, "generation": generation,
+                         "extracted": got, "expected": want, "correct": correct})
+    n = max(len(generations), 1)
+    return {"accuracy": hits / n, "token_f1": f1 / n, "generations": rows}
+
+
+def predict(model, tokenizer, texts: list[str], max_length: int, label_names: list,
+            max_new_tokens: int = PREDICT_MAX_NEW_TOKENS) -> list[dict]:
+    """The answer to each text, asked as one user turn with the run's template."""
+    import torch
+
+    prompts = [tokenizer(render(tokenizer, [{"role": "user", "content": t}])[0],
+                         add_special_tokens=False)["input_ids"][-max_length:] for t in texts]
+    device = next(model.parameters()).device
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, rule="normalized", batch_size=max(1, len(texts)))
+    answers = generate_ids(model, tokenizer, prompts, settings, device, torch.autocast(device.type, enabled=False))
+    return [{"generation": a} for a in answers]
+
+
+register_task(Task(
+    name="sft",
+    description="supervised fine-tuning of a decoder: generate the answer to a prompt, scored by exact match",
+    per_token=False,
+    primary="accuracy",
+    primary_title="exact match",
+    metrics=("accuracy", "token_f1"),
+    auto_class="AutoModelForCausalLM",
+    peft_task_type="CAUSAL_LM",
+    pipeline="text-generation",
+    card_metrics=(("exact_match", "accuracy", "Test exact match"), ("f1", "token_f1", "Test token F1")),
+    encode=encode,
+    batch_labels=token_labels,
+    score=score,
+    predict=predict,
+    generate=generate,
+    needs_decoder=True,
+    with_examples=with_examples,
+    labelled=False,
+    trainable_rows=answered,
+))

@@ -1,0 +1,62 @@
+"""Generative runs through the engine and the store on a tiny random decoder: training moves exact
+match from nothing to every answer, the generations are kept per example, prompting runs generate
+with the same scorer."""
+
+import pytest
+
+from ftlab.config import RunConfig
+from ftlab.errors import ConfigError
+from ftlab.store import Store
+from ftlab.train.engine import train
+
+
+def run(config: RunConfig, store: Store):
+    run_id = store.create_run(config.to_dict(), config.hash, model=config.model, dataset=config.dataset,
+                              task=config.task, method=config.method, seed=config.seed, versions={})
+    events = []
+
+    def emit(event):
+        events.append(event)
+        store.record_event(run_id, event)
+
+    summary = train(config, emit)
+    return run_id, summary, events
+
+
+def test_fine_tuning_learns_the_answers_and_each_test_generation_is_stored(qa_jsonl):
+    store = Store()
+    config = RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="lora", lr=3e-2, epochs=3, batch_size=16,
+                       device="cpu", max_eval=24)
+    assert config.task == "sft"
+    run_id, summary, events = run(config, store)
+    assert summary["accuracy"] == 1.0 and summary["token_f1"] == 1.0  # "yes" iff the prompt says "good"
+    rows = store.generations_df(run_id)
+    assert len(rows) == 24 and rows["correct"].all()
+    assert set(rows["generation"]) == {"yes", "no"} and (rows["generation"] == rows["reference"]).all()
+    assert all(("good" in p) == (r == "yes") for p, r in zip(rows["prompt"], rows["reference"]))
+    assert store.generations_df(run_id, wrong_only=True).empty
+    validations = [e for e in events if e["event"] == "eval" and e["split"] == "validation"]
+    assert validations and validations[0]["metrics"]["accuracy"] <= summary["accuracy"]
+    assert store.runs_df().set_index("id").loc[run_id, "accuracy"] == 1.0
+
+
+def test_zero_and_few_shot_generate_with_the_same_scorer_and_store_the_wrong_answers(qa_jsonl):
+    store = Store()
+    zero = RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="zero-shot", device="cpu", max_eval=12,
+                     max_new_tokens=4)
+    run_id, summary, events = run(zero, store)
+    assert summary["trainable_params"] == 0 and "steps" not in summary
+    wrong = store.generations_df(run_id, wrong_only=True)
+    assert len(wrong) == round(12 * (1 - summary["accuracy"])) and not wrong["correct"].any()
+    few = zero.replace(method="few-shot", method_options={"shots": 3})
+    few_id, _, _ = run(few, store)
+    # the same test prompts, each now after three solved train examples (longer prompts, same questions)
+    assert list(store.generations_df(few_id)["prompt"]) == list(store.generations_df(run_id)["prompt"])
+
+
+def test_a_max_length_that_leaves_no_room_for_the_answers_is_one_line(qa_jsonl):
+    config = RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="lora", max_length=8, max_steps=1,
+                       device="cpu")
+    with pytest.raises(ConfigError, match="max.length 8 cuts the whole answer of .* raise it above") as err:
+        train(config)
+    assert "\n" not in str(err.value)
