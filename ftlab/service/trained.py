@@ -53,6 +53,15 @@ class TrainedRuns:
         predictor = self.caches.get("predictors", int(run_id), lambda: artifacts.load(art))
         return {"task": run.get("task"), "predictions": predictor.predict(list(texts))}
 
+    def stream(self, run_id: int, text: str, user: Optional[str] = None):
+        """A generative run's answer to `text`, yielded as it grows; None for a run whose task does
+        not generate (use predict). Same access and cache as predict."""
+        run, art = self._trained(run_id, "load", user)
+        from ftlab.train import artifacts
+
+        predictor = self.caches.get("predictors", int(run_id), lambda: artifacts.load(art))
+        return predictor.stream(text) if predictor.streams else None
+
     @staticmethod
     def resolve_artifacts(db_path: str, artifact_dir: Optional[str]) -> Optional[str]:
         """A stored weights path: a relative one is relative to the database's folder, so a

@@ -70,6 +70,9 @@ class Task:
     # Tasks scored on what the model generates (then `score` takes (generations, Encoded, rule)):
     # (model, tokenizer, Encoded, GenerationSettings, device, autocast, on_progress) -> a text per example.
     generate: Optional[Callable[..., list]] = None
+    # Generative tasks: (model, tokenizer, text, max_length) -> the answer as it grows, token by token
+    # (the Playground streams it).
+    stream: Optional[Callable[..., Any]] = None
     needs_decoder: bool = False  # only a decoder (a causal language model) can run it
     # Generative tasks: (split, [(conversation, answer)]) -> the split with those solved examples
     # before every prompt (few-shot prompting's `prompt_examples`).

@@ -160,17 +160,54 @@ def score(generations: list[str], encoded: Encoded, settings: GenerationSettings
     return {"accuracy": hits / n, "token_f1": f1 / n, "generations": rows}
 
 
+def _ask(model, tokenizer, text: str, max_length: int) -> list[int]:
+    """A user's text as one user turn after the run's own examples (few-shot prompting), with the
+    run's template; never cut by max_length (evaluation does not cut prompts either)."""
+    turns = [turn for messages, answer in getattr(model, "prompt_examples", None) or []
+             for turn in list(messages) + [{"role": "assistant", "content": answer}]]
+    prompt = render(tokenizer, turns + [{"role": "user", "content": text}])[0]
+    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+
 def predict(model, tokenizer, texts: list[str], max_length: int, label_names: list,
             max_new_tokens: int = PREDICT_MAX_NEW_TOKENS) -> list[dict]:
     """The answer to each text, asked as one user turn with the run's template."""
     import torch
 
-    prompts = [tokenizer(render(tokenizer, [{"role": "user", "content": t}])[0],
-                         add_special_tokens=False)["input_ids"][-max_length:] for t in texts]
+    prompts = [_ask(model, tokenizer, text, max_length) for text in texts]
     device = next(model.parameters()).device
     settings = GenerationSettings(max_new_tokens=max_new_tokens, rule="normalized", batch_size=max(1, len(texts)))
     answers = generate_ids(model, tokenizer, prompts, settings, device, torch.autocast(device.type, enabled=False))
     return [{"generation": a} for a in answers]
+
+
+def stream(model, tokenizer, text: str, max_length: int, max_new_tokens: int = PREDICT_MAX_NEW_TOKENS):
+    """The greedy answer to `text` as it grows: yields the text so far after each new piece (the
+    same tokens `predict` gives, decoded as they come)."""
+    import threading
+
+    import torch
+    from transformers import GenerationConfig, TextIteratorStreamer
+
+    device = next(model.parameters()).device
+    ids = torch.tensor([_ask(model, tokenizer, text, max_length)], device=device)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    end = end_id(tokenizer)
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, eos_token_id=end,
+                              pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end)
+
+    def work():
+        with torch.inference_mode():
+            model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config,
+                           streamer=streamer)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    so_far = ""
+    for piece in streamer:
+        so_far += piece
+        yield so_far.strip()
+    worker.join()
 
 
 register_task(Task(
@@ -189,6 +226,7 @@ register_task(Task(
     score=score,
     predict=predict,
     generate=generate,
+    stream=stream,
     needs_decoder=True,
     with_examples=with_examples,
     labelled=False,

@@ -47,6 +47,15 @@ class Predictor:
         return get_task(self.config.task).predict(self.model, self.tokenizer, texts, self.config.max_length,
                                                   self.label_names)
 
+    @property
+    def streams(self) -> bool:
+        """True when the run's task writes its answer token by token (generation)."""
+        return get_task(self.config.task).stream is not None
+
+    def stream(self, text: str):
+        """A generative run's answer to `text` as it grows (Task.stream)."""
+        return get_task(self.config.task).stream(self.model, self.tokenizer, text, self.config.max_length)
+
 
 def run_data(config: RunConfig):
     """The splits `config` trains and is tested on (its dataset, split seed, columns and caps)."""

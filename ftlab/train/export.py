@@ -78,7 +78,17 @@ def model_card(run: dict, fmt: str, base: str) -> str:
              f"{run.get('trainable_params') or summary.get('trainable_params') or 0:,} trainable parameters of "
              f"{run.get('total_params') or summary.get('total_params') or 0:,}, seed {run['config'].get('seed')}.", "",
              "| test metric | value |", "|---|---|"] + [f"| {v['name']} | {v['value']} |" for v in values] + [""]
-    if fmt == "adapter":
+    if task.generate is not None:  # a generative run: load it and let it answer
+        load = ("from peft import AutoPeftModelForCausalLM as Model" if fmt == "adapter"
+                else "from transformers import AutoModelForCausalLM as Model")
+        lines += ["```python", load, "from transformers import AutoTokenizer", "",
+                  "tokenizer = AutoTokenizer.from_pretrained('THIS_FOLDER')",
+                  "model = Model.from_pretrained('THIS_FOLDER')",
+                  "chat = [{'role': 'user', 'content': 'YOUR QUESTION'}]",
+                  "ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors='pt')",
+                  "answer = model.generate(ids, max_new_tokens=128, do_sample=False)[0, ids.shape[1]:]",
+                  "print(tokenizer.decode(answer, skip_special_tokens=True))", "```"]
+    elif fmt == "adapter":
         labels = list(run.get("label_names") or [])
         auto_peft = "AutoPeftModelFor" + task.auto_class.removeprefix("AutoModelFor")
         lines += ["```python", f"from peft import {auto_peft}", "",
@@ -133,8 +143,9 @@ def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
     else:
         plain = model.merge_and_unload() if peft_backed else model
         labels = list(predictor.label_names)
-        plain.config.id2label = dict(enumerate(labels))
-        plain.config.label2id = {name: i for i, name in enumerate(labels)}
+        if labels:  # a classifier's label names; a generative model keeps its own config
+            plain.config.id2label = dict(enumerate(labels))
+            plain.config.label2id = {name: i for i, name in enumerate(labels)}
         plain.save_pretrained(str(out))
     predictor.tokenizer.save_pretrained(str(out))
     (out / "README.md").write_text(model_card(run, fmt, base))

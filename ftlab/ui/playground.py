@@ -1,5 +1,6 @@
 """Playground tab: type a text, pick up to four trained runs, and see each run's prediction and
-probabilities side by side (NER: the entities highlighted)."""
+probabilities side by side (NER: the entities highlighted; a generative run's answer streams in as
+it is written)."""
 
 from __future__ import annotations
 
@@ -62,18 +63,39 @@ def build(lab) -> SimpleNamespace:
     refresh_btn.click(choices, [runs], [runs])
 
     def predict(sentence, picked, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
+        """Each picked run's prediction; a generative run's answer streams in as it is written."""
         user = visitor(request, profile)
         hidden = [gr.update(visible=False)] * (3 * MAX_RUNS)
         sentence = (sentence or "").strip()
         picked = list(picked or [])[:MAX_RUNS]
         if not sentence:
-            return [status_markdown(t("pg_type_text"), ok=False)] + hidden
+            yield [status_markdown(t("pg_type_text"), ok=False)] + hidden
+            return
         if not picked:
-            return [status_markdown(t("pg_pick_run"), ok=False)] + hidden
+            yield [status_markdown(t("pg_pick_run"), ok=False)] + hidden
+            return
         heads, labs, highs, problems = [], [], [], []
+
+        def shown(msg):
+            pad = [gr.update(visible=False)] * (MAX_RUNS - len(heads))
+            return [msg] + heads + pad + labs + pad + highs + pad
+
         for run_id in picked:
+            name = f"**{run_logic.run_label(lab_run(run_id))}**"
             try:
                 with IMPORT_LOCK:  # the first prediction imports torch and builds the model
+                    answer = lab.stream(int(run_id), sentence, user=user)
+                if answer is not None:  # generative: the words as they come
+                    heads.append(gr.update(value=name, visible=True))
+                    labs.append(gr.update(visible=False))
+                    highs.append(gr.update(visible=False))
+                    written = ""
+                    for written in answer:
+                        heads[-1] = gr.update(value=f"{name}\n\n{written}", visible=True)
+                        yield shown(status_markdown(t("pg_writing", run=run_id)))
+                    heads[-1] = gr.update(value=f"{name}\n\n{written or t('pg_no_answer')}", visible=True)
+                    continue
+                with IMPORT_LOCK:
                     out = lab.predict(int(run_id), [sentence], user=user)
                 view = playground_logic.prediction_view(out["task"], out["predictions"][0], sentence)
             except Exception as err:
@@ -81,7 +103,6 @@ def build(lab) -> SimpleNamespace:
                     log.exception("predict %s", run_id)
                 problems.append(t("pg_run_problem", run=run_id, error=one_line(err)))
                 continue
-            name = f"**{run_logic.run_label(lab_run(run_id))}**"
             # Classification: the bars name every class once; NER: the highlighted text needs the list.
             heads.append(gr.update(value=name if view["label"] is not None else f"{name}\n\n{view['text']}",
                                    visible=True))
@@ -89,13 +110,8 @@ def build(lab) -> SimpleNamespace:
             labs.append(gr.update(value=playground_logic.probability_bars(view["label"], top) if view["label"] else "",
                                   visible=view["label"] is not None))
             highs.append(gr.update(value=view["highlight"], visible=view["highlight"] is not None))
-        pad = MAX_RUNS - len(heads)
-        heads += [gr.update(visible=False)] * pad
-        labs += [gr.update(visible=False)] * pad
-        highs += [gr.update(visible=False)] * pad
-        msg = (status_markdown("; ".join(problems), ok=False) if problems
-               else status_markdown(t("pg_predicted", n=len(picked))))
-        return [msg] + heads + labs + highs
+        yield shown(status_markdown("; ".join(problems), ok=False) if problems
+                    else status_markdown(t("pg_predicted", n=len(picked))))
 
     def lab_run(run_id):
         found = [r for r in lab.runs() if int(r["id"]) == int(run_id)]

@@ -47,6 +47,8 @@ def prediction_view(task: str, prediction: dict, text: str = "") -> dict:
     """One run's prediction (Predictor.predict) -> {"label": {label: prob} | None, "highlight":
     segments | None, "text": a one-line summary}. NER words are re-joined as the predictor split
     them: by spaces, or per character for text without spaces (Chinese)."""
+    if "generation" in prediction:  # a generative run: what it wrote
+        return {"label": None, "highlight": None, "text": prediction["generation"] or t("pg_no_answer")}
     if get_task(task).per_token:
         tokens = prediction.get("tokens", [])
         joiner = " " if " " in (text or "").strip() else ""
