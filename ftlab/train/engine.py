@@ -73,6 +73,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         if run.parent is not None:  # continual: both tasks' scores before the first step
             run.parent.before = _scores(run, run.parent.test_set, run.parent.data, config)
             run.parent.new_before = _scores(run, run.test_set, run.data, config)
+        general_before = general_loss(run, config) if run.generation is not None and run.method.trains else None
         progress = fit(config, run, reached, send, should_stop, artifact_dir, saved)
 
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
@@ -89,6 +90,15 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
                                 f"{reached.continual['old_task_before']:.3f} -> {reached.continual['old_task_after']:.3f} "
                                 f"(forgetting {reached.continual['forgetting']:+.3f}); this test "
                                 f"{reached.continual['new_task_before']:.3f} -> {final['metrics'][run.primary]:.3f}")
+
+        if general_before is not None:  # generative: what training cost the model on general text
+            after = general_loss(run, config)
+            reached.general = {"general_loss_before": general_before, "general_loss_after": after,
+                               "forgetting_ce": after - general_before}
+            send("log", message=f"cross-entropy on general text {general_before:.3f} -> {after:.3f} "
+                                f"({after - general_before:+.3f} nats per token)")
+        elif run.generation is not None:  # prompting changes no weight: nothing forgotten
+            reached.general = {"forgetting_ce": 0.0}
 
         # ---- report: wall_s leaves out saving the artifacts -----------------------------------
         reached.final, reached.memory = final, run.memory.read()
@@ -184,11 +194,12 @@ class Reached:
     truncation_note: str = ""  # the same for the log, "" when it cuts nothing
     features: Optional[dict] = None  # head on a frozen body: cached feature rows {computed, reused}
     continual: Optional[dict] = None  # init_from: scores before/after on both tasks, forgetting, gain
+    general: Optional[dict] = None  # generative: cross-entropy on general text before/after (forgetting_ce)
     wall_s: Optional[float] = None
     artifact_dir: Optional[str] = None
 
     def summary(self) -> dict:
-        summary = dict(self.params or {}, **(self.truncation or {}), **(self.continual or {}))
+        summary = dict(self.params or {}, **(self.truncation or {}), **(self.continual or {}), **(self.general or {}))
         fit = self.progress
         if fit is not None and fit.step:
             totals = fit.window
@@ -326,6 +337,32 @@ def _scores(run: Run, dataset: Encoded, data, config: RunConfig) -> float:
     result = evaluate(run.forward, dataset, data, run.tokenizer, config, run.device, run.autocast,
                       generation=run.generation)
     return float(result["metrics"][run.primary])
+
+
+GENERAL_MAX_TOKENS = 256  # of each general-text article
+
+
+def general_loss(run: Run, config: RunConfig) -> float:
+    """The model's mean cross-entropy (nats per token) on ftlab's fixed sample of general text
+    (ftlab.data.general_text), teacher-forced: how much of its general language a fine-tuning
+    costs, as peft's method comparison measures forgetting."""
+    texts = list(datasets.general_text())
+    ids = run.tokenizer(texts, add_special_tokens=False, truncation=True,
+                        max_length=min(GENERAL_MAX_TOKENS, max(config.max_length, 16)))["input_ids"]
+    sample = Encoded(ids, [list(row) for row in ids])
+    batch_size = config.eval_batch_size or 2 * config.batch_size
+    run.model.eval()
+    total = tokens = 0.0
+    with torch.inference_mode():
+        for idx in sorted_batches(sample.lengths(), batch_size):
+            host = collate(sample, idx, run.tokenizer.pad_token_id, run.data.task, pad_multiple(run.device.type))
+            with run.autocast:
+                loss = run.model(**to_device(host, run.device)).loss
+            counted = float(sum(len(ids[i]) - 1 for i in idx))  # each text's first token is predicted by nothing
+            total += float(loss) * counted
+            tokens += counted
+    run.model.train()
+    return total / max(tokens, 1.0)
 
 
 def continual_summary(run: Run, final_metrics: dict, config: RunConfig) -> dict:

@@ -36,6 +36,7 @@ CHARTS = {
     "score": (_score, HEIGHTS["score"], False),
     "curve": (lambda runs, c: charts.learning_curve(runs), HEIGHTS["score"], True),
     "forgetting": (lambda runs, c: charts.forgetting(runs), HEIGHTS["score"], True),
+    "general": (lambda runs, c: charts.general_forgetting(runs), HEIGHTS["score"], True),
     "throughput": (lambda runs, c: charts.throughput(runs), HEIGHTS["bars"], False),
     "memory": (lambda runs, c: charts.memory_and_time(runs), HEIGHTS["bars"], False),
     "loss": (lambda runs, c: charts.loss_curves(c["steps"], runs, smoothing=c["smoothing"]), HEIGHTS["curves"], False),
@@ -90,6 +91,7 @@ def build(lab) -> SimpleNamespace:
     with gr.Row():
         plots["curve"] = gr.Plot(elem_id="compare-curve", show_label=False, visible=False)
         plots["forgetting"] = gr.Plot(elem_id="compare-forgetting", show_label=False, visible=False)
+        plots["general"] = gr.Plot(elem_id="compare-general", show_label=False, visible=False)
     # full width, one under the other: a setting's name reads on the bars' axis
     plots["throughput"] = gr.Plot(elem_id="compare-throughput", show_label=False)
     plots["memory"] = gr.Plot(elem_id="compare-memory", show_label=False)

@@ -4,6 +4,7 @@ with the same scorer."""
 
 import pytest
 
+from ftlab import charts
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError
 from ftlab.store import Store
@@ -38,6 +39,11 @@ def test_fine_tuning_learns_the_answers_and_each_test_generation_is_stored(qa_js
     validations = [e for e in events if e["event"] == "eval" and e["split"] == "validation"]
     assert validations and validations[0]["metrics"]["accuracy"] <= summary["accuracy"]
     assert store.runs_df().set_index("id").loc[run_id, "accuracy"] == 1.0
+    # forgetting: cross-entropy on the shipped general text, before and after training
+    assert summary["general_loss_before"] > 0 and summary["general_loss_after"] > 0
+    assert summary["forgetting_ce"] == pytest.approx(summary["general_loss_after"] - summary["general_loss_before"])
+    assert summary["forgetting_ce"] != 0  # LoRA moved the weights the general text runs through
+    assert store.runs_df().set_index("id").loc[run_id, "forgetting_ce"] == pytest.approx(summary["forgetting_ce"])
 
 
 def test_zero_and_few_shot_generate_with_the_same_scorer_and_store_the_wrong_answers(qa_jsonl):
@@ -48,8 +54,12 @@ def test_zero_and_few_shot_generate_with_the_same_scorer_and_store_the_wrong_ans
     assert summary["trainable_params"] == 0 and "steps" not in summary
     wrong = store.generations_df(run_id, wrong_only=True)
     assert len(wrong) == round(12 * (1 - summary["accuracy"])) and not wrong["correct"].any()
+    assert summary["forgetting_ce"] == 0.0  # prompting changes no weight
     few = zero.replace(method="few-shot", method_options={"shots": 3})
     few_id, _, _ = run(few, store)
+    chart = charts.general_forgetting(store.runs_df())
+    assert chart.layout.meta["labels"] == ["zero-shot", "few-shot"]
+    assert [trace.x[0] for trace in chart.data] == [0.0, 0.0]
     # the same test prompts, each now after three solved train examples (longer prompts, same questions)
     assert list(store.generations_df(few_id)["prompt"]) == list(store.generations_df(run_id)["prompt"])
 
