@@ -33,6 +33,11 @@ median of per-repeat ratios.
         --max-train 256 --max-eval 128 --epochs 1 --batch-size 16 --peers classic hf-trainer ftlab
 
 Prints one JSON line per (peer, model, method), then a ratio table (ftlab vs each peer).
+
+    python benchmarks/throughput.py --job sft [options of benchmarks/sft_job.py]
+
+runs the generative job instead: ftlab against TRL's SFTTrainer on train tokens/s, and ftlab's
+batched generation against a per-example model.generate loop on examples/s.
 """
 
 from __future__ import annotations
@@ -634,6 +639,11 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["--job", "sft"]:  # generative fine-tuning against TRL: benchmarks/sft_job.py
+        import sft_job
+
+        return sft_job.main(argv[2:])
     args = resolve_args(argv)
     if args.worker:
         return worker_main(args.worker, args.job_file, args.result_file)

@@ -119,7 +119,7 @@ class RunConfig(Options):
                                           "evaluation generates, in tokens (default: the dataset's, else the longest "
                                           "train answer + 16).")
     answer: Optional[str] = Field(None, description="Generative tasks: " + RULE_HELP)
-    stop: tuple[str, ...] = Field((), description="Generative tasks: strings that end a generated answer (it is cut "
+    stop: Optional[tuple[str, ...]] = Field(None, description="Generative tasks: strings that end a generated answer (it is cut "
                                   "before them), besides the end-of-turn token.")
 
     # --- where, reproducibility ---------------------------------------------------------------

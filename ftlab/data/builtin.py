@@ -370,13 +370,13 @@ def general_text() -> tuple[str, ...]:
 
 LOADERS = {
     "tweets-sentiment": tweets_sentiment,
-    "tweets-instruct": tweets_instruct,
-    "gsm-symbolic": gsm_symbolic,
     "zh-reviews": zh_reviews,
     "zh-ner": zh_ner,
     "wnut16-ner": wnut16_ner,
     "bbc-news": bbc_news,
     **{f"sentiment-{d}": functools.partial(sentiment, d) for d in vader.FILES},
+    "tweets-instruct": tweets_instruct,
+    "gsm-symbolic": gsm_symbolic,
 }
 
 BUILTIN_NAMES = tuple(LOADERS)  # the one list of built-in names: DESCRIPTIONS must describe each (tested)

@@ -19,8 +19,9 @@ def _all_texts(data):
 def test_list_datasets_names_tasks_and_help():
     infos = {d.name: d for d in list_datasets()}
     assert set(infos) == {"tweets-sentiment", "zh-reviews", "zh-ner", "wnut16-ner", "bbc-news", "sentiment-tweets",
-                          "sentiment-movies", "sentiment-products", "sentiment-news"}
+                          "sentiment-movies", "sentiment-products", "sentiment-news", "tweets-instruct", "gsm-symbolic"}
     assert infos["zh-ner"].task == "ner" and infos["tweets-sentiment"].task == "classification"
+    assert infos["gsm-symbolic"].task == infos["tweets-instruct"].task == "sft"
     assert all(len(d.description) > 40 for d in infos.values())
 
 
