@@ -68,8 +68,8 @@ class RunConfig(Options):
     )
     task: Optional[str] = Field(
         None,
-        description="'classification' (one label per text) or 'ner' (one tag per token); "
-        "inferred from the dataset when left empty.",
+        description="'classification' (one label per text), 'ner' (one tag per token) or 'sft' (a decoder "
+        "generates the answer to a prompt); inferred from the dataset when left empty.",
     )
     text_column: Optional[str] = Field(None, description="Text column of a local/Hub table (default: text, sentence, ...).")
     label_column: Optional[str] = Field(None, description="Label column of a local/Hub table (default: label, sentiment, ...).")

@@ -696,7 +696,7 @@ class Store:
     def generations_df(self, run_id: int, *, wrong_only: bool = False, limit: int | None = None) -> pd.DataFrame:
         """A generative run's stored test examples in test order (the wrong ones only, if asked)."""
         wrong = " AND NOT correct" if wrong_only else ""
-        cap = f" LIMIT {int(limit)}" if limit else ""
+        cap = "" if limit is None else f" LIMIT {int(limit)}"
         return self._df("SELECT idx, prompt, reference, generation, extracted, expected, correct FROM generations "
                         f"WHERE run_id = ?{wrong} ORDER BY idx{cap}", [int(run_id)])
 

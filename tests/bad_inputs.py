@@ -2,6 +2,8 @@
 contain: the CLI tests send them through `train` and `submit`, the browser test through the
 Launch tab's Queue button. `{d}` is the folder `bad_files` fills. Offline (HF_HUB_OFFLINE=1)."""
 
+import json
+
 
 def bad_files(tmp_path):
     (tmp_path / "empty.csv").write_text("")
@@ -11,6 +13,14 @@ def bad_files(tmp_path):
     (tmp_path / "bad.conll").write_text("alice B-PER\nsmith\n\n")
     (tmp_path / "badtag.conll").write_text("alice PERSON\n\n")
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 40)  # a binary file renamed .csv
+    # generative data (task sft): prompts without answers, in each shape
+    lines = lambda rows: "".join(json.dumps(r) + "\n" for r in rows)  # noqa: E731
+    (tmp_path / "no_answer.jsonl").write_text(lines({"prompt": f"q{i}", "notes": "x"} for i in range(12)))
+    (tmp_path / "empty_answers.jsonl").write_text(lines({"prompt": f"q{i}", "completion": " "} for i in range(12)))
+    (tmp_path / "no_assistant.jsonl").write_text(lines({"messages": [{"role": "user", "content": f"q{i}"}]}
+                                                       for i in range(12)))
+    (tmp_path / "long_prompts.jsonl").write_text(lines({"prompt": "the movie " * 30, "completion": "yes"}
+                                                       for i in range(12)))
     return tmp_path
 
 
@@ -34,4 +44,11 @@ BAD_INPUTS = [
     (["--dataset", "{d}/binary.csv"], "binary.csv is not a text file"),
     (["--model", "{d}"], "config.json"),
     (["--model", "bert-base-uncasd"], "Hub is unreachable"),  # offline (set below): refused at once
+    (["--dataset", "{d}/no_answer.jsonl", "--model", "tiny-llama", "--method", "lora", "--task", "sft"],
+     "no answer column"),
+    (["--dataset", "{d}/empty_answers.jsonl", "--model", "tiny-llama", "--method", "lora"], "every answer"),
+    (["--dataset", "{d}/no_assistant.jsonl", "--model", "tiny-llama", "--method", "lora"], "no assistant turn"),
+    (["--dataset", "{d}/long_prompts.jsonl", "--model", "tiny-llama", "--method", "lora", "--max-length", "16"],
+     "cuts the whole answer"),
+    (["--dataset", "{d}/long_prompts.jsonl", "--method", "lora"], "needs a decoder"),  # the tiny BERT
 ]

@@ -194,7 +194,14 @@ def test_references_for_sst2(dataset):
     assert ref.set_index("method")["score"].to_dict() == {"full": 0.948, "lora": 0.951, "bitfit": 0.937}
 
 
-@pytest.mark.parametrize("dataset", ["tweets-sentiment", "sst5", "zh-reviews", "", None])
+@pytest.mark.parametrize("dataset", ["openai/gsm8k:main", "gsm8k", "meta-math/MetaMathQA"])
+def test_peft_method_comparison_points_for_gsm8k(dataset):
+    ref = charts.references_for(dataset).set_index("method")
+    assert ref.loc["lora", "score"] == 0.482 and ref.loc["lora", "trainable_params"] == 9_175_040  # rank 32
+    assert ref.loc["full", "score"] == 0.500 and "peft method comparison" in ref.loc["ia3", "source"]
+
+
+@pytest.mark.parametrize("dataset", ["tweets-sentiment", "sst5", "zh-reviews", "gsm-symbolic", "", None])
 def test_no_references_for_other_datasets(dataset):
     assert charts.references_for(dataset) is None
 

@@ -64,7 +64,7 @@ def untrained_test_loss(config: RunConfig, label_names: list[str]) -> float:
     model, tokenizer, _ = build_untrained(config, label_names)
     test_set = encode_cached(data.test, data.task, label_names, tokenizer, config.max_length)
     cpu = torch.device("cpu")
-    generation = generation_settings(config, data, test_set)
+    generation = generation_settings(config, data, tokenizer)
     return evaluate(model, test_set, data, tokenizer, config, cpu, autocast_context("fp32", cpu),
                     generation=generation)["metrics"]["loss"]
 

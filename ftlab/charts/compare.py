@@ -394,7 +394,7 @@ def general_forgetting(runs: pd.DataFrame | None) -> go.Figure:
     mixed = runs[["model", "dataset"]].drop_duplicates().shape[0] > 1
     for (model, dataset, method), g in runs.groupby(["model", "dataset", "method"], sort=False):
         colour, symbol = method_style(method)
-        x, y = _num(g["forgetting_ce"]), 100 * _num(g[metric])
+        x, y = _num(g["forgetting_ce"]), _num(g[metric])  # fractions, drawn as % by the axis
         label = f"{method} ({model}, {dataset})" if mixed else method
         labels.append(label)
         data.append(dict(
@@ -406,9 +406,9 @@ def general_forgetting(runs: pd.DataFrame | None) -> go.Figure:
             error_y=dict(type="data", symmetric=False, array=[float(y.max() - y.mean())],
                          arrayminus=[float(y.mean() - y.min())], visible=len(g) > 1, thickness=1.5),
             hovertemplate=(f"<b>{label}</b><br>{t('hover_general', value='%{x:+.3f}')}<br>"
-                           f"{_metric_name(metric)} %{{y:.1f}}%<br>{t('hover_runs', n=len(g))}<extra></extra>")))
+                           f"{_metric_name(metric)} %{{y:.1%}}<br>{t('hover_runs', n=len(g))}<extra></extra>")))
     layout = dict(xaxis=dict(title=dict(text=t("chart_general_axis")), tickformat="+.2f", zeroline=False),
-                  yaxis=dict(title=dict(text=f"{_metric_name(metric)} (%)"), ticksuffix="%"),
+                  yaxis=dict(title=dict(text=_metric_name(metric)), tickformat=".0%"),
                   shapes=[dict(type="line", xref="x", x0=0, x1=0, yref="y domain", y0=0, y1=1,
                                line=dict(color="#999", width=1))])
     layout.update(layout_dict(t("chart_general_title"), {"labels": labels, "n_points": len(labels)}))

@@ -225,7 +225,7 @@ def load_dataset(
     elif kind == "conll":
         loaded = files.read_conll(what, encoding=encoding)
     else:
-        loaded = hub.load_hub(what, hub.hub_task(what), text_column=text_column, label_column=label_column)
+        loaded = hub.load_hub(what, task or hub.hub_task(what), text_column=text_column, label_column=label_column)
 
     train, validation, test = _split(loaded, split_seed)
     if max_train is not None:

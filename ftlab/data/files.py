@@ -69,7 +69,7 @@ def table_columns(path: Path, encoding=None) -> list:
 
             return list(pq.read_schema(path).names)
         if suffix in (".csv", ".tsv", ".jsonl"):
-            with open(path, encoding=encoding or "utf-8", errors="replace") as f:
+            with open(path, encoding=encoding or "utf-8-sig", errors="replace") as f:  # -sig: a BOM is no header
                 first = next((line for line in f if line.strip()), "")
             if suffix == ".jsonl":
                 row = json.loads(first)

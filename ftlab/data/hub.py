@@ -14,6 +14,7 @@ from ftlab.hub import offline_reason
 
 from .builtin import builtin_hint
 from .common import Loaded, first_line, label_str, pick_column, sort_label_names
+from .instructions import to_pairs
 from ftlab.tasks import get_task
 
 # Canonical datasets whose config follows a slash in ftlab specs ("glue/sst2" means
@@ -22,6 +23,9 @@ from ftlab.tasks import get_task
 CONFIG_DATASETS = {"glue", "super_glue", "tweet_eval", "wikiann", "xtreme", "xnli", "paws-x", "amazon_reviews_multi"}
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?(:[\w.-]+)?")
 NER_WORDS = ("conll", "ner", "wikiann", "wnut")
+# Prompt/answer sets by name (openai/gsm8k, meta-math/MetaMathQA, tatsu-lab/alpaca, ShareGPT and
+# chat collections); any other is read for generation when its run says task: sft.
+GENERATIVE_WORDS = ("gsm8k", "metamath", "alpaca", "sharegpt", "ultrachat", "dolly", "instruct", "orca", "oasst")
 
 
 def is_hub_id(spec: str) -> bool:
@@ -30,7 +34,10 @@ def is_hub_id(spec: str) -> bool:
 
 def hub_task(spec: str) -> str:
     """Guess the task from the name alone, so infer_task never downloads anything."""
-    return "ner" if any(w in spec.lower() for w in NER_WORDS) else "classification"
+    name = spec.lower()
+    if any(w in name for w in GENERATIVE_WORDS):
+        return "sft"
+    return "ner" if any(w in name for w in NER_WORDS) else "classification"
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -99,6 +106,15 @@ def from_dataset_dict(dd, spec: str, task: str, *, text_column=None, label_colum
                 break
     if "train" not in found:
         raise DataError(f"{spec} has no train split (it has: {', '.join(dd)}); ftlab needs one to fine-tune on.")
+    if not get_task(task).labelled:  # prompt/answer data in any of its shapes (ftlab.data.instructions)
+        splits, skipped = {}, {}
+        for name, ds in found.items():
+            prompts, answers, dropped = to_pairs(ds.to_list(), f"{spec} ({name})", prompt_column=text_column,
+                                                 answer_column=label_column)
+            splits[name] = (prompts, answers)
+            for reason, n in dropped.items():
+                skipped[reason] = skipped.get(reason, 0) + n
+        return Loaded(task, [], splits, f"Hub: {spec}", {k: n for k, n in skipped.items() if n})
     features = found["train"].features
     columns = list(features)
     if get_task(task).per_token:

@@ -93,11 +93,15 @@ def to_pairs(records: list[dict], name: str, *, prompt_column=None, answer_colum
                 continue
             prompts.append(prompt)
             answers.append(turns[last]["content"].strip())
+        if not answers:
+            raise DataError(f"every assistant reply in column {chat!r} of {name} is empty; fill in the answers.")
         return prompts, answers, skipped
 
-    alpaca = not prompt_column and {"instruction", "output"} <= {str(c).lower() for c in columns}
-    pcol = "instruction" if alpaca else _column(columns, prompt_column, PROMPT_COLUMNS, "prompt", name)
-    acol = "output" if alpaca else _column(columns, answer_column, ANSWER_COLUMNS, "answer", name)
+    lower = {str(c).lower(): c for c in columns}
+    alpaca = not prompt_column and not answer_column and {"instruction", "output"} <= set(lower)
+    pcol = lower["instruction"] if alpaca else _column(columns, prompt_column, PROMPT_COLUMNS, "prompt", name)
+    acol = lower["output"] if alpaca else _column(columns, answer_column, ANSWER_COLUMNS, "answer", name)
+    context = lower.get("input") if alpaca else None
     if acol is None:
         raise DataError(f"{name} has no answer column (looked for {', '.join(ANSWER_COLUMNS)}; columns: "
                         f"{', '.join(map(str, columns))}); name it with {field('label_column')}.")
@@ -106,8 +110,8 @@ def to_pairs(records: list[dict], name: str, *, prompt_column=None, answer_colum
                         f"{', '.join(map(str, columns))}); name it with {field('text_column')}.")
     for row in records:
         prompt = _text(row.get(pcol))
-        if alpaca and _text(row.get("input")):
-            prompt = f"{prompt}\n\n{_text(row.get('input'))}"
+        if context is not None and _text(row.get(context)):
+            prompt = f"{prompt}\n\n{_text(row.get(context))}"
         answer = _text(row.get(acol))
         if not prompt:
             skipped["no_prompt"] += 1

@@ -18,6 +18,8 @@ from ftlab.service.trained import TrainedRuns
 from ftlab.service.training import missing_baselines
 from ftlab.store import Store
 
+ANSWER_ROOM_SAMPLE = 500  # train examples a generative launch's max_length is checked on
+
 
 class Lab(TrainedRuns, Ownership, Previews, Studies):
     """Jobs and runs of one database, for the CLI and the dashboard.
@@ -172,8 +174,33 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
             key = (c.dataset, c.text_column, c.label_column, c.encoding, c.split_seed, c.task)
             if key in checked:
                 continue
-            data.require_task(self._ui_dataset(*key), c.dataset, c.task)
+            loaded = self._ui_dataset(*key)
+            data.require_task(loaded, c.dataset, c.task)
             checked.add(key)
+        from ftlab import methods
+
+        trained = [c for c in configs if methods.get_method(c.method).trains]
+        for c in {(c.model, c.dataset, c.text_column, c.label_column, c.max_length, c.task, c.max_train): c
+                  for c in trained}.values():
+            self._check_answer_room(c)
+
+    def _check_answer_room(self, config: RunConfig) -> None:
+        """A generative run that trains, whose max_length leaves most answers no room, is refused
+        before it queues, with the length that would do (the engine refuses it the same way)."""
+        from ftlab import models
+        from ftlab.data import Split
+        from ftlab.tasks import get_task
+        from ftlab.train.engine import Reached, learnable
+
+        task = get_task(config.task)
+        if task.trainable_rows is None:
+            return
+        loaded = self._ui_dataset(config.dataset, config.text_column, config.label_column, config.encoding,
+                                  config.split_seed, config.task)
+        n = min(len(loaded.train), config.max_train or len(loaded.train), ANSWER_ROOM_SAMPLE)
+        encoded = task.encode(Split(loaded.train.texts[:n], loaded.train.labels[:n]),
+                              models.load_tokenizer(config.model), config.max_length)
+        learnable(encoded, task.trainable_rows(encoded), config, Reached(t_start=0.0))
 
     def sync(self, tracker: str, run_ids: Optional[list[int]] = None, progress: Callable[[str], None] = print) -> int:
         """Mirror stored runs into an experiment tracker (ftlab.tracking.sync); returns how many were sent."""
@@ -388,10 +415,14 @@ class Lab(TrainedRuns, Ownership, Previews, Studies):
         if private:
             run = {**run, "logs": [], "artifact_dir": None}
         return {"run": run, "steps": store.steps_df(run_id), "evals": store.evals_df(run_id),
-                "classes": store.class_results_df(run_id), "generations": store.generations_df(run_id),
+                "classes": store.class_results_df(run_id),
+                # the test prompts and references are the data's: another visitor's run keeps them
+                "generations": store.generations_df(run_id, limit=0) if private else store.generations_df(run_id),
                 "private": private}
 
-    def generations(self, run_id: int, wrong_only: bool = False):
+    def generations(self, run_id: int, wrong_only: bool = False, user: Optional[str] = None):
         """A generative run's stored test examples: prompt, reference, generation, the answers read
-        from both, and whether they match (Store.generations_df)."""
+        from both, and whether they match (Store.generations_df); on a shared dashboard, for the
+        run's owner only (its prompts are the owner's data)."""
+        self.check_private(int(run_id), user, "test generations")
         return self._own_store().generations_df(int(run_id), wrong_only=wrong_only)

@@ -120,7 +120,7 @@ class Previews:
             from ftlab.train.probe import probe_rates
 
             rates = self.caches.get("probes", probe_key,
-                                    lambda: probe_rates(build(), built["tokenizer"], config, loaded.train))
+                                    lambda: probe_rates(build(), built["tokenizer"], config, loaded.train, data=loaded))
         built.clear()
         return {**counts, "n_train": n_train, "n_eval": n_eval, **rates}
 

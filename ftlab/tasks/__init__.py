@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ftlab.errors import ConfigError
@@ -84,6 +84,10 @@ class Task:
     # (data, encoded test split) -> what truncation costs: counts for the summary, and a "note" for the log
     truncation: Optional[Callable[..., dict]] = None
     default_head_lr: Optional[float] = None  # the head's own rate when the run sets none
+    # Launch form values that fit this task on 2 CPU cores where the form's defaults do not (a
+    # generative evaluation writes every answer: far fewer examples), and the model to offer
+    # when the one picked cannot run it
+    launch_defaults: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,15 @@ class GenerationSettings:
     stop: tuple = ()  # strings that end a generation (cut off with what follows)
     batch_size: int = 16
     keep: Optional[int] = None  # the first N examples' generations are kept (None: all)
+
+
+def answer_end_id(tokenizer) -> int:
+    """The token that ends a generated answer: end of sequence (a chat template's end of turn),
+    else the separator or the pad token of tokenizers that have no end of sequence (BERT's)."""
+    for value in (tokenizer.eos_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id):
+        if value is not None:
+            return int(value)
+    return 0
 
 
 def token_labels(labels: list, width: int):

@@ -27,7 +27,7 @@ RULE_HELP = ("How answers are compared: 'number' (after ####, else the last numb
              "'normalized' (lower case, no punctuation or articles), or 'regex:<pattern>' (first match, "
              "its first group if any). Empty: the dataset's own rule.")
 
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\w.])-?\$?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
 
@@ -61,6 +61,8 @@ def _number(text: str) -> str:
 
 def _clean_number(value: str) -> str:
     value = value.replace(",", "").replace("$", "")
+    if value.lstrip("-").startswith("."):  # ".5" is 0.5
+        value = value.replace(".", "0.", 1)
     if "." in value:
         value = value.rstrip("0").rstrip(".")
     return "0" if value in ("", "-", "-0") else value
@@ -76,15 +78,16 @@ def extract(text: str, rule: str) -> str:
         found = re.search(rule[6:], text)
         if not found:
             return ""
-        return normalize(found.group(1) if found.groups() else found.group(0))
+        # the first group that took part in the match (a|b alternatives leave the other None)
+        return normalize(next((g for g in found.groups() if g is not None), found.group(0)))
     if rule == "normalized":
         return normalize(text)
     raise ConfigError(check_rule(rule) or f"answer: unknown rule {rule!r}")
 
 
 def infer_rule(answers: list[str]) -> str:
-    """A dataset's rule from its reference answers: `number` when they end in `#### N` or are
-    numbers, `first_line` when they are one short line, else `normalized`."""
+    """A dataset's rule from its reference answers: `number` when they hold `#### N` or are
+    numbers, else `normalized`."""
     sample = [a for a in answers[:500] if a.strip()]
     if not sample:
         return "normalized"

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ftlab.tasks import IGNORE, Encoded, GenerationSettings, Task, register_task, token_labels
+from ftlab.tasks import answer_end_id as end_id
 from ftlab.tasks.answers import extract, token_f1
 
 PLAIN_USER = "### Instruction:\n{content}\n\n"
@@ -29,15 +30,6 @@ PREDICT_MAX_NEW_TOKENS = 128  # the Playground's and the API's default length of
 
 def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
-
-
-def end_id(tokenizer) -> int:
-    """The token that ends an answer: end of sequence (the chat template's end of turn), else the
-    separator or the pad token of tokenizers that have no end of sequence (BERT's)."""
-    for value in (tokenizer.eos_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id):
-        if value is not None:
-            return int(value)
-    return 0
 
 
 def render(tokenizer, messages: list[dict], answer: Optional[str] = None) -> tuple[str, str]:
@@ -102,14 +94,41 @@ def generate(model, tokenizer, encoded: Encoded, settings: GenerationSettings, d
     return generate_ids(model, tokenizer, encoded.prompt_ids, settings, device, autocast, on_progress)
 
 
+def end_ids(model, tokenizer) -> list[int]:
+    """Every token that ends an answer: the tokenizer's end (end_id) and the ends the model's own
+    generation config names (Llama 3's and Gemma's end-of-turn tokens beside end of sequence)."""
+    ids = [end_id(tokenizer)]
+    own = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in own if isinstance(own, (list, tuple)) else [own]:
+        if value is not None and int(value) not in ids:
+            ids.append(int(value))
+    return ids
+
+
+def stops(tokenizer, settings: GenerationSettings) -> tuple:
+    """The stop strings of a generation: the run's, and on the plain template the next
+    instruction's header (a base model without a chat template runs on into another turn)."""
+    return tuple(settings.stop) + (() if has_chat_template(tokenizer) else (PLAIN_USER.split("{")[0].strip(),))
+
+
+def position_limit(model) -> Optional[int]:
+    config = getattr(model, "config", None)
+    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+
+
 def generate_ids(model, tokenizer, prompts: list[list[int]], settings: GenerationSettings, device, autocast,
                  on_progress=None) -> list[str]:
     import torch
     from transformers import GenerationConfig
 
-    end, pad = end_id(tokenizer), tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_id(tokenizer)
+    ends = end_ids(model, tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ends[0]
+    stop = stops(tokenizer, settings)
     config = GenerationConfig(max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1,
-                              eos_token_id=end, pad_token_id=pad, stop_strings=list(settings.stop) or None)
+                              eos_token_id=ends, pad_token_id=pad, stop_strings=list(stop) or None)
+    limit = position_limit(model)
+    if limit:  # a prompt longer than the model reads keeps its end (the question and the answer cue)
+        prompts = [p[-max(1, limit - settings.max_new_tokens):] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list = [""] * len(prompts)
     done = 0
@@ -125,12 +144,11 @@ def generate_ids(model, tokenizer, prompts: list[list[int]], settings: Generatio
                 mask[r, width - len(prompts[i]):] = 1
         with torch.inference_mode(), autocast:
             generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                       generation_config=config, tokenizer=tokenizer if settings.stop else None)
+                                       generation_config=config, tokenizer=tokenizer if stop else None)
         for r, i in enumerate(idx):
             new = generated[r, width:].tolist()
-            if end in new:
-                new = new[:new.index(end)]
-            out[i] = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), settings.stop)
+            first_end = min((new.index(e) for e in ends if e in new), default=len(new))
+            out[i] = cut_at_stop(tokenizer.decode(new[:first_end], skip_special_tokens=True), stop)
         done += len(idx)
         if on_progress is not None:
             on_progress(done, len(prompts))
@@ -169,45 +187,70 @@ def _ask(model, tokenizer, text: str, max_length: int) -> list[int]:
     return tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
-def predict(model, tokenizer, texts: list[str], max_length: int, label_names: list,
-            max_new_tokens: int = PREDICT_MAX_NEW_TOKENS) -> list[dict]:
+def _settings(model, n: int) -> GenerationSettings:
+    """How a trained run answers raw text: as its evaluation did (the settings its artifacts keep,
+    ftlab.train.artifacts), else PREDICT_MAX_NEW_TOKENS tokens."""
+    import dataclasses
+
+    own = getattr(model, "generation_settings", None)
+    if own is None:
+        return GenerationSettings(max_new_tokens=PREDICT_MAX_NEW_TOKENS, rule="normalized", batch_size=max(1, n))
+    return dataclasses.replace(own, batch_size=max(1, n))
+
+
+def predict(model, tokenizer, texts: list[str], max_length: int, label_names: list) -> list[dict]:
     """The answer to each text, asked as one user turn with the run's template."""
     import torch
 
     prompts = [_ask(model, tokenizer, text, max_length) for text in texts]
     device = next(model.parameters()).device
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, rule="normalized", batch_size=max(1, len(texts)))
-    answers = generate_ids(model, tokenizer, prompts, settings, device, torch.autocast(device.type, enabled=False))
+    answers = generate_ids(model, tokenizer, prompts, _settings(model, len(texts)), device,
+                           torch.autocast(device.type, enabled=False))
     return [{"generation": a} for a in answers]
 
 
-def stream(model, tokenizer, text: str, max_length: int, max_new_tokens: int = PREDICT_MAX_NEW_TOKENS):
+def stream(model, tokenizer, text: str, max_length: int):
     """The greedy answer to `text` as it grows: yields the text so far after each new piece (the
-    same tokens `predict` gives, decoded as they come)."""
+    tokens `predict` gives, decoded as they come, cut at the run's stop strings). A failure of the
+    generation is raised here, after the pieces written before it."""
     import threading
 
     import torch
     from transformers import GenerationConfig, TextIteratorStreamer
 
     device = next(model.parameters()).device
-    ids = torch.tensor([_ask(model, tokenizer, text, max_length)], device=device)
+    settings = _settings(model, 1)
+    prompt = _ask(model, tokenizer, text, max_length)
+    limit = position_limit(model)
+    if limit:
+        prompt = prompt[-max(1, limit - settings.max_new_tokens):]
+    ids = torch.tensor([prompt], device=device)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-    end = end_id(tokenizer)
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, eos_token_id=end,
-                              pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end)
+    ends = end_ids(model, tokenizer)
+    stop = stops(tokenizer, settings)
+    config = GenerationConfig(max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1, eos_token_id=ends,
+                              pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ends[0],
+                              stop_strings=list(stop) or None)
+    failed = []
 
     def work():
-        with torch.inference_mode():
-            model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config,
-                           streamer=streamer)
+        try:
+            with torch.inference_mode():
+                model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config,
+                               streamer=streamer, tokenizer=tokenizer if stop else None)
+        except BaseException as err:  # noqa: BLE001 - handed to the reader below
+            failed.append(err)
+            streamer.end()
 
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
     so_far = ""
     for piece in streamer:
         so_far += piece
-        yield so_far.strip()
+        yield cut_at_stop(so_far, stop)
     worker.join()
+    if failed:
+        raise failed[0]
 
 
 register_task(Task(
@@ -231,4 +274,6 @@ register_task(Task(
     with_examples=with_examples,
     labelled=False,
     trainable_rows=answered,
+    # 400 examples, one epoch, LoRA: minutes on SmolLM2 on 2 CPU cores; 150 test answers written
+    launch_defaults={"max_train": 400, "max_eval": 150, "eval_every": 0, "batch_size": 8, "model": "smollm2"},
 ))

@@ -8,6 +8,7 @@ applies the method, and loads the trained tensors on top, checking every one fou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,21 +19,25 @@ from ftlab import methods, models
 from ftlab.config import RunConfig
 from ftlab.errors import FtlabError
 from ftlab.methods import MethodContext
-from ftlab.tasks import get_task
+from ftlab.tasks import GenerationSettings, get_task
 
 WEIGHTS = "trained.safetensors"
 META = "run.json"
 
 
-def save(model, config: RunConfig, label_names: list[str], out_dir: str, label_counts: tuple = ()) -> str:
+def save(model, config: RunConfig, label_names: list[str], out_dir: str, label_counts: tuple = (),
+         generation=None) -> str:
     """The trained tensors, and what rebuilding the model needs: the config, the label names and
-    the train split's label counts (the majority baseline answers from them)."""
+    the train split's label counts (the majority baseline answers from them); a generative run's
+    generation settings (how long its answers run, where they stop), which its predictions keep."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
     save_file(tensors, str(out / WEIGHTS))
-    (out / META).write_text(json.dumps({"config": config.to_dict(), "label_names": label_names,
-                                        "label_counts": list(label_counts)}, indent=2))
+    meta = {"config": config.to_dict(), "label_names": label_names, "label_counts": list(label_counts)}
+    if generation is not None:
+        meta["generation"] = dataclasses.asdict(generation)
+    (out / META).write_text(json.dumps(meta, indent=2))
     return str(out.resolve())
 
 
@@ -93,4 +98,7 @@ def load(artifact_dir: str) -> Predictor:
     if missing:
         raise FtlabError(f"{root}: {len(missing)} saved tensors do not fit the rebuilt model (e.g. {sorted(missing)[0]})")
     model.load_state_dict(tensors, strict=False)
+    if meta.get("generation"):  # a generative run answers as its evaluation did
+        model.generation_settings = GenerationSettings(**{k: tuple(v) if k == "stop" else v
+                                                          for k, v in meta["generation"].items()})
     return Predictor(model, tokenizer, config, label_names)

@@ -62,7 +62,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
              dataset={"fingerprint": run.data.fingerprint, "label_names": run.data.label_names,
                       "sizes": {"train": len(run.train_set), "validation": len(run.val_set), "test": len(run.test_set)}})
         if reached.truncation_note:
-            send("log", message=f"max_length {config.max_length}: {reached.truncation_note}")
+            send("log", message=reached.truncation_note)
         if reached.features:
             f = reached.features
             send("log", message=f"the frozen body's features: {f['reused']:,} texts from the cache, "
@@ -71,9 +71,9 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         if getattr(run.model, "prompt", None):  # prompting: the words the model reads, for the record
             send("log", message="prompt: " + run.model.prompt)
         if run.parent is not None:  # continual: both tasks' scores before the first step
-            run.parent.before = _scores(run, run.parent.test_set, run.parent.data, config)
-            run.parent.new_before = _scores(run, run.test_set, run.data, config)
-        general_before = general_loss(run, config) if run.generation is not None and run.method.trains else None
+            run.parent.before = _scores(run, run.parent.test_set, run.parent.data, config, run.parent.generation)
+            run.parent.new_before = _scores(run, run.test_set, run.data, config, run.generation)
+        general_before = reached.general_before
         progress = fit(config, run, reached, send, should_stop, artifact_dir, saved)
 
         # ---- evaluate: the best validation checkpoint on the test split ------------------------
@@ -92,7 +92,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
                                 f"{reached.continual['new_task_before']:.3f} -> {final['metrics'][run.primary]:.3f}")
 
         if general_before is not None:  # generative: what training cost the model on general text
-            after = general_loss(run, config)
+            after = general_loss(run.model, run.tokenizer, run.data.task, run.device, run.autocast, config)
             reached.general = {"general_loss_before": general_before, "general_loss_after": after,
                                "forgetting_ce": after - general_before}
             send("log", message=f"cross-entropy on general text {general_before:.3f} -> {after:.3f} "
@@ -105,7 +105,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         reached.wall_s = time.perf_counter() - reached.t_start
         if artifact_dir:
             reached.artifact_dir = artifacts.save(run.model, config, run.data.label_names, artifact_dir,
-                                                  label_counts(run.data))
+                                                  label_counts(run.data), run.generation)
             if progress.stopped != "canceled":  # a canceled run may be retried: it resumes from them
                 checkpoint.discard(artifact_dir)
         summary = reached.summary()
@@ -153,6 +153,7 @@ class Parent:
     test_set: Encoded
     before: Optional[float] = None  # its test score with its own weights (before this run trains)
     new_before: Optional[float] = None  # the score of its weights on this run's test split
+    generation: Optional[GenerationSettings] = None  # a generative parent: how its test is read
 
 
 @dataclass
@@ -195,6 +196,7 @@ class Reached:
     features: Optional[dict] = None  # head on a frozen body: cached feature rows {computed, reused}
     continual: Optional[dict] = None  # init_from: scores before/after on both tasks, forgetting, gain
     general: Optional[dict] = None  # generative: cross-entropy on general text before/after (forgetting_ce)
+    general_before: Optional[float] = None  # that cross-entropy of the base model, before the method is applied
     wall_s: Optional[float] = None
     artifact_dir: Optional[str] = None
 
@@ -257,6 +259,12 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
     total_steps = (config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))) if method.trains else 0
     ctx = MethodContext(data.task, architecture, models.head_prefixes(model), total_steps, tuple(data.label_names),
                         label_counts(data), tokenizer, config.model, config.seed, data.train)
+    autocast = autocast_context(config.precision, device)
+    if get_task(data.task).generate is not None and method.trains and parent is None:
+        # forgetting is measured from the base model as it ships (prompt-learning methods' random
+        # virtual tokens would already move it)
+        model = model.to(device)
+        reached.general_before = general_loss(model, tokenizer, data.task, device, autocast, config)
     # A continued run's model is the parent's, its method already applied and its weights trained.
     model = (model if parent is not None else method.apply(model, config.method_options, ctx)).to(device)
     if getattr(model, "prompt_examples", None) and task.with_examples is not None:  # few-shot: examples in every prompt
@@ -280,7 +288,6 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
                                    ctx.head_prefixes)
         warmup = int(config.warmup_ratio * total_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_warmup_decay(s, warmup, total_steps))
-    autocast = autocast_context(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=resolve_precision(config.precision, device) == "fp16")
     memory = metrics.PeakMemory(device)
     memory.start()
@@ -291,7 +298,7 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
                log_every=every * max(1, total_steps // (every * LOG_LINES)),
                eval_every=config.eval_every or steps_per_epoch,
                primary=task.primary, parent=parent,
-               generation=generation_settings(config, data, train_set))
+               generation=generation_settings(config, data, tokenizer))
 
 
 def learnable(train_set: Encoded, keep: list, config: RunConfig, reached: "Reached") -> Encoded:
@@ -304,8 +311,8 @@ def learnable(train_set: Encoded, keep: list, config: RunConfig, reached: "Reach
         raise ConfigError(f"{field('max_length')} {config.max_length} cuts the whole answer of {n - len(keep):,} of "
                           f"{n:,} training examples (their prompts fill it): raise it above {longest:,}, the "
                           "90th percentile of the prompts' tokens")
-    reached.truncation_note = (f"{n - len(keep):,} of {n:,} training examples lose their whole answer to "
-                               "max_length and are left out of training")
+    reached.truncation_note = (f"max_length {config.max_length} cuts the whole answer of {n - len(keep):,} of {n:,} "
+                               "training examples; they are left out of training")
     pick = lambda rows: None if rows is None else [rows[i] for i in keep]  # noqa: E731
     return Encoded(pick(train_set.input_ids), pick(train_set.labels), prompts=pick(train_set.prompts),
                    references=pick(train_set.references), prompt_ids=pick(train_set.prompt_ids))
@@ -330,45 +337,47 @@ def continue_from(config: RunConfig, init_dir: str, data, tokenizer):
     old_test = encode_cached(old.test, old.task, old.label_names, tokenizer, config.max_length)
     model = parent.model
     model.train()
-    return model, Parent(run_id, old, old_test)
+    # a generative parent's test is read as it was: its own dataset's rule and answer length
+    return model, Parent(run_id, old, old_test, generation=generation_settings(parent.config, old, tokenizer))
 
 
-def _scores(run: Run, dataset: Encoded, data, config: RunConfig) -> float:
+def _scores(run: Run, dataset: Encoded, data, config: RunConfig,
+            generation: Optional[GenerationSettings]) -> float:
     result = evaluate(run.forward, dataset, data, run.tokenizer, config, run.device, run.autocast,
-                      generation=run.generation)
+                      generation=generation)
     return float(result["metrics"][run.primary])
 
 
 GENERAL_MAX_TOKENS = 256  # of each general-text article
 
 
-def general_loss(run: Run, config: RunConfig) -> float:
+def general_loss(model, tokenizer, task: str, device, autocast, config: RunConfig) -> float:
     """The model's mean cross-entropy (nats per token) on ftlab's fixed sample of general text
-    (ftlab.data.general_text), teacher-forced: how much of its general language a fine-tuning
-    costs, as peft's method comparison measures forgetting."""
-    texts = list(datasets.general_text())
-    ids = run.tokenizer(texts, add_special_tokens=False, truncation=True,
-                        max_length=min(GENERAL_MAX_TOKENS, max(config.max_length, 16)))["input_ids"]
+    (ftlab.data.general_text, the first GENERAL_MAX_TOKENS tokens of each article, whatever the
+    run's max_length), teacher-forced: how much of its general language a fine-tuning costs, as
+    peft's method comparison measures forgetting."""
+    ids = tokenizer(list(datasets.general_text()), add_special_tokens=False, truncation=True,
+                    max_length=GENERAL_MAX_TOKENS)["input_ids"]
     sample = Encoded(ids, [list(row) for row in ids])
     batch_size = config.eval_batch_size or 2 * config.batch_size
-    run.model.eval()
+    model.eval()
     total = tokens = 0.0
     with torch.inference_mode():
         for idx in sorted_batches(sample.lengths(), batch_size):
-            host = collate(sample, idx, run.tokenizer.pad_token_id, run.data.task, pad_multiple(run.device.type))
-            with run.autocast:
-                loss = run.model(**to_device(host, run.device)).loss
+            host = collate(sample, idx, tokenizer.pad_token_id, task, pad_multiple(device.type))
+            with autocast:
+                loss = model(**to_device(host, device)).loss
             counted = float(sum(len(ids[i]) - 1 for i in idx))  # each text's first token is predicted by nothing
             total += float(loss) * counted
             tokens += counted
-    run.model.train()
+    model.train()
     return total / max(tokens, 1.0)
 
 
 def continual_summary(run: Run, final_metrics: dict, config: RunConfig) -> dict:
     """Both tasks before and after; forgetting = the old task's score lost, gain = the new task's
     score won (in the primary metric: accuracy, or entity F1)."""
-    after = _scores(run, run.parent.test_set, run.parent.data, config)
+    after = _scores(run, run.parent.test_set, run.parent.data, config, run.parent.generation)
     new_after = float(final_metrics[run.primary])
     return {"init_from": run.parent.run_id, "old_task_before": run.parent.before, "old_task_after": after,
             "forgetting": run.parent.before - after, "new_task_before": run.parent.new_before,
@@ -556,19 +565,22 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
     total_loss = torch.zeros((), device=device)
     outputs = []  # (indices, predicted ids on the device, host labels)
     multiple = pad_multiple(device.type)
-    t0, done = time.perf_counter(), 0
+    t0, done, scored = time.perf_counter(), 0, 0
     with torch.inference_mode():
         for idx in sorted_batches(dataset.lengths(), batch_size):
             host_batch = collate(dataset, idx, tokenizer.pad_token_id, data.task, multiple)
             with autocast:
                 out = model(**to_device(host_batch, device))
-            total_loss += out.loss.float() * len(idx)
+            labels = host_batch["labels"]
+            if labels.dim() == 1 or bool((labels != IGNORE).any()):  # all cut by max_length: no loss to add
+                total_loss += out.loss.float() * len(idx)
+                scored += len(idx)
             if task.decode is not None:
                 outputs.append((idx, out.logits.argmax(-1), host_batch["labels"]))
             done += len(idx)
             if on_progress is not None and task.generate is None:
                 on_progress(done, len(dataset))
-        mean_loss = float(total_loss) / max(done, 1)
+        mean_loss = float(total_loss) / scored if scored else math.nan
         preds: dict[int, object] = {}
         for idx, guess, labels in outputs:
             preds.update(zip(idx, task.decode(guess.cpu(), labels)))
@@ -586,14 +598,18 @@ def evaluate(model, dataset: Encoded, data, tokenizer, config: RunConfig, device
             "samples_per_s": rate(done, seconds)}
 
 
-def generation_settings(config: RunConfig, data, train_set: Encoded) -> Optional[GenerationSettings]:
+ANSWER_SAMPLE = 2000  # train answers a generative run's default max_new_tokens is measured on
+
+
+def generation_settings(config: RunConfig, data, tokenizer) -> Optional[GenerationSettings]:
     """How a generative task's evaluation generates (None for the other tasks): the run's fields,
-    else the dataset's, else from its answers (the longest train answer + 16 tokens; the rule
-    ftlab.tasks.answers.infer_rule picks)."""
+    else the dataset's, else from its answers (the longest train answer, whole, + 16 tokens; the
+    rule ftlab.tasks.answers.infer_rule picks)."""
     if get_task(data.task).generate is None:
         return None
     given = data.generation or {}
-    longest = max((sum(label != IGNORE for label in row) for row in train_set.labels), default=0)
+    answers_ids = tokenizer(list(data.train.labels[:ANSWER_SAMPLE]), add_special_tokens=False)["input_ids"]
+    longest = max((len(ids) + 1 for ids in answers_ids), default=0)  # + the end of turn
     return GenerationSettings(
         max_new_tokens=config.max_new_tokens or given.get("max_new_tokens") or min(MAX_NEW_TOKENS, longest + 16),
         rule=config.answer or given.get("rule") or answers.infer_rule(list(data.train.labels)),

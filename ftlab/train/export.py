@@ -25,7 +25,7 @@ import yaml
 
 from ftlab import models
 from ftlab.errors import FtlabError
-from ftlab.tasks import get_task
+from ftlab.tasks import answer_end_id, get_task
 from ftlab.train import artifacts
 
 FORMATS = ("adapter", "merged")
@@ -52,8 +52,9 @@ def refusal(method: str, is_peft: bool, fmt: str) -> str | None:
     return None
 
 
-def model_card(run: dict, fmt: str, base: str) -> str:
-    """A Hub model card: YAML metadata (model-index with the run's test scores) and how to load it."""
+def model_card(run: dict, fmt: str, base: str, chat_template: bool = True, end_token: int | None = None) -> str:
+    """A Hub model card: YAML metadata (model-index with the run's test scores) and how to load it
+    (a generative run: how to ask it, with its template and the token its answers end on)."""
     task = get_task(run.get("task") or run["config"].get("task"))
     pipeline = task.pipeline
     metrics = task.card_metrics
@@ -81,13 +82,18 @@ def model_card(run: dict, fmt: str, base: str) -> str:
     if task.generate is not None:  # a generative run: load it and let it answer
         load = ("from peft import AutoPeftModelForCausalLM as Model" if fmt == "adapter"
                 else "from transformers import AutoModelForCausalLM as Model")
+        if chat_template:
+            ask = ["chat = [{'role': 'user', 'content': 'YOUR QUESTION'}]",
+                   "inputs = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors='pt',",
+                   "                                       return_dict=True)"]
+        else:  # the plain template ftlab trained with
+            ask = ["prompt = '### Instruction:\\nYOUR QUESTION\\n\\n### Response:\\n'",
+                   "inputs = tokenizer(prompt, add_special_tokens=False, return_tensors='pt')"]
         lines += ["```python", load, "from transformers import AutoTokenizer", "",
                   "tokenizer = AutoTokenizer.from_pretrained('THIS_FOLDER')",
-                  "model = Model.from_pretrained('THIS_FOLDER')",
-                  "chat = [{'role': 'user', 'content': 'YOUR QUESTION'}]",
-                  "ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors='pt')",
-                  "answer = model.generate(ids, max_new_tokens=128, do_sample=False)[0, ids.shape[1]:]",
-                  "print(tokenizer.decode(answer, skip_special_tokens=True))", "```"]
+                  "model = Model.from_pretrained('THIS_FOLDER')", *ask,
+                  f"out = model.generate(**inputs, max_new_tokens=128, do_sample=False, eos_token_id={end_token})",
+                  "print(tokenizer.decode(out[0, inputs['input_ids'].shape[1]:], skip_special_tokens=True))", "```"]
     elif fmt == "adapter":
         labels = list(run.get("label_names") or [])
         auto_peft = "AutoPeftModelFor" + task.auto_class.removeprefix("AutoModelFor")
@@ -148,7 +154,10 @@ def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
             plain.config.label2id = {name: i for i, name in enumerate(labels)}
         plain.save_pretrained(str(out))
     predictor.tokenizer.save_pretrained(str(out))
-    (out / "README.md").write_text(model_card(run, fmt, base))
+    generative = get_task(predictor.config.task).generate is not None
+    (out / "README.md").write_text(model_card(
+        run, fmt, base, chat_template=bool(getattr(predictor.tokenizer, "chat_template", None)),
+        end_token=answer_end_id(predictor.tokenizer) if generative else None))
     shutil.copy(Path(artifact_dir) / artifacts.META, out / "ftlab_run.json")
     return str(out.resolve())
 

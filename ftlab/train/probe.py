@@ -17,16 +17,18 @@ import torch
 from ftlab.config import RunConfig
 from ftlab.data import Split
 from ftlab.train.batching import collate, encode, pad_multiple
-from ftlab.train.engine import autocast_context, make_optimizer, resolve_device, to_device
+from ftlab.tasks import Encoded, get_task
+from ftlab.train.engine import autocast_context, generation_settings, make_optimizer, resolve_device, to_device
 
 WARMUP_STEPS = 2  # the first steps allocate optimizer state and warm caches: not timed
 
 
-def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 5) -> dict:
+def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 5, data=None) -> dict:
     """Train `model` (the method already applied) for `steps` timed optimizer steps on the first
-    examples of `split`, then time as many evaluation batches (the engine's evaluation batch size).
-    Returns train_samples_per_s and eval_samples_per_s. The model is trained in place: pass a
-    throwaway copy."""
+    examples of `split`, then time as many evaluation batches (the engine's evaluation batch size);
+    a generative task's evaluation generates, so one batch of answers is timed instead (`data`, the
+    loaded dataset, says how long answers run). Returns train_samples_per_s and
+    eval_samples_per_s. The model is trained in place: pass a throwaway copy."""
     device = resolve_device(config.device)
     eval_size = config.eval_batch_size or 2 * config.batch_size
     n = min(len(split), steps * max(config.batch_size, eval_size))
@@ -83,6 +85,16 @@ def probe_rates(model, tokenizer, config: RunConfig, split: Split, steps: int = 
         sizes["eval"] += len(batch["input_ids"]) if i >= WARMUP_STEPS else 0
         return model(**batch).logits
 
+    task = get_task(config.task)
+    if task.generate is not None and data is not None:
+        settings = generation_settings(config, data, tokenizer)
+        middle = order[len(order) // 2:][:eval_size]  # a batch of typical prompts
+        picked = Encoded([encoded.input_ids[i] for i in middle], [encoded.labels[i] for i in middle],
+                         prompt_ids=[encoded.prompt_ids[i] for i in middle])
+        t0 = time.perf_counter()
+        task.generate(model, tokenizer, picked, settings, device, autocast)
+        return {"train_samples_per_s": sizes["train"] / train_s if trains else None,
+                "eval_samples_per_s": len(middle) / (time.perf_counter() - t0)}
     with torch.inference_mode():
         eval_s = timed(forward, steps)
     return {"train_samples_per_s": sizes["train"] / train_s if trains else None,

@@ -25,7 +25,7 @@ import numpy as np
 from ftlab import cache
 from ftlab.train.batching import Encoded, encode
 
-CACHE_VERSION = 4  # bump when encode() changes what it produces
+CACHE_VERSION = 5  # bump when encode() changes what it produces
 
 
 def cache_dir() -> Optional[Path]:
@@ -68,7 +68,10 @@ def _identity(tokenizer) -> str:
 
 
 def _key(fingerprint: str, task: str, tokenizer, max_length: int) -> str:
-    parts = [CACHE_VERSION, fingerprint, task, tokenizer_identity(tokenizer), int(max_length)]
+    # the chat template writes a generative task's prompts: another template, another encoding
+    template = getattr(tokenizer, "chat_template", None)
+    parts = [CACHE_VERSION, fingerprint, task, tokenizer_identity(tokenizer), int(max_length),
+             template if isinstance(template, (str, type(None))) else json.dumps(template, sort_keys=True)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 

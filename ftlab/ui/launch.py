@@ -222,6 +222,17 @@ def build(lab) -> SimpleNamespace:
                 log.exception("dataset card of %s", spec)
             return status_markdown(one_line(err, launch_logic.page_label), ok=False)
 
+    sized = [training[name] for name in launch_logic.SIZED_BY_TASK]
+
+    def on_dataset_task(spec, model_name, *values):
+        """Sizes and a model that suit the picked dataset's task (a generative set writes every answer)."""
+        changes = launch_logic.task_form_values((spec or "").strip(), (model_name or "").strip(),
+                                                dict(zip(launch_logic.SIZED_BY_TASK, values)))
+        return [gr.update(value=changes["model"]) if "model" in changes else gr.skip()] + [
+            gr.update(value=changes[name]) if name in changes else gr.skip() for name in launch_logic.SIZED_BY_TASK]
+
+    dataset.change(on_dataset_task, [dataset, model, *sized], [model, *sized], queue=False)
+
     card_inputs = [dataset, model, training["max_length"], *data_widgets.values()]
     dataset.change(show_card, card_inputs, [card])
     model.change(show_card, card_inputs, [card])

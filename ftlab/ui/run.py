@@ -91,14 +91,15 @@ def build(lab) -> SimpleNamespace:
 
     def show(run_id, request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> dict:
         if run_id in (None, ""):
-            return {summary: t("run_pick"), action: "", lineage: ""}
+            return {summary: t("run_pick"), action: "", lineage: "", generations_box: gr.update(visible=False)}
         try:
             detail = lab.run_detail(int(run_id), user=visitor(request, profile))
             runs_frame = lab.runs_df()
         except Exception as err:
             if not isinstance(err, FtlabError):
                 log.exception("run %s", run_id)
-            return {summary: status_markdown(one_line(err), ok=False), action: "", lineage: ""}
+            return {summary: status_markdown(one_line(err), ok=False), action: "", lineage: "",
+                    generations_box: gr.update(visible=False)}
         everything = runs_frame.to_dict("records")
         run = detail["run"]
         actions = run_logic.run_actions(run)
@@ -129,11 +130,12 @@ def build(lab) -> SimpleNamespace:
                download_btn, continue_row, lineage, generations_box, generations, wrong_only]
     picker.change(show, [picker], outputs)
 
-    def filter_generations(run_id, wrong):
+    def filter_generations(run_id, wrong, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         if run_id in (None, ""):
             return gr.skip()
         try:
-            return run_logic.generation_table(lab.generations(int(run_id)), bool(wrong))
+            rows = lab.generations(int(run_id), user=visitor(request, profile))
+            return run_logic.generation_table(rows, bool(wrong))
         except Exception as err:  # noqa: BLE001
             log.warning("generations of run %s: %s", run_id, err)
             return gr.skip()

@@ -84,3 +84,25 @@ def test_built_in_generative_sets_load_offline():
     tweets = data.load_dataset("tweets-instruct", max_train=50, max_eval=20)
     assert set(tweets.train.labels) <= {"negative", "neutral", "positive"}
     assert tweets.train.texts[0][0]["content"].startswith("What is the sentiment of this tweet?")
+
+
+def test_hub_prompt_answer_sets_keep_their_splits_and_shapes():
+    """What `datasets.load_dataset` returns for GSM8K (question/answer) and alpaca, read for generation."""
+    from datasets import Dataset, DatasetDict
+
+    from ftlab.data import hub
+
+    assert hub.hub_task("openai/gsm8k:main") == hub.hub_task("meta-math/MetaMathQA") == "sft"
+    assert hub.hub_task("tatsu-lab/alpaca") == "sft" and hub.hub_task("imdb") == "classification"
+    gsm = DatasetDict({s: Dataset.from_list([{"question": f"{s} q{i}", "answer": f"so #### {i}"} for i in range(n)])
+                       for s, n in (("train", 20), ("test", 5))})
+    loaded = hub.from_dataset_dict(gsm, "openai/gsm8k:main", "sft")
+    assert set(loaded.splits) == {"train", "test"} and loaded.task == "sft"
+    assert loaded.splits["test"][0][0] == [{"role": "user", "content": "test q0"}]
+    assert loaded.splits["test"][1][0] == "so #### 0"
+    alpaca = DatasetDict({"train": Dataset.from_list([{"instruction": "add", "input": f"{i}+1", "output": str(i + 1)}
+                                                      for i in range(10)])})
+    prompts, answers = hub.from_dataset_dict(alpaca, "tatsu-lab/alpaca", "sft").splits["train"]
+    assert prompts[2] == [{"role": "user", "content": "add\n\n2+1"}] and answers[2] == "3"
+    with pytest.raises(DataError, match="no answer column"):
+        hub.from_dataset_dict(DatasetDict({"train": Dataset.from_list([{"prompt": "x", "n": 1}])}), "x/y", "sft")

@@ -8,6 +8,7 @@ from ftlab import charts
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError
 from ftlab.store import Store
+from ftlab.tasks import get_task
 from ftlab.train.engine import train
 
 
@@ -70,3 +71,28 @@ def test_a_max_length_that_leaves_no_room_for_the_answers_is_one_line(qa_jsonl):
     with pytest.raises(ConfigError, match="max.length 8 cuts the whole answer of .* raise it above") as err:
         train(config)
     assert "\n" not in str(err.value)
+
+
+def test_the_speed_probe_times_generation_for_a_generative_run(qa_jsonl, monkeypatch):
+    """Launch's estimate: a generative run's evaluation is timed as generation, not one forward pass."""
+    import dataclasses
+
+    from ftlab import tasks
+    from ftlab.tasks import sft
+    from ftlab.train import probe
+    from ftlab.train.artifacts import build_untrained, run_data
+
+    config = RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="lora", batch_size=8, max_new_tokens=3)
+    data = run_data(config)
+    model, tokenizer, _ = build_untrained(config, [], train=data.train)
+    asked = []
+    real = sft.generate
+
+    def counting(model, tokenizer, encoded, settings, *args):
+        asked.append((len(encoded), settings.max_new_tokens))
+        return real(model, tokenizer, encoded, settings, *args)
+
+    monkeypatch.setitem(tasks._TASKS, "sft", dataclasses.replace(get_task("sft"), generate=counting))
+    rates = probe.probe_rates(model, tokenizer, config, data.train, steps=2, data=data)
+    assert asked == [(16, 3)]  # one evaluation batch (2 x batch_size) of answers, as long as the run's
+    assert rates["train_samples_per_s"] > 0 and rates["eval_samples_per_s"] > 0

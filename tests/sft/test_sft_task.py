@@ -67,6 +67,10 @@ def test_max_length_cuts_training_rows_but_never_the_prompt_generation_reads(tok
     ("An apple, the PIE!", "normalized", "apple pie"),
     ("The sentiment is Negative, clearly", r"regex:(?i)\b(negative|neutral|positive)\b", "negative"),
     ("nothing to see", r"regex:(\d+)", ""),
+    ("yes, it is", r"regex:(\d+)|(yes|no)", "yes"),  # the group that took part in the match
+    ("from 3-4 apples", "number", "4"),  # a hyphen between words is no minus sign
+    ("COVID-19 cases rose by .5 percent", "number", "0.5"),
+    ("it fell to -3.50", "number", "-3.5"),
 ])
 def test_answer_rules(text, rule, expected):
     assert answers.extract(text, rule) == expected

@@ -309,3 +309,92 @@ def test_grid_tuning_curve_and_continuation_are_four_experiments(served, browser
     assert len(labels) == len(runs) and len(set(labels)) == len(labels), labels
     assert any("(trial" in label for label in labels) and any("(tuned" in label for label in labels)
     page.close()
+
+
+# ---- generation: a decoder that writes its answers -------------------------------------------------
+
+@pytest.mark.timeout(900)
+def test_a_generative_grid_compares_lists_its_generations_and_answers_in_the_playground(served, browser, qa_jsonl):
+    """An uploaded prompt/answer file on the tiny decoder: LoRA with its two prompting baselines,
+    Compare's score and forgetting charts, the Run tab's generations (filtered to the wrong ones),
+    and the Playground writing an answer."""
+    url, lab = served
+    page = browser.new_page(viewport=VIEWPORT)
+    crashes: list[str] = []
+    page.on("pageerror", lambda err: crashes.append(str(err)))
+    page.goto(url)
+    page.wait_for_selector("#launch-queue")
+    upload(page, qa_jsonl)
+    card = page.locator("#launch-card")
+    expect(card).to_contain_text("192 train / 24 validation / 24 test", timeout=60_000)
+    pick(page, "launch-model", "tiny-llama")
+    expect(card).to_contain_text("as the model reads it", timeout=60_000)  # three examples, template applied
+    expect(card).to_contain_text("### Response:")
+    methods = page.locator("#launch-methods")
+    for name in ("full", "ia3"):
+        methods.get_by_label(name, exact=True).uncheck()
+    expect(methods.get_by_label("lora", exact=True)).to_be_checked()
+    for elem_id, value in (("launch-max-steps", "24"), ("launch-batch-size", "16"), ("launch-lr", "0.03"),
+                           ("launch-max-eval", "24")):
+        fill(page, elem_id, value)
+    expect(page.locator("#launch-queue")).to_have_text("Queue 1 runs + 2 baseline(s)")  # zero-shot, few-shot
+    before = {j["id"] for j in lab.jobs()}
+    page.locator("#launch-queue").click()
+    wait_for(lambda: len({j["id"] for j in lab.jobs()} - before) == 3, 60, "three generative jobs")
+    wait_for(lambda: _all_done(lab), 300, "the generative grid", poll=3)
+    mine = [r for r in lab.runs() if r["model"] == "tiny-llama"]
+    assert sorted(r["method"] for r in mine) == ["few-shot", "lora", "zero-shot"]
+    assert {r["status"] for r in mine} == {"succeeded"}, [(r["id"], r["error"]) for r in mine]
+    lora = next(r for r in mine if r["method"] == "lora")
+
+    # -- Compare: the latest experiment, scored by exact match, with the general-text forgetting chart
+    open_tab(page, "Compare")
+    page.locator("#compare-refresh").click()
+    expect(page.locator("#compare-caption")).to_contain_text("3 run(s) shown", timeout=90_000)
+    meta = wait_for(lambda: (m := plot_meta(page, "compare-general")) and m["meta"] and m["meta"].get("n_points")
+                    and m, 60, "the forgetting chart")
+    assert sorted(meta["meta"]["labels"]) == ["few-shot", "lora", "zero-shot"]
+    score = wait_for(lambda: (m := plot_meta(page, "compare-score")) and m["meta"] and m, 60, "the score chart")
+    assert "exact match" in str(score).lower()
+    shot(page, "compare-generative")
+
+    # -- Run: the LoRA run's test generations, then only the wrong ones
+    page.goto(url + "?tab=run")
+    pick(page, "run-picker", next(label for label, i in _run_choices(lab) if i == lora["id"]))
+    table = page.locator("#run-generations")
+    expect(table).to_be_visible(timeout=60_000)
+    expect(table).to_contain_text("expected answer")
+    rows = lab.generations(lora["id"])
+    assert len(rows) == 24
+    wrong = int((~rows["correct"]).sum())
+    if int(rows["correct"].sum()):
+        expect(table).to_contain_text("✓")
+    page.locator("#run-generations-wrong input").check()
+    expect(table).not_to_contain_text("✓", timeout=30_000)  # only the wrong ones are left
+    if wrong:
+        expect(table).to_contain_text("✗")
+    shot(page, "run-generations")
+
+    # -- Playground: the LoRA run answers a question of the same kind
+    open_tab(page, "Playground")
+    page.locator("#playground-refresh").click()
+    runs_box = page.locator("#playground-runs")
+    expect(runs_box).to_contain_text("lora", timeout=30_000)
+    for token in page.locator("#playground-runs .token-remove").all():  # only the generative run
+        token.click()
+    pick_label = next(label for label, i in _run_choices(lab, with_artifacts=True) if i == lora["id"])
+    pick(page, "playground-runs", pick_label)
+    page.locator("#playground-text textarea").fill("the movie plot good scene night")
+    page.locator("#playground-predict").click()
+    expect(page.locator("#playground-status")).to_contain_text("1 run(s) predicted", timeout=120_000)
+    answer = page.locator("#playground-head-0").inner_text()
+    assert "lora" in answer and answer.strip().splitlines()[-1].strip() in ("yes", "no"), answer
+    shot(page, "playground-generate")
+    assert not crashes, crashes
+    page.close()
+
+
+def _run_choices(lab, with_artifacts: bool = False):
+    from ftlab.ui.logic import run as run_logic
+
+    return run_logic.run_choices(lab.runs(), with_artifacts=with_artifacts, artifact_path=lab.artifact_path)

@@ -224,3 +224,19 @@ def test_the_queue_button_counts_baselines_and_a_studys_runs():
     # Tune: 6 trials per method, then the best and the default setting over 2 seeds each
     assert launch_logic.queue_label(["lora", "ia3"], 2, trials=6, baselines=2) == \
         "Queue 12 trials + 8 runs + 2 baseline(s)"
+
+
+def test_a_generative_dataset_sizes_the_form_for_generation_and_offers_a_decoder():
+    from ftlab.ui.logic.launch import task_form_values
+
+    form = {"max_train": 2000, "max_eval": 1000.0, "eval_every": "50", "batch_size": 16}  # the form's defaults
+    assert task_form_values("tweets-instruct", "minilm", form) == {
+        "max_train": 400, "max_eval": 150, "eval_every": 0, "batch_size": 8, "model": "smollm2"}
+    # a value the user typed stays; a decoder stays picked
+    assert task_form_values("gsm-symbolic", "smollm2", dict(form, max_train=123)) == {
+        "max_eval": 150, "eval_every": 0, "batch_size": 8}
+    # back to a classification set: the generative sizes return to the form's defaults
+    assert task_form_values("tweets-sentiment", "smollm2", {"max_train": 400, "max_eval": 150, "eval_every": 0,
+                                                            "batch_size": 8}) == \
+        {"max_train": 2000, "max_eval": 1000, "eval_every": 50, "batch_size": 16}
+    assert task_form_values("no-such-set", "minilm", form) == {}

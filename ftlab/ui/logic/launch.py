@@ -176,6 +176,43 @@ def _clean_number(name: str, kind: str, value: Any) -> Any:
     return float(value)
 
 
+SIZED_BY_TASK = ("max_train", "max_eval", "eval_every", "batch_size")  # form fields a task may size
+
+
+def task_form_values(dataset: str, model: str, current: dict[str, Any]) -> dict[str, Any]:
+    """The form values to change when `dataset` is picked: the sizes its task suits
+    (Task.launch_defaults) where the form still shows another task's or the form's defaults (never
+    a value the user typed), and a model that can run the task where the one picked cannot."""
+    from ftlab import data, models
+    from ftlab.tasks import get_task, list_tasks
+
+    try:
+        task = get_task(data.infer_task(dataset))
+    except Exception:  # noqa: BLE001 - an unknown or unreadable dataset: its card says why
+        return {}
+    changes = {}
+    for name in SIZED_BY_TASK:
+        want = task.launch_defaults.get(name, FORM_DEFAULTS.get(name, RunConfig.model_fields[name].default))
+        untouched = {FORM_DEFAULTS.get(name, RunConfig.model_fields[name].default)} | {
+            other.launch_defaults[name] for other in list_tasks() if name in other.launch_defaults}
+        value = _as_number(current.get(name))
+        if value in {_as_number(v) for v in untouched} and value != _as_number(want):
+            changes[name] = want
+    arch = models.architecture_hint(model or "")
+    if task.needs_decoder and arch is not None and not models.is_decoder(arch) and task.launch_defaults.get("model"):
+        changes["model"] = task.launch_defaults["model"]
+    return changes
+
+
+def _as_number(value):
+    """A form value as a number where it reads as one (a number box gives 2000 or 2000.0, a text box
+    "2000"), else as it is."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Raw training widget values -> RunConfig fields, and a message per bad field."""
     kinds = {name: kind for name, kind, _ in TRAINING_FIELDS}
