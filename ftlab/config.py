@@ -26,7 +26,7 @@ from ftlab.tasks.answers import RULE_HELP, check_rule
 
 
 ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_from", "head_lr", "max_new_tokens",
-                "answer", "stop")
+                "answer", "stop", "packing")
 # Fields that say where a run is reported, not what it computes: never part of its hash, so a run
 # mirrored to a tracker is the same run as one that was not (ftlab sync back-fills the latter).
 UNHASHED_FIELDS = ("report_to",)
@@ -119,6 +119,9 @@ class RunConfig(Options):
                                           "evaluation generates, in tokens (default: the dataset's, else the longest "
                                           "train answer + 16).")
     answer: Optional[str] = Field(None, description="Generative tasks: " + RULE_HELP)
+    packing: bool = Field(False, description="Generative tasks: pack several short training examples into one row "
+                          "of up to max_length tokens, each keeping its own positions and attending only to itself: "
+                          "fewer pad tokens, fewer steps per epoch.")
     stop: Optional[tuple[str, ...]] = Field(None, description="Generative tasks: strings that end a generated answer (it is cut "
                                   "before them), besides the end-of-turn token.")
 
@@ -191,6 +194,12 @@ class RunConfig(Options):
                               f"{self.task} needs a decoder such as smollm2")
         if (reason := check_rule(self.answer)) is not None:
             raise ConfigError(reason)
+        if self.packing and task.generate is None:
+            raise ConfigError(f"packing: only generative tasks pack examples into rows; {self.task} has one "
+                              "label per text or per word")
+        if self.packing and method.family == "prompt":
+            raise ConfigError(f"packing: {self.method} adds virtual tokens to every row, which packed examples "
+                              "would share; train it unpacked")
         if arch is not None and method.check is not None:
             reason = method.check(self.method_options, self.task, arch)
             if reason:

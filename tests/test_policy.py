@@ -122,6 +122,7 @@ def test_another_visitors_weights_and_logs_are_refused_at_every_endpoint(shared,
         "push": lambda user: lab.push(ann_run, f"{user}/stolen", user=user),
         "continue": lambda user: lab.continue_run(ann_run, "tweets-sentiment", owner=user),
         "job log": lambda user: lab.job_log("jann", user=user),
+        "test generations": lambda user: lab.generations(ann_run, user=user),  # a generative run's test data
     }
     for name, take in takes.items():
         with pytest.raises(PermissionDenied, match="are ann's"):
@@ -135,6 +136,7 @@ def test_another_visitors_weights_and_logs_are_refused_at_every_endpoint(shared,
     # scores and configs are public; logs and the weights' folder are not
     seen = lab.run_detail(ann_run, user="bob")
     assert seen["private"] and seen["run"]["logs"] == [] and seen["run"]["artifact_dir"] is None
+    assert seen["generations"].empty
     assert seen["run"]["accuracy"] is not None and seen["run"]["config"]["method"] == "head"
     own = lab.run_detail(ann_run, user="ann")
     assert not own["private"] and own["run"]["logs"] and own["run"]["artifact_dir"]

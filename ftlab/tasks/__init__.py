@@ -40,6 +40,8 @@ class Encoded:
     prompts: Optional[list[str]] = None
     references: Optional[list[str]] = None
     prompt_ids: Optional[list[list[int]]] = None  # what the model reads before it answers, never cut by max_length
+    # Packed rows (ftlab.train.batching.pack): the lengths of the examples each row holds, in order
+    segments: Optional[list[list[int]]] = None
 
     def __len__(self) -> int:
         return len(self.input_ids)

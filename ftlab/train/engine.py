@@ -25,7 +25,7 @@ from ftlab.errors import ConfigError, FtlabError, field, one_line
 from ftlab.methods import MethodContext
 from ftlab.train import artifacts, checkpoint, feature_cache
 from ftlab.tasks import IGNORE, GenerationSettings, answers, get_task
-from ftlab.train.batching import Encoded, collate, length_grouped_batches, pad_multiple, sorted_batches
+from ftlab.train.batching import Encoded, collate, length_grouped_batches, pack, pad_multiple, sorted_batches
 from ftlab.train.throughput import ThroughputWindow, rate
 from ftlab.train.token_cache import encode_cached
 
@@ -61,8 +61,9 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
              resumed_from_step=saved["step"] if saved else 0,
              dataset={"fingerprint": run.data.fingerprint, "label_names": run.data.label_names,
                       "sizes": {"train": len(run.train_set), "validation": len(run.val_set), "test": len(run.test_set)}})
-        if reached.truncation_note:
-            send("log", message=reached.truncation_note)
+        for note in (reached.truncation_note, reached.packing_note):
+            if note:
+                send("log", message=note)
         if reached.features:
             f = reached.features
             send("log", message=f"the frozen body's features: {f['reused']:,} texts from the cache, "
@@ -193,6 +194,7 @@ class Reached:
     memory: Optional[dict] = None  # metrics.PeakMemory.read()
     truncation: Optional[dict] = None  # what max_length cuts of the test split (NER: test_entities_cut, test_entities)
     truncation_note: str = ""  # the same for the log, "" when it cuts nothing
+    packing_note: str = ""  # packing: how many examples went into how many rows
     features: Optional[dict] = None  # head on a frozen body: cached feature rows {computed, reused}
     continual: Optional[dict] = None  # init_from: scores before/after on both tasks, forgetting, gain
     general: Optional[dict] = None  # generative: cross-entropy on general text before/after (forgetting_ce)
@@ -239,6 +241,10 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
     task = get_task(data.task)
     if task.trainable_rows is not None and methods.get_method(config.method).trains:
         train_set = learnable(train_set, task.trainable_rows(train_set), config, reached)
+    if config.packing:
+        examples, train_set = len(train_set), pack(train_set, config.max_length)
+        reached.packing_note = f"packed {examples:,} training examples into {len(train_set):,} rows of up to " \
+                               f"{config.max_length} tokens"
     if task.truncation is not None:
         reached.truncation = task.truncation(data, test_set)
         reached.truncation_note = reached.truncation.pop("note", "")
@@ -469,11 +475,13 @@ def train_micro_batch(config: RunConfig, run: Run, progress: Progress, host_batc
     the epoch's last: epochs end on a step, so per-epoch evaluations fall on real epoch ends. A
     step over fewer micro-batches is scaled to the same mean gradient. True when it stepped.
     Nothing here waits for the device."""
-    n_tokens = int(host_batch["attention_mask"].sum())  # counted on the host: no device sync
+    n_examples = int(host_batch.pop("_examples", len(host_batch["input_ids"])))  # packed rows hold several
+    n_tokens = int(host_batch.pop("_tokens", None) if "_tokens" in host_batch
+                   else host_batch["attention_mask"].sum())  # counted on the host: no device sync
     with run.autocast:
         loss = run.forward(**to_device(host_batch, run.device)).loss
     run.scaler.scale(loss / config.grad_accum).backward()
-    progress.window.add(loss, len(host_batch["input_ids"]), n_tokens)
+    progress.window.add(loss, n_examples, n_tokens)
     progress.micro += 1
     progress.accumulated += 1
     if progress.accumulated < config.grad_accum and not epoch_end:

@@ -96,3 +96,15 @@ def test_the_speed_probe_times_generation_for_a_generative_run(qa_jsonl, monkeyp
     rates = probe.probe_rates(model, tokenizer, config, data.train, steps=2, data=data)
     assert asked == [(16, 3)]  # one evaluation batch (2 x batch_size) of answers, as long as the run's
     assert rates["train_samples_per_s"] > 0 and rates["eval_samples_per_s"] > 0
+
+
+def test_packed_training_learns_the_same_answers_in_fewer_rows(qa_jsonl):
+    store = Store()
+    config = RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="lora", lr=3e-2, epochs=3, batch_size=4,
+                       max_length=64, packing=True, device="cpu", max_eval=24)
+    run_id, summary, events = run(config, store)
+    note = next(e["message"] for e in events if e["event"] == "log" and e["message"].startswith("packed"))
+    rows = int(note.split(" into ")[1].split()[0])
+    assert note.startswith("packed 192 training examples") and rows < 192 / 2
+    assert summary["steps"] == 3 * -(-rows // 4)  # an epoch is the packed rows' batches
+    assert summary["accuracy"] == 1.0

@@ -135,3 +135,27 @@ def test_an_encoder_cannot_run_the_generative_task(qa_jsonl):
         RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="head")
     with pytest.raises(ConfigError, match="regular expression"):
         RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="lora", answer="regex:(")
+
+
+def test_a_packed_row_computes_what_its_examples_compute_alone(model, tokenizer):
+    """Packing: each example keeps its positions and attends only to itself, so the loss of a packed
+    batch is the token-weighted loss of its examples run one by one."""
+    from ftlab.train.batching import collate, pack
+
+    pairs = [("the movie good", "yes"), ("a plot", "no"), ("music scene night city", "no"), ("good day", "yes")]
+    enc = get_task("sft").encode(split(pairs), tokenizer, 64)
+    packed = pack(enc, 32)
+    assert len(packed) < len(enc) and sorted(n for row in packed.segments for n in row) == sorted(enc.lengths())
+    assert all(sum(row) <= 32 for row in packed.segments)
+    batch = collate(packed, list(range(len(packed))), tokenizer.pad_token_id, "sft", 1)
+    assert int(batch.pop("_examples")) == 4 and int(batch.pop("_tokens")) == sum(enc.lengths())
+    with torch.no_grad():
+        together = model(**batch).loss
+        alone = [(model(**collate(enc, [i], tokenizer.pad_token_id, "sft", 1)).loss,
+                  sum(t != IGNORE for t in enc.labels[i][1:])) for i in range(len(enc))]
+    weighted = sum(loss * n for loss, n in alone) / sum(n for _, n in alone)
+    assert together == pytest.approx(float(weighted), rel=1e-4)
+    with pytest.raises(ConfigError, match="only generative tasks"):
+        from ftlab.config import RunConfig
+
+        RunConfig(model="tiny", dataset="tweets-sentiment", packing=True)

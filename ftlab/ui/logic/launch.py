@@ -33,13 +33,14 @@ MAX_RUNS_PER_LAUNCH = 200
 FORM_FIELDS = ["epochs", "max_train", "max_eval", "batch_size", "lr", "max_length", "eval_every", "max_steps",
                "time_budget_s", "grad_accum", "warmup_ratio", "weight_decay", "head_lr", "max_grad_norm",
                "early_stopping", "eval_batch_size", "split_seed", "init_from", "precision", "compile", "device",
-               "report_to"]
+               "report_to", "max_new_tokens", "answer", "packing"]
 # Where the form starts away from RunConfig's default: RunConfig's would take hours on 2 CPU cores.
 FORM_DEFAULTS = {"epochs": 1.0, "max_train": 2000, "max_eval": 1000, "batch_size": 16,
                  "eval_every": 50}  # 2,000 examples / 16 = 125 steps: validation at 50, 100, 125, a curve
 # The first few are shown; the rest sit in an "Advanced" accordion.
 MAIN_TRAINING_FIELDS = FORM_FIELDS[:8]
 DATA_FIELDS = ["text_column", "label_column", "encoding"]
+UNSET_WHEN_EMPTY = DATA_FIELDS + ["answer"]  # text boxes whose empty value means "the data's own"
 
 
 def form_kind(name: str) -> Any:
@@ -228,7 +229,7 @@ def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         if isinstance(kind, tuple) or kind == "text":
             text = (value or "").strip() if isinstance(value, str) else value
             if text in (None, ""):
-                if name in DATA_FIELDS:
+                if name in UNSET_WHEN_EMPTY:
                     continue
                 errors.append(f"{name}: enter a value")
                 continue
