@@ -3,9 +3,10 @@ and ftlab's batched generation against a per-example `model.generate` loop.
 
 Training, same for both (`python benchmarks/throughput.py --job sft`):
   model and data   the embedded SmolLM2-135M-Instruct, the first --max-train examples of a
-                   built-in generative set (ftlab.data: same train subset), each written with the
-                   model's chat template; loss on the answer tokens only (TRL: a conversational
-                   prompt/completion dataset, completion_only_loss; ftlab: the prompt's labels IGNORE)
+                   built-in generative set (ftlab.data: same train subset), each prompt written with
+                   the model's chat template; loss on the answer and its end-of-turn token only
+                   (TRL: prompt/completion text with completion_only_loss, eos appended; ftlab: the
+                   prompt's labels IGNORE)
   optimisation     LoRA r=8, alpha 16, dropout 0.1 on q_proj/v_proj; AdamW at --lr, linear decay
                    after 6% warm-up, weight decay 0.01, clipping 1.0, --batch-size, --steps optimizer
                    steps, no packing, no evaluation or checkpoint during training, fp32 on CPU
@@ -66,7 +67,13 @@ def run_trl(job: dict) -> dict:
     data = run_data(config)
     tokenizer = models.load_tokenizer(job["model"])
     model = models.load_model(job["model"], "sft", [], tokenizer, seed=job["seed"])
-    records = Dataset.from_list([{"prompt": messages, "completion": [{"role": "assistant", "content": answer}]}
+    # The prompt as the chat template writes it (ftlab's own rendering, the same text) and the answer
+    # as plain completion text: TRL then appends the end of turn (eos), exactly the tokens ftlab
+    # trains on. (A conversational completion would add the newline after the end of turn as a
+    # scored token that is always right, and lower the loss TRL reports per token.)
+    from ftlab.tasks.sft import render
+
+    records = Dataset.from_list([{"prompt": render(tokenizer, messages)[0], "completion": answer}
                                  for messages, answer in zip(data.train.texts, data.train.labels)])
     losses = []
 
@@ -81,6 +88,7 @@ def run_trl(job: dict) -> dict:
                          weight_decay=0.01,
                          max_grad_norm=1.0, logging_steps=1, save_strategy="no", eval_strategy="no", report_to=[],
                          max_length=job["max_length"], packing=False, completion_only_loss=True, seed=job["seed"],
+                         dataset_kwargs={"add_special_tokens": False},
                          include_num_input_tokens_seen="non_padding", use_cpu=True, dataloader_num_workers=0,
                          disable_tqdm=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=records, processing_class=tokenizer,

@@ -73,7 +73,8 @@ def build(lab) -> SimpleNamespace:
         wrong_only = gr.Checkbox(False, label=L("generations_wrong"), info=L("generations_info"),
                                  elem_id="run-generations-wrong")
         generations = gr.Dataframe(run_logic.generation_table(None), interactive=False, wrap=True,
-                                   label=L("generations_label"), elem_id="run-generations", max_height=480)
+                                   column_widths=run_logic.GENERATION_WIDTHS, label=L("generations_label"),
+                                   elem_id="run-generations", max_height=480)
     with gr.Accordion(L("logs_accordion"), open=False):
         logs = gr.Textbox(lines=10, max_lines=10, interactive=False, show_label=False, elem_id="run-logs")
 

@@ -39,6 +39,16 @@ def pick(page, elem_id: str, value: str) -> None:
     expect(page.get_by_role("option")).to_have_count(0)
 
 
+def add_choice(page, elem_id: str, value: str) -> None:
+    """Add `value` to a multiselect dropdown (its box empties after each choice) and close it."""
+    box = page.locator(f"#{elem_id} input").first
+    box.click()
+    box.fill(value)
+    box.press("Enter")
+    box.press("Escape")
+    box.blur()
+
+
 def wait_for(condition, timeout: float, what: str, poll: float = 2.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -239,7 +239,9 @@ def class_table(classes: pd.DataFrame | None) -> pd.DataFrame:
     return out
 
 
-GENERATION_COLUMNS = ("idx", "prompt", "reference", "generation", "extracted", "expected", "correct")
+# The verdict and the two answers first (what a person scans), the long texts after them
+GENERATION_COLUMNS = ("idx", "correct", "expected", "extracted", "generation", "reference", "prompt")
+GENERATION_WIDTHS = ["5%", "6%", "11%", "11%", "24%", "15%", "28%"]
 
 
 def generation_table(rows: pd.DataFrame | None, wrong_only: bool = False) -> pd.DataFrame:
