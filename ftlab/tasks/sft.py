@@ -133,26 +133,67 @@ def generate_ids(model, tokenizer, prompts: list[list[int]], settings: Generatio
     out: list = [""] * len(prompts)
     done = 0
     model.eval()
+    shared = shared_prefix(model, prompts)
+    cache = prefix_cache(model, prompts[0][:shared], device, autocast) if shared else None
     for start in range(0, len(order), settings.batch_size):
         idx = order[start:start + settings.batch_size]
-        width = max(1, max(len(prompts[i]) for i in idx))
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for r, i in enumerate(idx):  # left padding: every prompt ends where generation starts
-            if prompts[i]:
-                ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
-                mask[r, width - len(prompts[i]):] = 1
+        # [the shared prefix][left padding][the rest of each prompt]: the rows still end where
+        # generation starts, and the prefix's keys and values come from the cache
+        width = max(1, max(len(prompts[i]) - shared for i in idx))
+        ids = torch.full((len(idx), shared + width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), shared + width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, :shared] = torch.tensor(prompts[i][:shared], dtype=torch.long)
+            mask[r, :shared] = 1
+            rest = prompts[i][shared:]
+            if rest:
+                ids[r, shared + width - len(rest):] = torch.tensor(rest)
+                mask[r, shared + width - len(rest):] = 1
+        extra = {"past_key_values": expanded(cache, len(idx))} if cache is not None else {}
         with torch.inference_mode(), autocast:
             generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                       generation_config=config, tokenizer=tokenizer if stop else None)
+                                       generation_config=config, tokenizer=tokenizer if stop else None, **extra)
         for r, i in enumerate(idx):
-            new = generated[r, width:].tolist()
+            new = generated[r, shared + width:].tolist()
             first_end = min((new.index(e) for e in ends if e in new), default=len(new))
             out[i] = cut_at_stop(tokenizer.decode(new[:first_end], skip_special_tokens=True), stop)
         done += len(idx)
         if on_progress is not None:
             on_progress(done, len(prompts))
     return out
+
+
+MIN_SHARED = 16  # tokens every prompt must share before their keys and values are computed once
+
+
+def shared_prefix(model, prompts: list[list[int]]) -> int:
+    """How many leading tokens every prompt shares (a system prompt, an instruction, few-shot
+    examples), keeping at least one token of each prompt outside it; 0 when that is short, or
+    when the model puts learned tokens before every input (prompt learning: the cache would hold
+    the prefix without them)."""
+    if not prompts or getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+        return 0
+    first, n = prompts[0], min(len(p) for p in prompts) - 1
+    for p in prompts[1:]:
+        n = min(n, next((k for k, (a, b) in enumerate(zip(first, p)) if a != b), n))
+    return n if n >= MIN_SHARED else 0
+
+
+def prefix_cache(model, prefix: list[int], device, autocast):
+    """The key/value cache of the shared prefix, computed once for a whole evaluation."""
+    import torch
+
+    with torch.inference_mode(), autocast:
+        return model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
+
+
+def expanded(cache, n: int):
+    """A copy of a one-row cache for n rows (expanded views: the rows share the prefix's memory
+    until generation appends to them)."""
+    from transformers import DynamicCache
+
+    return DynamicCache(ddp_cache_data=[(layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1))
+                                        for layer in cache.layers])
 
 
 def cut_at_stop(text: str, stop) -> str:

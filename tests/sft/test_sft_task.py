@@ -159,3 +159,27 @@ def test_a_packed_row_computes_what_its_examples_compute_alone(model, tokenizer)
         from ftlab.config import RunConfig
 
         RunConfig(model="tiny", dataset="tweets-sentiment", packing=True)
+
+
+def test_a_shared_prompt_start_is_computed_once_and_changes_no_answer(model, tokenizer):
+    """Prompts that share their start (a system prompt, an instruction) reuse its keys and values;
+    every answer is what one plain model.generate per prompt writes."""
+    common = tokenizer("the movie plot scene story music ending time people day night city the a film actor",
+                       add_special_tokens=False)["input_ids"] * 2
+    rests = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in ("good", "a plot with night", "music")]
+    prompts = [common + r for r in rests]
+    assert sft.shared_prefix(model, prompts) == len(common)
+    off = torch.autocast("cpu", enabled=False)
+    settings = GenerationSettings(max_new_tokens=5, rule="normalized", batch_size=3)
+    batched = sft.generate_ids(model, tokenizer, prompts, settings, torch.device("cpu"), off)
+    end = sft.end_id(tokenizer)
+    plain = []
+    for p in prompts:
+        x = torch.tensor([p])
+        new = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=5, do_sample=False,
+                             eos_token_id=[end, model.generation_config.eos_token_id],
+                             pad_token_id=tokenizer.pad_token_id)[0, len(p):].tolist()
+        cut = min((new.index(e) for e in (end, model.generation_config.eos_token_id) if e in new), default=len(new))
+        plain.append(tokenizer.decode(new[:cut], skip_special_tokens=True).strip())
+    assert batched == plain and all(batched)
+    assert sft.shared_prefix(model, [common[:10] + r for r in rests]) == 0  # too short to bother
