@@ -234,10 +234,13 @@ def build(lab) -> SimpleNamespace:
     dataset.change(on_dataset_task, [dataset, model, *sized], [model, *sized], queue=False)
 
     card_inputs = [dataset, model, training["max_length"], *data_widgets.values()]
-    dataset.change(show_card, card_inputs, [card])
-    model.change(show_card, card_inputs, [card])
+    # one card at a time, in the order asked: a slow card (a model converted on first use) never
+    # lands after, and over, the card of a later choice
+    in_order = {"concurrency_limit": 1, "concurrency_id": "dataset-card"}
+    dataset.change(show_card, card_inputs, [card], **in_order)
+    model.change(show_card, card_inputs, [card], **in_order)
     for widget in card_inputs[2:]:  # max_length (truncation rate), a file's columns and encoding
-        widget.blur(show_card, card_inputs, [card])
+        widget.blur(show_card, card_inputs, [card], **in_order)
 
     def on_upload(request: gr.Request, profile: gr.OAuthProfile | None, file):
         if file is None:

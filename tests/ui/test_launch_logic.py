@@ -208,7 +208,7 @@ def test_the_form_follows_the_run_config_schema():
     kinds = {name: kind for name, kind, _ in launch_logic.TRAINING_FIELDS}
     assert kinds["precision"] == get_args(Precision)
     assert kinds["compile"] == "bool" and kinds["batch_size"] == "int" and kinds["epochs"] == "float"
-    optional_numbers = {n for n in launch_logic.FORM_FIELDS if n != "lr"
+    optional_numbers = {n for n in launch_logic.FORM_FIELDS if n != "lr" and launch_logic.form_kind(n) != "text"
                         and RunConfig.model_fields[n].default is None}
     assert set(launch_logic.ZERO_MEANS) == optional_numbers
     fields, errors = launch_logic.clean_training(launch_logic.training_defaults())
