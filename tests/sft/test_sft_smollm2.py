@@ -9,7 +9,7 @@ from ftlab.train import train
 
 def test_smollm2_learns_to_answer_with_a_label_word_through_its_chat_template():
     tokenizer = models.load_tokenizer("smollm2")
-    tweets = data.load_dataset("tweets-instruct", max_train=48, max_eval=8)
+    tweets = data.load_dataset("tweets-instruct", max_train=24, max_eval=4)
     enc = get_task("sft").encode(tweets.train, tokenizer, 128)
     first = tokenizer.decode(enc.input_ids[0])
     assert first.startswith("<|im_start|>system") and "<|im_start|>assistant\n" in first
@@ -19,9 +19,9 @@ def test_smollm2_learns_to_answer_with_a_label_word_through_its_chat_template():
     assert answer[-1] == tokenizer.eos_token_id and answer.count(tokenizer.eos_token_id) == 1
 
     events = []
-    summary = train(RunConfig(model="smollm2", dataset="tweets-instruct", method="lora", max_train=48, max_eval=8,
+    summary = train(RunConfig(model="smollm2", dataset="tweets-instruct", method="lora", max_train=24, max_eval=4,
                               batch_size=8, epochs=1, lr=2e-3), events.append)
-    assert summary["steps"] == 6 and 0 <= summary["accuracy"] <= 1
+    assert summary["steps"] == 3 and 0 <= summary["accuracy"] <= 1
     rows = next(e for e in events if e["event"] == "finished")["generations"]
-    assert len(rows) == 8 and all(r["generation"] for r in rows)
+    assert len(rows) == 4 and all(r["generation"] for r in rows)
     assert all(r["expected"] in ("negative", "neutral", "positive") for r in rows)
