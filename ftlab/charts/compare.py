@@ -336,6 +336,21 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
     return figure(data, layout)
 
 
+def mean_range_point(label: str, method: str, x, y, hover: str) -> dict:
+    """One setting's seeds as one point at their mean, bars to their lowest and highest, named by
+    its method (the forgetting charts); `hover`: the lines between the name and the run count."""
+    colour, symbol = method_style(method)
+    return dict(
+        type="scatter", x=[float(x.mean())], y=[float(y.mean())], mode="markers+text", name=label, text=[method],
+        textposition="top center",
+        marker=dict(color=colour, symbol=symbol, size=16 if method == "full" else 13, line=dict(width=1, color="white")),
+        error_x=dict(type="data", symmetric=False, array=[float(x.max() - x.mean())],
+                     arrayminus=[float(x.mean() - x.min())], visible=len(x) > 1, thickness=1.5),
+        error_y=dict(type="data", symmetric=False, array=[float(y.max() - y.mean())],
+                     arrayminus=[float(y.mean() - y.min())], visible=len(y) > 1, thickness=1.5),
+        hovertemplate=f"<b>{label}</b><br>{hover}<br>{t('hover_runs', n=len(x))}<extra></extra>")
+
+
 def forgetting(runs: pd.DataFrame | None) -> go.Figure:
     """Continual runs (init_from): what the new task gained against what the old task lost, one
     point per method (and model, and the pair of datasets), mean over seeds with their range.
@@ -354,20 +369,11 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
     data, labels = [], []
     mixed = runs[["model", "pair"]].drop_duplicates().shape[0] > 1
     for (model, pair, method), g in runs.groupby(["model", "pair", "method"], sort=False):
-        colour, symbol = method_style(method)
         x, y = 100 * _num(g["forgetting"]), 100 * _num(g["new_task_gain"])  # in points, as the axes say
         label = f"{method} ({model}, {pair})" if mixed else method
         labels.append(label)
-        data.append(dict(
-            type="scatter", x=[float(x.mean())], y=[float(y.mean())], mode="markers+text", name=label, text=[method],
-            textposition="top center",
-            marker=dict(color=colour, symbol=symbol, size=16 if method == "full" else 13, line=dict(width=1, color="white")),
-            error_x=dict(type="data", symmetric=False, array=[float(x.max() - x.mean())],
-                         arrayminus=[float(x.mean() - x.min())], visible=len(g) > 1, thickness=1.5),
-            error_y=dict(type="data", symmetric=False, array=[float(y.max() - y.mean())],
-                         arrayminus=[float(y.mean() - y.min())], visible=len(g) > 1, thickness=1.5),
-            hovertemplate=(f"<b>{label}</b><br>{t('hover_forgetting', value='%{x:+.1f}')}<br>"
-                           f"{t('hover_gain', value='%{y:+.1f}')}<br>{t('hover_runs', n=len(g))}<extra></extra>")))
+        hover = (f"{t('hover_forgetting', value='%{x:+.1f}')}<br>{t('hover_gain', value='%{y:+.1f}')}")
+        data.append(mean_range_point(label, method, x, y, hover))
     # ticks in points with a decimal where the spread is small: never "+16% +16% +17%"
     layout = dict(xaxis=dict(title=dict(text=t("chart_forgetting_axis", metric=_metric_name(metric))),
                              tickformat="+.1f", zeroline=False),
@@ -393,20 +399,11 @@ def general_forgetting(runs: pd.DataFrame | None) -> go.Figure:
     data, labels = [], []
     mixed = runs[["model", "dataset"]].drop_duplicates().shape[0] > 1
     for (model, dataset, method), g in runs.groupby(["model", "dataset", "method"], sort=False):
-        colour, symbol = method_style(method)
         x, y = _num(g["forgetting_ce"]), _num(g[metric])  # fractions, drawn as % by the axis
         label = f"{method} ({model}, {dataset})" if mixed else method
         labels.append(label)
-        data.append(dict(
-            type="scatter", x=[float(x.mean())], y=[float(y.mean())], mode="markers+text", name=label, text=[method],
-            textposition="top center",
-            marker=dict(color=colour, symbol=symbol, size=16 if method == "full" else 13, line=dict(width=1, color="white")),
-            error_x=dict(type="data", symmetric=False, array=[float(x.max() - x.mean())],
-                         arrayminus=[float(x.mean() - x.min())], visible=len(g) > 1, thickness=1.5),
-            error_y=dict(type="data", symmetric=False, array=[float(y.max() - y.mean())],
-                         arrayminus=[float(y.mean() - y.min())], visible=len(g) > 1, thickness=1.5),
-            hovertemplate=(f"<b>{label}</b><br>{t('hover_general', value='%{x:+.3f}')}<br>"
-                           f"{_metric_name(metric)} %{{y:.1%}}<br>{t('hover_runs', n=len(g))}<extra></extra>")))
+        hover = f"{t('hover_general', value='%{x:+.3f}')}<br>{_metric_name(metric)} %{{y:.1%}}"
+        data.append(mean_range_point(label, method, x, y, hover))
     layout = dict(xaxis=dict(title=dict(text=t("chart_general_axis")), tickformat="+.2f", zeroline=False),
                   yaxis=dict(title=dict(text=_metric_name(metric)), tickformat=".0%"),
                   shapes=[dict(type="line", xref="x", x0=0, x1=0, yref="y domain", y0=0, y1=1,
