@@ -355,6 +355,8 @@ def _scores(run: Run, dataset: Encoded, data, config: RunConfig,
 
 
 GENERAL_MAX_TOKENS = 256  # of each general-text article
+GENERAL_BATCH = 4  # articles per forward: their logits over a large vocabulary (SmolLM2: 200 MB for 4) must
+# never set a run's peak memory
 
 
 def general_loss(model, tokenizer, task: str, device, autocast, config: RunConfig) -> float:
@@ -365,7 +367,7 @@ def general_loss(model, tokenizer, task: str, device, autocast, config: RunConfi
     ids = tokenizer(list(datasets.general_text()), add_special_tokens=False, truncation=True,
                     max_length=GENERAL_MAX_TOKENS)["input_ids"]
     sample = Encoded(ids, [list(row) for row in ids])
-    batch_size = config.eval_batch_size or 2 * config.batch_size
+    batch_size = min(config.eval_batch_size or 2 * config.batch_size, GENERAL_BATCH)
     model.eval()
     total = tokens = 0.0
     with torch.inference_mode():
