@@ -267,6 +267,10 @@ class RunConfig(Options):
                 continue
         return out
 
+    def baseline_key(self) -> str:
+        """What a baseline keeps of a run (BASELINE_FIELDS), as one comparable value."""
+        return json.dumps({name: getattr(self, name) for name in BASELINE_FIELDS}, sort_keys=True, default=str)
+
     def replace(self, **changes: Any) -> "RunConfig":
         """A new validated config with some fields changed (method options reset if the method changes)."""
         data = self.to_dict()

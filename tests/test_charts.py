@@ -187,6 +187,24 @@ def test_metric_override_and_ner_default(runs):
     assert by_name(fig, "lora").y[0] == pytest.approx(0.79)
 
 
+def test_generative_runs_name_their_score_exact_match(runs, evals):
+    """A generative run's `accuracy` is the exact match of its answers: every chart and the
+    verdicts call it that; runs of several tasks keep the metric's own name."""
+    from ftlab.ui.logic.compare import verdicts_markdown
+
+    sft = runs.assign(task="sft", forgetting_ce=0.1)
+    fig = charts.score_vs_params(sft)
+    assert fig.layout.meta["metric"] == "accuracy"
+    assert fig.layout.yaxis.title.text == "Test exact match (%)" and "exact match" in fig.layout.title.text
+    assert charts.general_forgetting(sft).layout.yaxis.title.text == "exact match"
+    assert charts.eval_curves(evals, runs=sft.assign(id=sft["id"])).layout.yaxis.title.text.startswith(
+        "Validation exact match")
+    assert "exact match" in verdicts_markdown(sft).splitlines()[0]
+    assert "accuracy" in verdicts_markdown(runs).splitlines()[0]
+    mixed = pd.concat([runs, sft.assign(id=sft["id"] + 100)])
+    assert charts.score_vs_params(mixed).layout.yaxis.title.text == "Test accuracy (%)"
+
+
 @pytest.mark.parametrize("dataset", ["glue/sst2", "sst2", "SST-2", "stanfordnlp/sst2", "nyu-mll/glue:sst2"])
 def test_references_for_sst2(dataset):
     ref = charts.references_for(dataset)

@@ -31,6 +31,7 @@ never gradio, torch, the service or the UI.
 
 from ftlab.charts.aggregate import (PUBLISHED_REFERENCES, RESOURCE_COLUMNS, aggregate_seeds, baseline_methods,
                                     curve_points, groups_without_full, pareto_frontier, references_for, score_metric,
+                                    score_name,
                                     verdict_count, verdicts, versus_full)
 from ftlab.charts.compare import forgetting, general_forgetting, learning_curve, memory_and_time, score_vs_params, \
     throughput
@@ -40,7 +41,7 @@ from ftlab.charts.style import (FRACTION_METRICS, KNOWN_METHODS, METRIC_TITLES, 
                                 method_style)
 
 __all__ = ["PUBLISHED_REFERENCES", "RESOURCE_COLUMNS", "aggregate_seeds", "baseline_methods", "curve_points",
-           "pareto_frontier", "references_for", "groups_without_full", "GROUP", "budget_text", "group_title", "score_metric", "verdict_count", "verdicts", "versus_full",
+           "pareto_frontier", "references_for", "groups_without_full", "GROUP", "budget_text", "group_title", "score_metric", "score_name", "verdict_count", "verdicts", "versus_full",
            "forgetting", "general_forgetting", "learning_curve", "memory_and_time", "score_vs_params", "throughput", "LOSS_SMOOTHING",
            "confusion_heatmap", "ema", "eval_curves", "loss_curves", "FLAT", "flat_config", "flat_configs", "prepared",
            "FRACTION_METRICS", "KNOWN_METHODS", "METRIC_TITLES", "PALETTE", "SYMBOLS", "empty_figure", "method_style"]

@@ -79,6 +79,20 @@ def _without_baselines(agg: pd.DataFrame) -> pd.DataFrame:
 
 
 
+def runs_task(runs: pd.DataFrame | None) -> str | None:
+    """The one task these runs share (None: none, or several), which names their score on charts."""
+    if runs is None or len(runs) == 0 or "task" not in runs:
+        return None
+    found = set(runs["task"].dropna().unique())
+    return found.pop() if len(found) == 1 else None
+
+
+def score_name(runs: pd.DataFrame | None, metric: str) -> str:
+    """How these runs' score is named: their task's name for its primary metric (exact match for a
+    generative task), else the metric's."""
+    return _metric_name(metric, runs_task(runs))
+
+
 def score_metric(runs: pd.DataFrame | None) -> str:
     """The headline score of these runs: their task's primary metric ("entity_f1" when they are all
     NER), else accuracy (ftlab.tasks.primary_metric)."""

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ftlab.charts.aggregate import (_num, _succeeded, _without_baselines, aggregate_seeds, baseline_methods,
-                                    curve_points, frontier_positions, score_metric)
+                                    curve_points, frontier_positions, runs_task, score_metric)
 from ftlab.charts.settings import GROUP, _labels, _short, budget_text, flat_configs, group_title, label_list
 from ftlab.charts.style import (BASELINE_STYLE, FONT_SIZE, FRACTION_METRICS, FRONTIER_COLOR, MEMORY_KINDS, one_seed,
                                 _err, _metric_name, _metric_title, _score_format, axis_key, axis_names, clamped_range,
@@ -95,6 +95,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     named in the legend. A panel draws each method as one series (its legend entry), its further
     settings with open markers; each point's hover names its setting."""
     metric = metric or score_metric(_succeeded(runs))
+    task = runs_task(_succeeded(runs))
     every = aggregate_seeds(runs, metric)
     # A log axis cannot place 0 or a missing parameter count; such methods are left out (the
     # baselines, which train nothing, are drawn as horizontal lines instead).
@@ -103,7 +104,7 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
     col = {c: [v for v, k in zip(every[c].tolist(), keep) if k]
            for c in ("model", "dataset", "budget", "method", "variant", "mean", "trainable_params", "n", "std", "ci95")}
     if not col["method"]:
-        return empty_figure(t("chart_no_score", metric=_metric_name(metric)))
+        return empty_figure(t("chart_no_score", metric=_metric_name(metric, task)))
     all_labels = label_list(col["method"], col["model"], col["dataset"], col["budget"], col["variant"])
     fmt = _score_format(metric)
     members: dict = {}
@@ -200,8 +201,8 @@ def score_vs_params(runs: pd.DataFrame | None, metric: str | None = None,
             layout[xa]["title"] = dict(text=t("chart_trainable_axis"))
         layout[ya] = {**layout.get(ya, {}), **({"tickformat": ".0%"} if metric in FRACTION_METRICS else {})}
         if (k - 1) % n_cols == 0:
-            layout[ya]["title"] = dict(text=_metric_title(metric))
-    title = t("chart_score_title", metric=_metric_title(metric).split(" (")[0])
+            layout[ya]["title"] = dict(text=_metric_title(metric, task=task))
+    title = t("chart_score_title", metric=_metric_title(metric, task=task).split(" (")[0])
     if hidden:
         title += " " + t("chart_more_groups", "({n} more groups: choose fewer experiments)", n=hidden)
     layout.update(layout_dict(title, {
@@ -229,6 +230,7 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
     class are horizontal lines; few-shot prompting is a point at the number of labelled examples
     its prompt holds."""
     metric = metric or score_metric(_succeeded(runs))
+    task = runs_task(_succeeded(runs))
     points = curve_points(runs, metric)
     curve_keys = ["model", "dataset", "method", "setting"]
     # plain lists from here: a curve is a handful of points
@@ -321,11 +323,11 @@ def learning_curve(runs: pd.DataFrame | None, metric: str | None = None) -> go.F
                          hovertemplate=f"<b>few-shot</b><br>%{{x}} examples in the prompt<br>%{{y:{fmt}}}"
                                        "<extra></extra>"))
         baselines.append(t("chart_few_shot"))
-    title = t("chart_curve_title", metric=_metric_title(metric).split(" (")[0].lower())
+    title = t("chart_curve_title", metric=_metric_title(metric, task=task).split(" (")[0].lower())
     if hidden:  # on a line of its own: the chart is half the page wide
         title += f"<br><span style='font-size:{FONT_SIZE}px'>{t('chart_more_settings', n=hidden)}</span>"
     layout = dict(xaxis=dict(type="log", title=dict(text=t("chart_examples_axis")), dtick=1, tickformat="~s"),
-                  yaxis=dict(title=dict(text=_metric_title(metric)),
+                  yaxis=dict(title=dict(text=_metric_title(metric, task=task)),
                              **({"tickformat": ".0%"} if metric in FRACTION_METRICS else {})),
                   shapes=shapes)
     layout.update(layout_dict(title, {"metric": metric, "curves": labels, "n_points": sum(map(len, curves.values())),
@@ -364,7 +366,7 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
     runs = everything[np.isfinite(_num(everything["forgetting"])) & np.isfinite(_num(everything["new_task_gain"]))].copy()
     if runs.empty:
         return empty_figure(t("chart_forgetting_empty"))
-    metric = score_metric(runs)
+    metric, task = score_metric(runs), runs_task(runs)
     runs["pair"] = [f"{datasets.get(p, 'run ' + str(p))} → {d}" for p, d in zip(runs["init_from"], runs["dataset"])]
     data, labels = [], []
     mixed = runs[["model", "pair"]].drop_duplicates().shape[0] > 1
@@ -375,9 +377,10 @@ def forgetting(runs: pd.DataFrame | None) -> go.Figure:
         hover = (f"{t('hover_forgetting', value='%{x:+.1f}')}<br>{t('hover_gain', value='%{y:+.1f}')}")
         data.append(mean_range_point(label, method, x, y, hover))
     # ticks in points with a decimal where the spread is small: never "+16% +16% +17%"
-    layout = dict(xaxis=dict(title=dict(text=t("chart_forgetting_axis", metric=_metric_name(metric))),
+    layout = dict(xaxis=dict(title=dict(text=t("chart_forgetting_axis", metric=_metric_name(metric, task))),
                              tickformat="+.1f", zeroline=False),
-                  yaxis=dict(title=dict(text=t("chart_gain_axis", metric=_metric_name(metric))), tickformat="+.1f"),
+                  yaxis=dict(title=dict(text=t("chart_gain_axis", metric=_metric_name(metric, task))),
+                             tickformat="+.1f"),
                   shapes=[dict(type="line", xref="x", x0=0, x1=0, yref="y domain", y0=0, y1=1,
                                line=dict(color="#999", width=1))])
     layout.update(layout_dict(t("chart_forgetting_title"), {"labels": labels, "n_points": len(labels)}))
@@ -396,16 +399,17 @@ def general_forgetting(runs: pd.DataFrame | None) -> go.Figure:
     if runs.empty or metric not in runs:
         return empty_figure(t("chart_general_empty"))
     runs = runs[np.isfinite(_num(runs[metric]))]
+    name = _metric_name(metric, runs_task(runs))
     data, labels = [], []
     mixed = runs[["model", "dataset"]].drop_duplicates().shape[0] > 1
     for (model, dataset, method), g in runs.groupby(["model", "dataset", "method"], sort=False):
         x, y = _num(g["forgetting_ce"]), _num(g[metric])  # fractions, drawn as % by the axis
         label = f"{method} ({model}, {dataset})" if mixed else method
         labels.append(label)
-        hover = f"{t('hover_general', value='%{x:+.3f}')}<br>{_metric_name(metric)} %{{y:.1%}}"
+        hover = f"{t('hover_general', value='%{x:+.3f}')}<br>{name} %{{y:.1%}}"
         data.append(mean_range_point(label, method, x, y, hover))
     layout = dict(xaxis=dict(title=dict(text=t("chart_general_axis")), tickformat="+.2f", zeroline=False),
-                  yaxis=dict(title=dict(text=_metric_name(metric)), tickformat=".0%"),
+                  yaxis=dict(title=dict(text=name), tickformat=".0%"),
                   shapes=[dict(type="line", xref="x", x0=0, x1=0, yref="y domain", y0=0, y1=1,
                                line=dict(color="#999", width=1))])
     layout.update(layout_dict(t("chart_general_title"), {"labels": labels, "n_points": len(labels)}))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ftlab.charts.aggregate import _num, score_metric
+from ftlab.charts.aggregate import _num, runs_task, score_metric
 from ftlab.charts.settings import flat_configs, run_name
 from ftlab.charts.style import (DASHES, fraction_ticks, FONT_SIZE, FRACTION_METRICS, PALETTE, SYMBOLS, _layout, _metric_name,
                                 _metric_title, empty_figure, figure, layout_dict, method_style, thin)
@@ -151,16 +151,17 @@ def eval_curves(evals: pd.DataFrame | None, metric: str | None = None, runs: pd.
     """A validation metric against optimizer step, one line per run (the final test evaluation
     is a different split and is left out unless split="test")."""
     metric = metric or score_metric(runs)
+    task = runs_task(runs)
     # Runs evaluate on the validation split only with eval_every > 0 (the default evaluates once, on test).
-    hint = (t("chart_eval_empty", split=t(f"split_{split}", split), metric=_metric_name(metric))
-            if split != "validation" else t("chart_eval_empty_validation", metric=_metric_name(metric)))
+    hint = (t("chart_eval_empty", split=t(f"split_{split}", split), metric=_metric_name(metric, task))
+            if split != "validation" else t("chart_eval_empty_validation", metric=_metric_name(metric, task)))
     if evals is None or len(evals) == 0 or metric not in evals:
         return empty_figure(hint)
     frame = evals[evals["split"] == split] if "split" in evals else evals
     if frame[metric].notna().sum() == 0:
         return empty_figure(hint)
     data, most = _curves(frame, metric, runs, "lines+markers")
-    title = _metric_title(metric, split)
+    title = _metric_title(metric, split, task)
     fig = figure(data, _curve_layout(t("chart_eval_title", title=title.split(" (")[0]), fit_axis_title(title),
                                      {"n_runs": len(data), "metric": metric, "max_points": most}))
     if metric in FRACTION_METRICS:

@@ -117,13 +117,20 @@ def fraction_ticks(fig: go.Figure, values, axis: str = "y") -> go.Figure:
     return update(tickformat=".1%" if hi - lo < 0.05 else ".0%", range=[low, high], autorange=False)
 
 
-def _metric_name(metric: str) -> str:
+def _metric_name(metric: str, task: str | None = None) -> str:
+    """How a chart names `metric`; a task's own name for its primary metric where runs of one task
+    are drawn (a generative run's accuracy is its exact match)."""
+    from ftlab.tasks import get_task, names
+
+    if task in names() and get_task(task).primary == metric:
+        title = get_task(task).primary_title
+        return t("metric_" + title.replace(" ", "_").replace("-", "_").lower(), title)
     return t(f"metric_{metric}", METRIC_TITLES.get(metric, metric.replace("_", " ")))
 
 
-def _metric_title(metric: str, split: str = "test") -> str:
+def _metric_title(metric: str, split: str = "test", task: str | None = None) -> str:
     unit = " (%)" if metric in FRACTION_METRICS else ""
-    return t("metric_title", split=t(f"split_{split.lower()}", split.capitalize()), metric=_metric_name(metric),
+    return t("metric_title", split=t(f"split_{split.lower()}", split.capitalize()), metric=_metric_name(metric, task),
              unit=unit)
 
 

@@ -68,8 +68,12 @@ def absent(configs: list[RunConfig], runs: list[dict], jobs: list[dict]) -> list
 
 
 def missing_baselines(configs: list[RunConfig], runs: list[dict], jobs: list[dict]) -> list[RunConfig]:
-    """The baselines (RunConfig.baselines) of the runs in `configs` that train, not yet run or queued."""
-    return absent([b for c in configs if methods_train(c) for b in c.baselines()], runs, jobs)
+    """The baselines (RunConfig.baselines) of the runs in `configs` that train, not yet run or queued,
+    and not in `configs` themselves: a grid that lists zero-shot for the same model, data and
+    evaluation has its baseline (at the grid's own settings), and gets no second one."""
+    listed = {(c.method, c.baseline_key()) for c in configs}
+    return absent([b for c in configs if methods_train(c) for b in c.baselines()
+                   if (b.method, b.baseline_key()) not in listed], runs, jobs)
 
 
 def methods_train(config: RunConfig) -> bool:

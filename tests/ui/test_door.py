@@ -70,6 +70,12 @@ def test_a_good_form_queues_its_runs_and_baselines(tmp_path):
         grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["lora"], {}, 2, 0, {"max_train": 64})
         ids, refused = launch_logic.submit_grid(grid, lambda configs: lab.submit(configs, baselines=True))
         assert refused is None and len(ids) == 4 and len(lab.jobs()) == 4  # 2 seeds + majority + zero-shot
+        # a grid that lists zero-shot itself (its own settings) gets the majority class, not a second zero-shot
+        grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["lora", "zero-shot"], {}, 1, 0,
+                                       {"max_train": 32, "max_steps": 3})
+        ids, refused = launch_logic.submit_grid(grid, lambda configs: lab.submit(configs, baselines=True))
+        added = sorted(j["config"]["method"] for j in lab.jobs() if j["id"] in ids)
+        assert refused is None and added == ["lora", "majority", "zero-shot"], added
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ftlab.charts import (FLAT, METRIC_TITLES, flat_configs, group_title, groups_without_full, score_metric,
+from ftlab.charts import (FLAT, flat_configs, group_title, groups_without_full, score_metric, score_name,
                           verdict_count, verdicts, versus_full)
 from ftlab.errors import FtlabError
 from ftlab.text import t
@@ -263,7 +263,7 @@ def verdicts_markdown(runs: pd.DataFrame | None) -> str:
         return t("verdicts_none")
     succeeded = runs[runs["status"] == "succeeded"] if "status" in runs else runs
     metric = score_metric(succeeded)
-    lines = [t("verdicts_title", metric=t(f"metric_{metric}", METRIC_TITLES.get(metric, "score"))), ""]
+    lines = [t("verdicts_title", metric=score_name(succeeded, metric)), ""]
     mixed = len({(x["model"], x["dataset"], -1 if x["budget"] != x["budget"] else x["budget"]) for x in found}) > 1
     for v in found:
         where = f" ({group_title(v['model'], short_dataset(v['dataset']), v['budget'])})" if mixed else ""
