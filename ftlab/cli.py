@@ -192,7 +192,8 @@ def cmd_methods(args) -> int:
     from ftlab import methods
 
     _emit_table([{"name": m.name, "help": m.help, "tasks": ", ".join(sorted(m.tasks)), "default_lr": m.default_lr,
-                  "options": methods.option_help(m)} for m in methods.list_methods()], args.json)
+                  "quantized_bases": ", ".join(sorted(m.quantized)) or "none", "options": methods.option_help(m)}
+                 for m in methods.list_methods()], args.json)
     return 0
 
 

@@ -22,15 +22,17 @@ from pydantic import Field, SerializeAsAny, ValidationError, model_validator
 from ftlab import methods, tasks, tracking
 from ftlab.errors import ConfigError, FtlabError
 from ftlab.options import Options, build_options, format_validation_error
+from ftlab.models.quantize import HELP as QUANTIZE_HELP
 from ftlab.tasks.answers import RULE_HELP, check_rule
 
 
 ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_from", "head_lr", "max_new_tokens",
-                "answer", "stop", "packing")
+                "answer", "stop", "packing", "quantize")
 # Fields that say where a run is reported, not what it computes: never part of its hash, so a run
 # mirrored to a tracker is the same run as one that was not (ftlab sync back-fills the latter).
 UNHASHED_FIELDS = ("report_to",)
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Quantize = Literal["none", "int8", "nf4"]  # ftlab.models.quantize.KINDS
 # What a baseline run keeps of the run it is a baseline for: the model, the data (the train subset
 # decides the majority label) and how the test is evaluated.
 BASELINE_FIELDS = ("model", "dataset", "task", "text_column", "label_column", "encoding", "max_train",
@@ -129,6 +131,7 @@ class RunConfig(Options):
     seed: int = Field(0, ge=0, description="Random seed of model init, data order and dropout.")
     split_seed: int = Field(0, ge=0, description="Seed of the train/validation/test split for datasets that ship without one.")
     precision: Precision = Field("auto", description="'auto' = bf16 autocast on a GPU that supports it, fp32 on CPU.")
+    quantize: Quantize = Field("none", description=QUANTIZE_HELP)
     compile: bool = Field(
         False,
         description="torch.compile the model (dynamic shapes: one compilation for training and one for "
@@ -204,6 +207,10 @@ class RunConfig(Options):
             reason = method.check(self.method_options, self.task, arch)
             if reason:
                 raise ConfigError(f"method '{self.method}' cannot run on model '{self.model}' ({arch}): {reason}")
+        if self.quantize != "none" and self.quantize not in method.quantized:
+            raise ConfigError(f"quantize {self.quantize}: method '{self.method}' cannot run on a quantized base "
+                              f"({method.quantized_why}); use quantize none, or a method that keeps the base frozen "
+                              "such as lora")
         reason = tracking.unknown(self.report_to)
         if reason:
             raise ConfigError(reason)

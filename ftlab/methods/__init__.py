@@ -25,6 +25,7 @@ from ftlab.errors import ConfigError
 from ftlab.options import Options
 
 TASKS = frozenset({"classification", "ner", "sft"})  # a method that names none runs every task
+BASELINE_FULL = "a baseline reads the base model as it ships, in full precision"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class Method:
     # options -> True when only the task head trains on a frozen body: the engine may then train
     # the head on the body's cached features (ftlab.train.feature_cache)
     frozen_body: Optional[Callable[[Options], bool]] = None
+    # the quantized bases (ftlab.models.quantize: "int8", "nf4") it trains on; none for methods
+    # that change the base's own weights
+    quantized: frozenset = frozenset({"int8", "nf4"})
+    quantized_why: str = ""  # why a quantization is refused (what the method does to the base)
 
     def search_space(self) -> dict:
         """What `ftlab tune` searches for this method: {"lr": ("log", low, high), option: [values]}."""
@@ -74,9 +79,11 @@ _REGISTRY: dict[str, Method] = {}
 def register_method(name: str, options_cls: type[Options], apply: Callable, *, help: str, default_lr: float,
                     tasks=TASKS, check=None, after_step=None, family: str = "peft", trains: bool = True,
                     search: Optional[dict] = None, lr_range: Optional[tuple] = None, reads_train: bool = False,
-                    frozen_body: Optional[Callable[[Options], bool]] = None) -> Method:
+                    frozen_body: Optional[Callable[[Options], bool]] = None, quantized=("int8", "nf4"),
+                    quantized_why: str = "") -> Method:
     """`search`: the options worth tuning and their candidate values ({"r": [4, 8, 16]}); each
-    must be a field of `options_cls`. `lr_range`: (low, high) of the learning rate's search."""
+    must be a field of `options_cls`. `lr_range`: (low, high) of the learning rate's search.
+    `quantized`: the quantized bases it trains on, `quantized_why` why not the others."""
     if name in _REGISTRY:
         raise ValueError(f"method {name!r} registered twice")
     unknown = set(search or {}) - set(options_cls.model_fields)
@@ -84,7 +91,8 @@ def register_method(name: str, options_cls: type[Options], apply: Callable, *, h
         raise ValueError(f"method {name!r}: search names unknown options {sorted(unknown)}")
     method = Method(name, options_cls, apply, " ".join(help.split()), default_lr, frozenset(tasks), check,
                     after_step, family, trains, tuple((k, tuple(v)) for k, v in (search or {}).items()),
-                    tuple(lr_range) if lr_range else None, reads_train, frozen_body)
+                    tuple(lr_range) if lr_range else None, reads_train, frozen_body, frozenset(quantized),
+                    " ".join(quantized_why.split()))
     _REGISTRY[name] = method
     return method
 

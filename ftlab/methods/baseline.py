@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 from pydantic import Field
 
-from ftlab.methods import prompting, register_method
+from ftlab.methods import BASELINE_FULL, prompting, register_method
 from ftlab.models import is_decoder
 from ftlab.options import Options
 from ftlab.tasks import get_task
@@ -129,10 +129,12 @@ def check_template(options: ZeroShotOptions, task: str, architecture: str):
 
 
 register_method("majority", MajorityOptions, apply_majority, default_lr=1e-3, family="baseline", trains=False,
+                quantized=(), quantized_why=BASELINE_FULL,
                 tasks={"classification", "ner"},
                 help="Baseline: always the most frequent training label (NER: the most frequent tag, 'O'). "
                      "Trains nothing; the score to clear.")
 register_method("zero-shot", ZeroShotOptions, apply_zero_shot, default_lr=1e-3, family="baseline", trains=False,
+                quantized=(), quantized_why=BASELINE_FULL,
                 tasks={"classification", "sft"}, check=check_template,
                 help="Baseline: the base model before fine-tuning. On an encoder each text gets the label whose "
                      "name embeds closest (mean pooling, cosine); a decoder is prompted with an instruction naming "

@@ -21,5 +21,6 @@ def check(options, task: str, architecture: str):
     return None
 
 
-register_method("bitfit", BitFitOptions, apply, default_lr=1e-2, check=check, family="selective",
+register_method("bitfit", BitFitOptions, apply, default_lr=1e-2, check=check, family="selective", quantized=(),
+                quantized_why="it trains the base's own bias terms, which a quantized base holds frozen",
                 help="BitFit: train only the bias terms of the model and the task head (~0.1% of weights).")

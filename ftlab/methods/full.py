@@ -14,5 +14,6 @@ def apply(model, options: FullOptions, ctx):
     return model
 
 
-register_method("full", FullOptions, apply, default_lr=1e-4, family="full", lr_range=(1e-5, 5e-4),
+register_method("full", FullOptions, apply, default_lr=1e-4, family="full", lr_range=(1e-5, 5e-4), quantized=(),
+                quantized_why="it trains every weight of the base, which a quantized base holds frozen in a few bits",
                 help="Full fine-tuning: every weight of the model and the task head trains.")

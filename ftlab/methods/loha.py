@@ -10,5 +10,7 @@ class LoHaOptions(LycorisOptions):
 
 
 register_method("loha", LoHaOptions, apply_with("LoHaConfig"), default_lr=1e-2, family="reparam",
+                quantized=("int8",), quantized_why="peft builds its update from the base weight's shape, which "
+                "4-bit packing changes",
                 check=needs_known_targets("TRANSFORMERS_MODELS_TO_LOHA_TARGET_MODULES_MAPPING", linear_only=True),
                 help="LoHa: the update is the Hadamard product of two low-rank matrices (higher rank per parameter).")

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from pydantic import Field
 
 from ftlab.errors import ConfigError
-from ftlab.methods import register_method
+from ftlab.methods import BASELINE_FULL, register_method
 from ftlab.models import is_decoder, load_causal_lm
 from ftlab.options import Options
 from ftlab.tasks import get_task
@@ -221,6 +221,7 @@ def apply_few_shot(model, options: FewShotOptions, ctx):
 
 
 register_method("few-shot", FewShotOptions, apply_few_shot, default_lr=1e-3, family="prompting", trains=False,
+                quantized=(), quantized_why=BASELINE_FULL,
                 tasks={"classification", "sft"}, check=check_few_shot, reads_train=True,
                 help="Prompting, no training: a decoder reads an instruction, k labelled examples per class from "
                      "the train split (chosen by seed) and the text, and the label it finds most likely wins. "

@@ -7,6 +7,19 @@ import sys
 from ftlab.models import in_head
 
 
+def logical_numel(param) -> int:
+    """The weights a parameter holds: a 4-bit quantized one (bitsandbytes' Params4bit) packs two
+    per byte and keeps its real shape in its quantization state."""
+    state = getattr(param, "quant_state", None)
+    shape = getattr(state, "shape", None)
+    if shape is not None:
+        n = 1
+        for d in shape:
+            n *= int(d)
+        return n
+    return param.numel()
+
+
 def count_parameters(model, head_prefixes: tuple[str, ...]) -> dict:
     """Count the parameters of `model` as it is run (base model plus whatever a method added).
 
@@ -36,14 +49,14 @@ def count_parameters(model, head_prefixes: tuple[str, ...]) -> dict:
 
     total = trainable = head = 0
     for param, names in seen.values():
-        n = param.numel()
+        n = logical_numel(param)
         total += n
         if param.requires_grad:
             trainable += n
             if any(in_head(name, head_prefixes) for name in names):
                 head += n
     return {
-        "total_params": total,
+        "total_params": total,  # weights a 4-bit base packs two to a byte count as the weights they are
         "trainable_params": trainable,
         "head_params": head,
         "trainable_non_head_params": trainable - head,

@@ -225,13 +225,18 @@ def _tiny_config(name: str, vocab_size: int, pad_id: int, num_labels: int):
                        initializer_range=0.2)
 
 
-def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: int = 0):
+def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: int = 0, quantize: str = "none",
+               compute_dtype=None, device: str = "cpu"):
     """The model of a task: with a fresh head for the labels (sequence or token classification),
-    or with its own language-model head where the task has no labels (generation)."""
+    or with its own language-model head where the task has no labels (generation). `quantize`
+    ("int8", "nf4"): the base's linear layers held in fewer bits on `device`, computing in
+    `compute_dtype` (ftlab.models.quantize), frozen."""
     import torch
     import transformers
 
     from ftlab.tasks import get_task
+
+    from . import quantize as q
 
     auto = getattr(transformers, get_task(task).auto_class)
     id2label = dict(enumerate(label_names))
@@ -243,10 +248,25 @@ def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: in
         cfg = _tiny_config(name, len(tokenizer), tokenizer.pad_token_id, len(label_names) or 2)
         if label_names:
             cfg.id2label, cfg.label2id = labels["id2label"], labels["label2id"]
-        return auto.from_config(cfg)
+        model = auto.from_config(cfg)
+        if quantize == "none":
+            return model
+        from ftlab import cache
+
+        # the same random weights, written once and loaded quantized
+        import hashlib
+
+        labelled = hashlib.blake2b(json.dumps(list(label_names)).encode(), digest_size=6).hexdigest()
+        key = f"{name}-{get_task(task).auto_class}-{len(tokenizer)}-{labelled}-{seed}"
+        return q.load(auto, q.saved_random(model, cache.folder("random-models") / key), quantize,
+                      compute_dtype or torch.float32, device)
     src = _source(name)
     try:
-        model = auto.from_pretrained(src, **labels, ignore_mismatched_sizes=bool(labels))
+        if quantize != "none":
+            model = q.load(auto, src, quantize, compute_dtype or torch.float32, device, **labels,
+                           ignore_mismatched_sizes=bool(labels))
+        else:
+            model = auto.from_pretrained(src, **labels, ignore_mismatched_sizes=bool(labels))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load model {name!r} for {task}: {str(err).splitlines()[0]}") from None
     if model.config.pad_token_id is None:

@@ -71,12 +71,18 @@ def run_data(config: RunConfig):
                              max_eval=config.max_eval, balanced=config.balanced_train, task=config.task)
 
 
-def build_untrained(config: RunConfig, label_names: list[str], label_counts: tuple = (), train=None):
+def build_untrained(config: RunConfig, label_names: list[str], label_counts: tuple = (), train=None,
+                    dequantize: bool = False):
     """The model exactly as the engine builds it before its first step (same seed, same method init;
     few-shot prompting draws the same examples from the same train split, `train` if given).
-    Returns (model, tokenizer, the method's context: its head prefixes among the rest)."""
+    `dequantize`: a quantized base turned back into plain layers holding the weights it rounded
+    to (what a merged export folds the method into). Returns (model, tokenizer, the method's
+    context: its head prefixes among the rest)."""
     tokenizer = models.load_tokenizer(config.model)
-    model = models.load_model(config.model, config.task, label_names, tokenizer, seed=config.seed)
+    model = models.load_model(config.model, config.task, label_names, tokenizer, seed=config.seed,
+                              quantize=config.quantize)
+    if dequantize and config.quantize != "none":
+        model = model.dequantize()
     method = methods.get_method(config.method)
     if train is None and method.reads_train:
         train = run_data(config).train
@@ -85,14 +91,16 @@ def build_untrained(config: RunConfig, label_names: list[str], label_counts: tup
     return method.apply(model, config.method_options, ctx), tokenizer, ctx
 
 
-def load(artifact_dir: str) -> Predictor:
+def load(artifact_dir: str, dequantize: bool = False) -> Predictor:
+    """The trained run in `artifact_dir`, ready to predict (`dequantize`: see build_untrained)."""
     root = Path(artifact_dir)
     if not (root / META).is_file() or not (root / WEIGHTS).is_file():
         raise FtlabError(f"no trained run in {root}: expected {META} and {WEIGHTS}")
     meta = json.loads((root / META).read_text())
     config = RunConfig(**meta["config"])
     label_names = meta["label_names"]
-    model, tokenizer, _ = build_untrained(config, label_names, tuple(meta.get("label_counts", ())))
+    model, tokenizer, _ = build_untrained(config, label_names, tuple(meta.get("label_counts", ())),
+                                          dequantize=dequantize)
     tensors = load_file(str(root / WEIGHTS))
     missing = set(tensors) - {n for n, _ in model.named_parameters()}
     if missing:

@@ -252,7 +252,9 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
     if config.init_from:
         model, parent = continue_from(config, init_dir, data, tokenizer)
     else:
-        model = models.load_model(config.model, data.task, data.label_names, tokenizer, seed=config.seed)
+        model = models.load_model(config.model, data.task, data.label_names, tokenizer, seed=config.seed,
+                                  quantize=config.quantize, compute_dtype=compute_dtype(config.precision, device),
+                                  device=str(device))
     architecture = model.config.model_type
     if task.needs_decoder and not models.is_decoder(architecture):
         raise ConfigError(f"task {data.task}: model '{config.model}' is an encoder ({architecture}); "
@@ -688,6 +690,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
     return precision
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype a quantized base computes in: the run's precision (float32 on a CPU by default)."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(precision, device), torch.float32)
 
 
 def autocast_context(precision: str, device: torch.device):

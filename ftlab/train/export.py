@@ -131,6 +131,9 @@ def export(artifact_dir: str, fmt: str, out_dir: str, run: dict) -> str:
     if fmt not in CHOICES:
         raise FtlabError(f"unknown export format {fmt!r}: use {', '.join(CHOICES)}")
     predictor = artifacts.load(artifact_dir)
+    if fmt != "adapter" and predictor.config.quantize != "none":
+        # merged: the method folded into the weights the quantized base rounded to, in plain layers
+        predictor = artifacts.load(artifact_dir, dequantize=True)
     model, method = predictor.model, predictor.config.method
     peft_backed = _is_peft(model)
     if fmt == "auto":

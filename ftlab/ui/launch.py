@@ -59,10 +59,10 @@ def _training_widget(name: str, kind, default):
 
 
 def _methods_markdown() -> str:
-    lines = [t("methods_table_header"), "|---|---|---:|---|---|"]
+    lines = [t("methods_table_header"), "|---|---|---:|---|---|---|"]
     for m in method_registry.list_methods():
         lines.append(f"| `{m.name}` | {t('family_' + m.family)} | {m.default_lr:g} | {', '.join(t('task_' + x, x) for x in sorted(m.tasks))} | "
-                     f"{t('method_' + m.name, m.help)} |")
+                     f"{', '.join(sorted(m.quantized)) or '-'} | {t('method_' + m.name, m.help)} |")
     return "\n".join(lines)
 
 

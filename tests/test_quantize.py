@@ -1,0 +1,86 @@
+"""Quantized bases (quantize: int8 / nf4, bitsandbytes on the CPU): methods that keep the base
+frozen train on them and come back from their artifacts; methods that train the base refuse them
+with the reason; a quantized run is its own setting; its exports load without ftlab."""
+
+import pytest
+import torch
+from test_methods import untrained_test_loss
+
+from ftlab.config import RunConfig, computed_fields
+from ftlab.errors import ConfigError
+from ftlab.train import artifacts, export, train
+
+pytest.importorskip("bitsandbytes")
+
+
+def bnb_layers(model) -> set:
+    """The bitsandbytes layer classes inside `model`."""
+    return {type(m).__name__ for m in model.modules() if type(m).__module__.startswith("bitsandbytes")}
+
+
+def test_methods_that_train_the_base_refuse_a_quantized_one_and_quantize_is_part_of_the_setting():
+    for method, needle in (("full", "trains every weight of the base"), ("bitfit", "bias terms"),
+                           ("loha", "4-bit packing"), ("zero-shot", "a baseline reads the base model as it ships")):
+        with pytest.raises(ConfigError, match=needle):
+            RunConfig(model="tiny-gpt2" if method == "bitfit" else "tiny-llama", method=method, quantize="nf4")
+    RunConfig(model="tiny-llama", method="loha", quantize="int8")  # 8-bit weights keep their shape
+    with pytest.raises(ConfigError, match="quantize"):
+        RunConfig(model="tiny-llama", method="lora", quantize="int4")
+    plain, nf4 = RunConfig(model="tiny-llama"), RunConfig(model="tiny-llama", quantize="nf4")
+    assert plain.hash != nf4.hash != RunConfig(model="tiny-llama", quantize="int8").hash
+    # a run stored before the field existed is the unquantized setting
+    assert "quantize" not in computed_fields(plain.to_dict()) and computed_fields(nf4.to_dict())["quantize"] == "nf4"
+
+
+def test_lora_on_an_nf4_base_learns_reloads_and_exports(keyword_csv, tmp_path):
+    config = RunConfig(model="tiny-llama", dataset=keyword_csv, method="lora", quantize="nf4", max_train=96,
+                       max_eval=32, batch_size=16, max_steps=24, seed=0, warmup_ratio=0.0)
+    summary = train(config, lambda e: None, artifact_dir=str(tmp_path / "run"))
+    plain = RunConfig(**{**config.to_dict(), "quantize": "none"})
+    before = untrained_test_loss(config, ["bad", "good", "meh"])
+    assert summary["eval_loss"] < before
+    assert summary["total_params"] == train(plain.replace(max_steps=1), lambda e: None)["total_params"]
+    assert summary["trainable_params"] < 10_000  # the adapter and the head: the 4-bit base is frozen
+
+    predictor = artifacts.load(str(tmp_path / "run"))
+    assert bnb_layers(predictor.model) >= {"Linear4bit"}
+    texts = ["a good one, filler", "bad bad filler words", "meh it was"]
+    ours = [p["probs"] for p in predictor.predict(texts)]
+
+    # the adapter on a base quantized by transformers and peft alone: the same probabilities
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, BitsAndBytesConfig
+
+    adapter = export.export(str(tmp_path / "run"), "adapter", str(tmp_path / "adapter"), {"id": 1, "config": config.to_dict(), "summary": summary})
+    from ftlab import cache, models
+
+    tokenizer = models.load_tokenizer("tiny-llama")
+    (random_base,) = cache.folder("random-models").glob("tiny-llama-AutoModelForSequenceClassification-*-0")
+    quantized = AutoModelForSequenceClassification.from_pretrained(
+        random_base, quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                            bnb_4bit_compute_dtype=torch.float32,
+                                                            llm_int8_skip_modules=["score"]), device_map={"": "cpu"})
+    theirs = PeftModel.from_pretrained(quantized, adapter).eval()
+    batch = tokenizer(texts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        probs = theirs(**batch).logits.softmax(-1)
+    names = predictor.label_names
+    assert torch.allclose(probs, torch.tensor([[p[n] for n in names] for p in ours]), atol=1e-3)
+
+    # merged: the adapter folded into the weights the base was rounded to, plain float32 layers
+    merged = export.export(str(tmp_path / "run"), "merged", str(tmp_path / "merged"), {"id": 1, "config": config.to_dict(), "summary": summary})
+    plain_model = AutoModelForSequenceClassification.from_pretrained(merged).eval()
+    assert not bnb_layers(plain_model) and plain_model.dtype == torch.float32
+    with torch.no_grad():
+        merged_probs = plain_model(**batch).logits.softmax(-1)
+    # bitsandbytes' CPU kernel multiplies in bf16 where the merged model multiplies in float32
+    assert torch.allclose(merged_probs, probs, atol=0.02)
+
+
+def test_an_int8_base_trains_the_generative_task(qa_jsonl, tmp_path, monkeypatch):
+    monkeypatch.setattr("ftlab.train.engine.GENERAL_MAX_TOKENS", 16)
+    config = RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="lora", quantize="int8", max_train=96,
+                       max_eval=8, batch_size=16, max_steps=24, seed=0, warmup_ratio=0.0, max_new_tokens=2)
+    summary = train(config, lambda e: None, artifact_dir=str(tmp_path / "run"))
+    assert summary["eval_loss"] < untrained_test_loss(config, [])
+    assert bnb_layers(artifacts.load(str(tmp_path / "run")).model) >= {"Linear8bitLt"}
