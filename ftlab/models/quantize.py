@@ -68,7 +68,23 @@ def load(auto, source: str, kind: str, compute_dtype, device: str = "cpu", **kwa
         warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
         model = auto.from_pretrained(source, quantization_config=config(kind, compute_dtype),
                                      device_map={"": device}, **kwargs)
-    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    own_memory(model)
+    return model
+
+
+def own_memory(model) -> None:
+    """Copy the tensors that still point into the loaded file (the layers left unquantized) into
+    memory of their own: once none does, the file's mapping closes, and the pages quantization
+    read through it stop counting as the process's memory (they would stay resident, as much as
+    the full-precision model, until the system needs them)."""
+    import torch
+
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            if type(tensor).__module__.startswith("bitsandbytes"):
+                continue  # quantized: already built in memory of its own
+            tensor.data = tensor.data.clone()
 
 
 def saved_random(model, folder: Path) -> str:
