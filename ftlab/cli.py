@@ -254,6 +254,47 @@ def cmd_card(args) -> int:
     return 0
 
 
+ESTIMATE_PARTS = ("process_mb", "weights_mb", "gradients_mb", "optimizer_mb", "activations_mb", "evaluation_mb")
+
+
+def cmd_estimate(args) -> int:
+    """Peak memory of each run of a grid before it is queued: each part, the sum, the device's free
+    memory, and the measured peak of a finished run of the same setting in --db."""
+    from ftlab.metrics import free_memory_mb
+    from ftlab.service import Lab
+
+    configs = configs_from_args(args)
+    free_mb, where = free_memory_mb(configs[0].device)
+    rows = []
+    with Lab(args.db) as lab:
+        done = {r.get("config_hash"): r for r in lab.runs(status="succeeded")}
+        for c in configs:
+            e = lab.estimate(c)
+            measured = (done.get(c.hash) or {}).get("peak_memory_mb")
+            rows.append({"method": c.method + ("" if c.quantize == "none" else f", {c.quantize}"),
+                         "trainable": e["trainable_params"], **{k: e[k] for k in ESTIMATE_PARTS},
+                         "estimated_peak_mb": e["estimated_peak_mb"], "measured_peak_mb": measured,
+                         "estimated/measured": round(e["estimated_peak_mb"] / measured, 2) if measured else None,
+                         "fits": free_mb is None or e["estimated_peak_mb"] <= free_mb})
+    if args.json:
+        print(json.dumps({"free_mb": free_mb, "device": where, "runs": rows}, indent=1, default=str))
+        return 0
+    head = ["method", "trainable", "process", "weights", "gradients", "optimizer", "activations", "evaluation",
+            "peak MB", "measured", "est/meas"]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for r in rows:
+        cells = [r["method"], f"{r['trainable']:,}"] + [f"{r[k]:,.0f}" for k in ESTIMATE_PARTS] + \
+            [f"{r['estimated_peak_mb']:,.0f}" + ("" if r["fits"] else " (!)"),
+             f"{r['measured_peak_mb']:,.0f}" if r["measured_peak_mb"] else "-",
+             f"{r['estimated/measured']:.2f}" if r["estimated/measured"] else "-"]
+        print("| " + " | ".join(cells) + " |")
+    if free_mb is not None:
+        print(f"\nfree memory on {where}: {free_mb:,.0f} MB" + ("" if all(r["fits"] for r in rows) else
+              "; runs marked (!) will not fit: lower --batch-size (raising --grad-accum keeps the effective "
+              "batch), or quantize the base (--quantize nf4)"))
+    return 0
+
+
 def cmd_submit(args) -> int:
     from ftlab.service import Lab
 
@@ -467,6 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                    help="Also run the grid's baselines (majority class, zero-shot) unless this database has them [on]")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("estimate", help="Estimate each run's peak memory (a grid: several --method) before queueing it.")
+    add_config_flags(p, grid=True)
+    db(p)
+    p.add_argument("--json", action="store_true", help="Machine-readable output.")
+    p.set_defaults(func=cmd_estimate, seeds=1)
 
     p = sub.add_parser("submit", help="Queue runs for the scheduler (a grid: several --method, --seeds N).")
     p.add_argument("file", nargs="?", help="An experiment YAML instead of flags.")

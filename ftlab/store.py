@@ -215,6 +215,8 @@ _DERIVED_COLUMNS = (
     "TRY_CAST(json_extract_string(summary, '$.new_task_gain') AS DOUBLE) AS new_task_gain",
     # Generative runs: cross-entropy gained on general text (nats per token; 0 for prompting).
     "TRY_CAST(json_extract_string(summary, '$.forgetting_ce') AS DOUBLE) AS forgetting_ce",
+    # The peak memory estimated before the run's first step (ftlab.models.memory), beside the measured one.
+    "TRY_CAST(json_extract_string(summary, '$.estimated_peak_mb') AS DOUBLE) AS estimated_peak_mb",
     # The name of the run's experiment (v7), beside its id.
     "(SELECT name FROM experiments WHERE experiments.id = runs.experiment_id) AS experiment",
 )

@@ -65,7 +65,9 @@ def test_lora_on_an_nf4_base_learns_reloads_and_exports(keyword_csv, tmp_path):
     with torch.no_grad():
         probs = theirs(**batch).logits.softmax(-1)
     names = predictor.label_names
-    assert torch.allclose(probs, torch.tensor([[p[n] for n in names] for p in ours]), atol=1e-3)
+    ours = torch.tensor([[p[n] for n in names] for p in ours])
+    # bitsandbytes' CPU inference kernel (which ftlab turns off: it cannot train) multiplies in bf16
+    assert torch.allclose(probs, ours, atol=0.03)
 
     # merged: the adapter folded into the weights the base was rounded to, plain float32 layers
     merged = export.export(str(tmp_path / "run"), "merged", str(tmp_path / "merged"), {"id": 1, "config": config.to_dict(), "summary": summary})
@@ -73,8 +75,8 @@ def test_lora_on_an_nf4_base_learns_reloads_and_exports(keyword_csv, tmp_path):
     assert not bnb_layers(plain_model) and plain_model.dtype == torch.float32
     with torch.no_grad():
         merged_probs = plain_model(**batch).logits.softmax(-1)
-    # bitsandbytes' CPU kernel multiplies in bf16 where the merged model multiplies in float32
-    assert torch.allclose(merged_probs, probs, atol=0.02)
+    # ftlab computes a 4-bit layer as its weights dequantized to float32: what the merged model holds
+    assert torch.allclose(merged_probs, ours, atol=1e-3)
 
 
 def test_an_int8_base_trains_the_generative_task(qa_jsonl, tmp_path, monkeypatch):
@@ -84,3 +86,18 @@ def test_an_int8_base_trains_the_generative_task(qa_jsonl, tmp_path, monkeypatch
     summary = train(config, lambda e: None, artifact_dir=str(tmp_path / "run"))
     assert summary["eval_loss"] < untrained_test_loss(config, [])
     assert bnb_layers(artifacts.load(str(tmp_path / "run")).model) >= {"Linear8bitLt"}
+
+
+def test_a_4bit_base_keeps_training_after_an_evaluation(keyword_csv, tmp_path):
+    """A run evaluates between steps: the layers of a 4-bit base must train the same way after it
+    (bitsandbytes' CPU inference layout, taken in eval mode, would break the backward pass of the
+    adapters below it, and fails outright on layers with a bias, as BERT's)."""
+    from safetensors.torch import load_file
+
+    config = RunConfig(model="tiny", dataset=keyword_csv, method="lora", quantize="nf4", max_train=64, max_eval=16,
+                       batch_size=16, max_steps=8, eval_every=4, seed=0)
+    train(config, lambda e: None, artifact_dir=str(tmp_path))
+    saved = load_file(str(tmp_path / artifacts.WEIGHTS))
+    untrained = dict(artifacts.build_untrained(config, ["bad", "good", "meh"])[0].named_parameters())
+    first_layer = [n for n in saved if ".layer.0." in n and "lora_A" in n]
+    assert first_layer and all(not torch.equal(saved[n], untrained[n].detach()) for n in first_layer)

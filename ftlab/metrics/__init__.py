@@ -11,10 +11,12 @@ the engine, the store or anything above.
 from collections import Counter
 
 from ftlab.metrics._modules import CLASSIFICATION, SEQEVAL, compute, load_module, module_path
-from ftlab.metrics._resources import PeakMemory, count_parameters
+from ftlab.metrics._resources import PeakMemory, count_parameters, free_memory_mb, resident_mb
 
 __all__ = [
     "PeakMemory",
+    "resident_mb",
+    "free_memory_mb",
     "classification_metrics",
     "count_parameters",
     "load_module",

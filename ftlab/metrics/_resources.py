@@ -121,6 +121,26 @@ class PeakMemory:
         return None
 
 
+def free_memory_mb(device: str = "auto") -> tuple:
+    """(free MB, where) of the device a run would take: a GPU's free memory (torch), else the
+    memory this machine has available (/proc/meminfo's MemAvailable); (None, where) when unknown."""
+    if device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            index = int(device.split(":")[1]) if device.startswith("cuda:") else 0
+            free, _ = torch.cuda.mem_get_info(index)
+            return free / 2**20, torch.cuda.get_device_name(index)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024, "this machine (CPU)"
+    except OSError:
+        pass
+    return None, "this machine (CPU)"
+
+
 def release_free_heap() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim): memory freed while the
     model loaded (a quantized base's full-precision copy) would otherwise stay resident and count
@@ -146,10 +166,22 @@ def reset_peak_rss() -> bool:
 
 def high_water_mark_kb():
     """VmHWM of /proc/self/status in kB: the peak RSS since the process began or the last reset."""
+    return _status_kb("VmHWM:")
+
+
+def resident_mb():
+    """This process's resident memory now (VmRSS) in MB, None where /proc cannot say."""
+    gc.collect()
+    release_free_heap()
+    kb = _status_kb("VmRSS:")
+    return None if kb is None else kb / 1024
+
+
+def _status_kb(field: str):
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         return None

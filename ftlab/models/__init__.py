@@ -274,6 +274,18 @@ def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: in
     return model
 
 
+def load_config(name: str, tokenizer):
+    """The transformers config of model `name` (its shapes), without its weights."""
+    from transformers import AutoConfig
+
+    if name.startswith("tiny"):
+        return _tiny_config(name, len(tokenizer), tokenizer.pad_token_id, 2)
+    try:
+        return AutoConfig.from_pretrained(_source(name))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot read the config of model {name!r}: {str(err).splitlines()[0]}") from None
+
+
 def is_decoder(architecture: str) -> bool:
     """A model that continues text (GPT-2, Llama, Qwen2, ...): transformers has a causal-LM class
     for it and no masked-LM class (BERT-like encoders have both)."""

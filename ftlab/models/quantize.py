@@ -70,6 +70,13 @@ def load(auto, source: str, kind: str, compute_dtype, device: str = "cpu", **kwa
                                      device_map={"": device}, **kwargs)
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     own_memory(model)
+    for module in model.modules():
+        # On a CPU with AVX512-BF16, bitsandbytes repacks a 4-bit weight for inference the first time
+        # the layer runs in eval mode, and keeps it so: a later training step then takes the
+        # inference kernel, which breaks the backward pass (and adds a bias in place). A run
+        # evaluates between training steps: the weights keep the one layout that trains.
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
     return model
 
 

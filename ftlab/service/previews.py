@@ -115,6 +115,7 @@ class Previews:
 
         counts = self.caches.get("params", key, lambda: self._counted(config, len(loaded.label_names))
                                  or metrics.count_parameters(build(), built["ctx"].head_prefixes))
+        memory = self._memory(config, counts, loaded, n_train)
         rates = {}
         if probe:
             from ftlab.train.probe import probe_rates
@@ -122,7 +123,43 @@ class Previews:
             rates = self.caches.get("probes", probe_key,
                                     lambda: probe_rates(build(), built["tokenizer"], config, loaded.train, data=loaded))
         built.clear()
-        return {**counts, "n_train": n_train, "n_eval": n_eval, **rates}
+        return {**counts, "n_train": n_train, "n_eval": n_eval, **memory, **rates}
+
+    def _memory(self, config: RunConfig, counts: dict, loaded, n_train: int) -> dict:
+        """ftlab.train.memory_plan's estimate of the run's peak, from its model's config and the
+        longest batches of the examples it will use (tokenized as the run will, cached), the
+        process's own memory taken from this database's latest runs on a CPU."""
+        from ftlab import methods, models
+        from ftlab.data.common import Split
+        from ftlab.models.memory import PROCESS_MB
+        from ftlab.tasks import get_task
+        from ftlab.train.engine import GENERAL_BATCH, GENERAL_MAX_TOKENS, resolve_device
+        from ftlab.train.memory_plan import estimate_run
+        from ftlab.train.token_cache import encode_cached
+
+        def build() -> dict:
+            tokenizer = models.load_tokenizer(config.model)
+            n_test = min(len(loaded.test), config.max_eval or len(loaded.test))
+            sets = [encode_cached(Split(s.texts[:n], s.labels[:n]), loaded.task, loaded.label_names, tokenizer,
+                                  config.max_length) for s, n in ((loaded.train, n_train), (loaded.test, n_test))]
+            return estimate_run(config, models.load_config(config.model, tokenizer), counts,
+                                methods.get_method(config.method), get_task(loaded.task), loaded, sets,
+                                self._process_mb() if resolve_device(config.device).type == "cpu" else 0.0,
+                                (GENERAL_BATCH, GENERAL_MAX_TOKENS))
+
+        key = (config.hash, config.dataset, config.max_train, config.max_eval)
+        estimate = self.caches.get("memory", key, build)
+        return {**estimate, "process_measured": estimate["process_mb"] != PROCESS_MB}
+
+    def _process_mb(self) -> float | None:
+        """A CPU worker's memory before its model, as this database's latest runs measured it
+        (their median), else None (ftlab.models.memory.PROCESS_MB)."""
+        import statistics
+
+        seen = [r["summary"].get("process_mb") for r in self.runs(status="succeeded")[-20:]
+                if isinstance(r.get("summary"), dict) and r["summary"].get("memory_kind") == "cpu_peak_rss"]
+        seen = [float(v) for v in seen if v]
+        return statistics.median(seen) if seen else None
 
     def _counted(self, config: RunConfig, n_labels: int) -> dict | None:
         """The parameter counts a succeeded run of the same model, task, label count, method and

@@ -23,7 +23,7 @@ from ftlab import methods, metrics, models
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError, FtlabError, field, one_line
 from ftlab.methods import MethodContext
-from ftlab.train import artifacts, checkpoint, feature_cache
+from ftlab.train import artifacts, checkpoint, feature_cache, memory_plan
 from ftlab.tasks import IGNORE, GenerationSettings, answers, get_task
 from ftlab.train.batching import Encoded, collate, length_grouped_batches, pack, pad_multiple, sorted_batches
 from ftlab.train.throughput import ThroughputWindow, rate
@@ -199,11 +199,14 @@ class Reached:
     continual: Optional[dict] = None  # init_from: scores before/after on both tasks, forgetting, gain
     general: Optional[dict] = None  # generative: cross-entropy on general text before/after (forgetting_ce)
     general_before: Optional[float] = None  # that cross-entropy of the base model, before the method is applied
+    memory_estimate: Optional[dict] = None  # ftlab.models.memory's parts of the peak, estimated before the first step
+    process_mb: Optional[float] = None  # the process's resident memory before the model loaded (CPU)
     wall_s: Optional[float] = None
     artifact_dir: Optional[str] = None
 
     def summary(self) -> dict:
-        summary = dict(self.params or {}, **(self.truncation or {}), **(self.continual or {}), **(self.general or {}))
+        summary = dict(self.params or {}, **(self.truncation or {}), **(self.continual or {}), **(self.general or {}),
+                       **(self.memory_estimate or {}))
         fit = self.progress
         if fit is not None and fit.step:
             totals = fit.window
@@ -249,13 +252,16 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
         reached.truncation = task.truncation(data, test_set)
         reached.truncation_note = reached.truncation.pop("note", "")
     parent = None
+    # what the process holds before its model (a CPU peak counts it; a GPU's counts device tensors only)
+    reached.process_mb = metrics.resident_mb() if device.type == "cpu" else 0.0
     if config.init_from:
         model, parent = continue_from(config, init_dir, data, tokenizer)
     else:
         model = models.load_model(config.model, data.task, data.label_names, tokenizer, seed=config.seed,
                                   quantize=config.quantize, compute_dtype=compute_dtype(config.precision, device),
                                   device=str(device))
-    architecture = model.config.model_type
+    base_config = model.config  # the model's shapes (a baseline's `apply` returns an object without them)
+    architecture = base_config.model_type
     if task.needs_decoder and not models.is_decoder(architecture):
         raise ConfigError(f"task {data.task}: model '{config.model}' is an encoder ({architecture}); "
                           f"{data.task} needs a decoder such as smollm2")
@@ -289,6 +295,9 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
         forward = feature_cache.CachedHead(model, head, features, data.task, feature_cache.head_dropout(model))
         reached.features = {"computed": computed, "reused": len(features) - computed}
     reached.params = metrics.count_parameters(model, ctx.head_prefixes)
+    reached.memory_estimate = memory_plan.estimate_run(config, base_config, reached.params, method, task, data,
+                                                       (train_set, test_set), reached.process_mb,
+                                                       (GENERAL_BATCH, GENERAL_MAX_TOKENS))
 
     optimizer = scheduler = None  # a baseline (method.trains False) is evaluated as it is
     if method.trains:

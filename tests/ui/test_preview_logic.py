@@ -47,15 +47,16 @@ def test_a_probe_replaces_the_guess_but_not_history():
 
 def test_estimate_table_and_words():
     rows = [{"method": "lora", "runs": 2, "trainable_params": 1000, "total_params": 100000, "seconds": 90,
-             "source": "a guess"},
+             "source": "a guess", "estimated_peak_mb": 1234.5, "free_mb": 1000.0},
             {"method": "ia3", "runs": 2, "trainable_params": 500, "total_params": 100000, "seconds": 30,
-             "source": "a guess"},
+             "source": "a guess", "estimated_peak_mb": 812.0, "free_mb": 1000.0},
             {"method": "vera", "runs": 2, "error": "peft could not apply"}]
     table = preview_logic.estimate_table(rows)
     assert list(table.columns) == preview_logic.ESTIMATE_COLUMNS
     assert list(table["trainable"]) == ["1,000", "500", "error"]
     assert list(table["% of model"]) == ["1.00%", "0.50%", "-"]
     assert list(table["total"]) == ["3m 00s", "1m 00s", "-"]
+    assert list(table["peak memory"]) == ["1,234 MB (over the free memory)", "812 MB", "-"]
     text = preview_logic.estimate_markdown(rows[:2], 4, 2)
     assert "**4 runs**, about **2m 00s** in all on 2 device slot(s)" in text  # (180 + 60) / 2 slots
     assert "lora, ia3: a guess" in text

@@ -200,6 +200,7 @@ def runs_table(runs: pd.DataFrame | None, limit: int | None = None) -> pd.DataFr
                                for v in runs.get("trainable_params", [None] * len(runs))]
     out["train samples/s"] = num("train_samples_per_s")
     out["peak MB"] = num("peak_memory_mb", 0)
+    out["estimated MB"] = num("estimated_peak_mb", 0)  # before the run: how far the estimate was
     out["wall s"] = num("wall_s")
     out["error"] = [("" if pd.isna(e) else _clip(str(e), 80)) for e in runs.get("error", [None] * len(runs))]
     diff = config_diff(runs).drop(columns=["id"])
@@ -214,7 +215,8 @@ def table_headers(columns, score: str) -> dict[str, str]:
     """The runs table's headers in the page's language (config fields keep their names)."""
     keys = {"run": "col_run", "status": "col_status", "method": "col_method", "model": "col_model",
             "dataset": "col_dataset", "seed": "col_seed", "trainable params": "col_trainable",
-            "train samples/s": "col_samples", "peak MB": "col_peak", "wall s": "col_wall", "error": "col_error"}
+            "train samples/s": "col_samples", "peak MB": "col_peak", "estimated MB": "col_estimated",
+            "wall s": "col_wall", "error": "col_error"}
     out = {c: t(keys[c]) for c in columns if c in keys}
     score_col = f"{score.replace('_', ' ')} %"
     if score_col in columns:

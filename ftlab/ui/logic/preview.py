@@ -81,7 +81,7 @@ def estimate_seconds(config: RunConfig, n_train: int, n_eval: int, train_rate: f
     return seconds
 
 
-ESTIMATE_COLUMNS = ["method", "trainable", "% of model", "per run", "total"]
+ESTIMATE_COLUMNS = ["method", "trainable", "% of model", "peak memory", "per run", "total"]
 
 
 def estimate_table(rows: list[dict]) -> pd.DataFrame:
@@ -90,16 +90,27 @@ def estimate_table(rows: list[dict]) -> pd.DataFrame:
     out = []
     for r in rows:
         if r.get("error"):
-            out.append({"method": r["method"], "trainable": t("est_error"), "% of model": "-", "per run": "-",
-                        "total": "-"})
+            out.append({"method": r["method"], "trainable": t("est_error"), "% of model": "-", "peak memory": "-",
+                        "per run": "-", "total": "-"})
             continue
         share = r["trainable_params"] / r["total_params"] if r.get("total_params") else float("nan")
         out.append({"method": r["method"], "trainable": f"{r['trainable_params']:,}",
                     "% of model": f"{share:.2%}" if math.isfinite(share) else "-",
+                    "peak memory": memory_cell(r),
                     "per run": format_duration(r["seconds"]),
                     "total": format_duration(r["seconds"] * r.get("runs", 1))})
-    headers = dict(zip(ESTIMATE_COLUMNS, ("est_method", "est_trainable", "est_share", "est_per_run", "est_total")))
+    headers = dict(zip(ESTIMATE_COLUMNS, ("est_method", "est_trainable", "est_share", "est_memory_col", "est_per_run",
+                                          "est_total")))
     return pd.DataFrame(out, columns=ESTIMATE_COLUMNS).rename(columns={k: t(v) for k, v in headers.items()})
+
+
+def memory_cell(row: dict) -> str:
+    """A run's estimated peak (ftlab.models.memory), marked where it exceeds the free memory."""
+    peak = row.get("estimated_peak_mb")
+    if peak is None:
+        return "-"
+    free = row.get("free_mb")
+    return f"{peak:,.0f} MB" + (" " + t("est_memory_over") if free is not None and peak > free else "")
 
 
 def slow_model_note(model: str, kind: str, params: int, rows: list[dict], on_cpu: bool) -> str:
@@ -141,6 +152,7 @@ def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None,
 
     from ftlab import models
     from ftlab.errors import FtlabError, one_line
+    from ftlab.metrics import free_memory_mb
     from ftlab.ui.logic.format import status_markdown
     from ftlab.ui.logic.launch import page_label
 
@@ -160,6 +172,7 @@ def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None,
     for cfg in configs:
         by_method.setdefault(cfg.method, []).append(cfg)
     probe = needs_probe(history, configs[0].model)
+    free_mb, where = free_memory_mb(configs[0].device)
     rows = []
     for method, group in by_method.items():
         cfg = group[0]
@@ -173,7 +186,8 @@ def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None,
         seconds = estimate_seconds(cfg, est["n_train"], est["n_eval"], train_rate, eval_rate, overhead)
         n_runs = int(trials) + 2 * len(group) if trials else len(group)
         rows.append({"method": method, "runs": n_runs, "trainable_params": est["trainable_params"],
-                     "total_params": est["total_params"], "seconds": seconds, "source": source})
+                     "total_params": est["total_params"], "seconds": seconds, "source": source,
+                     "estimated_peak_mb": est.get("estimated_peak_mb"), "free_mb": free_mb})
     slots = list(lab.scheduler.slots) if lab.scheduler is not None else ["cpu"]
     on_cpu = all(str(s).startswith("cpu") for s in slots)
     info = models.BUILTIN.get(configs[0].model)
@@ -183,6 +197,10 @@ def estimate_launch(lab, configs: list[RunConfig], user=None, guard=None,
     except FtlabError:
         n_baselines = 0
     text = estimate_markdown(rows, sum(r.get("runs", 0) for r in rows) + n_baselines, len(slots), note)
+    if free_mb is not None and not any(r.get("error") for r in rows):
+        over = [r["method"] for r in rows if (r.get("estimated_peak_mb") or 0) > free_mb]
+        text += "\n\n" + t("est_memory", free=f"{free_mb:,.0f}", where=where) + (
+            " **" + t("est_memory_warn", methods=", ".join(over)) + "**" if over else "")
     return text, None if any(r.get("error") for r in rows) else estimate_table(rows)
 
 
