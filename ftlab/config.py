@@ -27,10 +27,11 @@ from ftlab.tasks.answers import RULE_HELP, check_rule
 
 
 ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_from", "head_lr", "max_new_tokens",
-                "answer", "stop", "packing", "quantize")
+                "answer", "stop", "packing", "quantize", "gradient_checkpointing")
 # Fields that say where a run is reported, not what it computes: never part of its hash, so a run
 # mirrored to a tracker is the same run as one that was not (ftlab sync back-fills the latter).
-UNHASHED_FIELDS = ("report_to",)
+UNHASHED_FIELDS = ("report_to", "oom_fallbacks", "fell_back")
+OOM_FALLBACKS = ("batch", "checkpointing", "quantize")  # ftlab.queue.fallback: what an out-of-memory retry may change
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Quantize = Literal["none", "int8", "nf4"]  # ftlab.models.quantize.KINDS
 # What a baseline run keeps of the run it is a baseline for: the model, the data (the train subset
@@ -132,6 +133,17 @@ class RunConfig(Options):
     split_seed: int = Field(0, ge=0, description="Seed of the train/validation/test split for datasets that ship without one.")
     precision: Precision = Field("auto", description="'auto' = bf16 autocast on a GPU that supports it, fp32 on CPU.")
     quantize: Quantize = Field("none", description=QUANTIZE_HELP)
+    gradient_checkpointing: bool = Field(False, description="Recompute each layer's activations in the backward "
+                                         "pass instead of keeping them: far less memory for about a third more "
+                                         "compute; the same result.")
+    oom_fallbacks: tuple[str, ...] = Field(
+        ("batch",), description="What the queue may change, in this order, when a run runs out of memory, resuming "
+        "from its last checkpoint: 'batch' (half the batch, twice grad_accum: the same effective batch), "
+        "'checkpointing' (gradient checkpointing), 'quantize' (an nf4 base, for methods that keep it frozen); "
+        "e.g. 'batch,checkpointing,quantize'. Empty: fail. A run changed by checkpointing or quantization is "
+        "a setting of its own on Compare.")
+    fell_back: tuple[str, ...] = Field((), description="Set by the queue: what its out-of-memory retries "
+                                       "changed, in order (the run's record of its fallbacks).")
     compile: bool = Field(
         False,
         description="torch.compile the model (dynamic shapes: one compilation for training and one for "
@@ -172,8 +184,9 @@ class RunConfig(Options):
         every = data.get("checkpoint_every")
         if isinstance(every, int) and not isinstance(every, bool):  # a step count, as flags and YAML type it
             data["checkpoint_every"] = str(every)
-        if isinstance(data.get("report_to"), str):  # CLI and forms: "mlflow,tensorboard"; "none"
-            data["report_to"] = [t for t in data["report_to"].replace(" ", ",").split(",") if t and t != "none"]
+        for listed in ("report_to", "oom_fallbacks"):  # CLI and forms: "mlflow,tensorboard"; "none"
+            if isinstance(data.get(listed), str):
+                data[listed] = [t for t in data[listed].replace(" ", ",").split(",") if t and t != "none"]
         task = tasks.get_task(data["task"])  # an unknown task is refused here, with the known ones
         if task.default_head_lr is not None and data.get("head_lr") in (None, "") and method.trains:
             data["head_lr"] = task.default_head_lr
@@ -211,6 +224,10 @@ class RunConfig(Options):
             raise ConfigError(f"quantize {self.quantize}: method '{self.method}' cannot run on a quantized base "
                               f"({method.quantized_why}); use quantize none, or a method that keeps the base frozen "
                               "such as lora")
+        unknown = [f for f in self.oom_fallbacks if f not in OOM_FALLBACKS]
+        if unknown:
+            raise ConfigError(f"oom_fallbacks: unknown {', '.join(map(repr, unknown))}; choose from "
+                              f"{', '.join(OOM_FALLBACKS)}")
         reason = tracking.unknown(self.report_to)
         if reason:
             raise ConfigError(reason)

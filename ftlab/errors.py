@@ -50,7 +50,8 @@ class ModelError(FtlabError):
     """A model cannot be found or loaded."""
 
 
-OOM_MESSAGE = "CUDA out of memory; lower --batch-size (and raise --grad-accum to keep the effective batch)"
+OOM_MESSAGE = ("out of memory: lower --batch-size (raise --grad-accum to keep the effective batch), or let the queue "
+               "fall back on its own (--oom-fallbacks batch,checkpointing,quantize)")
 
 
 def one_line(err: BaseException, name: Optional[Callable[[str], str]] = None) -> str:

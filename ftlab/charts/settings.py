@@ -124,6 +124,17 @@ def flat_configs(runs: pd.DataFrame) -> list[dict]:
     return [{} for _ in range(len(runs))]
 
 
+def effective_batch(flat: dict) -> dict:
+    """A flat config with batch_size and grad_accum as their product: runs that differ only in how
+    a step's examples are split into micro-batches (the queue's out-of-memory fallback) are the
+    same setting."""
+    if "batch_size" not in flat:
+        return flat
+    out = {k: v for k, v in flat.items() if k not in ("batch_size", "grad_accum")}
+    out["effective_batch"] = int(flat["batch_size"]) * int(flat.get("grad_accum") or 1)
+    return out
+
+
 def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
     """Each run's variant key (its config without the seed: runs that differ only by seed are
     repeats of one experiment) and, per key, the fields that set it apart from the method's
@@ -132,7 +143,7 @@ def _variants(runs: pd.DataFrame) -> tuple[pd.Series, dict]:
         return pd.Series([""] * len(runs), index=runs.index), {}
     from ftlab.config import computed_fields
 
-    flats = [{k: v for k, v in computed_fields(f).items() if k != "seed"} for f in flat_configs(runs)]
+    flats = [effective_batch({k: v for k, v in computed_fields(f).items() if k != "seed"}) for f in flat_configs(runs)]
     keys = [json.dumps(f, sort_keys=True, default=str) for f in flats]
     names: dict = {}
     budgets = [budget_of(f) for f in flats]

@@ -60,11 +60,12 @@ def shapes_of(config) -> Shapes:
 
 def estimate(shapes: Shapes, *, total_params: int, trainable_params: int, trains: bool, frozen_body: bool,
              quantize: str, batch_size: int, seq_len: int, outputs: int, eval_passes: list,
-             process_mb: float | None = PROCESS_MB) -> dict:
+             process_mb: float | None = PROCESS_MB, checkpointing: bool = False) -> dict:
     """Each part of the peak and their sum, in MB (see the module's docstring). `outputs`: the
     logits' width (the vocabulary of a language model, else the number of labels); `eval_passes`:
     (rows, tokens, logits' width) of each kind of evaluation batch; `process_mb`: the worker's
-    memory before its model (0 on a GPU; None: PROCESS_MB)."""
+    memory before its model (0 on a GPU; None: PROCESS_MB); `checkpointing`: gradient checkpointing
+    keeps each layer's input and recomputes one layer at a time in the backward pass."""
     linear = max(0, total_params - shapes.embedding_params)
     weights = linear * BITS[quantize] / 8 + (total_params - linear) * 4
     gradients = trainable_params * 4 if trains else 0
@@ -73,8 +74,8 @@ def estimate(shapes: Shapes, *, total_params: int, trainable_params: int, trains
     activations = 0.0
     if trains:
         tokens = batch_size * seq_len
-        activations = (0 if frozen_body else tokens * shapes.layers * per_token * 4) + \
-            tokens * outputs * 4 * LOGIT_COPIES
+        kept = (shapes.layers * shapes.hidden + per_token) if checkpointing else shapes.layers * per_token
+        activations = (0 if frozen_body else tokens * kept * 4) + tokens * outputs * 4 * LOGIT_COPIES
     evaluation = max((rows * tokens * ((EVAL_LAYER * shapes.hidden + shapes.intermediate) * 4 + width * 4 * 2)
                       for rows, tokens, width in eval_passes), default=0)
     parts = {"process_mb": PROCESS_MB if process_mb is None else process_mb, "weights_mb": weights / MB,

@@ -8,8 +8,9 @@ when that set changed (ftlab.queue.inbox).
 
 A job ends as what its worker reached: a `finished` event (not a stop on a cancel) is a success,
 even if a cancel or a stop lands after it; before that, a cancel by its user ends it `canceled`
-and a stop of the scheduler `interrupted`; CUDA out of memory re-queues it with half the batch
-and twice the accumulation; a worker killed by a signal nobody here sent (the kernel's OOM
+and a stop of the scheduler `interrupted`; CUDA out of memory re-queues it with the run's next
+allowed fallback (ftlab.queue.fallback: half the batch, gradient checkpointing, a quantized base),
+to resume from its last checkpoint; a worker killed by a signal nobody here sent (the kernel's OOM
 killer, a crash) re-queues it, at most `max_crash_retries` times per scheduler; anything else
 is `failed` with its reason.
 
@@ -45,6 +46,7 @@ from ftlab.provenance import artifacts_dir, run_dir, versions
 from ftlab.queue import inbox
 from ftlab.queue.backends import LocalBackend, device_slots, kill_stale_worker
 from ftlab.queue.tuning import Tuner
+from ftlab.queue.fallback import next_fallback
 from ftlab.queue.worker import EXIT_FAILED, EXIT_OK, EXIT_OOM
 from ftlab.store import BadValueError, DatabaseError, Store
 from ftlab.train.checkpoint import saved_steps  # reads folder names only: no torch
@@ -417,7 +419,7 @@ class Scheduler:
         if status == "succeeded":
             self.store.update_job(job_id, status="succeeded", pid=None, finished_at=now, eta_s=0, last_log=tail)
         elif status == "oom":
-            self._retry_smaller(job, reason)
+            self._fall_back(job, reason)
         elif status == "crashed":
             self.store.set_status(live.run_id, "interrupted", reason)
             self.store.update_job(job_id, status="queued", pid=None, error=reason, last_log=tail, eta_s=None)
@@ -442,7 +444,7 @@ class Scheduler:
             return "canceled", "canceled by the user"
         if shutting_down:
             return "interrupted", "interrupted: the scheduler was stopped"
-        if code == EXIT_OOM and RunConfig(**job["config"]).batch_size > 1:
+        if code == EXIT_OOM and next_fallback(RunConfig(**job["config"])) is not None:
             return "oom", live.failure
         if code < 0 and live.failure is None and not live.signaled:
             tries = self.crashes.get(job["id"], 0)
@@ -469,14 +471,13 @@ class Scheduler:
         self.store.update_job(job_id, status="failed", pid=None, finished_at=time.time(), error=reason)
         del self.running[job_id]
 
-    def _retry_smaller(self, job: dict, error: Optional[str]) -> None:
-        """CUDA OOM: half the per-device batch, twice the accumulation: the same effective batch."""
-        config = RunConfig(**job["config"])
-        smaller = config.replace(batch_size=config.batch_size // 2, grad_accum=config.grad_accum * 2)
-        note = (f"CUDA out of memory at batch {config.batch_size}; retrying with batch {smaller.batch_size} "
-                f"x accumulation {smaller.grad_accum}")
+    def _fall_back(self, job: dict, error: Optional[str]) -> None:
+        """Out of memory: queued again with the run's next allowed fallback (ftlab.queue.fallback),
+        to resume from its last checkpoint."""
+        retry, what = next_fallback(RunConfig(**job["config"]))
+        note = f"out of memory ({error or 'no detail'}); retrying from the last checkpoint with {what}"
         self.store.record_event(job["run_id"], {"event": "log", "time": time.time(), "message": note})
-        self.store.update_job(job["id"], status="queued", pid=None, config=smaller.to_dict(), config_hash=smaller.hash,
+        self.store.update_job(job["id"], status="queued", pid=None, config=retry.to_dict(), config_hash=retry.hash,
                               oom_retries=job["oom_retries"] + 1, error=note)
 
     def _record(self, job_id: str, live: Running, event: dict) -> None:

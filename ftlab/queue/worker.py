@@ -10,8 +10,8 @@ out-of-memory or a cancel never takes the scheduler down, and the GPU memory goe
 driver when the process ends. Events are JSON lines on stdout; everything else (warnings,
 progress) goes to stderr, which the scheduler keeps as the job's log.
 
-Exit status: 0 succeeded, 1 failed, 3 CUDA out of memory (the scheduler retries with half the
-batch), 143 canceled (SIGTERM).
+Exit status: 0 succeeded, 1 failed, 3 CUDA out of memory (the scheduler retries with the run's
+next fallback, ftlab.queue.fallback), 143 canceled (SIGTERM).
 """
 
 from __future__ import annotations
@@ -52,6 +52,30 @@ def _fault_injection(config) -> None:
         raise torch.cuda.OutOfMemoryError(f"simulated: batch {config.batch_size} > {limit}")
 
 
+def _memory_limit(emit):
+    """Test hook: FTLAB_FAULT_MEMORY_LIMIT_MB=N makes the worker enforce a memory limit: a run whose
+    own estimated memory (ftlab.models.memory's peak less the process's share, from its `started`
+    event) is over N MB runs out of memory at its step FTLAB_FAULT_OOM_AT_STEP (default 1), after
+    the checkpoints before it were written."""
+    limit = os.environ.get("FTLAB_FAULT_MEMORY_LIMIT_MB")
+    if not limit:
+        return emit
+    at_step, seen = int(os.environ.get("FTLAB_FAULT_OOM_AT_STEP") or 1), {}
+
+    def enforced(event: dict) -> None:
+        emit(event)
+        if event.get("event") == "started":
+            memory = event.get("memory") or {}
+            seen["peak"] = (memory.get("estimated_peak_mb") or 0) - (memory.get("process_mb") or 0)
+        elif event.get("event") == "step" and event["step"] >= at_step and seen.get("peak", 0) > float(limit):
+            import torch
+
+            raise torch.cuda.OutOfMemoryError(f"simulated: estimated peak {seen['peak']:,.0f} MB over the "
+                                              f"worker's limit of {float(limit):,.0f} MB")
+
+    return enforced
+
+
 def run_spec(spec: dict, emit, should_stop=None, *, fault_injection: bool = False) -> int:
     """Train the spec's config, sending its events to `emit`; returns the worker's exit status.
     The one place a job's config error, CUDA out-of-memory and failure become exit statuses (the
@@ -60,6 +84,8 @@ def run_spec(spec: dict, emit, should_stop=None, *, fault_injection: bool = Fals
     from ftlab.errors import FtlabError, one_line
 
     failed_sent = False
+    if fault_injection:
+        emit = _memory_limit(emit)
 
     def send(event: dict) -> None:
         nonlocal failed_sent

@@ -115,7 +115,7 @@ class Previews:
 
         counts = self.caches.get("params", key, lambda: self._counted(config, len(loaded.label_names))
                                  or metrics.count_parameters(build(), built["ctx"].head_prefixes))
-        memory = self._memory(config, counts, loaded, n_train)
+        memory = self._memory(config, counts)
         rates = {}
         if probe:
             from ftlab.train.probe import probe_rates
@@ -125,13 +125,13 @@ class Previews:
         built.clear()
         return {**counts, "n_train": n_train, "n_eval": n_eval, **memory, **rates}
 
-    def _memory(self, config: RunConfig, counts: dict, loaded, n_train: int) -> dict:
+    def _memory(self, config: RunConfig, counts: dict) -> dict:
         """ftlab.train.memory_plan's estimate of the run's peak, from its model's config and the
         longest batches of the examples it will use (tokenized as the run will, cached), the
         process's own memory taken from this database's latest runs on a CPU."""
         from ftlab import methods, models
-        from ftlab.data.common import Split
         from ftlab.models.memory import PROCESS_MB
+        from ftlab.train.artifacts import run_data
         from ftlab.tasks import get_task
         from ftlab.train.engine import GENERAL_BATCH, GENERAL_MAX_TOKENS, resolve_device
         from ftlab.train.memory_plan import estimate_run
@@ -139,11 +139,11 @@ class Previews:
 
         def build() -> dict:
             tokenizer = models.load_tokenizer(config.model)
-            n_test = min(len(loaded.test), config.max_eval or len(loaded.test))
-            sets = [encode_cached(Split(s.texts[:n], s.labels[:n]), loaded.task, loaded.label_names, tokenizer,
-                                  config.max_length) for s, n in ((loaded.train, n_train), (loaded.test, n_test))]
+            used = run_data(config)  # the examples the run will train and be tested on
+            sets = [encode_cached(s, used.task, used.label_names, tokenizer, config.max_length)
+                    for s in (used.train, used.test)]
             return estimate_run(config, models.load_config(config.model, tokenizer), counts,
-                                methods.get_method(config.method), get_task(loaded.task), loaded, sets,
+                                methods.get_method(config.method), get_task(used.task), used, sets,
                                 self._process_mb() if resolve_device(config.device).type == "cpu" else 0.0,
                                 (GENERAL_BATCH, GENERAL_MAX_TOKENS))
 

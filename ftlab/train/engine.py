@@ -58,6 +58,7 @@ def train(config: RunConfig, emit: Optional[Emit] = None, *, artifact_dir: Optio
         run = setup(config, reached, init_dir)
         saved = checkpoint.latest(artifact_dir)
         send("started", device=str(run.device), total_steps=run.total_steps, params=reached.params,
+             memory=reached.memory_estimate,
              resumed_from_step=saved["step"] if saved else 0,
              dataset={"fingerprint": run.data.fingerprint, "label_names": run.data.label_names,
                       "sizes": {"train": len(run.train_set), "validation": len(run.val_set), "test": len(run.test_set)}})
@@ -261,6 +262,10 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
                                   quantize=config.quantize, compute_dtype=compute_dtype(config.precision, device),
                                   device=str(device))
     base_config = model.config  # the model's shapes (a baseline's `apply` returns an object without them)
+    if config.gradient_checkpointing and parent is None:
+        # non-reentrant: gradients reach the method's parameters inside a frozen base without the
+        # inputs needing them
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     architecture = base_config.model_type
     if task.needs_decoder and not models.is_decoder(architecture):
         raise ConfigError(f"task {data.task}: model '{config.model}' is an encoder ({architecture}); "

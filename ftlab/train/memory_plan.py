@@ -37,4 +37,4 @@ def estimate_run(config: RunConfig, model_config, params: dict, method, task, da
                            trains=method.trains, quantize=config.quantize,
                            frozen_body=bool(method.frozen_body and method.frozen_body(config.method_options)),
                            batch_size=config.batch_size, seq_len=longest(train_set), outputs=outputs,
-                           eval_passes=passes, process_mb=process_mb)
+                           eval_passes=passes, process_mb=process_mb, checkpointing=config.gradient_checkpointing)

@@ -174,19 +174,64 @@ def test_a_vanishing_file_and_a_killed_worker_fail_their_jobs_and_the_queue_goes
     assert job["last_log"] is not None
 
 
-def test_simulated_oom_retries_with_half_batch(tmp_path, monkeypatch):
+def test_out_of_memory_falls_back_in_the_order_allowed_and_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A memory limit the worker enforces (on the run's estimated memory) is over what the asked
+    setting, half its batch and gradient checkpointing need, and under what an nf4 base needs: the
+    queue falls back three times, each retry resuming from the checkpoint at step 2, and the run
+    records what it fell back to."""
+    from ftlab.queue.fallback import next_fallback
+
+    asked = tiny(model="tiny-llama", batch_size=2, max_steps=6, checkpoint_every="2",
+                 oom_fallbacks=("batch", "checkpointing", "quantize"))
+    chain = [asked]
+    while (step := next_fallback(chain[-1])) is not None:
+        chain.append(step[0])
+    assert [c.fell_back[-1] for c in chain[1:]] == ["batch 2 -> 1 x accumulation 2", "gradient checkpointing",
+                                                    "an nf4 base"]
+    with Lab(str(tmp_path / "estimates.duckdb")) as lab:
+        own = [(e := lab.estimate(c))["estimated_peak_mb"] - e["process_mb"] for c in chain]
+    assert own[0] > own[1] > own[2] > own[3], own  # each fallback needs less memory than the one before
+    monkeypatch.setenv("FTLAB_FAULT_MEMORY_LIMIT_MB", str((own[2] + own[3]) / 2))
+    monkeypatch.setenv("FTLAB_FAULT_OOM_AT_STEP", "3")
+    db = str(tmp_path / "oom.duckdb")
+    with Store(db) as store:
+        sched = Scheduler(store, db, slots=["cpu"])
+        job_id, = sched.submit([asked])
+        drive(sched, all_done(store))
+        job = store.get_job(job_id)
+        assert job["status"] == "succeeded" and job["oom_retries"] == 3, job["error"]
+        run = store.get_run(job["run_id"])
+        final = RunConfig(**run["config"])
+        assert final.hash == chain[-1].hash and final.fell_back == chain[-1].fell_back
+        assert (final.batch_size, final.grad_accum, final.gradient_checkpointing, final.quantize) == (1, 2, True, "nf4")
+        logs = "\n".join(run["logs"])
+        assert logs.count("resumed from the checkpoint at step 2") == 3 and logs.count("out of memory") >= 3
+        # the curve once: each retry kept it through the checkpoint's step and went on from there
+        assert store.steps_df(job["run_id"])["step"].tolist() == list(range(1, 7))
+    # the batch fallback alone is the asked setting on Compare; checkpointing and quantization are not
+    import pandas as pd
+
+    from ftlab.charts.settings import _variants
+
+    frame = pd.DataFrame([{"model": c.model, "dataset": c.dataset, "method": c.method, "config": c.to_dict()}
+                          for c in chain])
+    keys = _variants(frame)[0].tolist()
+    assert keys[0] == keys[1] and len({keys[1], keys[2], keys[3]}) == 3
+
+
+def test_a_run_with_no_fallback_left_fails_with_its_out_of_memory_error(tmp_path, monkeypatch):
+    from ftlab.queue.fallback import next_fallback
+
+    assert next_fallback(tiny(oom_fallbacks=())) is None
+    assert next_fallback(tiny(method="full", batch_size=1, oom_fallbacks=("batch", "quantize"))) is None
     monkeypatch.setenv("FTLAB_FAULT_OOM_ABOVE_BATCH", "8")
     db = str(tmp_path / "oom.duckdb")
     with Store(db) as store:
         sched = Scheduler(store, db, slots=["cpu"])
-        job_id, = sched.submit([tiny(batch_size=16, grad_accum=1)])
+        job_id, = sched.submit([tiny(batch_size=16, oom_fallbacks=())])
         drive(sched, all_done(store))
         job = store.get_job(job_id)
-        assert job["status"] == "succeeded" and job["oom_retries"] == 1
-        assert (job["config"]["batch_size"], job["config"]["grad_accum"]) == (8, 2)
-        run = store.get_run(job["run_id"])
-        assert run["config"]["batch_size"] == 8
-        assert any("out of memory" in line for line in run["logs"])
+        assert job["status"] == "failed" and job["oom_retries"] == 0 and "--oom-fallbacks" in job["error"]
 
 
 class ScriptedBackend:

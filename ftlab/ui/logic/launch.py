@@ -32,7 +32,8 @@ MAX_RUNS_PER_LAUNCH = 200
 # RunConfig's schema (form_kind), its help from the field's description.
 FORM_FIELDS = ["epochs", "max_train", "max_eval", "batch_size", "lr", "max_length", "eval_every", "max_steps",
                "time_budget_s", "grad_accum", "warmup_ratio", "weight_decay", "head_lr", "max_grad_norm",
-               "early_stopping", "eval_batch_size", "split_seed", "init_from", "precision", "quantize", "compile", "device",
+               "early_stopping", "eval_batch_size", "split_seed", "init_from", "precision", "quantize",
+               "gradient_checkpointing", "oom_fallbacks", "compile", "device",
                "report_to", "max_new_tokens", "answer", "packing"]
 # Where the form starts away from RunConfig's default: RunConfig's would take hours on 2 CPU cores.
 FORM_DEFAULTS = {"epochs": 1.0, "max_train": 2000, "max_eval": 1000, "batch_size": 16,
@@ -73,7 +74,9 @@ def form_default(name: str) -> Any:
     kind = form_kind(name)
     if default is None:
         return "" if kind in ("lr", "text") else 0
-    return list(default) if kind == "trackers" else default
+    if kind == "trackers":
+        return list(default)
+    return ",".join(default) if isinstance(default, tuple) else default  # a list field as its text: "batch"
 
 
 def _training_fields() -> list[tuple[str, Any, Any]]:
