@@ -2,8 +2,6 @@
 estimate every run records beside its measured peak, and `ftlab estimate`."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -57,20 +55,18 @@ def test_a_run_records_its_estimate_beside_its_measured_peak(keyword_csv):
     assert 0.5 < summary["estimated_peak_mb"] / summary["peak_memory_mb"] < 1.5
 
 
-def test_ftlab_estimate_prints_each_part_for_a_grid(tmp_path, keyword_csv):
-    out = subprocess.run([sys.executable, "-m", "ftlab", "estimate", "--model", "tiny-llama", "--dataset",
-                          keyword_csv, "--method", "lora", "full", "--quantize", "none",
-                          "--batch-size", "8", "--db", str(tmp_path / "e.duckdb"), "--json"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads(out.stdout)
+def test_ftlab_estimate_prints_each_part_for_a_grid(tmp_path, keyword_csv, capsys):
+    from ftlab.cli import main
+
+    flags = ["estimate", "--model", "tiny-llama", "--dataset", keyword_csv, "--batch-size", "8",
+             "--db", str(tmp_path / "e.duckdb")]
+    assert main(flags + ["--method", "lora", "full", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
     assert report["free_mb"] > 0 and [r["method"] for r in report["runs"]] == ["lora", "full"]
     lora, full = report["runs"]
     assert full["optimizer_mb"] > lora["optimizer_mb"] and full["trainable"] > lora["trainable"] > 0
     assert full["estimated_peak_mb"] > lora["estimated_peak_mb"] > full["process_mb"]
     assert lora["measured_peak_mb"] is None and lora["fits"] is True
-    table = subprocess.run([sys.executable, "-m", "ftlab", "estimate", "--model", "tiny-llama", "--dataset",
-                            keyword_csv, "--method", "lora", "--quantize", "nf4", "--db", str(tmp_path / "e.duckdb")],
-                           capture_output=True, text=True, timeout=300)
-    assert table.returncode == 0, table.stderr[-2000:]
-    assert "| lora, nf4 |" in table.stdout and "free memory on this machine (CPU)" in table.stdout
+    assert main(flags + ["--method", "lora", "--quantize", "nf4"]) == 0
+    table = capsys.readouterr().out
+    assert "| lora, nf4 |" in table and "free memory on this machine (CPU)" in table

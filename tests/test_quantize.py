@@ -52,10 +52,10 @@ def test_lora_on_an_nf4_base_learns_reloads_and_exports(keyword_csv, tmp_path):
     from transformers import AutoModelForSequenceClassification, BitsAndBytesConfig
 
     adapter = export.export(str(tmp_path / "run"), "adapter", str(tmp_path / "adapter"), {"id": 1, "config": config.to_dict(), "summary": summary})
-    from ftlab import cache, models
+    from ftlab import models
 
     tokenizer = models.load_tokenizer("tiny-llama")
-    (random_base,) = cache.folder("random-models").glob("tiny-llama-AutoModelForSequenceClassification-*-0")
+    random_base = models.random_model_folder("tiny-llama", "classification", predictor.label_names, tokenizer, 0)
     quantized = AutoModelForSequenceClassification.from_pretrained(
         random_base, quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                             bnb_4bit_compute_dtype=torch.float32,

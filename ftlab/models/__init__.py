@@ -225,6 +225,18 @@ def _tiny_config(name: str, vocab_size: int, pad_id: int, num_labels: int):
                        initializer_range=0.2)
 
 
+def random_model_folder(name: str, task: str, label_names: list, tokenizer, seed: int) -> Path:
+    """Where a random test model is written once for loading quantized (transformers quantizes only
+    what it loads from a folder)."""
+    import hashlib
+
+    from ftlab import cache
+    from ftlab.tasks import get_task
+
+    labelled = hashlib.blake2b(json.dumps(list(label_names)).encode(), digest_size=6).hexdigest()
+    return cache.folder("random-models") / f"{name}-{get_task(task).auto_class}-{len(tokenizer)}-{labelled}-{seed}"
+
+
 def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: int = 0, quantize: str = "none",
                compute_dtype=None, device: str = "cpu"):
     """The model of a task: with a fresh head for the labels (sequence or token classification),
@@ -251,15 +263,9 @@ def load_model(name: str, task: str, label_names: list[str], tokenizer, seed: in
         model = auto.from_config(cfg)
         if quantize == "none":
             return model
-        from ftlab import cache
-
         # the same random weights, written once and loaded quantized
-        import hashlib
-
-        labelled = hashlib.blake2b(json.dumps(list(label_names)).encode(), digest_size=6).hexdigest()
-        key = f"{name}-{get_task(task).auto_class}-{len(tokenizer)}-{labelled}-{seed}"
-        return q.load(auto, q.saved_random(model, cache.folder("random-models") / key), quantize,
-                      compute_dtype or torch.float32, device)
+        return q.load(auto, q.saved_random(model, random_model_folder(name, task, label_names, tokenizer, seed)),
+                      quantize, compute_dtype or torch.float32, device)
     src = _source(name)
     try:
         if quantize != "none":
