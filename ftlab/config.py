@@ -224,6 +224,9 @@ class RunConfig(Options):
             raise ConfigError(f"quantize {self.quantize}: method '{self.method}' cannot run on a quantized base "
                               f"({method.quantized_why}); use quantize none, or a method that keeps the base frozen "
                               "such as lora")
+        if self.gradient_checkpointing and not method.checkpointing:
+            raise ConfigError(f"gradient_checkpointing: peft cannot run '{self.method}' with gradient checkpointing; "
+                              "turn it off")
         unknown = [f for f in self.oom_fallbacks if f not in OOM_FALLBACKS]
         if unknown:
             raise ConfigError(f"oom_fallbacks: unknown {', '.join(map(repr, unknown))}; choose from "

@@ -27,7 +27,8 @@ def test_methods_that_train_the_base_refuse_a_quantized_one_and_quantize_is_part
     with pytest.raises(ConfigError, match="quantize"):
         RunConfig(model="tiny-llama", method="lora", quantize="int4")
     plain, nf4 = RunConfig(model="tiny-llama"), RunConfig(model="tiny-llama", quantize="nf4")
-    assert plain.hash != nf4.hash != RunConfig(model="tiny-llama", quantize="int8").hash
+    int8 = RunConfig(model="tiny-llama", quantize="int8")
+    assert len({plain.hash, nf4.hash, int8.hash}) == 3
     # a run stored before the field existed is the unquantized setting
     assert "quantize" not in computed_fields(plain.to_dict()) and computed_fields(nf4.to_dict())["quantize"] == "nf4"
 
@@ -36,6 +37,7 @@ def test_lora_on_an_nf4_base_learns_reloads_and_exports(keyword_csv, tmp_path):
     config = RunConfig(model="tiny-llama", dataset=keyword_csv, method="lora", quantize="nf4", max_train=96,
                        max_eval=32, batch_size=16, max_steps=24, seed=0, warmup_ratio=0.0)
     summary = train(config, lambda e: None, artifact_dir=str(tmp_path / "run"))
+    assert summary["base_quantized"] == "nf4"  # the model that trained, not only the one rebuilt below
     plain = RunConfig(**{**config.to_dict(), "quantize": "none"})
     before = untrained_test_loss(config, ["bad", "good", "meh"])
     assert summary["eval_loss"] < before
@@ -84,7 +86,7 @@ def test_an_int8_base_trains_the_generative_task(qa_jsonl, tmp_path, monkeypatch
     config = RunConfig(model="tiny-llama", dataset=str(qa_jsonl), method="lora", quantize="int8", max_train=96,
                        max_eval=8, batch_size=16, max_steps=24, seed=0, warmup_ratio=0.0, max_new_tokens=2)
     summary = train(config, lambda e: None, artifact_dir=str(tmp_path / "run"))
-    assert summary["eval_loss"] < untrained_test_loss(config, [])
+    assert summary["base_quantized"] == "int8" and summary["eval_loss"] < untrained_test_loss(config, [])
     assert bnb_layers(artifacts.load(str(tmp_path / "run")).model) >= {"Linear8bitLt"}
 
 
@@ -101,3 +103,32 @@ def test_a_4bit_base_keeps_training_after_an_evaluation(keyword_csv, tmp_path):
     untrained = dict(artifacts.build_untrained(config, ["bad", "good", "meh"])[0].named_parameters())
     first_layer = [n for n in saved if ".layer.0." in n and "lora_A" in n]
     assert first_layer and all(not torch.equal(saved[n], untrained[n].detach()) for n in first_layer)
+
+
+def test_methods_that_add_modules_or_train_the_pooler_run_on_a_4bit_base_and_cache_their_own_features(keyword_csv):
+    """The bottleneck adapter (float32 beside integer weights), the head with BERT's pooler (kept in
+    full precision) and the head's cached features (a 4-bit body's are not a full one's)."""
+    base = dict(model="tiny", dataset=keyword_csv, max_train=32, max_eval=16, batch_size=16, max_steps=2)
+    for method, options in (("adapter", {}), ("head", {"train_pooler": True})):
+        summary = train(RunConfig(method=method, method_options=options, quantize="nf4", **base), lambda e: None)
+        assert summary["base_quantized"] == "nf4" and summary["trainable_params"] > 0, method
+    first = train(RunConfig(method="head", **base), lambda e: None)
+    again = train(RunConfig(method="head", quantize="nf4", **base), lambda e: None)
+    assert first["features_cached"] == 0 and again["features_cached"] == 0  # computed anew for the 4-bit body
+    assert train(RunConfig(method="head", **base), lambda e: None)["features_cached"] > 0
+
+
+def test_fallbacks_only_change_what_keeps_the_run_the_same_or_says_so():
+    from ftlab.queue.fallback import next_fallback
+
+    allowed = ("batch", "checkpointing", "quantize")
+    odd = RunConfig(model="tiny", batch_size=5, oom_fallbacks=allowed)
+    assert next_fallback(odd)[1] == "gradient checkpointing"  # 5 does not halve into the same effective batch
+    capped = RunConfig(model="tiny", batch_size=4, grad_accum=1024, oom_fallbacks=("batch",))
+    assert next_fallback(capped) is None
+    prefix = RunConfig(model="tiny", method="prefix", oom_fallbacks=("checkpointing", "quantize"))
+    assert next_fallback(prefix)[1] == "an nf4 base"  # peft cannot checkpoint prefix tuning
+    with pytest.raises(ConfigError, match="gradient checkpointing"):
+        RunConfig(model="tiny", method="prefix", gradient_checkpointing=True)
+    continued = RunConfig(model="tiny", init_from=3, batch_size=1, gradient_checkpointing=True, oom_fallbacks=allowed)
+    assert next_fallback(continued) is None  # a continued run keeps its parent's base

@@ -66,6 +66,7 @@ class Method:
     # that change the base's own weights
     quantized: frozenset = frozenset({"int8", "nf4"})
     quantized_why: str = ""  # why a quantization is refused (what the method does to the base)
+    checkpointing: bool = True  # False: it cannot run with gradient checkpointing (peft refuses prefix tuning)
 
     def search_space(self) -> dict:
         """What `ftlab tune` searches for this method: {"lr": ("log", low, high), option: [values]}."""
@@ -80,7 +81,7 @@ def register_method(name: str, options_cls: type[Options], apply: Callable, *, h
                     tasks=TASKS, check=None, after_step=None, family: str = "peft", trains: bool = True,
                     search: Optional[dict] = None, lr_range: Optional[tuple] = None, reads_train: bool = False,
                     frozen_body: Optional[Callable[[Options], bool]] = None, quantized=("int8", "nf4"),
-                    quantized_why: str = "") -> Method:
+                    quantized_why: str = "", checkpointing: bool = True) -> Method:
     """`search`: the options worth tuning and their candidate values ({"r": [4, 8, 16]}); each
     must be a field of `options_cls`. `lr_range`: (low, high) of the learning rate's search.
     `quantized`: the quantized bases it trains on, `quantized_why` why not the others."""
@@ -92,7 +93,7 @@ def register_method(name: str, options_cls: type[Options], apply: Callable, *, h
     method = Method(name, options_cls, apply, " ".join(help.split()), default_lr, frozenset(tasks), check,
                     after_step, family, trains, tuple((k, tuple(v)) for k, v in (search or {}).items()),
                     tuple(lr_range) if lr_range else None, reads_train, frozen_body, frozenset(quantized),
-                    " ".join(quantized_why.split()))
+                    " ".join(quantized_why.split()), checkpointing)
     _REGISTRY[name] = method
     return method
 

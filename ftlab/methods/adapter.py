@@ -59,8 +59,8 @@ def _adapter_module(width: int, options: AdapterOptions):
             nn.init.zeros_(self.adapter_down.bias)
             nn.init.zeros_(self.adapter_up.weight)
             nn.init.zeros_(self.adapter_up.bias)
-            ref = next(inner.parameters())
-            self.to(device=ref.device, dtype=ref.dtype)
+            ref = next(inner.parameters())  # a quantized base's weight is integer: the adapter stays float32
+            self.to(device=ref.device, dtype=ref.dtype if ref.dtype.is_floating_point else torch.float32)
 
         def forward(self, *args, **kwargs) -> torch.Tensor:
             h = self.inner(*args, **kwargs)

@@ -20,5 +20,5 @@ def apply(model, o: PrefixOptions, ctx):
                                                           encoder_hidden_size=o.encoder_hidden_size), ctx, targets=False)
 
 
-register_method("prefix", PrefixOptions, apply, default_lr=3e-2, family="prompt",
+register_method("prefix", PrefixOptions, apply, default_lr=3e-2, family="prompt", checkpointing=False,
                 help="Prefix tuning: learn key/value vectors prepended in every attention layer; base frozen.")

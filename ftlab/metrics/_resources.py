@@ -122,15 +122,23 @@ class PeakMemory:
 
 
 def free_memory_mb(device: str = "auto") -> tuple:
-    """(free MB, where) of the device a run would take: a GPU's free memory (torch), else the
-    memory this machine has available (/proc/meminfo's MemAvailable); (None, where) when unknown."""
+    """(free MB, where) of the device a run would take: a GPU's free memory (asked of nvidia-smi,
+    so the asking process, the dashboard, holds no CUDA context of its own), else the memory this
+    machine has available (/proc/meminfo's MemAvailable); (None, where) when unknown."""
     if device != "cpu":
-        import torch
+        import subprocess
 
-        if torch.cuda.is_available():
-            index = int(device.split(":")[1]) if device.startswith("cuda:") else 0
-            free, _ = torch.cuda.mem_get_info(index)
-            return free / 2**20, torch.cuda.get_device_name(index)
+        index = device.split(":")[1] if device.startswith("cuda:") else "0"
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free,name", "--format=csv,noheader,nounits",
+                                  "-i", index], capture_output=True, text=True, timeout=10)
+            if out.returncode == 0 and out.stdout.strip():
+                free, name = out.stdout.strip().splitlines()[0].split(",", 1)
+                return float(free), name.strip()
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass  # no NVIDIA GPU here: the machine's memory
+        if device.startswith("cuda"):
+            return None, f"GPU {index}"
     try:
         with open("/proc/meminfo") as f:
             for line in f:

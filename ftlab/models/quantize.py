@@ -22,8 +22,9 @@ KINDS = ("none", "int8", "nf4")
 HELP = ("Hold the frozen base model's weights in fewer bits (bitsandbytes): 'int8' (LLM.int8()), 'nf4' (4-bit "
         "NormalFloat, QLoRA); 'none' keeps them as loaded. For methods that keep the base frozen (LoRA, IA3, "
         "prompt tuning, ...); the trained parameters and the task head stay in full precision.")
-# Modules computed in full precision whatever the base: the task heads and a decoder's output layer.
-KEEP_FULL = ["classifier", "score", "lm_head"]
+# Modules computed in full precision whatever the base: the task heads, BERT's pooler and a
+# decoder's output layer.
+KEEP_FULL = ["classifier", "score", "lm_head", "pooler.dense"]  # (suffixes) BERT's pooler: the head method may train it
 # Bits a weight of a quantized linear layer takes, with its share of the block scales (nf4: one
 # 32-bit absmax per 64 weights; int8: one per output row, a rounding error here).
 BITS = {"none": 32.0, "int8": 8.0, "nf4": 4.0 + 32 / 64}

@@ -1,8 +1,8 @@
 """What the queue changes when a run runs out of memory, before it tries again from its last
 checkpoint: the first of the run's `oom_fallbacks` (in the order the user gave) that still applies.
 
-- batch: half the per-device batch, twice the accumulation. The effective batch, the steps and
-  the schedule are the same, so the run resumes where it was and Compare pools it with the
+- batch: half the per-device batch (an even one), twice the accumulation. The effective batch,
+  the steps and the schedule are the same, so the run resumes where it was and Compare pools it with the
   setting asked for (ftlab.charts.settings reads batch_size x grad_accum).
 - checkpointing: gradient checkpointing. The same result for less memory and more time; a setting
   of its own on Compare (its speed is not the asked setting's).
@@ -22,20 +22,26 @@ from ftlab import methods
 from ftlab.config import RunConfig
 
 
+MAX_ACCUM = 1024  # RunConfig's bound on grad_accum
+
+
 def _batch(c: RunConfig) -> Optional[tuple[dict, str]]:
-    if c.batch_size <= 1:
+    # only an even batch halves into the same effective batch (an odd one would change it)
+    if c.batch_size <= 1 or c.batch_size % 2 or c.grad_accum * 2 > MAX_ACCUM:
         return None
-    half = c.batch_size // 2
-    return ({"batch_size": half, "grad_accum": c.grad_accum * c.batch_size // half},
-            f"batch {c.batch_size} -> {half} x accumulation {c.grad_accum * c.batch_size // half}")
+    half, accum = c.batch_size // 2, c.grad_accum * 2
+    return {"batch_size": half, "grad_accum": accum}, f"batch {c.batch_size} -> {half} x accumulation {accum}"
 
 
 def _checkpointing(c: RunConfig) -> Optional[tuple[dict, str]]:
-    return None if c.gradient_checkpointing else ({"gradient_checkpointing": True}, "gradient checkpointing")
+    if c.gradient_checkpointing or not methods.get_method(c.method).checkpointing:
+        return None
+    return {"gradient_checkpointing": True}, "gradient checkpointing"
 
 
 def _quantize(c: RunConfig) -> Optional[tuple[dict, str]]:
-    if c.quantize != "none" or "nf4" not in methods.get_method(c.method).quantized:
+    # a continued run keeps its parent's base (ftlab.train.engine.continue_from)
+    if c.quantize != "none" or c.init_from or "nf4" not in methods.get_method(c.method).quantized:
         return None
     return {"quantize": "nf4"}, "an nf4 base"
 

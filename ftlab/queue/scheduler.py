@@ -475,7 +475,7 @@ class Scheduler:
         """Out of memory: queued again with the run's next allowed fallback (ftlab.queue.fallback),
         to resume from its last checkpoint."""
         retry, what = next_fallback(RunConfig(**job["config"]))
-        note = f"out of memory ({error or 'no detail'}); retrying from the last checkpoint with {what}"
+        note = f"out of memory; retrying from the last checkpoint with {what}"
         self.store.record_event(job["run_id"], {"event": "log", "time": time.time(), "message": note})
         self.store.update_job(job["id"], status="queued", pid=None, config=retry.to_dict(), config_hash=retry.hash,
                               oom_retries=job["oom_retries"] + 1, error=note)

@@ -105,7 +105,7 @@ def run_spec(spec: dict, emit, should_stop=None, *, fault_injection: bool = Fals
         if fault_injection:
             _fault_injection(config)
         train(config, send, artifact_dir=spec.get("artifact_dir"), should_stop=should_stop)
-    except torch.cuda.OutOfMemoryError as err:
+    except (torch.cuda.OutOfMemoryError, MemoryError) as err:  # a GPU's, or a CPU allocation refused
         if not failed_sent:
             send({"event": "failed", "time": time.time(), "error": one_line(err), "summary": {}})
         return EXIT_OOM

@@ -3,6 +3,7 @@ counts, split sizes, a few timed steps), from datasets and models loaded once an
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Callable, Hashable, Optional
 
 from ftlab import uploads
 from ftlab.config import RunConfig
+
+log = logging.getLogger(__name__)
 
 
 class Caches:
@@ -130,7 +133,6 @@ class Previews:
         longest batches of the examples it will use (tokenized as the run will, cached), the
         process's own memory taken from this database's latest runs on a CPU."""
         from ftlab import methods, models
-        from ftlab.models.memory import PROCESS_MB
         from ftlab.train.artifacts import run_data
         from ftlab.tasks import get_task
         from ftlab.train.engine import GENERAL_BATCH, GENERAL_MAX_TOKENS, resolve_device
@@ -148,8 +150,11 @@ class Previews:
                                 (GENERAL_BATCH, GENERAL_MAX_TOKENS))
 
         key = (config.hash, config.dataset, config.max_train, config.max_eval)
-        estimate = self.caches.get("memory", key, build)
-        return {**estimate, "process_measured": estimate["process_mb"] != PROCESS_MB}
+        try:
+            return self.caches.get("memory", key, build)
+        except Exception as err:  # noqa: BLE001 - the counts and times stand without it
+            log.warning("no memory estimate for %s: %s", config.model, err)
+            return {}
 
     def _process_mb(self) -> float | None:
         """A CPU worker's memory before its model, as this database's latest runs measured it

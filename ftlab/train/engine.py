@@ -20,6 +20,7 @@ import torch
 
 from ftlab import data as datasets
 from ftlab import methods, metrics, models
+from ftlab.models import quantize
 from ftlab.config import RunConfig
 from ftlab.errors import ConfigError, FtlabError, field, one_line
 from ftlab.methods import MethodContext
@@ -202,12 +203,13 @@ class Reached:
     general_before: Optional[float] = None  # that cross-entropy of the base model, before the method is applied
     memory_estimate: Optional[dict] = None  # ftlab.models.memory's parts of the peak, estimated before the first step
     process_mb: Optional[float] = None  # the process's resident memory before the model loaded (CPU)
+    base_quantized: str = "none"  # what the built model's base holds: "none", "int8" or "nf4"
     wall_s: Optional[float] = None
     artifact_dir: Optional[str] = None
 
     def summary(self) -> dict:
         summary = dict(self.params or {}, **(self.truncation or {}), **(self.continual or {}), **(self.general or {}),
-                       **(self.memory_estimate or {}))
+                       **(self.memory_estimate or {}), base_quantized=self.base_quantized)
         fit = self.progress
         if fit is not None and fit.step:
             totals = fit.window
@@ -262,10 +264,12 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
                                   quantize=config.quantize, compute_dtype=compute_dtype(config.precision, device),
                                   device=str(device))
     base_config = model.config  # the model's shapes (a baseline's `apply` returns an object without them)
-    if config.gradient_checkpointing and parent is None:
+    reached.base_quantized = quantize.is_quantized(model) or "none"
+    if config.gradient_checkpointing:
         # non-reentrant: gradients reach the method's parameters inside a frozen base without the
-        # inputs needing them
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # inputs needing them (a continued run's model is the parent's peft model: its base)
+        base = model.get_base_model() if parent is not None and hasattr(model, "get_base_model") else model
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     architecture = base_config.model_type
     if task.needs_decoder and not models.is_decoder(architecture):
         raise ConfigError(f"task {data.task}: model '{config.model}' is an encoder ({architecture}); "
@@ -296,7 +300,8 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
         head = getattr(model, ctx.head_prefixes[0])
         features, computed = feature_cache.compute(model, head, [train_set, val_set, test_set], data.task,
                                                    tokenizer.pad_token_id, device,
-                                                   config.eval_batch_size or 2 * config.batch_size, config.model)
+                                                   config.eval_batch_size or 2 * config.batch_size,
+                                                   config.model + ("" if config.quantize == "none" else f":{config.quantize}"))
         forward = feature_cache.CachedHead(model, head, features, data.task, feature_cache.head_dropout(model))
         reached.features = {"computed": computed, "reused": len(features) - computed}
     reached.params = metrics.count_parameters(model, ctx.head_prefixes)
@@ -352,6 +357,9 @@ def continue_from(config: RunConfig, init_dir: str, data, tokenizer):
     if parent.config.model != config.model or parent.config.method != config.method:
         raise ConfigError(f"{field('init_from')}: run {run_id} trained {parent.config.method} on "
                           f"{parent.config.model}; continue it with the same model and method")
+    if parent.config.quantize != config.quantize:
+        raise ConfigError(f"{field('init_from')}: run {run_id} trained on a base quantized '{parent.config.quantize}'; "
+                          f"continue it with quantize {parent.config.quantize}")
     if list(parent.label_names) != list(data.label_names):
         raise ConfigError(f"{field('init_from')}: run {run_id} has labels {list(parent.label_names)}, "
                           f"{config.dataset} has {list(data.label_names)}: continual runs need the same label names")

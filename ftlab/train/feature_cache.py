@@ -42,7 +42,7 @@ def _model_key(model_name: str, model) -> str:
     for i, (name, p) in enumerate(model.named_parameters()):
         if i % 16 == 0:
             flat = p.detach().reshape(-1)
-            h.update(name.encode() + np.float64(flat.double().sum()).tobytes() + flat[:8].float().numpy().tobytes())
+            h.update(name.encode() + np.float64(flat.double().sum()).tobytes() + flat[:8].float().cpu().numpy().tobytes())
     return h.hexdigest()
 
 
