@@ -107,7 +107,8 @@ class Previews:
         n_eval = min(len(loaded.validation), config.max_eval or len(loaded.validation))
         key = (config.model, config.task, len(loaded.label_names), config.method,
                config.method_options.model_dump_json())
-        probe_key = key + (config.dataset, config.batch_size, config.max_length, config.precision, config.device)
+        probe_key = key + (config.dataset, config.batch_size, config.max_length, config.precision, config.device,
+                           config.quantize, config.gradient_checkpointing)
         built: dict = {}
 
         def build():  # one untrained model serves the count and the probe
