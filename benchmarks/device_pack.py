@@ -12,9 +12,12 @@ most 64 MiB of carried files per call. The embedded MiniLM package alone is an 8
   --bundle queue   the duckdb wheel (24 MB): the queue's store, for gpu_sharing.py and
                    first_step.py. Carried in a second call while the machine is still warm:
                    `device_run.sh` installs into /tmp, which outlives a call but not the machine.
+  --bundle quantized  the bitsandbytes wheel (43 MB): quantized bases (`device_run.sh quantized`),
+                   a third call.
 
     python benchmarks/device_pack.py --bundle engine --out .device-engine
     python benchmarks/device_pack.py --bundle queue --out .device-queue
+    python benchmarks/device_pack.py --bundle quantized --out .device-quantized
 
 The folders are ignored by git (.gitignore: /.device-*/). benchmarks/README.md says how to run
 them on the machine.
@@ -41,6 +44,7 @@ ENGINE_WHEELS = ["pydantic==2.14.3", "pydantic-core==2.50.4", "annotated-types",
                  "evaluate==0.4.6", "datasets==5.2.0", "dill", "multiprocess", "charset-normalizer"]
 SDISTS = ["seqeval==1.2.2"]  # no wheel on PyPI: built here (pure Python)
 QUEUE_WHEELS = ["duckdb==2.0.0"]
+QUANTIZED_WHEELS = ["bitsandbytes==0.50.2"]  # 43 MB: quantized bases, a call of its own
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
 
 
@@ -67,7 +71,7 @@ def pack_minilm(site: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--bundle", choices=["engine", "queue"], required=True)
+    p.add_argument("--bundle", choices=["engine", "queue", "quantized"], required=True)
     p.add_argument("--out", required=True, help="A folder inside the checkout (it must not exist yet).")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
         pip_download(ENGINE_WHEELS, wheels)
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels)] + SDISTS, check=True)
     else:
-        pip_download(QUEUE_WHEELS, wheels)
+        pip_download(QUEUE_WHEELS if args.bundle == "queue" else QUANTIZED_WHEELS, wheels)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"{out}: {size / 2**20:.1f} MiB (a call carries at most {LIMIT_BYTES / 2**20:.0f} MiB with the checkout)")
     if size > LIMIT_BYTES:

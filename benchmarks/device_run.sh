@@ -6,15 +6,17 @@
 #   benchmarks/device_run.sh bertbase   throughput.py --preset bertbase-gpu, 4 peers incl. ftlab-compile
 #   benchmarks/device_run.sh minilm     throughput.py --preset minilm-gpu (whole split, 3 epochs)
 #   benchmarks/device_run.sh queue      first_step.py and gpu_sharing.py --n 8 (needs .device-queue)
+#   benchmarks/device_run.sh quantized  MiniLM LoRA on a full, int8 and nf4 base in bf16: accuracy, speed,
+#                                       peak memory against its estimate (needs .device-quantized)
 #
 # Wheels and packages go to /tmp/ftlab-site, which later calls on the same (warm) machine reuse.
 # Logs and JSON results are written under $OUT, which the tool brings back.
 set -euo pipefail
-what=${1:?usage: benchmarks/device_run.sh check|bertbase|minilm|queue}
+what=${1:?usage: benchmarks/device_run.sh check|bertbase|minilm|queue|quantized}
 OUT=${OUT:-/tmp/ftlab-out}
 SITE=/tmp/ftlab-site
 mkdir -p "$SITE" "$OUT"
-for bundle in .device-engine .device-queue; do
+for bundle in .device-engine .device-queue .device-quantized; do
   if compgen -G "$bundle/wheels/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$bundle"/wheels/*.whl
   fi
@@ -54,5 +56,15 @@ EOF
   queue)
     python3 benchmarks/first_step.py --repeat 2 2>&1 | tee "$OUT/first_step.log"
     python3 benchmarks/gpu_sharing.py --n 8 2>&1 | tee "$OUT/gpu_sharing.log" ;;
-  *) echo "unknown: $what (check|bertbase|minilm|queue)" >&2; exit 2 ;;
+  quantized)
+    python3 - 2>&1 <<'EOF' | tee "$OUT/quantized.log" ;;
+from ftlab.config import RunConfig
+from ftlab.train import train
+for quantize in ("none", "int8", "nf4"):
+    s = train(RunConfig(model="minilm", dataset="tweets-sentiment", method="lora", quantize=quantize, max_train=2000,
+                        max_eval=500, max_steps=60, batch_size=32))
+    print(quantize, {k: s[k] for k in ("accuracy", "train_samples_per_s", "peak_memory_mb", "estimated_peak_mb",
+                                       "weights_mb", "activations_mb", "base_quantized", "wall_s")})
+EOF
+  *) echo "unknown: $what (check|bertbase|minilm|queue|quantized)" >&2; exit 2 ;;
 esac
