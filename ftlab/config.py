@@ -23,6 +23,7 @@ from ftlab import methods, tasks, tracking
 from ftlab.errors import ConfigError, FtlabError
 from ftlab.options import Options, build_options, format_validation_error
 from ftlab.models.quantize import HELP as QUANTIZE_HELP
+from ftlab.models.quantize import KINDS as QUANTIZE_KINDS
 from ftlab.tasks.answers import RULE_HELP, check_rule
 
 
@@ -33,7 +34,7 @@ ADDED_FIELDS = ("compile", "checkpoint_every", "tag", "balanced_train", "init_fr
 UNHASHED_FIELDS = ("report_to", "oom_fallbacks", "fell_back")
 OOM_FALLBACKS = ("batch", "checkpointing", "quantize")  # ftlab.queue.fallback: what an out-of-memory retry may change
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-Quantize = Literal["none", "int8", "nf4"]  # ftlab.models.quantize.KINDS
+Quantize = Literal[QUANTIZE_KINDS]
 # What a baseline run keeps of the run it is a baseline for: the model, the data (the train subset
 # decides the majority label) and how the test is evaluated.
 BASELINE_FIELDS = ("model", "dataset", "task", "text_column", "label_column", "encoding", "max_train",

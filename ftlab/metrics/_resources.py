@@ -1,6 +1,7 @@
 """What a run costs: parameter counts and peak memory."""
 
 import gc
+import math
 import resource
 import sys
 
@@ -10,14 +11,8 @@ from ftlab.models import in_head
 def logical_numel(param) -> int:
     """The weights a parameter holds: a 4-bit quantized one (bitsandbytes' Params4bit) packs two
     per byte and keeps its real shape in its quantization state."""
-    state = getattr(param, "quant_state", None)
-    shape = getattr(state, "shape", None)
-    if shape is not None:
-        n = 1
-        for d in shape:
-            n *= int(d)
-        return n
-    return param.numel()
+    shape = getattr(getattr(param, "quant_state", None), "shape", None)
+    return param.numel() if shape is None else math.prod(int(d) for d in shape)
 
 
 def count_parameters(model, head_prefixes: tuple[str, ...]) -> dict:
@@ -93,8 +88,7 @@ class PeakMemory:
 
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
-            gc.collect()  # what an earlier run left for the collector should not count
-            release_free_heap()
+            release_free_heap()  # what an earlier run left for the collector should not count
             self.per_run = reset_peak_rss()
         return self
 
@@ -150,12 +144,13 @@ def free_memory_mb(device: str = "auto") -> tuple:
 
 
 def release_free_heap() -> None:
-    """Hand the heap's free pages back to the system (glibc's malloc_trim): memory freed while the
-    model loaded (a quantized base's full-precision copy) would otherwise stay resident and count
-    as the run's. A no-op where the C library has no malloc_trim."""
+    """Collect garbage, then hand the heap's free pages back to the system (glibc's malloc_trim):
+    memory freed while the model loaded would otherwise stay resident and count as the run's. The
+    trim is a no-op where the C library has no malloc_trim."""
     import ctypes
     import ctypes.util
 
+    gc.collect()
     try:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
@@ -179,7 +174,6 @@ def high_water_mark_kb():
 
 def resident_mb():
     """This process's resident memory now (VmRSS) in MB, None where /proc cannot say."""
-    gc.collect()
     release_free_heap()
     kb = _status_kb("VmRSS:")
     return None if kb is None else kb / 1024

@@ -17,14 +17,15 @@
 - evaluation: one layer's working memory for an evaluation batch, and its logits.
 
 The coefficients are fitted to measured runs on the embedded models on a CPU (README, "Memory:
-estimated against measured"); `ftlab estimate` prints each part.
+quantized bases, an estimate before the run, ..."; benchmarks/memory_estimate.py); `ftlab
+estimate` prints each part.
 
 May import: ftlab.models, ftlab.models.quantize; transformers' AutoConfig inside functions.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from ftlab.models.quantize import BITS
 
@@ -85,6 +86,3 @@ def estimate(shapes: Shapes, *, total_params: int, trainable_params: int, trains
                                   + parts["optimizer_mb"] + max(parts["activations_mb"], parts["evaluation_mb"]))
     return {k: round(v, 1) for k, v in parts.items()}
 
-
-def as_dict(shapes: Shapes) -> dict:
-    return asdict(shapes)

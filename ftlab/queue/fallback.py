@@ -20,14 +20,12 @@ from typing import Callable, Optional
 
 from ftlab import methods
 from ftlab.config import RunConfig
-
-
-MAX_ACCUM = 1024  # RunConfig's bound on grad_accum
+from ftlab.errors import ConfigError
 
 
 def _batch(c: RunConfig) -> Optional[tuple[dict, str]]:
     # only an even batch halves into the same effective batch (an odd one would change it)
-    if c.batch_size <= 1 or c.batch_size % 2 or c.grad_accum * 2 > MAX_ACCUM:
+    if c.batch_size <= 1 or c.batch_size % 2:
         return None
     half, accum = c.batch_size // 2, c.grad_accum * 2
     return {"batch_size": half, "grad_accum": accum}, f"batch {c.batch_size} -> {half} x accumulation {accum}"
@@ -52,10 +50,15 @@ STEPS: dict[str, Callable[[RunConfig], Optional[tuple[dict, str]]]] = {
 
 def next_fallback(config: RunConfig) -> Optional[tuple[RunConfig, str]]:
     """(the config to retry with, what changed) after an out-of-memory failure; None when none of
-    the run's allowed fallbacks applies any more."""
+    the run's allowed fallbacks applies any more. A change the config refuses (an accumulation
+    past its bound) does not apply."""
     for name in config.oom_fallbacks:
         step = STEPS[name](config)
-        if step is not None:
-            changes, what = step
+        if step is None:
+            continue
+        changes, what = step
+        try:
             return config.replace(**changes, fell_back=config.fell_back + (what,)), what
+        except ConfigError:
+            continue
     return None

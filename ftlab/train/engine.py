@@ -300,8 +300,7 @@ def setup(config: RunConfig, reached: Reached, init_dir: Optional[str] = None) -
         head = getattr(model, ctx.head_prefixes[0])
         features, computed = feature_cache.compute(model, head, [train_set, val_set, test_set], data.task,
                                                    tokenizer.pad_token_id, device,
-                                                   config.eval_batch_size or 2 * config.batch_size,
-                                                   config.model + ("" if config.quantize == "none" else f":{config.quantize}"))
+                                                   config.eval_batch_size or 2 * config.batch_size, config.model)
         forward = feature_cache.CachedHead(model, head, features, data.task, feature_cache.head_dropout(model))
         reached.features = {"computed": computed, "reused": len(features) - computed}
     reached.params = metrics.count_parameters(model, ctx.head_prefixes)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ftlab import cache, models
+from ftlab.models.quantize import is_quantized
 from ftlab.train.batching import Encoded, collate, sorted_batches
 from ftlab.tasks import IGNORE, get_task
 
@@ -36,9 +37,11 @@ def supported(model, architecture: str, head_prefixes: tuple) -> bool:
 
 
 def _model_key(model_name: str, model) -> str:
-    """The model's name and a fingerprint of its weights (a retrained folder of the same name gets
-    new keys): the sum and the first values of every 16th tensor."""
-    h = hashlib.blake2b(f"{FORMAT}:{model_name}".encode(), digest_size=12)
+    """The model's name, its base's quantization (the tensors sampled below may all be ones it
+    leaves in full precision) and a fingerprint of its weights (a retrained folder of the same name
+    gets new keys): the sum and the first values of every 16th tensor."""
+    kind = is_quantized(model)
+    h = hashlib.blake2b(f"{FORMAT}:{model_name}{':' + kind if kind else ''}".encode(), digest_size=12)
     for i, (name, p) in enumerate(model.named_parameters()):
         if i % 16 == 0:
             flat = p.detach().reshape(-1)
