@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Optional
 
-from ftlab.errors import FtlabError
+from ftlab.errors import ConfigError, FtlabError
 
 DEFAULT_DB = "ftlab.duckdb"
 
@@ -45,6 +45,13 @@ def configs_from_args(args: argparse.Namespace) -> list:
     from ftlab.experiments import load_configs
 
     if getattr(args, "file", None):
+        from ftlab.config import RunConfig
+
+        flags = [f"--{n.replace('_', '-')}" for n in RunConfig.model_fields if getattr(args, n, None) is not None]
+        flags += ["--config"] * bool(args.config) + ["--opt"] * bool(args.opt)
+        if flags:
+            raise ConfigError(f"{args.file} gives every run's fields: set {', '.join(flags)} in the file "
+                              "(base, grid or settings), not beside it")
         return load_configs(args.file)
     methods = args.method or [None]
     base_seed = int(args.seed or 0)
@@ -127,6 +134,12 @@ def cmd_train(args) -> int:
     return 1 if error else 0
 
 
+def run_label(config) -> str:
+    """model/dataset/method[/quantization]/seedN: how the commands name a run in their output."""
+    quantized = "" if config.quantize == "none" else f"/{config.quantize}"
+    return f"{config.model}/{config.dataset}/{config.method}{quantized}/seed{config.seed}"
+
+
 def cmd_run(args) -> int:
     from ftlab import service
     from ftlab.experiments import file_experiment, load_configs
@@ -139,7 +152,7 @@ def cmd_run(args) -> int:
         if args.baselines:
             configs = service.missing_baselines(configs, store.runs_records(), []) + configs
         for i, config in enumerate(configs, 1):
-            label = f"[{i}/{len(configs)}] {config.model}/{config.dataset}/{config.method}/seed{config.seed}"
+            label = f"[{i}/{len(configs)}] {run_label(config)}"
             run_id, summary, error = service.train_now(config, store, db_path=args.db, save=not args.no_save,
                                                        on_event=Progress(label, args.quiet), experiment=experiment)
             _print_summary(run_id, summary, error)
@@ -257,41 +270,72 @@ def cmd_card(args) -> int:
 ESTIMATE_PARTS = ("process_mb", "weights_mb", "gradients_mb", "optimizer_mb", "activations_mb", "evaluation_mb")
 
 
+def _setting(config) -> str:
+    """A run's setting: its config's hash with the seed left out (seeds of a setting share an estimate)."""
+    return config.model_copy(update={"seed": 0}).hash
+
+
+NAMED_APART = ("seed", "model", "dataset", "task", "method", "quantize", "method_options")
+
+
+def _differences(configs: list) -> list[dict]:
+    """Per config, the fields (beyond model, dataset and method) whose values differ across `configs`."""
+    dicts = [c.to_dict() for c in configs]
+    varying = [k for k in dicts[0] if k not in NAMED_APART and len({json.dumps(d.get(k)) for d in dicts}) > 1]
+    return [{k: d.get(k) for k in varying} for d in dicts]
+
+
 def cmd_estimate(args) -> int:
-    """Peak memory of each run of a grid before it is queued: each part, the sum, the device's free
-    memory, and the measured peak of a finished run of the same setting in --db."""
+    """Peak memory of each setting of a grid or experiment file before it is queued: each part, the
+    sum, the device's free memory, and the measured peak of the finished runs of that setting in --db."""
+    from ftlab.config import RunConfig
     from ftlab.metrics import free_memory_mb
     from ftlab.service import Lab
 
-    configs = configs_from_args(args)
+    configs = list({_setting(c): c for c in configs_from_args(args)}.values())
     free_mb, where = free_memory_mb(configs[0].device)
+    several = {k: len({getattr(c, k) for c in configs}) > 1 for k in ("model", "dataset")}
     rows = []
     with Lab(args.db) as lab:
-        done = {r.get("config_hash"): r for r in lab.runs(status="succeeded")}
-        for c in configs:
+        peaks: dict[str, list] = {}
+        for r in lab.runs(status="succeeded"):
+            try:
+                key = _setting(RunConfig(**r["config"]))
+            except (FtlabError, TypeError):  # recorded by an older ftlab, or its model folder is gone
+                continue
+            if r.get("peak_memory_mb"):
+                peaks.setdefault(key, []).append(r["peak_memory_mb"])
+        for c, differs in zip(configs, _differences(configs)):
             e = lab.estimate(c)
-            measured = (done.get(c.hash) or {}).get("peak_memory_mb")
-            rows.append({"method": c.method + ("" if c.quantize == "none" else f", {c.quantize}"),
+            seen = peaks.get(_setting(c))
+            measured = max(seen) if seen else None
+            rows.append({"model": c.model, "dataset": c.dataset,
+                         "method": c.method + ("" if c.quantize == "none" else f", {c.quantize}"),
+                         "setting": ", ".join(f"{k}={v}" for k, v in differs.items()),
                          "trainable": e["trainable_params"], **{k: e[k] for k in ESTIMATE_PARTS},
                          "estimated_peak_mb": e["estimated_peak_mb"], "measured_peak_mb": measured,
+                         "measured_runs": len(seen or ()),
                          "estimated/measured": round(e["estimated_peak_mb"] / measured, 2) if measured else None,
                          "fits": free_mb is None or e["estimated_peak_mb"] <= free_mb})
     if args.json:
         print(json.dumps({"free_mb": free_mb, "device": where, "runs": rows}, indent=1, default=str))
         return 0
-    head = ["method", "trainable", "process", "weights", "gradients", "optimizer", "activations", "evaluation",
-            "peak MB", "measured", "est/meas"]
+    named = [k for k in ("model", "dataset") if several[k]] + ["method"] + ["setting"] * any(r["setting"] for r in rows)
+    head = named + ["trainable", "process", "weights", "gradients", "optimizer", "activations", "evaluation",
+                    "peak MB", "measured", "est/meas"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:
-        cells = [r["method"], f"{r['trainable']:,}"] + [f"{r[k]:,.0f}" for k in ESTIMATE_PARTS] + \
+        cells = [str(r[k]) for k in named] + [f"{r['trainable']:,}"] + [f"{r[k]:,.0f}" for k in ESTIMATE_PARTS] + \
             [f"{r['estimated_peak_mb']:,.0f}" + ("" if r["fits"] else " (!)"),
              f"{r['measured_peak_mb']:,.0f}" if r["measured_peak_mb"] else "-",
              f"{r['estimated/measured']:.2f}" if r["estimated/measured"] else "-"]
         print("| " + " | ".join(cells) + " |")
+    print(f"\nmeasured: the highest peak of the finished runs of the same setting (any seed) in {args.db}")
     if free_mb is not None:
-        print(f"\nfree memory on {where}: {free_mb:,.0f} MB" + ("" if all(r["fits"] for r in rows) else
-              "; runs marked (!) will not fit: lower --batch-size (raising --grad-accum keeps the effective "
-              "batch), or quantize the base (--quantize nf4)"))
+        where_to = "in the file" if getattr(args, "file", None) else "with --batch-size / --grad-accum / --quantize nf4"
+        print(f"free memory on {where}: {free_mb:,.0f} MB" + ("" if all(r["fits"] for r in rows) else
+              f"; runs marked (!) will not fit: lower the batch size (raising grad_accum keeps the effective "
+              f"batch), or quantize the base (quantize: nf4), {where_to}"))
     return 0
 
 
@@ -307,7 +351,7 @@ def cmd_submit(args) -> int:
         ids = lab.submit(configs, priority=args.priority, experiment=experiment)
         where = "the running scheduler" if lab.remote else f"{args.db}; start `python -m ftlab worker --db {args.db}`"
     for job_id, c in zip(ids, configs):
-        print(f"{job_id}  {c.model}/{c.dataset}/{c.method}/seed{c.seed}")
+        print(f"{job_id}  {run_label(c)}")
     print(f"queued {len(ids)} job(s) in {where}")
     return 0
 
@@ -509,7 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Also run the grid's baselines (majority class, zero-shot) unless this database has them [on]")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("estimate", help="Estimate each run's peak memory (a grid: several --method) before queueing it.")
+    p = sub.add_parser("estimate", help="Estimate each run's peak memory (a grid: several --method, or an "
+                                        "experiment file) before queueing it.")
+    p.add_argument("file", nargs="?", help="An experiment YAML instead of flags.")
     add_config_flags(p, grid=True)
     db(p)
     p.add_argument("--json", action="store_true", help="Machine-readable output.")
@@ -646,7 +692,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     # The libraries' notices of their own future changes (peft reading transformers' deprecated
     # is_gradient_checkpointing, say) are not the user's to act on: the console keeps to one line.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)(\.|$)")
+    # transformers' per-load report ("score.weight MISSING", which every fresh task head is) is
+    # noise here as in a worker's log; with --quiet its loading bars go too. A user's setting wins.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return args.func(args)
     except FtlabError as err:

@@ -14,7 +14,14 @@ Experiment files: a declarative grid of runs (YAML), the command to run it on li
     method_options: {lora: {r: 8}}
 
 Every combination of the `grid` values is one RunConfig (base + combination + the chosen
-method's options). Each is validated when the file loads, so a typo fails before any training.
+method's options). Where some values only make sense together (LoRA on a 4-bit base, full
+fine-tuning on a full-precision one), `settings` lists them instead, each a mapping of fields, and
+every setting runs with every combination of the grid:
+
+    grid: {seed: [0, 1]}
+    settings: [{method: lora}, {method: lora, quantize: nf4}, {method: full}]
+
+Each run is validated when the file loads, so a typo fails before any training.
 """
 
 from __future__ import annotations
@@ -37,24 +44,42 @@ class Experiment(Options):
     description: str = Field("", description="What the experiment compares, in a sentence.")
     base: dict[str, Any] = Field(default_factory=dict, description="RunConfig fields shared by every run.")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="RunConfig fields to vary: every combination runs.")
+    settings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Settings that run as listed, not crossed with each other (each a mapping of RunConfig "
+                    "fields); every one runs with every combination of the grid.")
     method_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Options per method name.")
 
     def configs(self) -> list[RunConfig]:
-        unknown = (set(self.base) | set(self.grid)) - set(RunConfig.model_fields)
+        named = set(self.base) | set(self.grid) | {k for s in self.settings for k in s}
+        unknown = named - set(RunConfig.model_fields)
         if unknown:
             raise ConfigError(f"experiment {self.name!r}: unknown field(s) {', '.join(sorted(unknown))}")
+        both = set(self.grid) & {k for s in self.settings for k in s}
+        if both:
+            raise ConfigError(f"experiment {self.name!r}: {', '.join(sorted(both))} is both in the grid and in "
+                              "settings; name it in one of them")
+        empty = [k for k, values in self.grid.items() if not values]
+        if empty:
+            raise ConfigError(f"experiment {self.name!r}: grid {', '.join(empty)} lists no value")
         keys = list(self.grid)
-        out = []
-        for values in itertools.product(*(self.grid[k] for k in keys)):
-            fields = {**self.base, **dict(zip(keys, values))}
-            method = fields.get("method", RunConfig.model_fields["method"].default)
-            if method in self.method_options and "method_options" not in fields:
-                fields["method_options"] = self.method_options[method]
-            try:
-                out.append(RunConfig(**fields))
-            except ConfigError as err:
-                combo = ", ".join(f"{k}={v}" for k, v in zip(keys, values))
-                raise ConfigError(f"experiment {self.name!r} run ({combo}): {err}") from None
+        out, seen = [], {}
+        for setting in self.settings or [{}]:
+            for values in itertools.product(*(self.grid[k] for k in keys)):
+                chosen = {**setting, **dict(zip(keys, values))}
+                combo = ", ".join(f"{k}={v}" for k, v in chosen.items()) or "base"
+                fields = {**self.base, **chosen}
+                method = fields.get("method", RunConfig.model_fields["method"].default)
+                if method in self.method_options and "method_options" not in fields:
+                    fields["method_options"] = self.method_options[method]
+                try:
+                    config = RunConfig(**fields)
+                except ConfigError as err:
+                    raise ConfigError(f"experiment {self.name!r} run ({combo}): {err}") from None
+                if config.hash in seen:
+                    raise ConfigError(f"experiment {self.name!r}: run ({combo}) is run ({seen[config.hash]}) again")
+                seen[config.hash] = combo
+                out.append(config)
         return out
 
 
@@ -66,10 +91,15 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ConfigError(f"{path}: {format_validation_error(err)}") from None
 
 
+def _declares_runs(data: dict) -> bool:
+    """An experiment file (base, grid, settings), not a single run's config."""
+    return any(k in data for k in ("base", "grid", "settings"))
+
+
 def load_configs(path: str | Path) -> list[RunConfig]:
     """An experiment grid file, or a single-run config file (a mapping of RunConfig fields)."""
     data = read_mapping(path)
-    if "grid" in data or "base" in data:
+    if _declares_runs(data):
         return load_experiment(path).configs()
     return [RunConfig(**data)]
 
@@ -77,7 +107,7 @@ def load_configs(path: str | Path) -> list[RunConfig]:
 def file_experiment(path: str | Path, configs: list[RunConfig], owner: str | None = None) -> dict:
     """The experiment record of a launch from a file: named by its `name` (a grid file) or its file name."""
     data = read_mapping(path)
-    name = data.get("name") if ("grid" in data or "base" in data) else None
+    name = data.get("name") if _declares_runs(data) else None
     return new_experiment(configs, kind="file", name=str(name or Path(path).stem), owner=owner)
 
 

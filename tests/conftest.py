@@ -2,6 +2,7 @@
 
 import os
 import random
+import shutil
 import signal
 import tempfile
 
@@ -9,16 +10,29 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Tokenized splits are cached (ftlab/train/token_cache.py): the suite uses, and fills, its own cache.
+# Tokenized splits are cached (ftlab/train/token_cache.py): each test process uses, and fills, its
+# own cache. The models converted from their packages (SmolLM2's GGUF takes ~30 s) are shared by
+# the processes of one run (pytest-xdist's workers inherit the folder the first process made);
+# each is written under a temporary name and renamed into place (ftlab/models/packaged.py).
 os.environ["FTLAB_CACHE"] = tempfile.mkdtemp(prefix="ftlab-test-cache-")
+_MADE_MODELS = "FTLAB_TEST_MODELS" not in os.environ
+if _MADE_MODELS:
+    os.environ["FTLAB_TEST_MODELS"] = tempfile.mkdtemp(prefix="ftlab-test-models-")
+os.symlink(os.environ["FTLAB_TEST_MODELS"], os.path.join(os.environ["FTLAB_CACHE"], "models"))
 
 from keyword_data import WORDS, qa_rows, write_keyword_csv  # noqa: E402 - the environment above comes first
 
 
 def pytest_configure(config):
-    """Every run ends with its 20 slowest tests: the suite must stay under 25 minutes on CI's 2 cores."""
+    """Every run ends with its 20 slowest tests: the suite must stay under 15 minutes on CI's 2 cores."""
     if config.option.durations is None:
         config.option.durations = 20
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(os.environ["FTLAB_CACHE"], ignore_errors=True)
+    if _MADE_MODELS:
+        shutil.rmtree(os.environ["FTLAB_TEST_MODELS"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -70,3 +70,37 @@ def test_ftlab_estimate_prints_each_part_for_a_grid(tmp_path, keyword_csv, capsy
     assert main(flags + ["--method", "lora", "--quantize", "nf4"]) == 0
     table = capsys.readouterr().out
     assert "| lora, nf4 |" in table and "free memory on this machine (CPU)" in table
+
+
+def test_ftlab_estimate_reads_an_experiment_file_one_row_per_setting(tmp_path, keyword_csv, capsys):
+    """Seeds fold into one row; "measured" is the highest peak of the finished runs of that setting
+    (any seed); a recorded run whose config no longer loads (its model folder is gone) is passed over;
+    flags beside the file are refused."""
+    from ftlab.cli import main
+    from ftlab.store import Store
+
+    path = tmp_path / "grid.yaml"
+    path.write_text(f"name: g\nbase: {{model: tiny-llama, dataset: {keyword_csv}, batch_size: 8}}\n"
+                    "grid: {seed: [0, 1]}\nsettings: [{method: lora}, {method: lora, quantize: nf4}, "
+                    "{method: lora, batch_size: 4}]\n")
+    db = str(tmp_path / "e.duckdb")
+    lora = [RunConfig(model="tiny-llama", dataset=keyword_csv, method="lora", batch_size=8, seed=s) for s in (0, 1)]
+    gone = lora[0].to_dict() | {"model": str(tmp_path / "deleted-model")}
+    with Store(db) as store:
+        for config, hash_, peak in ((lora[0].to_dict(), lora[0].hash, 700.0), (lora[1].to_dict(), lora[1].hash, 760.0),
+                                    (gone, "0" * 16, 9999.0)):
+            run = store.create_run(config, hash_, model=config["model"], dataset=keyword_csv, task="classification",
+                                   method="lora", seed=config["seed"], versions={})
+            store.record_event(run, {"event": "finished", "time": 0, "summary": {"peak_memory_mb": peak}})
+    assert main(["estimate", str(path), "--db", db, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["runs"]
+    assert [(r["method"], r["setting"]) for r in rows] == [("lora", "batch_size=8"), ("lora, nf4", "batch_size=8"),
+                                                          ("lora", "batch_size=4")]
+    assert (rows[0]["measured_peak_mb"], rows[0]["measured_runs"]) == (760.0, 2)
+    assert rows[0]["estimated/measured"] == round(rows[0]["estimated_peak_mb"] / 760.0, 2)
+    assert rows[1]["measured_peak_mb"] is None and rows[2]["measured_peak_mb"] is None
+    assert rows[1]["weights_mb"] < rows[0]["weights_mb"] and rows[2]["activations_mb"] < rows[0]["activations_mb"]
+    assert main(["estimate", str(path), "--db", db]) == 0
+    assert "| lora, nf4 | batch_size=8 |" in capsys.readouterr().out
+    assert main(["estimate", str(path), "--batch-size", "2", "--db", db]) == 2
+    assert "set --batch-size in the file" in capsys.readouterr().err

@@ -3,9 +3,10 @@
 One end-to-end walk: launch a 2-method x 2-seed grid on the tiny model, watch the Queue tab until
 the four jobs succeed (reloading the page mid-run), read the Compare tab's score chart from the
 DOM, open a run in the Run tab, predict in the Playground, and save a 1280x800 screenshot of each
-tab to screenshots/<tab>.png. Then the lab in use: a tuning study, a learning curve and a
-continuation after that grid are four experiments, and Compare and the Run picker keep them
-apart. Each job is a worker subprocess (~5-30 s each on 2 CPU cores), two at a time.
+tab to screenshots/<tab>.png. Each job is a worker subprocess (~5-30 s each on 2 CPU cores), two
+at a time. Then the lab in use: a tuning study, a learning curve and a continuation after that
+grid (trained in this process) are four experiments, and Compare and the Run picker keep them
+apart. Last, a generative grid through the queue: Compare, its generations and the Playground.
 """
 
 import re
@@ -25,7 +26,7 @@ expect = sync_api.expect
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    # two jobs at a time, each in a worker started ahead of it: the walk's grid, then three more launches
+    # two jobs at a time, each in a worker started ahead of it: the walk's grid and the generative one
     with dashboard(tmp_path_factory.mktemp("dashboard") / "ui.duckdb", start_scheduler=True, cpu_slots=2,
                    spare_workers=True) as (url, lab):
         yield url, lab
@@ -251,23 +252,41 @@ def _all_done(lab) -> bool:
             and all(st["status"] != "running" for st in studies))
 
 
+def _record(lab, configs: list, kind: str) -> list[int]:
+    """Train `configs` and the baselines they lack in this process, as one experiment of `kind`
+    (the experiment records Compare and the Run picker read; how a study, a curve and a continuation
+    are queued and run is tests/queue/test_tuning.py's, tests/ui/test_door.py's and
+    tests/ui/test_browser_adaptation.py's)."""
+    from ftlab.experiments import new_experiment
+    from ftlab.service import train_now
+
+    experiment = new_experiment(configs, kind=kind)
+    ids = []
+    for config in lab.missing_baselines(configs) + list(configs):
+        run_id, _, error = train_now(config, lab.store, db_path=lab.db_path, experiment=experiment)
+        assert error is None, error
+        ids.append(run_id)
+    return ids
+
+
 @pytest.mark.timeout(900)
 def test_grid_tuning_curve_and_continuation_are_four_experiments(served, browser):
-    """After the walk's default grid (queued here when this test runs alone): a tuning study, a
-    learning curve and a continuation."""
+    """After the walk's default grid (trained here when this test runs alone): a tuning study's
+    trials and tuned re-run, a learning curve and a continuation, each its own experiment."""
     url, lab = served
     base = RunConfig(model="tiny", dataset="tweets-sentiment", max_train=64, max_eval=32, batch_size=16,
                      max_steps=4, lr=3e-3)
+    wait_for(lambda: _all_done(lab), 300, "the walk's jobs", poll=3)
     if not lab.runs(method="lora"):
-        lab.submit([base.replace(method=m) for m in ("head", "lora")], baselines=True)  # the default grid
-        wait_for(lambda: _all_done(lab), 300, "the default grid", poll=3)
-    lab.tune(base.replace(method="lora", seed=5), ["lora"], trials=1, seeds=1, baselines=False)
+        _record(lab, [base.replace(method=m) for m in ("head", "lora")], "grid")  # the default grid
+    _record(lab, [base.replace(method="lora", seed=5, tag="trial", lr=lr) for lr in (1e-3, 1e-2)]
+            + [base.replace(method="lora", seed=5, tag="tuned", lr=1e-2)], "tune")
     # the curve: full at two sizes and the head at a second one (head on 64 examples is the grid's)
-    lab.submit([base.replace(method="full", max_train=n) for n in (32, 64)] + [base.replace(method="head", max_train=32)])
-    wait_for(lambda: _all_done(lab), 600, "the grid, the study and the curve", poll=3)
+    _record(lab, [base.replace(method="full", max_train=n) for n in (32, 64)] + [base.replace(method="head", max_train=32)],
+            "curve")
     parent = next(r for r in lab.runs(method="lora", status="succeeded") if not (r["config"] or {}).get("tag"))
-    lab.continue_run(parent["id"], "sentiment-products")
-    wait_for(lambda: _all_done(lab), 300, "the continuation", poll=3)
+    _record(lab, [RunConfig(**parent["config"]).replace(dataset="sentiment-products", init_from=parent["id"])],
+            "continue")
     runs = lab.runs()
     fresh = [r for r in runs if r["dataset"] in ("tweets-sentiment", "sentiment-products")]
     assert {r["status"] for r in fresh} == {"succeeded"}, [(r["id"], r["status"], r["error"]) for r in fresh]

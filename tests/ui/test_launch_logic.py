@@ -216,6 +216,14 @@ def test_the_form_follows_the_run_config_schema():
     config = RunConfig(method="lora", **fields)
     assert (config.epochs, config.max_train, config.batch_size, config.max_steps, config.lr) == (1.0, 2000, 16, None, None)
     assert launch_logic.form_kind("tag") == "text" and launch_logic.form_kind("head_lr") == "optfloat"
+    assert config.oom_fallbacks == ("batch",)
+    # an emptied fallbacks box is no fallback (a run that fails at its first out-of-memory error),
+    # as "none" is; an emptied required text box is an error
+    for typed in ("", "none"):
+        fields, errors = launch_logic.clean_training({**launch_logic.training_defaults(), "oom_fallbacks": typed})
+        assert errors == [] and RunConfig(method="lora", **fields).oom_fallbacks == ()
+    fields, errors = launch_logic.clean_training({**launch_logic.training_defaults(), "quantize": ""})
+    assert errors == ["quantize: enter a value"]
 
 
 def test_the_queue_button_counts_baselines_and_a_studys_runs():

@@ -42,6 +42,7 @@ FORM_DEFAULTS = {"epochs": 1.0, "max_train": 2000, "max_eval": 1000, "batch_size
 MAIN_TRAINING_FIELDS = FORM_FIELDS[:8]
 DATA_FIELDS = ["text_column", "label_column", "encoding"]
 UNSET_WHEN_EMPTY = DATA_FIELDS + ["answer"]  # text boxes whose empty value means "the data's own"
+EMPTY_IS_A_VALUE = ["oom_fallbacks"]  # text boxes whose empty value is the field's empty list ("none")
 
 
 def form_kind(name: str) -> Any:
@@ -233,6 +234,9 @@ def clean_training(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             text = (value or "").strip() if isinstance(value, str) else value
             if text in (None, ""):
                 if name in UNSET_WHEN_EMPTY:
+                    continue
+                if name in EMPTY_IS_A_VALUE:
+                    out[name] = ""
                     continue
                 errors.append(f"{name}: enter a value")
                 continue
