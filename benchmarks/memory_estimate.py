@@ -1,6 +1,7 @@
 """Peak memory estimated before a run (ftlab.models.memory) against the peak it measured, for
 every kind of run on the embedded models: tiny, MiniLM and SmolLM2; LoRA, full fine-tuning, the
-linear probe, IA3, prompt tuning; LoRA on int8 and nf4 bases; classification and generation.
+linear probe, IA3, prompt tuning; LoRA on int8 and nf4 bases; zero- and few-shot prompting;
+classification and generation.
 
     python benchmarks/memory_estimate.py            # all cases, one after another, in one process
     python benchmarks/memory_estimate.py --cases 0 8 9
@@ -29,6 +30,8 @@ CASES = [  # model, dataset, method, quantize, batch size
     ("smollm2", "tweets-sentiment", "lora", "none", 8), ("smollm2", "tweets-sentiment", "lora", "nf4", 8),
     ("smollm2", "tweets-sentiment", "lora", "int8", 8), ("smollm2", "tweets-sentiment", "full", "none", 8),
     ("smollm2", "tweets-instruct", "lora", "none", 8), ("smollm2", "tweets-instruct", "lora", "nf4", 8),
+    ("smollm2", "tweets-sentiment", "zero-shot", "none", 8), ("smollm2", "tweets-sentiment", "few-shot", "none", 8),
+    ("smollm2", "tweets-instruct", "zero-shot", "none", 8), ("smollm2", "tweets-instruct", "few-shot", "none", 8),
 ]
 PARTS = ("process_mb", "weights_mb", "gradients_mb", "optimizer_mb", "activations_mb", "evaluation_mb")
 

@@ -7,7 +7,8 @@ experiments/quantized-smollm2.yaml (or any grid with quantized settings).
 One block per model, dataset and training-set size, one row per setting (method and base quantization; mean over its seeds,
 with the lowest and highest seed): the test score (accuracy, or exact match for the generative
 task), trainable parameters, peak memory as estimated before the run and as measured, their
-ratio, train samples/s and wall time; the prompting baselines of the same data are rows too.
+ratio (with two of the estimate's parts: what the process held before its model, and the
+weights), train samples/s and wall time; the prompting baselines of the same data are rows too.
 Then each quantized setting against the same method on the full-precision base, with Welch's
 95% interval (ftlab.stats).
 """
@@ -42,6 +43,11 @@ def setting(run: dict) -> str:
     return run["method"] + ("" if quantize == "none" else f", {quantize}")
 
 
+def part(run: dict, key: str):
+    """One part of the run's recorded estimate (ftlab.models.memory), kept in its summary."""
+    return (run.get("summary") or {}).get(key)
+
+
 def order(name: str, runs: list) -> tuple:
     first = runs[0]
     quantize = first["config"].get("quantize") or "none"
@@ -69,15 +75,17 @@ def main(argv=None) -> int:
         print(f"\n{model}, {dataset} ({first.get('task')}): {max_train} training "
               f"examples, {(first.get('dataset_sizes') or {}).get('test')} test examples, batch "
               f"{first['config'].get('batch_size')}, seeds {sorted({r['seed'] for s in settings.values() for r in s})}")
-        print(f"\n| setting | seeds | {score} | trainable params | peak MB estimated | peak MB measured "
-              "| estimated / measured | train samples/s | wall (s) |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"\n| setting | seeds | {score} | trainable params | process MB | weights MB | peak MB estimated "
+              "| peak MB measured | estimated / measured | train samples/s | wall (s) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name in sorted(settings, key=lambda n: order(n, settings[n])):
             rs = settings[name]
             ratios = [r["estimated_peak_mb"] / r["peak_memory_mb"] for r in rs
                       if r.get("estimated_peak_mb") and r.get("peak_memory_mb")]
             print(f"| {name} | {len({r['seed'] for r in rs})} | {spread([100 * r['accuracy'] for r in rs], '{:.1f}%')} | "
-                  f"{rs[0].get('trainable_params') or 0:,} | {spread([r.get('estimated_peak_mb') for r in rs], '{:,.0f}')} | "
+                  f"{rs[0].get('trainable_params') or 0:,} | {spread([part(r, 'process_mb') for r in rs], '{:,.0f}')} | "
+                  f"{spread([part(r, 'weights_mb') for r in rs], '{:,.0f}')} | "
+                  f"{spread([r.get('estimated_peak_mb') for r in rs], '{:,.0f}')} | "
                   f"{spread([r.get('peak_memory_mb') for r in rs], '{:,.0f}')} | {spread(ratios, '{:.2f}')} | "
                   f"{spread([r.get('train_samples_per_s') for r in rs], '{:.1f}')} | "
                   f"{spread([r.get('wall_s') for r in rs], '{:,.0f}')} |")

@@ -14,7 +14,9 @@
   training batch (batches are sorted by length), when anything below the top of the network
   trains; plus the logits over the output (a language model's vocabulary, or the labels) and
   their softmax and gradient.
-- evaluation: one layer's working memory for an evaluation batch, and its logits.
+- evaluation: one layer's working memory for an evaluation batch, and its logits with the
+  copies a loss over them makes (a language model's test loss: the vocabulary's logits, shifted
+  and log-softmaxed, for every token of the batch).
 
 The coefficients are fitted to measured runs on the embedded models on a CPU (README, "Memory:
 quantized bases, an estimate before the run, ..."; benchmarks/memory_estimate.py); `ftlab
@@ -33,7 +35,7 @@ MB = 2 ** 20
 PROCESS_MB = 650.0  # a CPU worker's memory before its model loads, with the data (570-740 MB measured: README)
 ACT_HIDDEN = 12.0  # floats kept per token, layer and hidden unit (norms, q/k/v/o inputs, residuals)
 ACT_INTERMEDIATE = 5.0  # ... per intermediate (MLP) unit (up, gate, activation and their inputs)
-LOGIT_COPIES = 3.0  # logits, their log-softmax and its gradient
+LOGIT_COPIES = 3.0  # logits, their log-softmax and its gradient (in evaluation: the shifted copy)
 EVAL_LAYER = 4.0  # one layer's working floats per token and hidden unit in evaluation
 
 
@@ -77,7 +79,7 @@ def estimate(shapes: Shapes, *, total_params: int, trainable_params: int, trains
         tokens = batch_size * seq_len
         kept = (shapes.layers * shapes.hidden + per_token) if checkpointing else shapes.layers * per_token
         activations = (0 if frozen_body else tokens * kept * 4) + tokens * outputs * 4 * LOGIT_COPIES
-    evaluation = max((rows * tokens * ((EVAL_LAYER * shapes.hidden + shapes.intermediate) * 4 + width * 4 * 2)
+    evaluation = max((rows * tokens * ((EVAL_LAYER * shapes.hidden + shapes.intermediate) * 4 + width * 4 * LOGIT_COPIES)
                       for rows, tokens, width in eval_passes), default=0)
     parts = {"process_mb": PROCESS_MB if process_mb is None else process_mb, "weights_mb": weights / MB,
              "gradients_mb": gradients / MB, "optimizer_mb": optimizer / MB,

@@ -26,9 +26,11 @@ def estimate_run(config: RunConfig, model_config, params: dict, method, task, da
     shapes = memory.shapes_of(model_config)
     outputs = len(data.label_names) if task.labelled else shapes.vocab
     eval_batch = config.eval_batch_size or 2 * config.batch_size
-    if task.generate is not None:  # prompts whole (never cut), the last token's logits; general text
+    if task.generate is not None:
+        # the loss pass over prompt and answer (the vocabulary's logits for every token), then the
+        # prompts whole (never cut) generating from the last token's logits; the general-text pass
         prompts = test_set.prompt_ids or [[0]]
-        passes = [(eval_batch, max(len(p) for p in prompts), 1)]
+        passes = [(eval_batch, longest(test_set), shapes.vocab), (eval_batch, max(len(p) for p in prompts), 1)]
         if method.trains:
             passes.append((*general, shapes.vocab))
     else:
