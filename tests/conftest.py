@@ -10,6 +10,10 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's workers (-n 2) share the cores: one thread each for the runs they train in
+    # their own process (before torch is imported), not two threads each on two cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Tokenized splits are cached (ftlab/train/token_cache.py): each test process uses, and fills, its
 # own cache. The models converted from their packages (SmolLM2's GGUF takes ~30 s) are shared by
 # the processes of one run (pytest-xdist's workers inherit the folder the first process made);

@@ -51,7 +51,7 @@ def _training_widget(name: str, kind, default):
                                 elem_id=f"launch-{name.replace('_', '-')}", min_width=150)
     if kind == "bool":
         return gr.Checkbox(value=default, label=name, info=_help(name), elem_id=f"launch-{name}",
-                           min_width=150)
+                           min_width=max(150, 10 * len(name)))  # the label on one line
     if kind == "text":
         return gr.Textbox(value=default, label=name, info=_help(name), elem_id=f"launch-{name}",
                           min_width=150)

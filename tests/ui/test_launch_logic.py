@@ -44,6 +44,19 @@ def test_grid_is_methods_times_seeds_with_consecutive_seeds():
     assert launch_logic.queue_label(["head"], 1) == "Queue 1 run"
 
 
+def test_a_quantized_base_is_refused_per_method_not_for_the_whole_launch():
+    quantized = training(max_train=64, quantize="nf4", gradient_checkpointing=True)
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["lora", "ia3"], {}, 1, 0, quantized)
+    assert grid.ok and [(c.method, c.quantize, c.gradient_checkpointing) for c in grid.configs] == [
+        ("lora", "nf4", True), ("ia3", "nf4", True)]
+    grid = launch_logic.build_grid("tiny", "tweets-sentiment", ["lora", "full"], {}, 1, 0, quantized)
+    assert len(grid.errors) == 1 and grid.errors[0].startswith("full: ") and "quantized base" in grid.errors[0]
+    from ftlab import methods
+
+    shared = methods.get_method(launch_logic.SHARED_CHECK_METHOD)
+    assert shared.tasks >= {"classification", "ner", "sft"} and set(shared.quantized) >= {"int8", "nf4"}
+
+
 def test_defaults_are_a_small_cpu_budget():
     d = launch_logic.training_defaults()
     assert (d["epochs"], d["max_train"], d["batch_size"]) == (1.0, 2000, 16)

@@ -24,6 +24,7 @@ from ftlab.ui.logic.format import md_escape
 DEFAULT_MODEL = "minilm"
 DEFAULT_DATASET = "tweets-sentiment"
 DEFAULT_METHODS = ["full", "lora", "ia3"]
+SHARED_CHECK_METHOD = "lora"  # checks the fields every method of a launch shares (build_grid)
 DEFAULT_SEEDS = 1
 MAX_SEEDS = 20
 MAX_RUNS_PER_LAUNCH = 200
@@ -352,10 +353,11 @@ def build_grid(model: str | None, dataset: str | None, methods: list[str] | None
         grid.errors.append(t("grid_too_many", n=n_runs, limit=MAX_RUNS_PER_LAUNCH))
     if grid.errors or not model or not dataset:
         return grid
-    # Model, dataset and training fields first, once (with the option-free `full` method), so a bad
-    # shared field is one message rather than one per method.
+    # Model, dataset and training fields first, once, so a bad shared field is one message rather
+    # than one per method: with LoRA at its defaults, which takes every task, a quantized base and
+    # gradient checkpointing (what only some methods refuse is said per method, below).
     try:
-        RunConfig(model=model, dataset=dataset, method="full", seed=start, **fields)
+        RunConfig(model=model, dataset=dataset, method=SHARED_CHECK_METHOD, seed=start, **fields)
     except FtlabError as err:
         grid.errors.append(err.render(page_label))
         return grid
