@@ -16,7 +16,6 @@ Then each quantized setting against the same method on the full-precision base, 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -25,17 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ftlab import stats  # noqa: E402
 from ftlab.service import Lab  # noqa: E402
 
+from generative_table import spread  # noqa: E402 - the mean with the lowest and highest seed, as there
+
 QUANT_ORDER = ("none", "int8", "nf4")
-
-
-def spread(values: list, fmt: str) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    mean = statistics.fmean(values)
-    if len(values) == 1 or max(values) == min(values):
-        return fmt.format(mean)
-    return f"{fmt.format(mean)} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
 def setting(run: dict) -> str:

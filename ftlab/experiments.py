@@ -51,11 +51,11 @@ class Experiment(Options):
     method_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Options per method name.")
 
     def configs(self) -> list[RunConfig]:
-        named = set(self.base) | set(self.grid) | {k for s in self.settings for k in s}
-        unknown = named - set(RunConfig.model_fields)
+        in_settings = {k for s in self.settings for k in s}
+        unknown = (set(self.base) | set(self.grid) | in_settings) - set(RunConfig.model_fields)
         if unknown:
             raise ConfigError(f"experiment {self.name!r}: unknown field(s) {', '.join(sorted(unknown))}")
-        both = set(self.grid) & {k for s in self.settings for k in s}
+        both = set(self.grid) & in_settings
         if both:
             raise ConfigError(f"experiment {self.name!r}: {', '.join(sorted(both))} is both in the grid and in "
                               "settings; name it in one of them")
